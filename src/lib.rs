@@ -1,0 +1,13 @@
+//! `cargo-palyra-skill`: the publisher's side of the Palyra skill contract.
+//!
+//! One implementation of the `.palyra-skill` format, shared by every command:
+//! the manifest schema ([`manifest`]), the container ([`artifact`]), keys and
+//! signatures ([`signing`]), publisher trust ([`trust`]) and the consumer's
+//! verification order ([`verify`]).
+
+pub mod artifact;
+pub mod fsutil;
+pub mod manifest;
+pub mod signing;
+pub mod trust;
+pub mod verify;

@@ -1,0 +1,371 @@
+//! The consumer's publisher trust store (JSON), its trust decision, and
+//! locked, atomic updates so concurrent TOFU pins are never lost.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::{Existing, write_atomic};
+use crate::manifest::is_identifier;
+use crate::signing::PublicKey;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustStore {
+    #[serde(default)]
+    pub trusted_publishers: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub tofu_publishers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustDecision {
+    Allowlisted,
+    TofuPinned,
+    TofuNewlyPinned,
+}
+
+impl TrustDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrustDecision::Allowlisted => "allowlisted",
+            TrustDecision::TofuPinned => "tofu_pinned",
+            TrustDecision::TofuNewlyPinned => "tofu_newly_pinned",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("could not read trust store `{path}`: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("trust store `{path}` is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("could not save trust store `{path}`: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error(
+        "`{0}` is not `PUBLISHER=HEX`: give the publisher and its 64-hex-character public key, e.g. `acme=79b5...9664`"
+    )]
+    BadTrustedPublisher(String),
+}
+
+/// Why the trust step rejected an artifact.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TrustRejection {
+    #[error(
+        "publisher `{publisher}` is trusted only with other keys, not {key_id}: add the key to `trusted_publishers.{publisher}` if this is a key rotation, otherwise do not install it"
+    )]
+    TrustedKeyMismatch { publisher: String, key_id: String },
+    #[error(
+        "publisher `{publisher}` was pinned on first use to another key, not {key_id}: if the publisher rotated keys, remove `tofu_publishers.{publisher}` from the trust store or allowlist the new key"
+    )]
+    TofuKeyMismatch { publisher: String, key_id: String },
+    #[error(
+        "publisher `{publisher}` is not trusted: pass `--trusted-publisher {publisher}=<public key hex>`, a `--trust-store` that lists it, or `--allow-tofu` to pin its key on first use"
+    )]
+    Untrusted { publisher: String },
+}
+
+impl TrustStore {
+    /// Reads a trust store: a missing, empty or whitespace-only file is an
+    /// empty store; anything else must be the consumer's exact schema.
+    pub fn load(path: &Path) -> Result<TrustStore, TrustError> {
+        match fs::read(path) {
+            Ok(bytes) => TrustStore::from_json(&bytes).map_err(|message| TrustError::Invalid {
+                path: path.into(),
+                message,
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(TrustStore::default()),
+            Err(source) => Err(TrustError::Read {
+                path: path.into(),
+                source,
+            }),
+        }
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<TrustStore, String> {
+        if bytes.trim_ascii().is_empty() {
+            return Ok(TrustStore::default());
+        }
+        let mut store: TrustStore = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        store.normalize()?;
+        Ok(store)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("trust store always serializes");
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// Lowercases keys, sorts and dedups them, and checks every publisher
+    /// and key as the consumer does.
+    pub fn normalize(&mut self) -> Result<(), String> {
+        let mut trusted = BTreeMap::<String, Vec<String>>::new();
+        for (publisher, keys) in &self.trusted_publishers {
+            let name = normalize_publisher(publisher)?;
+            if keys.is_empty() {
+                return Err(format!(
+                    "trusted publisher `{name}` has an empty key list: list at least one key or remove it"
+                ));
+            }
+            let list = trusted.entry(name.clone()).or_default();
+            for key in keys {
+                list.push(normalize_key(&name, key)?);
+            }
+            list.sort();
+            list.dedup();
+        }
+        let mut tofu = BTreeMap::<String, String>::new();
+        for (publisher, key) in &self.tofu_publishers {
+            let name = normalize_publisher(publisher)?;
+            let key = normalize_key(&name, key)?;
+            if tofu.get(&name).is_some_and(|existing| *existing != key) {
+                return Err(format!(
+                    "publisher `{name}` is pinned to two different keys"
+                ));
+            }
+            tofu.insert(name, key);
+        }
+        self.trusted_publishers = trusted;
+        self.tofu_publishers = tofu;
+        Ok(())
+    }
+
+    /// Adds `key` to the allowlist of `publisher`.
+    pub fn trust(&mut self, publisher: &str, key: &PublicKey) -> Result<(), String> {
+        let name = normalize_publisher(publisher)?;
+        let keys = self.trusted_publishers.entry(name).or_default();
+        keys.push(key.to_hex());
+        keys.sort();
+        keys.dedup();
+        Ok(())
+    }
+
+    /// The consumer's decision for publisher `publisher` signing with `key`;
+    /// a first-use pin is recorded in `self` (the caller saves it).
+    pub fn decide(
+        &mut self,
+        publisher: &str,
+        key: &PublicKey,
+        allow_tofu: bool,
+    ) -> Result<TrustDecision, TrustRejection> {
+        let hex = key.to_hex();
+        if let Some(keys) = self.trusted_publishers.get(publisher) {
+            return if keys.contains(&hex) {
+                Ok(TrustDecision::Allowlisted)
+            } else {
+                Err(TrustRejection::TrustedKeyMismatch {
+                    publisher: publisher.into(),
+                    key_id: key.key_id(),
+                })
+            };
+        }
+        if let Some(pinned) = self.tofu_publishers.get(publisher) {
+            return if *pinned == hex {
+                Ok(TrustDecision::TofuPinned)
+            } else {
+                Err(TrustRejection::TofuKeyMismatch {
+                    publisher: publisher.into(),
+                    key_id: key.key_id(),
+                })
+            };
+        }
+        if allow_tofu {
+            self.tofu_publishers.insert(publisher.to_owned(), hex);
+            return Ok(TrustDecision::TofuNewlyPinned);
+        }
+        Err(TrustRejection::Untrusted {
+            publisher: publisher.into(),
+        })
+    }
+
+    /// Saves atomically (temporary file + rename).
+    pub fn save(&self, path: &Path) -> Result<(), TrustError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|source| TrustError::Write {
+                path: path.into(),
+                source,
+            })?;
+        }
+        write_atomic(path, &self.to_json(), Some(0o644), Existing::Replace).map_err(|source| {
+            TrustError::Write {
+                path: path.into(),
+                source,
+            }
+        })
+    }
+
+    /// Runs `update` on the store at `path` under an exclusive lock (a
+    /// `.lock` file beside it) and saves the result if it changed, so
+    /// processes pinning at the same time never lose each other's pins.
+    pub fn update<T>(
+        path: &Path,
+        update: impl FnOnce(&mut TrustStore) -> T,
+    ) -> Result<T, TrustError> {
+        let _lock = lock_beside(path)?;
+        let mut store = TrustStore::load(path)?;
+        let before = store.clone();
+        let result = update(&mut store);
+        if store != before {
+            store.save(path)?;
+        }
+        Ok(result)
+    }
+}
+
+/// Parses `--trusted-publisher acme=<hex>`.
+pub fn parse_trusted_publisher(arg: &str) -> Result<(String, PublicKey), TrustError> {
+    let bad = || TrustError::BadTrustedPublisher(arg.to_owned());
+    let (publisher, hex) = arg.split_once('=').ok_or_else(bad)?;
+    let publisher = normalize_publisher(publisher).map_err(|_| bad())?;
+    let key = PublicKey::from_hex(hex).map_err(|_| bad())?;
+    Ok((publisher, key))
+}
+
+fn normalize_publisher(publisher: &str) -> Result<String, String> {
+    if !is_identifier(publisher) {
+        return Err(format!(
+            "`{publisher}` is not a publisher identifier (use only `a-z 0-9 . _ - :`)"
+        ));
+    }
+    Ok(publisher.trim().to_owned())
+}
+
+fn normalize_key(publisher: &str, key: &str) -> Result<String, String> {
+    let key = key.trim().to_ascii_lowercase();
+    match hex::decode(&key) {
+        Ok(bytes) if bytes.len() == 32 => Ok(key),
+        _ => Err(format!(
+            "the key for publisher `{publisher}` is not 64 hex characters (a 32-byte Ed25519 public key)"
+        )),
+    }
+}
+
+struct LockGuard(File);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+fn lock_beside(path: &Path) -> Result<LockGuard, TrustError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    if let Some(parent) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|source| TrustError::Write {
+            path: path.into(),
+            source,
+        })?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| TrustError::Write {
+            path: lock_path.clone(),
+            source,
+        })?;
+    file.lock().map_err(|source| TrustError::Write {
+        path: lock_path,
+        source,
+    })?;
+    Ok(LockGuard(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664";
+
+    fn key() -> PublicKey {
+        PublicKey::from_hex(KEY).unwrap()
+    }
+
+    #[test]
+    fn empty_and_whitespace_files_are_empty_stores() {
+        assert_eq!(TrustStore::from_json(b"").unwrap(), TrustStore::default());
+        assert_eq!(
+            TrustStore::from_json(b" \n\t ").unwrap(),
+            TrustStore::default()
+        );
+        assert_eq!(TrustStore::from_json(b"{}").unwrap(), TrustStore::default());
+    }
+
+    #[test]
+    fn invalid_stores_are_rejected_with_a_reason() {
+        let unknown =
+            TrustStore::from_json(br#"{"trusted_publishers":{},"extra":{}}"#).unwrap_err();
+        assert!(unknown.contains("unknown field `extra`"), "{unknown}");
+        let bad_key = TrustStore::from_json(br#"{"tofu_publishers":{"acme":"zz"}}"#).unwrap_err();
+        assert!(bad_key.contains("not 64 hex"), "{bad_key}");
+        let empty = TrustStore::from_json(br#"{"trusted_publishers":{"acme":[]}}"#).unwrap_err();
+        assert!(empty.contains("empty key list"), "{empty}");
+        let publisher = TrustStore::from_json(br#"{"tofu_publishers":{"Acme":"00"}}"#).unwrap_err();
+        assert!(
+            publisher.contains("not a publisher identifier"),
+            "{publisher}"
+        );
+    }
+
+    #[test]
+    fn decisions_follow_the_consumer() {
+        let other = crate::signing::SecretKey::from_seed(&[9; 32]).public();
+        let mut store = TrustStore::default();
+        assert!(matches!(
+            store.decide("acme", &key(), false),
+            Err(TrustRejection::Untrusted { .. })
+        ));
+        assert_eq!(
+            store.decide("acme", &key(), true),
+            Ok(TrustDecision::TofuNewlyPinned)
+        );
+        assert_eq!(
+            store.decide("acme", &key(), false),
+            Ok(TrustDecision::TofuPinned)
+        );
+        assert!(matches!(
+            store.decide("acme", &other, true),
+            Err(TrustRejection::TofuKeyMismatch { .. })
+        ));
+        // An allowlist entry takes precedence over a pin.
+        store.trust("acme", &other).unwrap();
+        assert_eq!(
+            store.decide("acme", &other, false),
+            Ok(TrustDecision::Allowlisted)
+        );
+        assert!(matches!(
+            store.decide("acme", &key(), true),
+            Err(TrustRejection::TrustedKeyMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn keys_are_normalized_and_round_trip() {
+        let json = format!(
+            r#"{{"trusted_publishers":{{"acme":[" {} ","{}"]}}}}"#,
+            KEY.to_uppercase(),
+            KEY
+        );
+        let store = TrustStore::from_json(json.as_bytes()).unwrap();
+        assert_eq!(store.trusted_publishers["acme"], vec![KEY.to_owned()]);
+        assert_eq!(TrustStore::from_json(&store.to_json()).unwrap(), store);
+    }
+
+    #[test]
+    fn trusted_publisher_argument() {
+        let (publisher, parsed) = parse_trusted_publisher(&format!("acme={KEY}")).unwrap();
+        assert_eq!((publisher.as_str(), parsed), ("acme", key()));
+        for bad in ["acme", "acme=12", "=00", "ACME=00"] {
+            assert!(parse_trusted_publisher(bad).is_err(), "{bad}");
+        }
+    }
+}
