@@ -8,6 +8,7 @@
 pub mod artifact;
 pub mod fsutil;
 pub mod manifest;
+pub mod pack;
 pub mod signing;
 pub mod trust;
 pub mod verify;

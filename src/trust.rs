@@ -70,6 +70,17 @@ pub enum TrustRejection {
     Untrusted { publisher: String },
 }
 
+impl TrustRejection {
+    /// A stable name for the reason, for JSON reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TrustRejection::TrustedKeyMismatch { .. } => "trusted_key_mismatch",
+            TrustRejection::TofuKeyMismatch { .. } => "tofu_key_mismatch",
+            TrustRejection::Untrusted { .. } => "untrusted_publisher",
+        }
+    }
+}
+
 impl TrustStore {
     /// Reads a trust store: a missing, empty or whitespace-only file is an
     /// empty store; anything else must be the consumer's exact schema.

@@ -47,6 +47,26 @@ pub enum VerifyError {
     Compat(#[from] CompatError),
 }
 
+impl VerifyError {
+    /// A stable name for the reason, for JSON reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VerifyError::Archive(_) => "archive",
+            VerifyError::Missing(_) => "missing_entry",
+            VerifyError::Manifest(_) => "manifest",
+            VerifyError::Sbom(_) => "sbom",
+            VerifyError::Provenance(_) => "provenance",
+            VerifyError::NoModule => "no_module",
+            VerifyError::Unsigned => "unsigned",
+            VerifyError::PayloadMismatch { .. } => "payload_mismatch",
+            VerifyError::Signature(_) => "signature",
+            VerifyError::PublisherMismatch { .. } => "publisher_mismatch",
+            VerifyError::Integrity(_) => "integrity",
+            VerifyError::Compat(_) => "compat",
+        }
+    }
+}
+
 /// What steps 1-10 establish about an artifact.
 #[derive(Debug, Clone)]
 pub struct Verified {

@@ -1,1 +1,137 @@
-fn main() {}
+//! `cargo palyra-skill`: argument parsing, dispatch, error printing and exit codes.
+
+/// The exit status table every `--help` ends with.
+macro_rules! exit_status {
+    () => {
+        "Exit status:\n  0  success\n  1  a check failed (verification rejected, audit quarantined, test failed)\n  2  could not run (bad input, I/O error)"
+    };
+}
+
+mod commands;
+mod input;
+mod shell;
+
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use shell::{Color, Shell, Verbosity};
+
+/// The outcome of a command that ran to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    CheckFailed,
+}
+
+/// Build, sign, verify and inspect Palyra skill artifacts (`.palyra-skill`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo-palyra-skill",
+    bin_name = "cargo palyra-skill",
+    version,
+    propagate_version = true,
+    after_help = concat!(
+        "Examples:\n",
+        "  cargo palyra-skill keygen --out publisher.pem\n",
+        "  cargo palyra-skill pack --manifest skill.toml --module echo.wasm --sbom sbom.cdx.json \\\n",
+        "      --provenance provenance.json --out echo.palyra-skill --key publisher.pem\n",
+        "  cargo palyra-skill verify echo.palyra-skill --allow-tofu\n",
+        "  cargo palyra-skill inspect echo.palyra-skill\n\n",
+        exit_status!()
+    )
+)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalOpts,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+struct GlobalOpts {
+    /// Print more about what happens
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    verbose: bool,
+    /// Print only errors and data
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// When to color the output
+    #[arg(long, value_enum, global = true, default_value_t = Color::Auto, value_name = "WHEN")]
+    color: Color,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Keygen(commands::keygen::Opts),
+    Pack(commands::pack::Opts),
+    Sign(commands::sign::Opts),
+    Verify(commands::verify::Opts),
+    Inspect(commands::inspect::Opts),
+}
+
+/// `cargo palyra-skill ...` reaches us as `cargo-palyra-skill palyra-skill ...`.
+#[derive(Debug, Parser)]
+#[command(name = "cargo", bin_name = "cargo")]
+enum CargoCli {
+    PalyraSkill(Cli),
+}
+
+fn parse() -> Cli {
+    let args: Vec<_> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|arg| arg == "palyra-skill") {
+        let CargoCli::PalyraSkill(cli) = CargoCli::parse_from(args);
+        cli
+    } else {
+        let matches = Cli::command()
+            .bin_name("cargo-palyra-skill")
+            .get_matches_from(args);
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = parse();
+    let verbosity = match (cli.global.quiet, cli.global.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
+    let mut shell = Shell::new(verbosity, cli.global.color);
+    let result = match cli.command {
+        Command::Keygen(opts) => opts.run(&mut shell),
+        Command::Pack(opts) => opts.run(&mut shell),
+        Command::Sign(opts) => opts.run(&mut shell),
+        Command::Verify(opts) => opts.run(&mut shell),
+        Command::Inspect(opts) => opts.run(&mut shell),
+    };
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::CheckFailed) => ExitCode::from(1),
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            shell.error(&error);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+        CargoCli::command().debug_assert();
+    }
+}

@@ -1,0 +1,7 @@
+//! One module per subcommand, each an `Opts` struct with a `run` method.
+
+pub mod inspect;
+pub mod keygen;
+pub mod pack;
+pub mod sign;
+pub mod verify;

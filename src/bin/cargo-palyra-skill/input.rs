@@ -1,0 +1,108 @@
+//! Inputs several commands share: where the signing key comes from, and
+//! reading files under a size limit.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use cargo_palyra_skill::artifact::{Entries, MAX_ARCHIVE_BYTES};
+use cargo_palyra_skill::fsutil::readable_by_others;
+use cargo_palyra_skill::signing::SecretKey;
+use clap::Args;
+use zeroize::Zeroizing;
+
+use crate::shell::Shell;
+
+/// The environment variable a signing key is read from by default.
+pub const DEFAULT_KEY_ENV: &str = "PALYRA_SKILL_SIGNING_KEY";
+
+/// Where the signing key comes from (PKCS#8 PEM or DER, or a 32-byte seed as raw bytes, hex or base64).
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Read the signing key from FILE
+    #[arg(long, value_name = "FILE", group = "key-source")]
+    pub key: Option<PathBuf>,
+    /// Read the signing key from environment variable VAR [default: PALYRA_SKILL_SIGNING_KEY]
+    #[arg(long, value_name = "VAR", group = "key-source")]
+    pub key_env: Option<String>,
+    /// Read the signing key from standard input
+    #[arg(long, group = "key-source")]
+    pub key_stdin: bool,
+}
+
+impl KeyArgs {
+    /// The key the options name, else the one in `PALYRA_SKILL_SIGNING_KEY`
+    /// when that is set, else `None`. Errors never contain key material.
+    pub fn load(&self, shell: &mut Shell) -> Result<Option<(SecretKey, String)>> {
+        let (bytes, source) = if let Some(path) = &self.key {
+            if let Some(mode) = readable_by_others(path) {
+                shell.warn(format_args!(
+                    "key file `{}` is readable by group or others (mode {mode:04o}): run `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                ));
+            }
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("could not read key file `{}`", path.display()))?;
+            (
+                Zeroizing::new(bytes),
+                format!("key file `{}`", path.display()),
+            )
+        } else if let Some(var) = &self.key_env {
+            match std::env::var_os(var) {
+                Some(value) if !value.is_empty() => (
+                    Zeroizing::new(value.into_encoded_bytes()),
+                    format!("`${var}`"),
+                ),
+                _ => bail!(
+                    "environment variable `{var}` is not set or empty: export the signing key in it, or use `--key FILE`"
+                ),
+            }
+        } else if self.key_stdin {
+            let mut bytes = Zeroizing::new(Vec::new());
+            std::io::stdin()
+                .take(64 * 1024)
+                .read_to_end(&mut bytes)
+                .context("could not read the key from standard input")?;
+            (bytes, "standard input".to_owned())
+        } else {
+            match std::env::var_os(DEFAULT_KEY_ENV) {
+                Some(value) if !value.is_empty() => (
+                    Zeroizing::new(value.into_encoded_bytes()),
+                    format!("`${DEFAULT_KEY_ENV}`"),
+                ),
+                _ => return Ok(None),
+            }
+        };
+        let key = SecretKey::decode(&bytes)
+            .with_context(|| format!("could not load the signing key from {source}"))?;
+        Ok(Some((key, source)))
+    }
+}
+
+/// Reads a file of at most `limit` bytes; a larger file is refused before it is read.
+pub fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let file =
+        File::open(path).with_context(|| format!("could not open {what} `{}`", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("could not read {what} `{}`", path.display()))?;
+    if bytes.len() as u64 > limit {
+        bail!("{what} `{}` is larger than {limit} bytes", path.display());
+    }
+    Ok(bytes)
+}
+
+/// Reads an artifact file (at most 64 MiB, as the consumer allows).
+pub fn read_artifact(path: &Path) -> Result<Vec<u8>> {
+    read_limited(path, MAX_ARCHIVE_BYTES, "artifact")
+}
+
+/// Reads and unpacks an artifact under the consumer's limits.
+pub fn read_entries(path: &Path) -> Result<Entries> {
+    let bytes = read_artifact(path)?;
+    Entries::read_zip(&bytes)
+        .with_context(|| format!("could not read artifact `{}`", path.display()))
+}

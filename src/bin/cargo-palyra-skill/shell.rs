@@ -1,0 +1,141 @@
+//! Terminal output: cargo-style status lines on stderr, `-q`/`-v`, colors,
+//! and the one place that writes data to stdout.
+
+use std::fmt::Display;
+use std::io::{self, Write};
+
+use anstream::{AutoStream, ColorChoice};
+use anstyle::{AnsiColor, Style};
+use clap::ValueEnum;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Color {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum MessageFormat {
+    /// Text for people
+    #[default]
+    Human,
+    /// One JSON document on stdout
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+const GREEN: Style = AnsiColor::Green.on_default().bold();
+const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
+const RED: Style = AnsiColor::Red.on_default().bold();
+const CYAN: Style = AnsiColor::Cyan.on_default().bold();
+
+pub struct Shell {
+    verbosity: Verbosity,
+    err: AutoStream<io::Stderr>,
+    out: AutoStream<io::Stdout>,
+}
+
+impl Shell {
+    pub fn new(verbosity: Verbosity, color: Color) -> Shell {
+        let choice = match color {
+            Color::Auto => ColorChoice::Auto,
+            Color::Always => ColorChoice::Always,
+            Color::Never => ColorChoice::Never,
+        };
+        Shell {
+            verbosity,
+            err: AutoStream::new(io::stderr(), choice),
+            out: AutoStream::new(io::stdout(), choice),
+        }
+    }
+
+    /// `    Verified acme.echo 1.0.0`: a right-aligned green verb, then the message.
+    pub fn status(&mut self, verb: &str, message: impl Display) {
+        if self.verbosity >= Verbosity::Normal {
+            let _ = writeln!(self.err, "{GREEN}{verb:>12}{GREEN:#} {message}");
+        }
+    }
+
+    /// Like [`Shell::status`] in red, for a failed check.
+    pub fn status_failed(&mut self, verb: &str, message: impl Display) {
+        if self.verbosity >= Verbosity::Normal {
+            let _ = writeln!(self.err, "{RED}{verb:>12}{RED:#} {message}");
+        }
+    }
+
+    /// A status line shown only with `-v`.
+    pub fn verbose(&mut self, verb: &str, message: impl Display) {
+        if self.verbosity >= Verbosity::Verbose {
+            let _ = writeln!(self.err, "{CYAN}{verb:>12}{CYAN:#} {message}");
+        }
+    }
+
+    pub fn warn(&mut self, message: impl Display) {
+        if self.verbosity >= Verbosity::Normal {
+            let _ = writeln!(self.err, "{YELLOW}warning{YELLOW:#}: {message}");
+        }
+    }
+
+    pub fn note(&mut self, message: impl Display) {
+        if self.verbosity >= Verbosity::Normal {
+            let _ = writeln!(self.err, "{CYAN}note{CYAN:#}: {message}");
+        }
+    }
+
+    /// `error: ...` and its `Caused by:` chain; shown even with `-q`.
+    pub fn error(&mut self, error: &anyhow::Error) {
+        let _ = writeln!(self.err, "{RED}error{RED:#}: {error}");
+        let mut causes = error.chain().skip(1).peekable();
+        if causes.peek().is_some() {
+            let _ = writeln!(self.err, "\nCaused by:");
+            for cause in causes {
+                let _ = writeln!(self.err, "  {cause}");
+            }
+        }
+    }
+
+    /// Data for stdout (a closed pipe surfaces as `BrokenPipe`, handled in `main`).
+    pub fn print(&mut self, text: impl Display) -> io::Result<()> {
+        writeln!(self.out, "{text}")
+    }
+
+    /// Pretty JSON on stdout.
+    pub fn print_json(&mut self, value: &impl Serialize) -> io::Result<()> {
+        let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
+        writeln!(self.out, "{text}")
+    }
+
+    /// Styles a word for human reports on stdout.
+    pub fn good(word: &str) -> String {
+        format!("{GREEN}{word}{GREEN:#}")
+    }
+
+    pub fn bad(word: &str) -> String {
+        format!("{RED}{word}{RED:#}")
+    }
+}
+
+/// `48.2 KiB`, `1.3 MiB`: sizes as cargo prints them.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1024.0 && unit + 1 < UNITS.len() {
+        size /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{size:.1} {}", UNITS[unit])
+    }
+}
