@@ -105,24 +105,7 @@ impl Opts {
                     io_failed = true;
                     rejected(path, None, "io", format!("{error:#}"))
                 }
-                Ok(bytes) => match {
-                    shell.verbose(
-                        "Verifying",
-                        format_args!("`{}` ({} bytes)", path.display(), bytes.len()),
-                    );
-                    verify_bytes(&bytes)
-                } {
-                    Err(error) => rejected(path, None, error.kind(), error.to_string()),
-                    Ok((_, verified)) => match self.decide(&verified, &overlay, &mut memory)? {
-                        Ok(decision) => accepted(path, verified, decision),
-                        Err(rejection) => rejected(
-                            path,
-                            Some(verified),
-                            rejection.kind(),
-                            rejection.to_string(),
-                        ),
-                    },
-                },
+                Ok(bytes) => self.check(shell, path, &bytes, &overlay, &mut memory)?,
             };
             self.report_one(shell, &result)?;
             results.push(result);
@@ -146,6 +129,34 @@ impl Opts {
             (true, _) => return Err(anyhow::anyhow!("could not read every artifact (see above)")),
             (false, 0) => Outcome::Success,
             _ => Outcome::CheckFailed,
+        })
+    }
+
+    /// Steps 1-11 for one artifact's bytes.
+    fn check(
+        &self,
+        shell: &mut Shell,
+        path: &Path,
+        bytes: &[u8],
+        overlay: &[(String, PublicKey)],
+        memory: &mut TrustStore,
+    ) -> Result<ArtifactResult> {
+        shell.verbose(
+            "Verifying",
+            format_args!("`{}` ({} bytes)", path.display(), bytes.len()),
+        );
+        let verified = match verify_bytes(bytes) {
+            Ok((_, verified)) => verified,
+            Err(error) => return Ok(rejected(path, None, error.kind(), error.to_string())),
+        };
+        Ok(match self.decide(&verified, overlay, memory)? {
+            Ok(decision) => accepted(path, verified, decision),
+            Err(rejection) => rejected(
+                path,
+                Some(verified),
+                rejection.kind(),
+                rejection.to_string(),
+            ),
         })
     }
 
