@@ -40,12 +40,7 @@ pub struct PathError {
 /// Normalizes an artifact path: trim, `\` to `/`; rejects empty, absolute,
 /// NUL, `:`, and empty / `.` / `..` segments.
 pub fn normalize_path(raw: &str) -> Result<String, PathError> {
-    let fail = |reason| {
-        Err(PathError {
-            raw: raw.to_owned(),
-            reason,
-        })
-    };
+    let fail = |reason| Err(PathError { raw: raw.to_owned(), reason });
     let path = raw.trim().replace('\\', "/");
     if path.is_empty() {
         return fail("the path is empty");
@@ -59,10 +54,7 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
     if path.contains(':') {
         return fail("`:` is not allowed (drive letters and URLs are rejected)");
     }
-    if path
-        .split('/')
-        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
-    {
+    if path.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
         return fail("empty, `.` and `..` segments are not allowed");
     }
     Ok(path)
@@ -80,11 +72,11 @@ pub enum ArtifactError {
     Path(#[from] PathError),
     #[error("entry `{path}` appears twice (after normalizing its path)")]
     Duplicate { path: String },
+    #[error("the central directory lists an entry name twice")]
+    DuplicateRaw,
     #[error("entry `{path}` inflates past {MAX_ENTRY_BYTES} bytes (16 MiB), the per-entry limit")]
     EntryTooLarge { path: String },
-    #[error(
-        "the entries inflate past {MAX_ARCHIVE_BYTES} bytes (64 MiB) in total, the archive limit"
-    )]
+    #[error("the entries inflate past {MAX_ARCHIVE_BYTES} bytes (64 MiB) in total, the archive limit")]
     TotalTooLarge,
     #[error("entry `{path}` is corrupt: {message}")]
     Corrupt { path: String, message: String },
@@ -104,11 +96,7 @@ pub struct Entry {
 impl Entry {
     pub fn new(bytes: Vec<u8>) -> Entry {
         let sha256 = Sha256::digest(&bytes).into();
-        Entry {
-            bytes,
-            sha256,
-            stored_size: 0,
-        }
+        Entry { bytes, sha256, stored_size: 0 }
     }
 
     pub fn sha256_hex(&self) -> String {
@@ -118,12 +106,7 @@ impl Entry {
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Entry({} bytes, sha256 {})",
-            self.bytes.len(),
-            self.sha256_hex()
-        )
+        write!(f, "Entry({} bytes, sha256 {})", self.bytes.len(), self.sha256_hex())
     }
 }
 
@@ -207,10 +190,7 @@ impl Entries {
     pub fn integrity_files(&self) -> Vec<IntegrityFile> {
         self.iter()
             .filter(|(path, _)| *path != MANIFEST_PATH && *path != SIGNATURE_PATH)
-            .map(|(path, entry)| IntegrityFile {
-                path: path.to_owned(),
-                sha256: entry.sha256_hex(),
-            })
+            .map(|(path, entry)| IntegrityFile { path: path.to_owned(), sha256: entry.sha256_hex() })
             .collect()
     }
 
@@ -218,30 +198,26 @@ impl Entries {
     /// inflated (header sizes are never trusted).
     pub fn read_zip(bytes: &[u8]) -> Result<Entries, ArtifactError> {
         if bytes.len() as u64 > MAX_ARCHIVE_BYTES {
-            return Err(ArtifactError::ArchiveTooLarge {
-                actual: bytes.len() as u64,
-            });
+            return Err(ArtifactError::ArchiveTooLarge { actual: bytes.len() as u64 });
         }
-        let mut archive = ZipArchive::new(Cursor::new(bytes))
-            .map_err(|e| ArtifactError::NotZip(e.to_string()))?;
+        let mut archive =
+            ZipArchive::new(Cursor::new(bytes)).map_err(|e| ArtifactError::NotZip(e.to_string()))?;
         if archive.len() > MAX_ENTRIES {
-            return Err(ArtifactError::TooManyEntries {
-                count: archive.len(),
-            });
+            return Err(ArtifactError::TooManyEntries { count: archive.len() });
+        }
+        // The zip crate keeps one of two same-named entries: count the
+        // central directory's records ourselves so a shadowed one is caught.
+        if declared_entry_count(bytes).is_some_and(|n| n != archive.len() as u64) {
+            return Err(ArtifactError::DuplicateRaw);
         }
         let mut entries = Entries::new();
         let mut total: u64 = 0;
         for index in 0..archive.len() {
-            let file = archive
-                .by_index(index)
-                .map_err(|e| ArtifactError::NotZip(e.to_string()))?;
+            let file = archive.by_index(index).map_err(|e| ArtifactError::NotZip(e.to_string()))?;
             if file.is_dir() {
                 continue;
             }
-            let raw_name = file
-                .name()
-                .map_err(|e| ArtifactError::NotZip(e.to_string()))?
-                .into_owned();
+            let raw_name = file.name().map_err(|e| ArtifactError::NotZip(e.to_string()))?.into_owned();
             let path = normalize_path(&raw_name)?;
             if entries.contains(&path) {
                 return Err(ArtifactError::Duplicate { path });
@@ -265,10 +241,7 @@ impl Entries {
                 let read = (&mut reader)
                     .take(READ_CHUNK)
                     .read_to_end(&mut buf)
-                    .map_err(|e| ArtifactError::Corrupt {
-                        path: path.clone(),
-                        message: e.to_string(),
-                    })?;
+                    .map_err(|e| ArtifactError::Corrupt { path: path.clone(), message: e.to_string() })?;
                 if read == 0 {
                     break;
                 }
@@ -282,14 +255,7 @@ impl Entries {
                 });
             }
             total += buf.len() as u64;
-            entries.0.insert(
-                path,
-                Entry {
-                    bytes: buf,
-                    sha256: hasher.finalize().into(),
-                    stored_size,
-                },
-            );
+            entries.0.insert(path, Entry { bytes: buf, sha256: hasher.finalize().into(), stored_size });
         }
         Ok(entries)
     }
@@ -298,9 +264,7 @@ impl Entries {
     /// as modification time and mode 0644, so equal entries give equal bytes.
     pub fn to_zip(&self) -> Result<Vec<u8>, ArtifactError> {
         if self.0.len() > MAX_ENTRIES {
-            return Err(ArtifactError::TooManyEntries {
-                count: self.0.len(),
-            });
+            return Err(ArtifactError::TooManyEntries { count: self.0.len() });
         }
         if self.total_bytes() > MAX_ARCHIVE_BYTES {
             return Err(ArtifactError::TotalTooLarge);
@@ -310,23 +274,39 @@ impl Entries {
             .last_modified_time(DateTime::default())
             .unix_permissions(0o644);
         let write_err = |e: &dyn std::fmt::Display| ArtifactError::Write(e.to_string());
-        let mut writer = ZipWriter::new(Cursor::new(Vec::with_capacity(
-            self.total_bytes() as usize / 2,
-        )));
+        let mut writer = ZipWriter::new(Cursor::new(Vec::with_capacity(self.total_bytes() as usize / 2)));
         for (path, entry) in self.iter() {
-            writer
-                .start_file(path, options)
-                .map_err(|e| write_err(&e))?;
+            writer.start_file(path, options).map_err(|e| write_err(&e))?;
             writer.write_all(&entry.bytes).map_err(|e| write_err(&e))?;
         }
         let bytes = writer.finish().map_err(|e| write_err(&e))?.into_inner();
         if bytes.len() as u64 > MAX_ARCHIVE_BYTES {
-            return Err(ArtifactError::ArchiveTooLarge {
-                actual: bytes.len() as u64,
-            });
+            return Err(ArtifactError::ArchiveTooLarge { actual: bytes.len() as u64 });
         }
         Ok(bytes)
     }
+}
+
+/// The entry count the end-of-central-directory record declares (ZIP64 aware).
+fn declared_entry_count(bytes: &[u8]) -> Option<u64> {
+    const EOCD: &[u8] = b"PK\x05\x06";
+    let search_from = bytes.len().saturating_sub(22 + u16::MAX as usize);
+    let at = search_from + bytes[search_from..].windows(4).rposition(|w| w == EOCD)?;
+    let u16_at = |i: usize| bytes.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let total = u16_at(at + 10)?;
+    if total != u16::MAX {
+        return Some(u64::from(total));
+    }
+    let u64_at = |i: usize| bytes.get(i..i + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+    let locator = at.checked_sub(20)?;
+    if bytes.get(locator..locator + 4)? != b"PK\x06\x07" {
+        return None;
+    }
+    let record = usize::try_from(u64_at(locator + 8)?).ok()?;
+    if bytes.get(record..record + 4)? != b"PK\x06\x06" {
+        return None;
+    }
+    u64_at(record + 32)
 }
 
 pub fn is_module_path(path: &str) -> bool {
@@ -339,13 +319,9 @@ pub struct IntegrityWriteError(String);
 
 /// Writes `[integrity]` into the author's `skill.toml` text, replacing any
 /// previous table and keeping the rest of the layout and comments as written.
-pub fn write_integrity(
-    manifest_text: &str,
-    files: &[IntegrityFile],
-) -> Result<String, IntegrityWriteError> {
-    let mut doc: DocumentMut = manifest_text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| IntegrityWriteError(e.to_string()))?;
+pub fn write_integrity(manifest_text: &str, files: &[IntegrityFile]) -> Result<String, IntegrityWriteError> {
+    let mut doc: DocumentMut =
+        manifest_text.parse().map_err(|e: toml_edit::TomlError| IntegrityWriteError(e.to_string()))?;
     doc.remove("integrity");
     let mut tables = ArrayOfTables::new();
     for file in files {

@@ -15,12 +15,7 @@ pub enum Existing {
 
 /// Writes `bytes` to `path` atomically; `mode` sets unix permissions on the
 /// temporary file before any byte is written (0600 for keys).
-pub fn write_atomic(
-    path: &Path,
-    bytes: &[u8],
-    mode: Option<u32>,
-    existing: Existing,
-) -> io::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>, existing: Existing) -> io::Result<()> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),

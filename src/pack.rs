@@ -2,8 +2,8 @@
 //! provenance), writing the integrity table, and signing it.
 
 use crate::artifact::{
-    ASSETS_DIR, ArtifactError, Entries, IntegrityWriteError, MANIFEST_PATH, MODULES_DIR,
-    PROVENANCE_PATH, SBOM_PATH, SIGNATURE_PATH, normalize_path, write_integrity,
+    ASSETS_DIR, ArtifactError, Entries, IntegrityWriteError, MANIFEST_PATH, MODULES_DIR, PROVENANCE_PATH,
+    SBOM_PATH, SIGNATURE_PATH, normalize_path, write_integrity,
 };
 use crate::manifest::{CompatError, Manifest, ManifestError};
 use crate::signing::{SecretKey, SignatureRecord};
@@ -74,23 +74,15 @@ pub fn assemble(parts: Parts) -> Result<(Entries, Manifest), PackError> {
     if let Some(default) = manifest.default_module_path()
         && !entries.contains(default)
     {
-        let available: Vec<_> = entries
-            .modules()
-            .map(|(path, _)| format!("`{path}`"))
-            .collect();
+        let available: Vec<_> = entries.modules().map(|(path, _)| format!("`{path}`")).collect();
         return Err(PackError::DefaultModuleMissing {
             path: default.to_owned(),
             available: available.join(", "),
         });
     }
     for (path, bytes) in parts.assets {
-        entries.insert(
-            &format!(
-                "{ASSETS_DIR}{}",
-                normalize_path(&path).map_err(ArtifactError::from)?
-            ),
-            bytes,
-        )?;
+        entries
+            .insert(&format!("{ASSETS_DIR}{}", normalize_path(&path).map_err(ArtifactError::from)?), bytes)?;
     }
     entries.insert(SBOM_PATH, parts.sbom)?;
     entries.insert(PROVENANCE_PATH, parts.provenance)?;
@@ -123,7 +115,9 @@ pub fn signed_at_unix_ms() -> Result<i64, String> {
             .ok()
             .and_then(|secs| secs.checked_mul(1000))
             .filter(|ms| *ms >= 0)
-            .ok_or_else(|| format!("`SOURCE_DATE_EPOCH` is `{raw}`, not a number of seconds since 1970: fix or unset it")),
+            .ok_or_else(|| {
+                format!("`SOURCE_DATE_EPOCH` is `{raw}`, not a number of seconds since 1970: fix or unset it")
+            }),
         Err(_) => {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             Ok(now.as_millis() as i64)

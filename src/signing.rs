@@ -25,9 +25,7 @@ pub enum KeyError {
         "encrypted PKCS#8 keys are not supported: decrypt it first (`openssl pkey -in KEY -out PLAIN.pem`)"
     )]
     Encrypted,
-    #[error(
-        "OpenSSH private keys are not supported: use a PKCS#8 key (`cargo palyra-skill keygen`)"
-    )]
+    #[error("OpenSSH private keys are not supported: use a PKCS#8 key (`cargo palyra-skill keygen`)")]
     OpenSsh,
     #[error("the operating system's random source failed: {0}")]
     Random(String),
@@ -82,11 +80,8 @@ impl SecretKey {
                 .map_err(|e| KeyError::Pkcs8(e.to_string()));
         }
         if let Ok(text) = std::str::from_utf8(trimmed) {
-            let decoded = Zeroizing::new(
-                hex::decode(text)
-                    .or_else(|_| BASE64.decode(text))
-                    .unwrap_or_default(),
-            );
+            let decoded =
+                Zeroizing::new(hex::decode(text).or_else(|_| BASE64.decode(text)).unwrap_or_default());
             if let Ok(seed) = <[u8; 32]>::try_from(decoded.as_slice()) {
                 return Ok(SecretKey::from_seed(&seed));
             }
@@ -106,10 +101,7 @@ impl SecretKey {
 
     /// PKCS#8 v1 PEM, what `openssl genpkey -algorithm ed25519` writes.
     pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
-        let pem = self
-            .0
-            .to_pkcs8_pem(Default::default())
-            .expect("an Ed25519 key always encodes as PKCS#8");
+        let pem = self.0.to_pkcs8_pem(Default::default()).expect("an Ed25519 key always encodes as PKCS#8");
         Zeroizing::new(pem.as_str().to_owned())
     }
 
@@ -159,9 +151,7 @@ impl PublicKey {
 
     /// 64 hex characters, any case, surrounding whitespace ignored.
     pub fn from_hex(text: &str) -> Result<PublicKey, KeyError> {
-        let bytes = hex::decode(text.trim())
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        let bytes = hex::decode(text.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
         bytes
             .and_then(|b| PublicKey::from_bytes(&b))
             .ok_or_else(|| KeyError::PublicKey(text.trim().to_owned()))
@@ -233,9 +223,7 @@ impl SignatureRecord {
         if self.algorithm != ALGORITHM {
             return Err(SignatureError::Algorithm(self.algorithm.clone()));
         }
-        let raw = BASE64
-            .decode(&self.public_key_base64)
-            .map_err(|_| SignatureError::PublicKeyEncoding)?;
+        let raw = BASE64.decode(&self.public_key_base64).map_err(|_| SignatureError::PublicKeyEncoding)?;
         let raw = <[u8; 32]>::try_from(raw).map_err(|_| SignatureError::PublicKeyEncoding)?;
         let key = PublicKey::from_bytes(&raw).ok_or(SignatureError::PublicKeyPoint)?;
         if self.key_id != key.key_id() {
@@ -251,15 +239,11 @@ impl SignatureRecord {
     /// over the hex `payload_sha256` verifies under the embedded key.
     pub fn verify(&self) -> Result<PublicKey, SignatureError> {
         let key = self.public_key()?;
-        let raw = BASE64
-            .decode(&self.signature_base64)
-            .map_err(|_| SignatureError::SignatureEncoding)?;
+        let raw = BASE64.decode(&self.signature_base64).map_err(|_| SignatureError::SignatureEncoding)?;
         let raw = <[u8; 64]>::try_from(raw).map_err(|_| SignatureError::SignatureEncoding)?;
         key.0
             .verify(self.payload_sha256.as_bytes(), &Signature::from_bytes(&raw))
-            .map_err(|_| SignatureError::BadSignature {
-                key_id: key.key_id(),
-            })?;
+            .map_err(|_| SignatureError::BadSignature { key_id: key.key_id() })?;
         Ok(key)
     }
 }
@@ -277,10 +261,7 @@ mod tests {
     #[test]
     fn key_id_of_the_vector_key() {
         let key = test_key();
-        assert_eq!(
-            key.public().to_hex(),
-            "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664"
-        );
+        assert_eq!(key.public().to_hex(), "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664");
         assert_eq!(key.public().key_id(), "ed25519:65b60673d6ed884b");
     }
 
@@ -289,9 +270,7 @@ mod tests {
         let key = test_key();
         let seed = *key.seed();
         let pem = key.to_pkcs8_pem();
-        let der = ed25519_dalek::SigningKey::from_bytes(&seed)
-            .to_pkcs8_der()
-            .unwrap();
+        let der = ed25519_dalek::SigningKey::from_bytes(&seed).to_pkcs8_der().unwrap();
         let inputs: Vec<Vec<u8>> = vec![
             seed.to_vec(),
             format!("  {TEST_SEED_HEX}\n").into_bytes(),
@@ -307,11 +286,9 @@ mod tests {
 
     #[test]
     fn bad_keys_are_rejected_without_echoing_them() {
-        for input in [
-            &b"short"[..],
-            &[0u8; 31],
-            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-        ] {
+        for input in
+            [&b"short"[..], &[0u8; 31], b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"]
+        {
             let message = SecretKey::decode(input).unwrap_err().to_string();
             assert!(!message.contains("AAAA"), "{message}");
         }
@@ -335,19 +312,13 @@ mod tests {
 
         let mut bad = record.clone();
         bad.payload_sha256 = "cd".repeat(32);
-        assert!(matches!(
-            bad.verify(),
-            Err(SignatureError::BadSignature { .. })
-        ));
+        assert!(matches!(bad.verify(), Err(SignatureError::BadSignature { .. })));
         let mut bad = record.clone();
         bad.algorithm = "rsa".into();
         assert!(matches!(bad.verify(), Err(SignatureError::Algorithm(_))));
         let mut bad = record.clone();
         bad.key_id = "ed25519:0000000000000000".into();
-        assert!(matches!(
-            bad.verify(),
-            Err(SignatureError::KeyIdMismatch { .. })
-        ));
+        assert!(matches!(bad.verify(), Err(SignatureError::KeyIdMismatch { .. })));
         let mut bad = record.clone();
         bad.signature_base64 = "AAAA".into();
         assert_eq!(bad.verify(), Err(SignatureError::SignatureEncoding));
@@ -359,9 +330,6 @@ mod tests {
     #[test]
     fn signature_json_rejects_unknown_fields() {
         let json = br#"{"algorithm":"ed25519-sha256","publisher":"a","key_id":"k","public_key_base64":"","payload_sha256":"","signature_base64":"","signed_at_unix_ms":0,"extra":1}"#;
-        assert!(matches!(
-            SignatureRecord::from_json(json),
-            Err(SignatureError::Malformed(_))
-        ));
+        assert!(matches!(SignatureRecord::from_json(json), Err(SignatureError::Malformed(_))));
     }
 }

@@ -86,15 +86,10 @@ impl TrustStore {
     /// empty store; anything else must be the consumer's exact schema.
     pub fn load(path: &Path) -> Result<TrustStore, TrustError> {
         match fs::read(path) {
-            Ok(bytes) => TrustStore::from_json(&bytes).map_err(|message| TrustError::Invalid {
-                path: path.into(),
-                message,
-            }),
+            Ok(bytes) => TrustStore::from_json(&bytes)
+                .map_err(|message| TrustError::Invalid { path: path.into(), message }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(TrustStore::default()),
-            Err(source) => Err(TrustError::Read {
-                path: path.into(),
-                source,
-            }),
+            Err(source) => Err(TrustError::Read { path: path.into(), source }),
         }
     }
 
@@ -136,9 +131,7 @@ impl TrustStore {
             let name = normalize_publisher(publisher)?;
             let key = normalize_key(&name, key)?;
             if tofu.get(&name).is_some_and(|existing| *existing != key) {
-                return Err(format!(
-                    "publisher `{name}` is pinned to two different keys"
-                ));
+                return Err(format!("publisher `{name}` is pinned to two different keys"));
             }
             tofu.insert(name, key);
         }
@@ -170,54 +163,36 @@ impl TrustStore {
             return if keys.contains(&hex) {
                 Ok(TrustDecision::Allowlisted)
             } else {
-                Err(TrustRejection::TrustedKeyMismatch {
-                    publisher: publisher.into(),
-                    key_id: key.key_id(),
-                })
+                Err(TrustRejection::TrustedKeyMismatch { publisher: publisher.into(), key_id: key.key_id() })
             };
         }
         if let Some(pinned) = self.tofu_publishers.get(publisher) {
             return if *pinned == hex {
                 Ok(TrustDecision::TofuPinned)
             } else {
-                Err(TrustRejection::TofuKeyMismatch {
-                    publisher: publisher.into(),
-                    key_id: key.key_id(),
-                })
+                Err(TrustRejection::TofuKeyMismatch { publisher: publisher.into(), key_id: key.key_id() })
             };
         }
         if allow_tofu {
             self.tofu_publishers.insert(publisher.to_owned(), hex);
             return Ok(TrustDecision::TofuNewlyPinned);
         }
-        Err(TrustRejection::Untrusted {
-            publisher: publisher.into(),
-        })
+        Err(TrustRejection::Untrusted { publisher: publisher.into() })
     }
 
     /// Saves atomically (temporary file + rename).
     pub fn save(&self, path: &Path) -> Result<(), TrustError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(|source| TrustError::Write {
-                path: path.into(),
-                source,
-            })?;
+            fs::create_dir_all(parent).map_err(|source| TrustError::Write { path: path.into(), source })?;
         }
-        write_atomic(path, &self.to_json(), Some(0o644), Existing::Replace).map_err(|source| {
-            TrustError::Write {
-                path: path.into(),
-                source,
-            }
-        })
+        write_atomic(path, &self.to_json(), Some(0o644), Existing::Replace)
+            .map_err(|source| TrustError::Write { path: path.into(), source })
     }
 
     /// Runs `update` on the store at `path` under an exclusive lock (a
     /// `.lock` file beside it) and saves the result if it changed, so
     /// processes pinning at the same time never lose each other's pins.
-    pub fn update<T>(
-        path: &Path,
-        update: impl FnOnce(&mut TrustStore) -> T,
-    ) -> Result<T, TrustError> {
+    pub fn update<T>(path: &Path, update: impl FnOnce(&mut TrustStore) -> T) -> Result<T, TrustError> {
         let _lock = lock_beside(path)?;
         let mut store = TrustStore::load(path)?;
         let before = store.clone();
@@ -240,9 +215,7 @@ pub fn parse_trusted_publisher(arg: &str) -> Result<(String, PublicKey), TrustEr
 
 fn normalize_publisher(publisher: &str) -> Result<String, String> {
     if !is_identifier(publisher) {
-        return Err(format!(
-            "`{publisher}` is not a publisher identifier (use only `a-z 0-9 . _ - :`)"
-        ));
+        return Err(format!("`{publisher}` is not a publisher identifier (use only `a-z 0-9 . _ - :`)"));
     }
     Ok(publisher.trim().to_owned())
 }
@@ -270,24 +243,15 @@ fn lock_beside(path: &Path) -> Result<LockGuard, TrustError> {
     lock_path.push(".lock");
     let lock_path = PathBuf::from(lock_path);
     if let Some(parent) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|source| TrustError::Write {
-            path: path.into(),
-            source,
-        })?;
+        fs::create_dir_all(parent).map_err(|source| TrustError::Write { path: path.into(), source })?;
     }
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|source| TrustError::Write {
-            path: lock_path.clone(),
-            source,
-        })?;
-    file.lock().map_err(|source| TrustError::Write {
-        path: lock_path,
-        source,
-    })?;
+        .map_err(|source| TrustError::Write { path: lock_path.clone(), source })?;
+    file.lock().map_err(|source| TrustError::Write { path: lock_path, source })?;
     Ok(LockGuard(file))
 }
 
@@ -304,68 +268,39 @@ mod tests {
     #[test]
     fn empty_and_whitespace_files_are_empty_stores() {
         assert_eq!(TrustStore::from_json(b"").unwrap(), TrustStore::default());
-        assert_eq!(
-            TrustStore::from_json(b" \n\t ").unwrap(),
-            TrustStore::default()
-        );
+        assert_eq!(TrustStore::from_json(b" \n\t ").unwrap(), TrustStore::default());
         assert_eq!(TrustStore::from_json(b"{}").unwrap(), TrustStore::default());
     }
 
     #[test]
     fn invalid_stores_are_rejected_with_a_reason() {
-        let unknown =
-            TrustStore::from_json(br#"{"trusted_publishers":{},"extra":{}}"#).unwrap_err();
+        let unknown = TrustStore::from_json(br#"{"trusted_publishers":{},"extra":{}}"#).unwrap_err();
         assert!(unknown.contains("unknown field `extra`"), "{unknown}");
         let bad_key = TrustStore::from_json(br#"{"tofu_publishers":{"acme":"zz"}}"#).unwrap_err();
         assert!(bad_key.contains("not 64 hex"), "{bad_key}");
         let empty = TrustStore::from_json(br#"{"trusted_publishers":{"acme":[]}}"#).unwrap_err();
         assert!(empty.contains("empty key list"), "{empty}");
         let publisher = TrustStore::from_json(br#"{"tofu_publishers":{"Acme":"00"}}"#).unwrap_err();
-        assert!(
-            publisher.contains("not a publisher identifier"),
-            "{publisher}"
-        );
+        assert!(publisher.contains("not a publisher identifier"), "{publisher}");
     }
 
     #[test]
     fn decisions_follow_the_consumer() {
         let other = crate::signing::SecretKey::from_seed(&[9; 32]).public();
         let mut store = TrustStore::default();
-        assert!(matches!(
-            store.decide("acme", &key(), false),
-            Err(TrustRejection::Untrusted { .. })
-        ));
-        assert_eq!(
-            store.decide("acme", &key(), true),
-            Ok(TrustDecision::TofuNewlyPinned)
-        );
-        assert_eq!(
-            store.decide("acme", &key(), false),
-            Ok(TrustDecision::TofuPinned)
-        );
-        assert!(matches!(
-            store.decide("acme", &other, true),
-            Err(TrustRejection::TofuKeyMismatch { .. })
-        ));
+        assert!(matches!(store.decide("acme", &key(), false), Err(TrustRejection::Untrusted { .. })));
+        assert_eq!(store.decide("acme", &key(), true), Ok(TrustDecision::TofuNewlyPinned));
+        assert_eq!(store.decide("acme", &key(), false), Ok(TrustDecision::TofuPinned));
+        assert!(matches!(store.decide("acme", &other, true), Err(TrustRejection::TofuKeyMismatch { .. })));
         // An allowlist entry takes precedence over a pin.
         store.trust("acme", &other).unwrap();
-        assert_eq!(
-            store.decide("acme", &other, false),
-            Ok(TrustDecision::Allowlisted)
-        );
-        assert!(matches!(
-            store.decide("acme", &key(), true),
-            Err(TrustRejection::TrustedKeyMismatch { .. })
-        ));
+        assert_eq!(store.decide("acme", &other, false), Ok(TrustDecision::Allowlisted));
+        assert!(matches!(store.decide("acme", &key(), true), Err(TrustRejection::TrustedKeyMismatch { .. })));
     }
 
     #[test]
     fn keys_are_normalized_and_round_trip() {
-        let json = format!(
-            r#"{{"trusted_publishers":{{"acme":[" {} ","{}"]}}}}"#,
-            KEY.to_uppercase(),
-            KEY
-        );
+        let json = format!(r#"{{"trusted_publishers":{{"acme":[" {} ","{}"]}}}}"#, KEY.to_uppercase(), KEY);
         let store = TrustStore::from_json(json.as_bytes()).unwrap();
         assert_eq!(store.trusted_publishers["acme"], vec![KEY.to_owned()]);
         assert_eq!(TrustStore::from_json(&store.to_json()).unwrap(), store);

@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::artifact::{
-    ArtifactError, Entries, MANIFEST_PATH, PROVENANCE_PATH, SBOM_PATH, SIGNATURE_PATH,
-    normalize_path,
+    ArtifactError, Entries, MANIFEST_PATH, PROVENANCE_PATH, SBOM_PATH, SIGNATURE_PATH, normalize_path,
 };
 use crate::manifest::{CompatError, Manifest, ManifestError, ManifestWarning};
 use crate::signing::{PublicKey, SignatureError, SignatureRecord};
@@ -27,9 +26,7 @@ pub enum VerifyError {
     Provenance(String),
     #[error("the artifact has no module: add at least one `modules/*.wasm` entry")]
     NoModule,
-    #[error(
-        "the artifact is not signed (no `signature.json`): sign it with `cargo palyra-skill sign`"
-    )]
+    #[error("the artifact is not signed (no `signature.json`): sign it with `cargo palyra-skill sign`")]
     Unsigned,
     #[error(
         "payload hash mismatch: `signature.json` signs {declared} but the entries hash to {actual}; an entry was changed after signing (re-sign with `cargo palyra-skill sign` if the change is yours)"
@@ -79,17 +76,11 @@ pub struct Verified {
 
 /// Steps 2-5: the manifest, SBOM, provenance and modules are present and valid.
 pub fn check_contents(entries: &Entries) -> Result<Manifest, VerifyError> {
-    let manifest = entries
-        .get(MANIFEST_PATH)
-        .ok_or(VerifyError::Missing(MANIFEST_PATH))?;
+    let manifest = entries.get(MANIFEST_PATH).ok_or(VerifyError::Missing(MANIFEST_PATH))?;
     let manifest = Manifest::parse_bytes(&manifest.bytes)?;
-    let sbom = entries
-        .get(SBOM_PATH)
-        .ok_or(VerifyError::Missing(SBOM_PATH))?;
+    let sbom = entries.get(SBOM_PATH).ok_or(VerifyError::Missing(SBOM_PATH))?;
     check_sbom(&sbom.bytes).map_err(VerifyError::Sbom)?;
-    let provenance = entries
-        .get(PROVENANCE_PATH)
-        .ok_or(VerifyError::Missing(PROVENANCE_PATH))?;
+    let provenance = entries.get(PROVENANCE_PATH).ok_or(VerifyError::Missing(PROVENANCE_PATH))?;
     check_provenance(&provenance.bytes).map_err(VerifyError::Provenance)?;
     if entries.modules().next().is_none() {
         return Err(VerifyError::NoModule);
@@ -104,11 +95,7 @@ pub fn check_sbom(bytes: &[u8]) -> Result<(), String> {
     if object.get("bomFormat").and_then(Value::as_str) != Some("CycloneDX") {
         return Err("`bomFormat` must be \"CycloneDX\"".into());
     }
-    if object
-        .get("specVersion")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
+    if object.get("specVersion").and_then(Value::as_str).is_none_or(str::is_empty) {
         return Err("`specVersion` must be a non-empty string".into());
     }
     Ok(())
@@ -121,11 +108,7 @@ pub fn check_provenance(bytes: &[u8]) -> Result<(), String> {
     if !object.get("builder").is_some_and(Value::is_object) {
         return Err("a top-level `builder` object is required".into());
     }
-    if object
-        .get("subject")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty)
-    {
+    if object.get("subject").and_then(Value::as_array).is_none_or(Vec::is_empty) {
         return Err("`subject` must be a non-empty array".into());
     }
     Ok(())
@@ -133,11 +116,8 @@ pub fn check_provenance(bytes: &[u8]) -> Result<(), String> {
 
 /// Step 9: the `[integrity]` table lists exactly the entries' (path, sha256).
 pub fn check_integrity(manifest: &Manifest, entries: &Entries) -> Result<(), VerifyError> {
-    let actual: BTreeMap<String, String> = entries
-        .integrity_files()
-        .into_iter()
-        .map(|f| (f.path, f.sha256))
-        .collect();
+    let actual: BTreeMap<String, String> =
+        entries.integrity_files().into_iter().map(|f| (f.path, f.sha256)).collect();
     let mut declared = BTreeMap::new();
     for file in &manifest.integrity.files {
         let path = normalize_path(&file.path).map_err(|e| VerifyError::Integrity(e.to_string()))?;
@@ -150,9 +130,9 @@ pub fn check_integrity(manifest: &Manifest, entries: &Entries) -> Result<(), Ver
     for (path, sha) in &actual {
         match declared.get(path) {
             None => problems.push(format!("`{path}` is not listed")),
-            Some(listed) if listed != sha => problems.push(format!(
-                "`{path}` has sha256 {sha}, the table says {listed}"
-            )),
+            Some(listed) if listed != sha => {
+                problems.push(format!("`{path}` has sha256 {sha}, the table says {listed}"))
+            }
             Some(_) => {}
         }
     }
@@ -175,10 +155,7 @@ pub fn check_signature(
     let record = SignatureRecord::from_json(&record.bytes)?;
     let payload = entries.payload_sha256();
     if payload != record.payload_sha256 {
-        return Err(VerifyError::PayloadMismatch {
-            declared: record.payload_sha256,
-            actual: payload,
-        });
+        return Err(VerifyError::PayloadMismatch { declared: record.payload_sha256, actual: payload });
     }
     let key = record.verify()?;
     if record.publisher != manifest.publisher {
@@ -196,13 +173,7 @@ pub fn verify_entries(entries: &Entries) -> Result<Verified, VerifyError> {
     let (signature, public_key, payload_sha256) = check_signature(&manifest, entries)?;
     check_integrity(&manifest, entries)?;
     manifest.check_runtime_compat()?;
-    Ok(Verified {
-        warnings: manifest.warnings(),
-        manifest,
-        signature,
-        public_key,
-        payload_sha256,
-    })
+    Ok(Verified { warnings: manifest.warnings(), manifest, signature, public_key, payload_sha256 })
 }
 
 /// Steps 1-10 over the bytes of a `.palyra-skill` file.

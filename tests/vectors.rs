@@ -10,10 +10,7 @@ use cargo_palyra_skill::verify::verify_bytes;
 use serde_json::Value;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/vectors");
-const NAMES: [&str; 2] = [
-    "reference-echo.palyra-skill",
-    "reference-echo-asset.palyra-skill",
-];
+const NAMES: [&str; 2] = ["reference-echo.palyra-skill", "reference-echo-asset.palyra-skill"];
 
 fn vectors() -> Value {
     serde_json::from_slice(&std::fs::read(format!("{DIR}/vectors.json")).unwrap()).unwrap()
@@ -31,16 +28,9 @@ fn vectors_verify_with_the_recorded_hashes_and_key_ids() {
         let bytes = artifact(name);
         assert_eq!(sha256_hex(&bytes), expected["artifact_sha256"], "{name}");
         let (entries, verified) = verify_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(
-            verified.payload_sha256, expected["payload_sha256"],
-            "{name}"
-        );
+        assert_eq!(verified.payload_sha256, expected["payload_sha256"], "{name}");
         assert_eq!(verified.signature.key_id, expected["key_id"], "{name}");
-        assert_eq!(
-            verified.public_key.to_hex(),
-            expected["public_key_hex"],
-            "{name}"
-        );
+        assert_eq!(verified.public_key.to_hex(), expected["public_key_hex"], "{name}");
         let recorded = expected["entries"].as_object().unwrap();
         assert_eq!(entries.len(), recorded.len(), "{name}");
         for (path, entry) in entries.iter() {
@@ -56,30 +46,21 @@ fn vectors_get_the_recorded_trust_decisions() {
         let expected = &vectors[name];
         let (_, verified) = verify_bytes(&artifact(name)).unwrap();
         let mut store = TrustStore::default();
-        let decision = store
-            .decide(&verified.manifest.publisher, &verified.public_key, true)
-            .unwrap();
-        assert_eq!(
-            decision.as_str(),
-            expected["expected_verify_with_empty_store_and_tofu"]
-        );
+        let decision = store.decide(&verified.manifest.publisher, &verified.public_key, true).unwrap();
+        assert_eq!(decision.as_str(), expected["expected_verify_with_empty_store_and_tofu"]);
         assert_eq!(store.tofu_publishers["acme"], expected["public_key_hex"]);
 
         let mut allowlist = TrustStore::default();
         let key = PublicKey::from_hex(expected["public_key_hex"].as_str().unwrap()).unwrap();
         allowlist.trust("acme", &key).unwrap();
-        assert_eq!(
-            allowlist.decide("acme", &verified.public_key, false),
-            Ok(TrustDecision::Allowlisted)
-        );
+        assert_eq!(allowlist.decide("acme", &verified.public_key, false), Ok(TrustDecision::Allowlisted));
     }
 }
 
 #[test]
 fn the_test_key_reproduces_the_vector_signatures_byte_for_byte() {
     let vectors = vectors();
-    let key =
-        SecretKey::decode(vectors["test_signing_key_hex"].as_str().unwrap().as_bytes()).unwrap();
+    let key = SecretKey::decode(vectors["test_signing_key_hex"].as_str().unwrap().as_bytes()).unwrap();
     for name in NAMES {
         let entries = Entries::read_zip(&artifact(name)).unwrap();
         let original = entries.get("signature.json").unwrap();
@@ -95,11 +76,7 @@ fn our_writer_reproduces_the_vector_archives_byte_for_byte() {
     for name in NAMES {
         let entries = Entries::read_zip(&artifact(name)).unwrap();
         let rewritten = entries.to_zip().unwrap();
-        assert_eq!(
-            sha256_hex(&rewritten),
-            vectors[name]["artifact_sha256"],
-            "{name}"
-        );
+        assert_eq!(sha256_hex(&rewritten), vectors[name]["artifact_sha256"], "{name}");
     }
 }
 

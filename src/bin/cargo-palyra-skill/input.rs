@@ -45,16 +45,12 @@ impl KeyArgs {
             }
             let bytes = std::fs::read(path)
                 .with_context(|| format!("could not read key file `{}`", path.display()))?;
-            (
-                Zeroizing::new(bytes),
-                format!("key file `{}`", path.display()),
-            )
+            (Zeroizing::new(bytes), format!("key file `{}`", path.display()))
         } else if let Some(var) = &self.key_env {
             match std::env::var_os(var) {
-                Some(value) if !value.is_empty() => (
-                    Zeroizing::new(value.into_encoded_bytes()),
-                    format!("`${var}`"),
-                ),
+                Some(value) if !value.is_empty() => {
+                    (Zeroizing::new(value.into_encoded_bytes()), format!("`${var}`"))
+                }
                 _ => bail!(
                     "environment variable `{var}` is not set or empty: export the signing key in it, or use `--key FILE`"
                 ),
@@ -68,10 +64,9 @@ impl KeyArgs {
             (bytes, "standard input".to_owned())
         } else {
             match std::env::var_os(DEFAULT_KEY_ENV) {
-                Some(value) if !value.is_empty() => (
-                    Zeroizing::new(value.into_encoded_bytes()),
-                    format!("`${DEFAULT_KEY_ENV}`"),
-                ),
+                Some(value) if !value.is_empty() => {
+                    (Zeroizing::new(value.into_encoded_bytes()), format!("`${DEFAULT_KEY_ENV}`"))
+                }
                 _ => return Ok(None),
             }
         };
@@ -83,8 +78,7 @@ impl KeyArgs {
 
 /// Reads a file of at most `limit` bytes; a larger file is refused before it is read.
 pub fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
-    let file =
-        File::open(path).with_context(|| format!("could not open {what} `{}`", path.display()))?;
+    let file = File::open(path).with_context(|| format!("could not open {what} `{}`", path.display()))?;
     let mut bytes = Vec::new();
     file.take(limit + 1)
         .read_to_end(&mut bytes)
@@ -103,6 +97,5 @@ pub fn read_artifact(path: &Path) -> Result<Vec<u8>> {
 /// Reads and unpacks an artifact under the consumer's limits.
 pub fn read_entries(path: &Path) -> Result<Entries> {
     let bytes = read_artifact(path)?;
-    Entries::read_zip(&bytes)
-        .with_context(|| format!("could not read artifact `{}`", path.display()))
+    Entries::read_zip(&bytes).with_context(|| format!("could not read artifact `{}`", path.display()))
 }

@@ -84,9 +84,7 @@ fn parse() -> Cli {
         let CargoCli::PalyraSkill(cli) = CargoCli::parse_from(args);
         cli
     } else {
-        let matches = Cli::command()
-            .bin_name("cargo-palyra-skill")
-            .get_matches_from(args);
+        let matches = Cli::command().bin_name("cargo-palyra-skill").get_matches_from(args);
         Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
     }
 }
@@ -119,9 +117,7 @@ fn main() -> ExitCode {
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 

@@ -94,24 +94,16 @@ impl Opts {
         let bytes = read_artifact(&self.artifact)?;
         let entries = Entries::read_zip(&bytes)
             .map_err(|e| anyhow::anyhow!(e))
-            .map_err(|e| {
-                e.context(format!(
-                    "could not read artifact `{}`",
-                    self.artifact.display()
-                ))
-            })?;
+            .map_err(|e| e.context(format!("could not read artifact `{}`", self.artifact.display())))?;
         let (manifest, manifest_error) = match check_contents(&entries) {
             Ok(m) => (Some(m), None),
             Err(e) => (None, Some(e.to_string())),
         };
-        let integrity_error = manifest
-            .as_ref()
-            .and_then(|m| check_integrity(m, &entries).err())
-            .map(|e| e.to_string());
+        let integrity_error =
+            manifest.as_ref().and_then(|m| check_integrity(m, &entries).err()).map(|e| e.to_string());
         let payload_sha256 = entries.payload_sha256();
-        let signature = entries
-            .get(SIGNATURE_PATH)
-            .map(|entry| signature_info(&entry.bytes, &payload_sha256));
+        let signature =
+            entries.get(SIGNATURE_PATH).map(|entry| signature_info(&entry.bytes, &payload_sha256));
         let report = Report {
             artifact: self.artifact,
             bytes: bytes.len() as u64,
@@ -197,11 +189,7 @@ fn summary(m: &Manifest) -> ManifestSummary {
 }
 
 fn list(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".to_owned()
-    } else {
-        items.join(", ")
-    }
+    if items.is_empty() { "none".to_owned() } else { items.join(", ") }
 }
 
 fn human(r: &Report) -> String {
@@ -212,20 +200,12 @@ fn human(r: &Report) -> String {
         r.artifact_sha256
     );
     for e in &r.entries {
-        out += &format!(
-            "  {:<28} {:>10}  {}\n",
-            e.path,
-            human_size(e.bytes),
-            e.sha256
-        );
+        out += &format!("  {:<28} {:>10}  {}\n", e.path, human_size(e.bytes), e.sha256);
     }
     out += &format!("\npayload sha256  {}\n", r.payload_sha256);
     match (&r.manifest, &r.manifest_error) {
         (Some(m), _) => {
-            out += &format!(
-                "\nskill     {} {} ({}) by {}\n",
-                m.skill_id, m.version, m.name, m.publisher
-            );
+            out += &format!("\nskill     {} {} ({}) by {}\n", m.skill_id, m.version, m.name, m.publisher);
             out += &format!("tools     {}\n", list(&m.tools));
             out += &format!("http      {}\n", list(&m.http_egress_allowlist));
             out += &format!(
@@ -259,11 +239,7 @@ fn human(r: &Report) -> String {
     match &r.signature {
         None => out += "\nsignature none (unsigned)",
         Some(s) => {
-            let state = if s.valid {
-                Shell::good("valid")
-            } else {
-                Shell::bad("invalid")
-            };
+            let state = if s.valid { Shell::good("valid") } else { Shell::bad("invalid") };
             out += &format!(
                 "\nsignature {state} {} by {}, signed at {} ms",
                 s.key_id, s.publisher, s.signed_at_unix_ms

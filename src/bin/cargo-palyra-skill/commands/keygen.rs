@@ -24,12 +24,7 @@ use crate::shell::{MessageFormat, Shell};
 ))]
 pub struct Opts {
     /// Where to write the private key
-    #[arg(
-        long,
-        short,
-        value_name = "FILE",
-        default_value = "palyra-signing-key.pem"
-    )]
+    #[arg(long, short, value_name = "FILE", default_value = "palyra-signing-key.pem")]
     out: PathBuf,
     /// Replace existing key files
     #[arg(long)]
@@ -55,11 +50,7 @@ impl Opts {
         let mut public_path = self.out.clone().into_os_string();
         public_path.push(".pub");
         let public_path = PathBuf::from(public_path);
-        let existing = if self.force {
-            Existing::Replace
-        } else {
-            Existing::Refuse
-        };
+        let existing = if self.force { Existing::Replace } else { Existing::Refuse };
         if !self.force {
             for path in [&self.out, &public_path] {
                 if path.exists() {
@@ -73,20 +64,10 @@ impl Opts {
 
         let key = SecretKey::generate()?;
         let public = key.public();
-        write_atomic(
-            &self.out,
-            key.to_pkcs8_pem().as_bytes(),
-            Some(0o600),
-            existing,
-        )
-        .with_context(|| format!("could not write private key `{}`", self.out.display()))?;
-        write_atomic(
-            &public_path,
-            format!("{}\n", public.to_hex()).as_bytes(),
-            Some(0o644),
-            existing,
-        )
-        .with_context(|| format!("could not write public key `{}`", public_path.display()))?;
+        write_atomic(&self.out, key.to_pkcs8_pem().as_bytes(), Some(0o600), existing)
+            .with_context(|| format!("could not write private key `{}`", self.out.display()))?;
+        write_atomic(&public_path, format!("{}\n", public.to_hex()).as_bytes(), Some(0o644), existing)
+            .with_context(|| format!("could not write public key `{}`", public_path.display()))?;
 
         shell.status(
             "Generated",

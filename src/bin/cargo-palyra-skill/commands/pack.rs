@@ -109,10 +109,7 @@ impl ArtifactReport {
         match format {
             MessageFormat::Json => shell.print_json(self)?,
             MessageFormat::Human => {
-                let key = self
-                    .key_id
-                    .as_deref()
-                    .map_or("unsigned".to_owned(), |id| format!("signed {id}"));
+                let key = self.key_id.as_deref().map_or("unsigned".to_owned(), |id| format!("signed {id}"));
                 shell.status(
                     "Finished",
                     format_args!(
@@ -150,11 +147,7 @@ fn read_parts(args: &[String], what: &str) -> Result<Vec<(String, Vec<u8>)>> {
 
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let key = if self.unsigned {
-            None
-        } else {
-            self.key.load(shell)?
-        };
+        let key = if self.unsigned { None } else { self.key.load(shell)? };
         if key.is_none() && !self.unsigned {
             bail!(
                 "no signing key: pass `--key FILE`, `--key-env VAR` or `--key-stdin`, set `$PALYRA_SKILL_SIGNING_KEY`, or pass `--unsigned` to sign later"
@@ -169,19 +162,14 @@ impl Opts {
             sbom: read_limited(&self.sbom, MAX_ENTRY_BYTES, "SBOM")?,
             provenance: read_limited(&self.provenance, MAX_ENTRY_BYTES, "provenance")?,
         };
-        let (mut entries, manifest) = pack::assemble(parts)
-            .with_context(|| format!("could not pack `{}`", self.manifest.display()))?;
+        let (mut entries, manifest) =
+            pack::assemble(parts).with_context(|| format!("could not pack `{}`", self.manifest.display()))?;
         for warning in manifest.warnings() {
             shell.warn(format_args!("{}: {}", warning.code, warning.message));
         }
         shell.status(
             "Packing",
-            format_args!(
-                "{} {} from `{}`",
-                manifest.skill_id,
-                manifest.version,
-                self.manifest.display()
-            ),
+            format_args!("{} {} from `{}`", manifest.skill_id, manifest.version, self.manifest.display()),
         );
 
         let key_id = match &key {

@@ -89,14 +89,8 @@ impl Opts {
         let bytes = entries.to_zip()?;
         write_atomic(out, &bytes, Some(0o644), Existing::Replace)
             .with_context(|| format!("could not write `{}`", out.display()))?;
-        ArtifactReport::new(
-            out,
-            &manifest,
-            &entries,
-            bytes.len() as u64,
-            Some(record.key_id),
-        )
-        .finish(shell, self.message_format)?;
+        ArtifactReport::new(out, &manifest, &entries, bytes.len() as u64, Some(record.key_id))
+            .finish(shell, self.message_format)?;
         Ok(Outcome::Success)
     }
 }

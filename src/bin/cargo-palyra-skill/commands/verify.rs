@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use cargo_palyra_skill::manifest::ManifestWarning;
 use cargo_palyra_skill::signing::PublicKey;
-use cargo_palyra_skill::trust::{
-    TrustDecision, TrustRejection, TrustStore, parse_trusted_publisher,
-};
+use cargo_palyra_skill::trust::{TrustDecision, TrustRejection, TrustStore, parse_trusted_publisher};
 use cargo_palyra_skill::verify::{Verified, verify_bytes};
 use clap::Args;
 use serde::Serialize;
@@ -98,11 +96,12 @@ impl Opts {
             );
         }
         let mut results = Vec::new();
-        let mut io_failed = false;
+        let mut io_failed = 0;
         for path in &self.artifacts {
             let result = match read_artifact(path) {
                 Err(error) => {
-                    io_failed = true;
+                    shell.error(&error);
+                    io_failed += 1;
                     rejected(path, None, "io", format!("{error:#}"))
                 }
                 Ok(bytes) => self.check(shell, path, &bytes, &overlay, &mut memory)?,
@@ -111,11 +110,7 @@ impl Opts {
             results.push(result);
         }
         let verified = results.iter().filter(|r| r.accepted).count();
-        let report = Report {
-            verified,
-            rejected: results.len() - verified,
-            artifacts: results,
-        };
+        let report = Report { verified, rejected: results.len() - verified, artifacts: results };
         if self.message_format == MessageFormat::Json {
             shell.print_json(&report)?;
         }
@@ -125,11 +120,10 @@ impl Opts {
         } else {
             shell.status_failed("Finished", summary)
         }
-        Ok(match (io_failed, report.rejected) {
-            (true, _) => return Err(anyhow::anyhow!("could not read every artifact (see above)")),
-            (false, 0) => Outcome::Success,
-            _ => Outcome::CheckFailed,
-        })
+        if io_failed > 0 {
+            anyhow::bail!("could not read {io_failed} of {} artifacts", self.artifacts.len());
+        }
+        Ok(if report.rejected == 0 { Outcome::Success } else { Outcome::CheckFailed })
     }
 
     /// Steps 1-11 for one artifact's bytes.
@@ -141,22 +135,14 @@ impl Opts {
         overlay: &[(String, PublicKey)],
         memory: &mut TrustStore,
     ) -> Result<ArtifactResult> {
-        shell.verbose(
-            "Verifying",
-            format_args!("`{}` ({} bytes)", path.display(), bytes.len()),
-        );
+        shell.verbose("Verifying", format_args!("`{}` ({} bytes)", path.display(), bytes.len()));
         let verified = match verify_bytes(bytes) {
             Ok((_, verified)) => verified,
             Err(error) => return Ok(rejected(path, None, error.kind(), error.to_string())),
         };
         Ok(match self.decide(&verified, overlay, memory)? {
             Ok(decision) => accepted(path, verified, decision),
-            Err(rejection) => rejected(
-                path,
-                Some(verified),
-                rejection.kind(),
-                rejection.to_string(),
-            ),
+            Err(rejection) => rejected(path, Some(verified), rejection.kind(), rejection.to_string()),
         })
     }
 
@@ -172,14 +158,11 @@ impl Opts {
         let decide = |store: &mut TrustStore| {
             let mut view = store.clone();
             for (name, key) in overlay {
-                view.trust(name, key)
-                    .expect("publisher checked when parsed");
+                view.trust(name, key).expect("publisher checked when parsed");
             }
             let decision = view.decide(publisher, key, self.allow_tofu);
             if decision == Ok(TrustDecision::TofuNewlyPinned) {
-                store
-                    .tofu_publishers
-                    .insert(publisher.clone(), key.to_hex());
+                store.tofu_publishers.insert(publisher.clone(), key.to_hex());
             }
             decision
         };
@@ -193,10 +176,7 @@ impl Opts {
     fn report_one(&self, shell: &mut Shell, result: &ArtifactResult) -> Result<()> {
         let name = result.artifact.display();
         for warning in &result.manifest_warnings {
-            shell.warn(format_args!(
-                "{name}: {}: {}",
-                warning.code, warning.message
-            ));
+            shell.warn(format_args!("{name}: {}: {}", warning.code, warning.message));
         }
         if result.trust_decision == Some(TrustDecision::TofuNewlyPinned) {
             match &self.trust_store {
@@ -216,11 +196,7 @@ impl Opts {
             return Ok(());
         }
         if let Some(error) = &result.error {
-            shell.print(format_args!(
-                "{} {name}\n  {}",
-                Shell::bad("rejected"),
-                error.message
-            ))?;
+            shell.print(format_args!("{} {name}\n  {}", Shell::bad("rejected"), error.message))?;
         } else {
             shell.print(format_args!(
                 "{} {name}\n  {} {} by {}, key {} ({})\n  payload sha256 {}",
@@ -238,10 +214,7 @@ impl Opts {
 }
 
 fn describe(path: &Path, verified: Option<Verified>) -> ArtifactResult {
-    let mut result = ArtifactResult {
-        artifact: path.to_owned(),
-        ..Default::default()
-    };
+    let mut result = ArtifactResult { artifact: path.to_owned(), ..Default::default() };
     if let Some(v) = verified {
         result.skill_id = Some(v.manifest.skill_id);
         result.version = Some(v.manifest.version);
@@ -255,21 +228,9 @@ fn describe(path: &Path, verified: Option<Verified>) -> ArtifactResult {
 }
 
 fn accepted(path: &Path, verified: Verified, decision: TrustDecision) -> ArtifactResult {
-    ArtifactResult {
-        accepted: true,
-        trust_decision: Some(decision),
-        ..describe(path, Some(verified))
-    }
+    ArtifactResult { accepted: true, trust_decision: Some(decision), ..describe(path, Some(verified)) }
 }
 
-fn rejected(
-    path: &Path,
-    verified: Option<Verified>,
-    kind: &'static str,
-    message: String,
-) -> ArtifactResult {
-    ArtifactResult {
-        error: Some(Rejection { kind, message }),
-        ..describe(path, verified)
-    }
+fn rejected(path: &Path, verified: Option<Verified>, kind: &'static str, message: String) -> ArtifactResult {
+    ArtifactResult { error: Some(Rejection { kind, message }), ..describe(path, verified) }
 }

@@ -1,0 +1,62 @@
+//! Helpers shared by the integration tests: fixtures, the test key, the
+//! binary under test, and artifacts built in memory.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use cargo_palyra_skill::artifact::Entries;
+use cargo_palyra_skill::pack::{self, Parts};
+use cargo_palyra_skill::signing::SecretKey;
+
+/// The vectors' public test key seed (0x01..0x20); never for real use.
+pub const TEST_SEED_HEX: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
+pub const TEST_PUBLIC_HEX: &str = "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664";
+
+pub fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+}
+
+pub fn read_fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(fixture(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+}
+
+pub fn fixture_text(rel: &str) -> String {
+    String::from_utf8(read_fixture(rel)).unwrap()
+}
+
+/// The binary, with no signing key or build epoch leaking in from the environment.
+pub fn cmd() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-palyra-skill"));
+    cmd.env_remove("PALYRA_SKILL_SIGNING_KEY").env_remove("SOURCE_DATE_EPOCH").env("NO_COLOR", "1");
+    cmd
+}
+
+pub fn test_key() -> SecretKey {
+    SecretKey::decode(TEST_SEED_HEX.as_bytes()).unwrap()
+}
+
+/// The vector inputs (echo module, SBOM, provenance) around `manifest_text`.
+pub fn echo_parts(manifest_text: &str) -> Parts {
+    Parts {
+        manifest_text: manifest_text.to_owned(),
+        modules: vec![("echo.wasm".into(), read_fixture("vectors/inputs/echo.wasm"))],
+        assets: vec![("prompt.txt".into(), read_fixture("vectors/inputs/prompt.txt"))],
+        sbom: read_fixture("vectors/inputs/sbom.cdx.json"),
+        provenance: read_fixture("vectors/inputs/provenance.json"),
+    }
+}
+
+/// Packed and signed entries for `manifest_text`.
+pub fn signed_entries(manifest_text: &str, key: &SecretKey) -> Entries {
+    let (mut entries, manifest) = pack::assemble(echo_parts(manifest_text)).unwrap();
+    pack::sign(&mut entries, &manifest.publisher, key, 1_700_000_000_000).unwrap();
+    entries
+}
+
+/// `manifest_text` with its publisher (and tool ids) renamed.
+pub fn with_publisher(manifest_text: &str, publisher: &str) -> String {
+    manifest_text
+        .replace("publisher = \"acme\"", &format!("publisher = \"{publisher}\""))
+        .replace("\"acme.", &format!("\"{publisher}."))
+}

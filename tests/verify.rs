@@ -1,0 +1,368 @@
+//! `verify`: the consumer's verification order and trust decisions, through
+//! the binary and the library: vectors, tampering, hostile archives, trust stores.
+
+mod support;
+
+use std::io::Write;
+
+use cargo_palyra_skill::artifact::{ArtifactError, Entries};
+use cargo_palyra_skill::verify::{VerifyError, verify_bytes};
+use predicates::prelude::*;
+use serde_json::Value;
+use support::*;
+use zip::write::SimpleFileOptions;
+
+fn json(output: &[u8]) -> Value {
+    serde_json::from_slice(output).unwrap()
+}
+
+#[test]
+fn vectors_verify_on_first_use_and_allowlisted() {
+    let out = cmd()
+        .args(["verify", "--allow-tofu", "--message-format", "json"])
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .arg(fixture("vectors/reference-echo-asset.palyra-skill"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report = json(&out);
+    assert_eq!(report["verified"], 2);
+    let first = &report["artifacts"][0];
+    assert_eq!(first["trust_decision"], "tofu_newly_pinned");
+    assert_eq!(first["payload_sha256"], "831f41b055a5aa8c56e9bc93459807cb3944b0749be8dc77f6d535e4ba41164f");
+    assert_eq!(first["key_id"], "ed25519:65b60673d6ed884b");
+    // The second artifact of the same publisher meets the pin made by the first.
+    assert_eq!(report["artifacts"][1]["trust_decision"], "tofu_pinned");
+
+    cmd()
+        .args(["verify", "--trusted-publisher", &format!("acme={TEST_PUBLIC_HEX}")])
+        .arg(fixture("vectors/reference-echo-asset.palyra-skill"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(allowlisted)"))
+        .stdout(predicate::str::contains("634130318b7cff408adf6d2bfecdcd1d2ce4d7c8b1f173f95f0fad1f7cccd8a8"));
+}
+
+#[test]
+fn untrusted_and_mismatched_keys_are_rejected_with_exit_1() {
+    cmd()
+        .arg("verify")
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("publisher `acme` is not trusted"))
+        .stdout(predicate::str::contains("--allow-tofu"));
+    let other = "a9431837b607141acb9090625ae1918ccd924e3ca407bc0f67f2ecd8957e8206";
+    cmd()
+        .args(["verify", "--allow-tofu", "--trusted-publisher", &format!("acme={other}")])
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("trusted only with other keys"));
+}
+
+#[test]
+fn trust_store_pins_are_saved_and_then_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("trust.json");
+    cmd()
+        .args(["verify", "--allow-tofu", "--trust-store"])
+        .arg(&store)
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .assert()
+        .success();
+    let saved = json(&std::fs::read(&store).unwrap());
+    assert_eq!(saved["tofu_publishers"]["acme"], TEST_PUBLIC_HEX);
+
+    // Another key for the same publisher now fails the pin.
+    let other_key = cargo_palyra_skill::signing::SecretKey::from_seed(&[7; 32]);
+    let entries = signed_entries(&fixture_text("vectors/inputs/skill.toml"), &other_key);
+    let artifact = dir.path().join("rotated.palyra-skill");
+    std::fs::write(&artifact, entries.to_zip().unwrap()).unwrap();
+    cmd()
+        .args(["verify", "--allow-tofu", "--trust-store"])
+        .arg(&store)
+        .arg(&artifact)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("pinned on first use to another key"));
+}
+
+#[test]
+fn invalid_trust_stores_stop_before_verifying_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (r#"{"trusted_publishers":{},"extra":1}"#, "unknown field `extra`"),
+        (r#"{"tofu_publishers":{"acme":"xyz"}}"#, "not 64 hex characters"),
+        (r#"{"trusted_publishers":{"acme":[]}}"#, "empty key list"),
+        ("{", "EOF while parsing"),
+    ];
+    for (content, message) in cases {
+        let store = dir.path().join("store.json");
+        std::fs::write(&store, content).unwrap();
+        cmd()
+            .args(["verify", "--allow-tofu", "--trust-store"])
+            .arg(&store)
+            .arg(fixture("vectors/reference-echo.palyra-skill"))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message));
+        assert_eq!(std::fs::read_to_string(&store).unwrap(), content, "an invalid store is never rewritten");
+    }
+    // An empty file is an empty store.
+    let store = dir.path().join("empty.json");
+    std::fs::write(&store, "  \n").unwrap();
+    cmd()
+        .args(["verify", "--allow-tofu", "--trust-store"])
+        .arg(&store)
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .assert()
+        .success();
+}
+
+#[test]
+fn concurrent_first_use_pins_from_many_processes_are_all_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("trust.json");
+    let manifest = fixture_text("vectors/inputs/skill.toml");
+    let publishers: Vec<String> = (0..12).map(|i| format!("pub{i}")).collect();
+    let artifacts: Vec<_> = publishers
+        .iter()
+        .map(|publisher| {
+            let entries = signed_entries(&with_publisher(&manifest, publisher), &test_key());
+            let path = dir.path().join(format!("{publisher}.palyra-skill"));
+            std::fs::write(&path, entries.to_zip().unwrap()).unwrap();
+            path
+        })
+        .collect();
+    let children: Vec<_> = artifacts
+        .iter()
+        .map(|artifact| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_cargo-palyra-skill"))
+                .args(["-q", "verify", "--allow-tofu", "--trust-store"])
+                .arg(&store)
+                .arg(artifact)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let saved = json(&std::fs::read(&store).unwrap());
+    let pins = saved["tofu_publishers"].as_object().unwrap();
+    assert_eq!(pins.len(), publishers.len(), "every pin survives: {saved}");
+    for publisher in &publishers {
+        assert_eq!(pins[publisher], TEST_PUBLIC_HEX);
+    }
+}
+
+/// Every single-byte change of the file is rejected, or accepted with
+/// exactly the signed entries; never different content, never a panic.
+#[test]
+fn every_byte_flip_of_the_vector_is_rejected_or_harmless() {
+    let original = read_fixture("vectors/reference-echo.palyra-skill");
+    let signed = Entries::read_zip(&original).unwrap();
+    let mut accepted = 0;
+    for position in 0..original.len() {
+        for mask in [0x01u8, 0x80, 0xff] {
+            let mut bytes = original.clone();
+            bytes[position] ^= mask;
+            if let Ok((entries, _)) = verify_bytes(&bytes) {
+                accepted += 1;
+                assert_eq!(entries.len(), signed.len(), "flip at {position}");
+                for (path, entry) in entries.iter() {
+                    assert_eq!(
+                        entry.bytes,
+                        signed.get(path).unwrap().bytes,
+                        "flip at {position} changed `{path}`"
+                    );
+                }
+            }
+        }
+    }
+    // Flips in ZIP metadata no entry depends on (times, attributes) are harmless.
+    assert!(accepted > 0 && accepted < original.len() * 3, "{accepted} accepted");
+}
+
+#[test]
+fn every_byte_change_to_any_entry_rezipped_is_rejected() {
+    let signed = Entries::read_zip(&read_fixture("vectors/reference-echo.palyra-skill")).unwrap();
+    let (mut checked, mut unsigned_field) = (0, 0);
+    for (path, entry) in signed.iter() {
+        for position in 0..entry.bytes.len() {
+            let mut tampered = signed.clone();
+            let mut bytes = entry.bytes.clone();
+            bytes[position] ^= 0x01;
+            tampered.set(path, bytes).unwrap();
+            let zipped = tampered.to_zip().unwrap();
+            match verify_bytes(&zipped) {
+                Err(error) => assert!(!error.to_string().is_empty()),
+                // The one field the format leaves unsigned (ARTIFACT.md signs only
+                // the payload hash): a changed digit of the signing time.
+                Ok((_, verified)) => {
+                    assert_eq!(path, "signature.json", "`{path}` byte {position} accepted");
+                    let text = String::from_utf8_lossy(&entry.bytes);
+                    let value_at = text.find("\"signed_at_unix_ms\": ").unwrap() + 21;
+                    assert!(
+                        (value_at..entry.bytes.len() - 2).contains(&position),
+                        "signature.json byte {position} accepted"
+                    );
+                    assert_eq!(verified.payload_sha256, signed.payload_sha256());
+                    unsigned_field += 1;
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 3000, "{checked}");
+    assert_eq!(
+        unsigned_field, 12,
+        "only the 13-digit timestamp's digits (all but the leading 1 flipped to 0) may change"
+    );
+}
+
+#[test]
+fn tampered_entries_name_the_problem() {
+    let signed = Entries::read_zip(&read_fixture("vectors/reference-echo.palyra-skill")).unwrap();
+    let mut module = signed.clone();
+    module.set("modules/echo.wasm", b"\0asm\x01\0\0\0".to_vec()).unwrap();
+    let error = verify_bytes(&module.to_zip().unwrap()).unwrap_err();
+    assert!(matches!(error, VerifyError::PayloadMismatch { .. }), "{error}");
+    assert!(error.to_string().contains("changed after signing"), "{error}");
+
+    let mut unsigned = signed.clone();
+    unsigned.remove("signature.json");
+    assert!(matches!(verify_bytes(&unsigned.to_zip().unwrap()), Err(VerifyError::Unsigned)));
+
+    let mut no_sbom = signed;
+    no_sbom.remove("sbom.cdx.json");
+    let error = verify_bytes(&no_sbom.to_zip().unwrap()).unwrap_err();
+    assert_eq!(error.to_string(), "the artifact has no `sbom.cdx.json` entry");
+}
+
+#[test]
+fn a_resigned_artifact_with_a_foreign_integrity_table_is_rejected() {
+    // A signer who signs mismatching content still fails step 9.
+    let key = test_key();
+    let mut entries = Entries::read_zip(&read_fixture("vectors/reference-echo.palyra-skill")).unwrap();
+    entries.set("assets/extra.txt", b"unlisted".to_vec()).unwrap();
+    cargo_palyra_skill::pack::sign(&mut entries, "acme", &key, 0).unwrap();
+    let error = verify_bytes(&entries.to_zip().unwrap()).unwrap_err();
+    assert!(error.to_string().contains("`assets/extra.txt` is not listed"), "{error}");
+}
+
+fn zip_with(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in files {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+fn read_error(bytes: &[u8]) -> ArtifactError {
+    Entries::read_zip(bytes).unwrap_err()
+}
+
+#[test]
+fn bad_paths_are_rejected() {
+    for name in ["../evil", "/etc/passwd", "C:/windows/x", "a\\..\\b", "a//b", "./a", "a/./b", " / "] {
+        let error = read_error(&zip_with(&[(name, b"x".to_vec())]));
+        assert!(matches!(error, ArtifactError::Path(_)), "{name}: {error}");
+        assert!(error.to_string().starts_with("invalid entry path"), "{error}");
+    }
+}
+
+#[test]
+fn duplicates_after_normalization_are_rejected() {
+    let error = read_error(&zip_with(&[("assets/a", b"1".to_vec()), ("assets\\a", b"2".to_vec())]));
+    assert!(matches!(error, ArtifactError::Duplicate { ref path } if path == "assets/a"), "{error}");
+    let error = read_error(&zip_with(&[("assets/a", b"1".to_vec()), (" assets/a ", b"2".to_vec())]));
+    assert!(matches!(error, ArtifactError::Duplicate { .. }), "{error}");
+    // Two entries with the very same raw name (patched in after writing).
+    let mut bytes = zip_with(&[("assets/a", b"1".to_vec()), ("assets/b", b"2".to_vec())]);
+    let mut i = 0;
+    while let Some(at) = bytes[i..].windows(8).position(|w| w == b"assets/b") {
+        bytes[i + at + 7] = b'a';
+        i += at + 8;
+    }
+    assert!(matches!(read_error(&bytes), ArtifactError::DuplicateRaw), "{}", read_error(&bytes));
+}
+
+#[test]
+fn too_many_entries_are_rejected() {
+    let files: Vec<(String, Vec<u8>)> = (0..257).map(|i| (format!("assets/{i}"), vec![])).collect();
+    let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    assert!(matches!(read_error(&zip_with(&refs)), ArtifactError::TooManyEntries { count: 257 }));
+    assert!(Entries::read_zip(&zip_with(&refs[..256])).is_ok());
+}
+
+#[test]
+fn a_17_mib_entry_and_zip_bombs_are_stopped() {
+    let big = vec![0u8; 17 * 1024 * 1024];
+    let bomb = zip_with(&[("modules/bomb.wasm", big)]);
+    assert!(bomb.len() < 100 * 1024, "a small file: {}", bomb.len());
+    assert!(matches!(read_error(&bomb), ArtifactError::EntryTooLarge { .. }));
+
+    // Entries each under 16 MiB, together over 64 MiB.
+    let part = vec![0u8; 15 * 1024 * 1024];
+    let names: Vec<String> = (0..5).map(|i| format!("assets/{i}")).collect();
+    let files: Vec<(&str, Vec<u8>)> = names.iter().map(|n| (n.as_str(), part.clone())).collect();
+    assert!(matches!(read_error(&zip_with(&files)), ArtifactError::TotalTooLarge));
+    // Exactly 16 MiB is allowed.
+    assert!(Entries::read_zip(&zip_with(&[("assets/max", vec![0u8; 16 * 1024 * 1024])])).is_ok());
+}
+
+/// Patches the uncompressed size of every header to `size`.
+fn lie_about_size(bytes: &mut [u8], size: u32) {
+    for (signature, offset) in [(b"PK\x03\x04", 22), (b"PK\x01\x02", 24)] {
+        let mut i = 0;
+        while let Some(at) = bytes[i..].windows(4).position(|w| w == signature) {
+            let field = i + at + offset;
+            bytes[field..field + 4].copy_from_slice(&size.to_le_bytes());
+            i += at + 4;
+        }
+    }
+}
+
+#[test]
+fn headers_that_lie_about_sizes_do_not_matter() {
+    // Claims 100 bytes, inflates to 17 MiB: stopped while inflating.
+    let mut small_claim = zip_with(&[("modules/x.wasm", vec![0u8; 17 * 1024 * 1024])]);
+    lie_about_size(&mut small_claim, 100);
+    let error = read_error(&small_claim);
+    assert!(error.to_string().contains("larger than its declared uncompressed size"), "{error}");
+    // Claims 4 GiB, holds 3 bytes: refused without reserving anything like it.
+    let mut huge_claim = zip_with(&[("modules/x.wasm", b"abc".to_vec())]);
+    lie_about_size(&mut huge_claim, u32::MAX);
+    assert!(Entries::read_zip(&huge_claim).is_err());
+}
+
+#[test]
+fn garbage_and_truncated_files_are_clear_errors() {
+    assert!(matches!(read_error(b"not a zip"), ArtifactError::NotZip(_)));
+    let original = read_fixture("vectors/reference-echo.palyra-skill");
+    for cut in [0, 10, original.len() / 2, original.len() - 1] {
+        assert!(Entries::read_zip(&original[..cut]).is_err(), "cut at {cut}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.palyra-skill");
+    std::fs::write(&path, b"junk").unwrap();
+    cmd()
+        .args(["verify", "--allow-tofu"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("not a readable ZIP archive"));
+    cmd()
+        .args(["verify", "--allow-tofu"])
+        .arg(dir.path().join("missing.palyra-skill"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("could not open artifact"))
+        .stderr(predicate::str::contains("missing.palyra-skill"));
+}
