@@ -168,7 +168,7 @@ fn every_key_source_and_format_signs_with_the_same_key() {
 }
 
 /// Adds one way of passing the signing key to a command.
-type KeySource = Box<dyn Fn(&mut assert_cmd::Command)>;
+type KeySource<'a> = Box<dyn Fn(&mut assert_cmd::Command) + 'a>;
 
 fn base64_seed(seed: &[u8; 32]) -> String {
     use base64::Engine as _;
