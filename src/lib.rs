@@ -6,9 +6,13 @@
 //! verification order ([`verify`]).
 
 pub mod artifact;
+pub mod build;
+pub mod cargo;
 pub mod fsutil;
 pub mod manifest;
 pub mod pack;
+pub mod provenance;
+pub mod sbom;
 pub mod signing;
 pub mod trust;
 pub mod verify;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::artifact::{Entries, MAX_ARCHIVE_BYTES};
-use cargo_palyra_skill::fsutil::readable_by_others;
+use cargo_palyra_skill::fsutil::{Existing, readable_by_others, write_atomic};
 use cargo_palyra_skill::signing::SecretKey;
 use clap::Args;
 use zeroize::Zeroizing;
@@ -74,6 +74,59 @@ impl KeyArgs {
             .with_context(|| format!("could not load the signing key from {source}"))?;
         Ok(Some((key, source)))
     }
+}
+
+/// The per-user development key (`$PALYRA_SKILL_CONFIG_DIR`, else
+/// `$XDG_CONFIG_HOME/palyra-skill`, else `~/.config/palyra-skill`), created
+/// (0600) on first use. Returns the key, its path, and whether it is new.
+pub fn dev_key() -> Result<(SecretKey, PathBuf, bool)> {
+    let dir = match (
+        std::env::var_os("PALYRA_SKILL_CONFIG_DIR"),
+        std::env::var_os("XDG_CONFIG_HOME"),
+        std::env::var_os("HOME"),
+    ) {
+        (Some(dir), _, _) => PathBuf::from(dir),
+        (None, Some(xdg), _) if !xdg.is_empty() => PathBuf::from(xdg).join("palyra-skill"),
+        (None, _, Some(home)) => PathBuf::from(home).join(".config").join("palyra-skill"),
+        _ => bail!(
+            "cannot find a config directory for the development key: set `PALYRA_SKILL_CONFIG_DIR`, or pass `--key`"
+        ),
+    };
+    let path = dir.join("dev-signing-key.pem");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let key = SecretKey::decode(&bytes)
+                .with_context(|| format!("could not load the development key `{}`", path.display()))?;
+            Ok((key, path, false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_private_dir(&dir)?;
+            let key = SecretKey::generate()?;
+            match write_atomic(&path, key.to_pkcs8_pem().as_bytes(), Some(0o600), Existing::Refuse) {
+                Ok(()) => Ok((key, path, true)),
+                // Another process created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let bytes = std::fs::read(&path)
+                        .with_context(|| format!("could not read `{}`", path.display()))?;
+                    Ok((SecretKey::decode(&bytes)?, path, false))
+                }
+                Err(e) => Err(e)
+                    .with_context(|| format!("could not write the development key `{}`", path.display())),
+            }
+        }
+        Err(e) => Err(e).with_context(|| format!("could not read the development key `{}`", path.display())),
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).with_context(|| format!("could not create `{}`", dir.display()))
 }
 
 /// Reads a file of at most `limit` bytes; a larger file is refused before it is read.

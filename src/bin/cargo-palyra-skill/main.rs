@@ -64,6 +64,7 @@ struct GlobalOpts {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Build(commands::build::Opts),
     Keygen(commands::keygen::Opts),
     Pack(commands::pack::Opts),
     Sign(commands::sign::Opts),
@@ -98,6 +99,7 @@ fn main() -> ExitCode {
     };
     let mut shell = Shell::new(verbosity, cli.global.color);
     let result = match cli.command {
+        Command::Build(opts) => opts.run(&mut shell),
         Command::Keygen(opts) => opts.run(&mut shell),
         Command::Pack(opts) => opts.run(&mut shell),
         Command::Sign(opts) => opts.run(&mut shell),

@@ -58,6 +58,10 @@ impl Shell {
         }
     }
 
+    pub fn is_quiet(&self) -> bool {
+        self.verbosity == Verbosity::Quiet
+    }
+
     /// `    Verified acme.echo 1.0.0`: a right-aligned green verb, then the message.
     pub fn status(&mut self, verb: &str, message: impl Display) {
         if self.verbosity >= Verbosity::Normal {

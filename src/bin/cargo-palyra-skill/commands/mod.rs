@@ -1,5 +1,6 @@
 //! One module per subcommand, each an `Opts` struct with a `run` method.
 
+pub mod build;
 pub mod inspect;
 pub mod keygen;
 pub mod pack;

@@ -1,0 +1,319 @@
+//! `build`: compile the skill crate and write a signed, reproducible artifact.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use cargo_palyra_skill::build::{self, BuildOptions, Built, Event};
+use cargo_palyra_skill::cargo::Features;
+use cargo_palyra_skill::fsutil::{Existing, write_atomic};
+use cargo_palyra_skill::provenance::Environment;
+use cargo_palyra_skill::signing::SecretKey;
+use clap::Args;
+use serde::Serialize;
+
+use super::pack::ArtifactReport;
+use crate::Outcome;
+use crate::input::{KeyArgs, dev_key};
+use crate::shell::{MessageFormat, Shell, human_size};
+
+/// Build the skill crate for wasm32-wasip1 into a signed `.palyra-skill`.
+///
+/// Compiles with cargo (release profile by default), generates a CycloneDX
+/// SBOM from the real dependency graph and SLSA provenance, packs the crate's
+/// `skill.toml`, and signs. Without a key option or `$PALYRA_SKILL_SIGNING_KEY`
+/// it signs with your local development key (created on first use); use
+/// `--key` for releases, or `--unsigned` to sign in a separate step.
+#[derive(Debug, Args)]
+#[command(after_help = concat!(
+    "Examples:\n",
+    "  cargo palyra-skill build\n",
+    "  cargo palyra-skill build --manifest-path skills/echo/Cargo.toml --key release.pem --attestation\n",
+    "  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) cargo palyra-skill build --locked --check-reproducible\n\n",
+    "The artifact goes to `target/palyra-skill/<skill_id>-<version>.palyra-skill` unless `--out DIR` says otherwise.\n\n",
+    exit_status!()
+))]
+pub struct Opts {
+    /// Path to the crate's `Cargo.toml`
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+    /// The package to build, in a workspace
+    #[arg(long, short, value_name = "SPEC")]
+    package: Option<String>,
+    /// Cargo profile to build with
+    #[arg(long, value_name = "NAME", default_value = "release")]
+    profile: String,
+    /// Space or comma separated features to activate
+    #[arg(long, short = 'F', value_name = "FEATURES")]
+    features: Vec<String>,
+    /// Activate all features
+    #[arg(long)]
+    all_features: bool,
+    /// Do not activate the `default` feature
+    #[arg(long)]
+    no_default_features: bool,
+    /// Require `Cargo.lock` to be up to date
+    #[arg(long)]
+    locked: bool,
+    /// Require `Cargo.lock` and the cache to be up to date (no network)
+    #[arg(long)]
+    frozen: bool,
+    /// Run without accessing the network
+    #[arg(long)]
+    offline: bool,
+    /// Cargo's target directory
+    #[arg(long, value_name = "DIR")]
+    target_dir: Option<PathBuf>,
+    /// Directory to write the artifact to [default: <target-dir>/palyra-skill]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Write an unsigned artifact (sign it later with `cargo palyra-skill sign`)
+    #[arg(long, conflicts_with = "key-source")]
+    unsigned: bool,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Also write `<artifact>.intoto.jsonl`, a DSSE-signed provenance attestation
+    #[arg(long, conflicts_with = "unsigned")]
+    attestation: bool,
+    /// Build twice in clean target directories and fail if the bytes differ
+    #[arg(long)]
+    check_reproducible: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
+}
+
+#[derive(Serialize)]
+struct Report {
+    #[serde(flatten)]
+    artifact: ArtifactReport,
+    signed_with: &'static str,
+    modules: Vec<cargo_palyra_skill::sbom::ModuleFile>,
+    attestation: Option<PathBuf>,
+    reproducible: Option<bool>,
+}
+
+impl Opts {
+    fn options(&self, shell: &Shell) -> BuildOptions {
+        let mut cargo_flags = Vec::new();
+        for (on, flag) in [(self.locked, "--locked"), (self.frozen, "--frozen"), (self.offline, "--offline")]
+        {
+            if on {
+                cargo_flags.push(flag.to_owned());
+            }
+        }
+        let features = self
+            .features
+            .iter()
+            .flat_map(|f| f.split([' ', ',']))
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect();
+        BuildOptions {
+            manifest_path: self.manifest_path.clone(),
+            package: self.package.clone(),
+            profile: self.profile.clone(),
+            features: Features {
+                features,
+                all_features: self.all_features,
+                no_default_features: self.no_default_features,
+            },
+            cargo_flags,
+            target_dir: self.target_dir.clone(),
+            out_dir: self.out.clone(),
+            quiet: shell.is_quiet(),
+            fixed_time: None,
+        }
+    }
+
+    pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
+        let (key, signed_with) = if self.unsigned {
+            (None, "unsigned")
+        } else if let Some((key, source)) = self.key.load(shell)? {
+            shell.verbose("Key", format_args!("{} from {source}", key.public().key_id()));
+            (Some(key), "key")
+        } else {
+            let (key, path, created) = dev_key()?;
+            if created {
+                shell.note(format_args!("created your local development key `{}`", path.display()));
+            }
+            (Some(key), "development-key")
+        };
+        let env = Environment::detect(|name| std::env::var(name).ok());
+        if let Environment::GitHub(gh) = &env {
+            shell.verbose(
+                "Provenance",
+                format_args!("GitHub Actions builder {}/{}", gh.server_url, gh.workflow_ref),
+            );
+        }
+        let options = self.options(shell);
+        let started = std::time::Instant::now();
+        let (built, reproducible) = if self.check_reproducible {
+            let built = self.check_twice(shell, &options, key.as_ref(), &env)?;
+            match built {
+                Ok(built) => (built, Some(true)),
+                Err(()) => return Ok(Outcome::CheckFailed),
+            }
+        } else {
+            (build::build(&options, key.as_ref(), self.attestation, &env, &mut |e| progress(shell, e))?, None)
+        };
+        if signed_with == "development-key" {
+            shell.warn(format_args!(
+                "signed with your local development key {}: operators will not trust it; use `--key` (or `$PALYRA_SKILL_SIGNING_KEY`) for releases",
+                built.key_id.as_deref().unwrap_or_default()
+            ));
+        }
+        if let Some(path) = &built.attestation {
+            shell.status("Attested", format_args!("`{}`", path.display()));
+        }
+        let artifact = ArtifactReport::new(
+            &built.artifact,
+            &built.manifest,
+            &built.entries,
+            built.bytes.len() as u64,
+            built.key_id.clone(),
+        );
+        match self.message_format {
+            MessageFormat::Json => shell.print_json(&Report {
+                artifact,
+                signed_with,
+                modules: built.modules.clone(),
+                attestation: built.attestation.clone(),
+                reproducible,
+            })?,
+            MessageFormat::Human => {
+                let key = built.key_id.as_deref().map_or("unsigned".to_owned(), |id| format!("signed {id}"));
+                shell.status(
+                    "Finished",
+                    format_args!(
+                        "`{}` ({}, payload sha256 {}, {key}) in {:.1}s",
+                        built.artifact.display(),
+                        human_size(built.bytes.len() as u64),
+                        artifact.payload_sha256,
+                        started.elapsed().as_secs_f64()
+                    ),
+                );
+            }
+        }
+        Ok(Outcome::Success)
+    }
+
+    /// Two builds in fresh target directories at one fixed time; the first
+    /// is kept when both are identical.
+    fn check_twice(
+        &self,
+        shell: &mut Shell,
+        options: &BuildOptions,
+        key: Option<&SecretKey>,
+        env: &Environment,
+    ) -> Result<Result<Built, ()>> {
+        let (time, _) = build::build_time()?;
+        let mut builds = Vec::new();
+        for round in 1..=2 {
+            let dir = tempfile::tempdir().context("could not create a temporary target directory")?;
+            shell.status("Building", format_args!("round {round} of 2 in a clean target directory"));
+            let mut opts = options.clone();
+            opts.target_dir = Some(dir.path().join("target"));
+            opts.out_dir = Some(dir.path().join("out"));
+            opts.fixed_time = Some(time);
+            let built = build::build(&opts, key, false, env, &mut |e| progress(shell, e))?;
+            builds.push((dir, built));
+        }
+        let (_, second) = builds.pop().expect("two builds");
+        let (_dir, first) = builds.pop().expect("two builds");
+        if first.bytes != second.bytes {
+            shell.status_failed("Differs", "the two builds are not byte-identical:");
+            for line in diff_summary(&first, &second) {
+                shell.print(format_args!("  {line}"))?;
+            }
+            return Ok(Err(()));
+        }
+        shell.status(
+            "Reproduced",
+            format_args!("both builds are byte-identical ({} bytes)", first.bytes.len()),
+        );
+        // Keep the checked artifact where a normal build would have put it.
+        let out_dir = match &options.out_dir {
+            Some(dir) => dir.clone(),
+            None => cargo_palyra_skill::cargo::SkillCrate::locate(
+                options.manifest_path.as_deref(),
+                options.package.as_deref(),
+                &options.features,
+                &options.cargo_flags,
+            )?
+            .metadata
+            .target_directory
+            .as_std_path()
+            .join("palyra-skill"),
+        };
+        std::fs::create_dir_all(&out_dir)
+            .with_context(|| format!("could not create `{}`", out_dir.display()))?;
+        let name = first.artifact.file_name().context("artifact has a file name")?;
+        let artifact = out_dir.join(name);
+        write_atomic(&artifact, &first.bytes, Some(0o644), Existing::Replace)
+            .with_context(|| format!("could not write `{}`", artifact.display()))?;
+        let mut attestation = None;
+        if let (true, Some(key)) = (self.attestation, key) {
+            let path = PathBuf::from(format!("{}.intoto.jsonl", artifact.display()));
+            let envelope = cargo_palyra_skill::provenance::dsse_envelope(&first.statement, key);
+            write_atomic(&path, envelope.as_bytes(), Some(0o644), Existing::Replace)
+                .with_context(|| format!("could not write `{}`", path.display()))?;
+            attestation = Some(path);
+        }
+        Ok(Ok(Built { artifact, attestation, ..first }))
+    }
+}
+
+fn progress(shell: &mut Shell, event: Event) {
+    match event {
+        Event::Located { package, version, skill_toml } => {
+            shell.verbose("Manifest", format_args!("{package} v{version} with `{}`", display(skill_toml)))
+        }
+        Event::Compiled { modules } => {
+            for module in modules {
+                shell.verbose("Module", format_args!("`{}`", display(module)));
+            }
+        }
+        Event::Packed { skill_id, version } => shell.status("Packing", format_args!("{skill_id} {version}")),
+    }
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Which entries differ, and where.
+fn diff_summary(a: &Built, b: &Built) -> Vec<String> {
+    let mut lines = Vec::new();
+    let paths: std::collections::BTreeSet<&str> =
+        a.entries.iter().chain(b.entries.iter()).map(|(p, _)| p).collect();
+    for path in paths {
+        match (a.entries.get(path), b.entries.get(path)) {
+            (Some(x), Some(y)) if x.bytes == y.bytes => {}
+            (Some(x), Some(y)) => {
+                let first = x
+                    .bytes
+                    .iter()
+                    .zip(&y.bytes)
+                    .position(|(l, r)| l != r)
+                    .unwrap_or(x.bytes.len().min(y.bytes.len()));
+                let count = x.bytes.iter().zip(&y.bytes).filter(|(l, r)| l != r).count();
+                lines.push(format!(
+                    "{path}: {} vs {} bytes, first difference at offset {first}, {count} differing bytes",
+                    x.bytes.len(),
+                    y.bytes.len()
+                ));
+            }
+            (Some(_), None) => lines.push(format!("{path}: only in the first build")),
+            (None, Some(_)) => lines.push(format!("{path}: only in the second build")),
+            (None, None) => {}
+        }
+    }
+    if lines.is_empty() {
+        lines.push(format!(
+            "the entries agree but the archives differ ({} vs {} bytes)",
+            a.bytes.len(),
+            b.bytes.len()
+        ));
+    }
+    lines
+}

@@ -1,0 +1,323 @@
+//! `build`: a skill crate to a signed, reproducible artifact: compile for
+//! `wasm32-wasip1`, SBOM, provenance, pack, sign, attest.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use toml_edit::DocumentMut;
+
+use crate::artifact::{Entries, sha256_hex};
+use crate::cargo::{self, BuildRequest, CargoError, Features, SkillCrate};
+use crate::fsutil::{Existing, write_atomic};
+use crate::manifest::{Manifest, ManifestError};
+use crate::pack::{self, PackError, Parts};
+use crate::provenance::{self, BuildFacts, Environment, SourceInfo};
+use crate::sbom::{self, ModuleFile, SbomError};
+use crate::signing::SecretKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Cargo(#[from] CargoError),
+    #[error(
+        "no `skill.toml` at `{0}`: create one beside `Cargo.toml` (`cargo palyra-skill new` writes a complete one) or set `manifest` in `[package.metadata.palyra-skill]`"
+    )]
+    NoSkillToml(PathBuf),
+    #[error("could not read `{path}`: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("`{path}` is not valid TOML: {message}")]
+    Toml { path: PathBuf, message: String },
+    #[error(
+        "`skill.toml` says `version = \"{manifest}\"` but the crate is {krate}: make them equal, or remove `version` from `skill.toml` to use the crate's"
+    )]
+    VersionMismatch { manifest: String, krate: String },
+    #[error("invalid `{path}`: {source}")]
+    Manifest { path: PathBuf, source: ManifestError },
+    #[error(
+        "`operator.plugin.default_module_path` is `{declared}` but the crate builds `{built}`: set it to `modules/{built}`"
+    )]
+    ModulePath { declared: String, built: String },
+    #[error(transparent)]
+    Sbom(#[from] SbomError),
+    #[error(transparent)]
+    Pack(#[from] PackError),
+    #[error("could not write `{path}`: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Time(String),
+}
+
+/// What the user asked `build` to do.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub manifest_path: Option<PathBuf>,
+    pub package: Option<String>,
+    pub profile: String,
+    pub features: Features,
+    pub cargo_flags: Vec<String>,
+    pub target_dir: Option<PathBuf>,
+    pub out_dir: Option<PathBuf>,
+    pub quiet: bool,
+    /// Seconds since the epoch for every timestamp; default `SOURCE_DATE_EPOCH` or now.
+    pub fixed_time: Option<i64>,
+}
+
+/// Progress the caller may show.
+pub enum Event<'a> {
+    Located { package: &'a str, version: &'a str, skill_toml: &'a Path },
+    Compiled { modules: &'a [PathBuf] },
+    Packed { skill_id: &'a str, version: &'a str },
+}
+
+/// A finished build.
+#[derive(Debug)]
+pub struct Built {
+    pub artifact: PathBuf,
+    pub bytes: Vec<u8>,
+    pub entries: Entries,
+    pub manifest: Manifest,
+    pub modules: Vec<ModuleFile>,
+    pub key_id: Option<String>,
+    pub attestation: Option<PathBuf>,
+    pub statement: Vec<u8>,
+}
+
+/// Seconds since the epoch for every timestamp of a build:
+/// `SOURCE_DATE_EPOCH` when set, else now.
+pub fn build_time() -> Result<(i64, bool), BuildError> {
+    let ms = pack::signed_at_unix_ms().map_err(BuildError::Time)?;
+    Ok((ms / 1000, std::env::var_os("SOURCE_DATE_EPOCH").is_some()))
+}
+
+/// Builds the crate and writes the artifact (and attestation when asked).
+pub fn build(
+    options: &BuildOptions,
+    key: Option<&SecretKey>,
+    attestation: bool,
+    env: &Environment,
+    progress: &mut dyn FnMut(Event),
+) -> Result<Built, BuildError> {
+    let krate = SkillCrate::locate(
+        options.manifest_path.as_deref(),
+        options.package.as_deref(),
+        &options.features,
+        &options.cargo_flags,
+    )?;
+    let version = krate.package.version.to_string();
+    progress(Event::Located {
+        package: &krate.package.name,
+        version: &version,
+        skill_toml: &krate.skill_toml,
+    });
+    let manifest_text = manifest_with_version(&krate.skill_toml, &version)?;
+    let manifest = Manifest::parse(&manifest_text)
+        .map_err(|source| BuildError::Manifest { path: krate.skill_toml.clone(), source })?;
+
+    let (started, fixed_time) = match options.fixed_time {
+        Some(secs) => (secs, true),
+        None => build_time()?,
+    };
+    let remap = remap_prefixes(&krate, options.target_dir.as_deref());
+    let wasm = cargo::build(&BuildRequest {
+        manifest_path: krate.package.manifest_path.as_std_path(),
+        package: &krate.package.name,
+        package_id: &krate.package.id,
+        profile: &options.profile,
+        features: &options.features,
+        cargo_flags: &options.cargo_flags,
+        target_dir: options.target_dir.as_deref(),
+        remap: &remap,
+        quiet: options.quiet,
+    })?;
+    progress(Event::Compiled { modules: &wasm });
+
+    let mut modules = Vec::new();
+    let mut module_parts = Vec::new();
+    for path in &wasm {
+        let bytes = std::fs::read(path).map_err(|source| BuildError::Read { path: path.clone(), source })?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        modules.push(ModuleFile { name: name.clone(), sha256: sha256_hex(&bytes) });
+        module_parts.push((name, bytes));
+    }
+    if let Some(declared) = manifest.default_module_path()
+        && !module_parts.iter().any(|(name, _)| format!("modules/{name}") == declared)
+    {
+        return Err(BuildError::ModulePath {
+            declared: declared.to_owned(),
+            built: module_parts[0].0.clone(),
+        });
+    }
+
+    let lockfile = krate.lockfile();
+    let lock = cargo::lock_checksums(&lockfile)?;
+    let finished = if fixed_time { started } else { build_time()?.0 };
+    let timestamp = sbom::rfc3339(started);
+    let sbom = sbom::generate(&krate, &lock, &modules, &timestamp)?;
+    let facts = build_facts(&krate, options, &modules, &lock, &lockfile, timestamp, sbom::rfc3339(finished))?;
+    let statement = provenance::statement(&facts, env).to_json();
+
+    let (mut entries, manifest) = pack::assemble(Parts {
+        manifest_text,
+        modules: module_parts,
+        assets: Vec::new(),
+        sbom,
+        provenance: statement.clone(),
+    })?;
+    progress(Event::Packed { skill_id: &manifest.skill_id, version: &manifest.version });
+    let key_id = match key {
+        Some(key) => Some(
+            pack::sign(&mut entries, &manifest.publisher, key, started * 1000)
+                .map_err(PackError::from)?
+                .key_id,
+        ),
+        None => None,
+    };
+    let bytes = entries.to_zip().map_err(PackError::from)?;
+    let out_dir = match &options.out_dir {
+        Some(dir) => dir.clone(),
+        None => krate.metadata.target_directory.as_std_path().join("palyra-skill"),
+    };
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|source| BuildError::Write { path: out_dir.clone(), source })?;
+    let artifact = out_dir.join(format!("{}-{}.palyra-skill", manifest.skill_id, manifest.version));
+    write_atomic(&artifact, &bytes, Some(0o644), Existing::Replace)
+        .map_err(|source| BuildError::Write { path: artifact.clone(), source })?;
+
+    let attestation = match (attestation, key) {
+        (true, Some(key)) => {
+            let mut path = artifact.clone().into_os_string();
+            path.push(".intoto.jsonl");
+            let path = PathBuf::from(path);
+            write_atomic(
+                &path,
+                provenance::dsse_envelope(&statement, key).as_bytes(),
+                Some(0o644),
+                Existing::Replace,
+            )
+            .map_err(|source| BuildError::Write { path: path.clone(), source })?;
+            Some(path)
+        }
+        _ => None,
+    };
+    Ok(Built { artifact, bytes, entries, manifest, modules, key_id, attestation, statement })
+}
+
+/// The skill manifest text with `version` filled in from the crate, or
+/// checked against it.
+fn manifest_with_version(path: &Path, crate_version: &str) -> Result<String, BuildError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(BuildError::NoSkillToml(path.to_owned()));
+        }
+        Err(source) => return Err(BuildError::Read { path: path.to_owned(), source }),
+    };
+    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| BuildError::Toml {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    match doc.get("version").map(|v| v.as_str()) {
+        Some(Some(declared)) if declared.trim() == crate_version => Ok(text),
+        Some(Some(declared)) => Err(BuildError::VersionMismatch {
+            manifest: declared.to_owned(),
+            krate: crate_version.to_owned(),
+        }),
+        // Not a string: the manifest parser reports the type error with its path.
+        Some(None) => Ok(text),
+        None => {
+            doc.insert("version", toml_edit::value(crate_version));
+            Ok(doc.to_string())
+        }
+    }
+}
+
+/// Host path prefixes rewritten in the module: the workspace, the target
+/// directory, cargo home and rustup home; longest last, as rustc applies
+/// the last matching rule.
+fn remap_prefixes(krate: &SkillCrate, target_dir: Option<&Path>) -> Vec<(PathBuf, String)> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let cargo_home =
+        std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".cargo")));
+    let rustup_home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".rustup")));
+    let target = target_dir
+        .map(Path::to_owned)
+        .unwrap_or_else(|| krate.metadata.target_directory.as_std_path().to_owned());
+    let mut remap =
+        vec![(krate.workspace_root().to_owned(), "/workspace".to_owned()), (target, "/target".to_owned())];
+    remap.extend(cargo_home.map(|p| (p, "/cargo".to_owned())));
+    remap.extend(rustup_home.map(|p| (p, "/rustup".to_owned())));
+    remap.sort_by_key(|(path, _)| path.as_os_str().len());
+    remap
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_facts(
+    krate: &SkillCrate,
+    options: &BuildOptions,
+    modules: &[ModuleFile],
+    lock: &std::collections::BTreeMap<(String, String), cargo::LockedPackage>,
+    lockfile: &Path,
+    started_on: String,
+    finished_on: String,
+) -> Result<BuildFacts, BuildError> {
+    let mut crates = Vec::new();
+    for (package, _) in sbom::runtime_packages(krate)? {
+        if package.id == krate.package.id {
+            continue;
+        }
+        let checksum = lock
+            .get(&(package.name.to_string(), package.version.to_string()))
+            .and_then(|l| l.checksum.clone());
+        crates.push((sbom::purl(package, krate)?, checksum));
+    }
+    let mut features = options.features.features.clone();
+    features.sort();
+    Ok(BuildFacts {
+        package: krate.package.name.to_string(),
+        profile: options.profile.clone(),
+        features,
+        locked: options.cargo_flags.iter().any(|f| f == "--locked" || f == "--frozen"),
+        subjects: modules.iter().map(|m| (m.name.clone(), m.sha256.clone())).collect(),
+        source: git_source(krate.crate_dir()),
+        lockfile_sha256: std::fs::read(lockfile).ok().map(|b| sha256_hex(&b)),
+        crates,
+        rustc: tool_version("RUSTC", "rustc", &["-vV"]),
+        cargo: tool_version("CARGO", "cargo", &["-V"]),
+        started_on,
+        finished_on,
+    })
+}
+
+fn tool_version(var: &str, default: &str, args: &[&str]) -> String {
+    let program = std::env::var_os(var).unwrap_or_else(|| default.into());
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The commit, remote and dirty flag of the git work tree around `dir`.
+fn git_source(dir: &Path) -> Option<SourceInfo> {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "HEAD"])?;
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let git_ref = git(&["symbolic-ref", "-q", "HEAD"]).unwrap_or_else(|| commit.clone());
+    let uri = git(&["remote", "get-url", "origin"])
+        .filter(|url| !url.is_empty())
+        .map(|url| format!("git+{}@{git_ref}", provenance::strip_credentials(&url)));
+    Some(SourceInfo { uri, commit, dirty })
+}

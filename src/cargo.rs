@@ -1,0 +1,293 @@
+//! Cargo integration: finding the skill crate with `cargo_metadata`, and
+//! `cargo build --target wasm32-wasip1` read through its JSON messages.
+
+use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use cargo_metadata::{CargoOpt, Message, Metadata, MetadataCommand, Package, TargetKind};
+use serde::Deserialize;
+
+pub const TARGET: &str = "wasm32-wasip1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CargoError {
+    #[error("could not read the cargo metadata of `{manifest}`: {message}")]
+    Metadata { manifest: String, message: String },
+    #[error("no package `{0}` in this workspace: pass one of its members with `-p`")]
+    NoSuchPackage(String),
+    #[error("`{manifest}` is a workspace with several skill packages ({names}): pick one with `-p NAME`")]
+    Ambiguous { manifest: String, names: String },
+    #[error("`{0}` is not a `cdylib`: add `[lib] crate-type = [\"cdylib\"]` to its `Cargo.toml`")]
+    NotCdylib(String),
+    #[error(
+        "crate version `{0}` is not a plain `major.minor.patch`: the Palyra runtime accepts no pre-release or build suffix"
+    )]
+    CrateVersion(String),
+    #[error("could not run `cargo`: {0}")]
+    Spawn(std::io::Error),
+    #[error("the `wasm32-wasip1` target is not installed: run `rustup target add wasm32-wasip1`")]
+    MissingTarget,
+    #[error("`cargo build` failed (its errors are above); no artifact was written")]
+    BuildFailed,
+    #[error("`cargo build` produced no `.wasm` for `{0}`: is it a `cdylib`?")]
+    NoWasm(String),
+    #[error("`{path}` is not a valid `Cargo.lock`: {message}")]
+    Lockfile { path: String, message: String },
+}
+
+/// Settings of ours in `[package.metadata.palyra-skill]` (never in `skill.toml`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ToolSettings {
+    /// `skill.toml` path relative to the crate (default `skill.toml`).
+    pub manifest: Option<PathBuf>,
+}
+
+/// The skill crate and the facts about its workspace the build needs.
+#[derive(Debug, Clone)]
+pub struct SkillCrate {
+    pub metadata: Metadata,
+    pub package: Package,
+    pub settings: ToolSettings,
+    pub skill_toml: PathBuf,
+}
+
+/// Feature selection, as `cargo build` takes it.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+}
+
+impl Features {
+    fn cargo_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if !self.features.is_empty() {
+            args.push(format!("--features={}", self.features.join(",")));
+        }
+        if self.all_features {
+            args.push("--all-features".into());
+        }
+        if self.no_default_features {
+            args.push("--no-default-features".into());
+        }
+        args
+    }
+}
+
+impl SkillCrate {
+    /// Reads the workspace (dependency graph filtered to `wasm32-wasip1`) and
+    /// picks the skill package: `-p NAME`, the root package, or the only
+    /// member with a `skill.toml`.
+    pub fn locate(
+        manifest_path: Option<&Path>,
+        package: Option<&str>,
+        features: &Features,
+        cargo_flags: &[String],
+    ) -> Result<SkillCrate, CargoError> {
+        let mut command = MetadataCommand::new();
+        if let Some(path) = manifest_path {
+            command.manifest_path(path);
+        }
+        if features.all_features {
+            command.features(CargoOpt::AllFeatures);
+        }
+        if features.no_default_features {
+            command.features(CargoOpt::NoDefaultFeatures);
+        }
+        if !features.features.is_empty() {
+            command.features(CargoOpt::SomeFeatures(features.features.clone()));
+        }
+        let mut other = vec!["--filter-platform".to_owned(), TARGET.to_owned()];
+        other.extend(cargo_flags.iter().cloned());
+        command.other_options(other);
+        let shown = manifest_path.map_or("Cargo.toml".into(), |p| p.display().to_string());
+        let metadata = command.exec().map_err(|e| CargoError::Metadata {
+            manifest: shown.clone(),
+            message: e.to_string().trim().to_owned(),
+        })?;
+
+        let members: Vec<&Package> = metadata.workspace_packages();
+        let chosen = match package {
+            Some(name) => members.iter().find(|p| p.name.as_str() == name).copied(),
+            None => metadata.root_package().or_else(|| {
+                let skills: Vec<_> = members
+                    .iter()
+                    .filter(|p| p.manifest_path.parent().is_some_and(|d| d.join("skill.toml").exists()))
+                    .collect();
+                (skills.len() == 1).then(|| *skills[0])
+            }),
+        };
+        let package = match (chosen, package) {
+            (Some(p), _) => p.clone(),
+            (None, Some(name)) => return Err(CargoError::NoSuchPackage(name.to_owned())),
+            (None, None) => {
+                let names = members.iter().map(|p| p.name.to_string()).collect::<Vec<_>>().join(", ");
+                return Err(CargoError::Ambiguous { manifest: shown, names });
+            }
+        };
+        if !package.targets.iter().any(|t| t.kind.contains(&TargetKind::CDyLib)) {
+            return Err(CargoError::NotCdylib(package.name.to_string()));
+        }
+        let version = &package.version;
+        if !version.pre.is_empty() || !version.build.is_empty() {
+            return Err(CargoError::CrateVersion(version.to_string()));
+        }
+        let settings: ToolSettings = package
+            .metadata
+            .get("palyra-skill")
+            .map(|value| serde_json::from_value(value.clone()))
+            .transpose()
+            .map_err(|e| CargoError::Metadata {
+                manifest: package.manifest_path.to_string(),
+                message: format!("invalid `[package.metadata.palyra-skill]`: {e}"),
+            })?
+            .unwrap_or_default();
+        let dir = package.manifest_path.parent().map(|d| d.as_std_path().to_owned()).unwrap_or_default();
+        let skill_toml = dir.join(settings.manifest.clone().unwrap_or_else(|| "skill.toml".into()));
+        Ok(SkillCrate { metadata, package, settings, skill_toml })
+    }
+
+    pub fn workspace_root(&self) -> &Path {
+        self.metadata.workspace_root.as_std_path()
+    }
+
+    pub fn crate_dir(&self) -> &Path {
+        self.package.manifest_path.parent().map(|d| d.as_std_path()).unwrap_or(Path::new("."))
+    }
+
+    pub fn lockfile(&self) -> PathBuf {
+        self.workspace_root().join("Cargo.lock")
+    }
+}
+
+/// What `cargo build` is asked to do.
+#[derive(Debug, Clone)]
+pub struct BuildRequest<'a> {
+    pub manifest_path: &'a Path,
+    pub package: &'a str,
+    pub package_id: &'a cargo_metadata::PackageId,
+    pub profile: &'a str,
+    pub features: &'a Features,
+    /// `--locked`, `--frozen`, `--offline` as given.
+    pub cargo_flags: &'a [String],
+    pub target_dir: Option<&'a Path>,
+    /// `(from, to)` path prefixes to remap out of the module.
+    pub remap: &'a [(PathBuf, String)],
+    /// Show cargo's progress and diagnostics (stderr is inherited either way when true).
+    pub quiet: bool,
+}
+
+/// Runs `cargo build` for `wasm32-wasip1` and returns the cdylib's `.wasm`
+/// files as cargo reports them (never guessed from `target/`).
+pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(request.manifest_path)
+        .args(["--target", TARGET, "--message-format", "json-render-diagnostics"])
+        .arg("-p")
+        .arg(request.package)
+        .arg(format!("--profile={}", request.profile))
+        .args(request.features.cargo_args())
+        .args(request.cargo_flags);
+    if let Some(dir) = request.target_dir {
+        command.arg("--target-dir").arg(dir);
+    }
+    if request.quiet {
+        command.arg("--quiet");
+    }
+    command.env("CARGO_ENCODED_RUSTFLAGS", encoded_rustflags(request.remap));
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().map_err(CargoError::Spawn)?;
+
+    // Cargo's own progress and diagnostics reach the user unchanged; the
+    // copy we keep only serves to recognize a missing target.
+    let stderr = child.stderr.take().expect("piped");
+    let tee = std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(&line);
+            let _ = err.write_all(b"\n");
+            if seen.len() < 64 * 1024 {
+                seen.push_str(&String::from_utf8_lossy(&line));
+                seen.push('\n');
+            }
+        }
+        seen
+    });
+
+    let mut wasm = Vec::new();
+    let stdout = BufReader::new(child.stdout.take().expect("piped"));
+    for message in Message::parse_stream(stdout).map_while(Result::ok) {
+        if let Message::CompilerArtifact(artifact) = message
+            && artifact.package_id == *request.package_id
+            && artifact.target.kind.contains(&TargetKind::CDyLib)
+        {
+            wasm.extend(
+                artifact
+                    .filenames
+                    .iter()
+                    .filter(|f| f.extension() == Some("wasm"))
+                    .map(|f| f.as_std_path().to_owned()),
+            );
+        }
+    }
+    let status = child.wait().map_err(CargoError::Spawn)?;
+    let stderr = tee.join().unwrap_or_default();
+    if !status.success() {
+        if stderr.contains("may not be installed") || stderr.contains("can't find crate for `std`") {
+            return Err(CargoError::MissingTarget);
+        }
+        return Err(CargoError::BuildFailed);
+    }
+    if wasm.is_empty() {
+        return Err(CargoError::NoWasm(request.package.to_owned()));
+    }
+    wasm.sort();
+    wasm.dedup();
+    Ok(wasm)
+}
+
+/// The user's rustflags (`CARGO_ENCODED_RUSTFLAGS` or `RUSTFLAGS`) plus our
+/// `--remap-path-prefix` flags, so no host path reaches the module.
+fn encoded_rustflags(remap: &[(PathBuf, String)]) -> String {
+    let mut flags: Vec<String> = match std::env::var("CARGO_ENCODED_RUSTFLAGS") {
+        Ok(encoded) if !encoded.is_empty() => encoded.split('\x1f').map(str::to_owned).collect(),
+        _ => std::env::var("RUSTFLAGS").unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
+    };
+    for (from, to) in remap {
+        flags.push(format!("--remap-path-prefix={}={to}", from.display()));
+    }
+    flags.join("\x1f")
+}
+
+/// One `[[package]]` of `Cargo.lock`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LockedPackage {
+    pub name: String,
+    pub version: String,
+    pub source: Option<String>,
+    pub checksum: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Lockfile {
+    #[serde(default)]
+    package: Vec<LockedPackage>,
+}
+
+/// `(name, version, source)` -> checksum, from `Cargo.lock`.
+pub fn lock_checksums(path: &Path) -> Result<BTreeMap<(String, String), LockedPackage>, CargoError> {
+    let fail = |message: String| CargoError::Lockfile { path: path.display().to_string(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let lock: Lockfile = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+    Ok(lock.package.into_iter().map(|p| ((p.name.clone(), p.version.clone()), p)).collect())
+}

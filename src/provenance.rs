@@ -1,0 +1,343 @@
+//! SLSA Provenance v1 in an in-toto Statement v1 (plain serde types, as
+//! SUPPLY-CHAIN.md asks), local and GitHub Actions builders, and the DSSE
+//! envelope of a signed attestation.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::signing::SecretKey;
+
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
+/// Our build type, documented in README ("Provenance").
+pub const BUILD_TYPE: &str = "urn:palyra:cargo-palyra-skill:buildtype:cargo-wasm32-wasip1:v1";
+/// The builder of a build on a developer's machine.
+pub const LOCAL_BUILDER: &str = "urn:palyra:cargo-palyra-skill:builder:local:v1";
+pub const DSSE_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Statement {
+    #[serde(rename = "_type")]
+    pub statement_type: String,
+    pub subject: Vec<ResourceDescriptor>,
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    pub predicate: Provenance,
+    /// The consumer's extension: an exact copy of `predicate.runDetails.builder`.
+    pub builder: Builder,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance {
+    pub build_definition: BuildDefinition,
+    pub run_details: RunDetails,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildDefinition {
+    pub build_type: String,
+    pub external_parameters: Value,
+    pub internal_parameters: Value,
+    pub resolved_dependencies: Vec<ResourceDescriptor>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceDescriptor {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub digest: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunDetails {
+    pub builder: Builder,
+    pub metadata: RunMetadata,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Builder {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub version: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunMetadata {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invocation_id: Option<String>,
+    pub started_on: String,
+    pub finished_on: String,
+}
+
+/// Where the build runs: on a developer's machine or on GitHub Actions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Environment {
+    Local,
+    GitHub(Box<GitHubEnv>),
+}
+
+/// The `GITHUB_*` variables the provenance records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubEnv {
+    pub server_url: String,
+    pub repository: String,
+    pub workflow_ref: String,
+    pub git_ref: String,
+    pub sha: String,
+    pub run_id: String,
+    pub run_attempt: String,
+    pub event_name: String,
+    pub repository_id: String,
+    pub repository_owner_id: String,
+    pub runner_environment: String,
+}
+
+impl Environment {
+    /// GitHub Actions when `GITHUB_ACTIONS=true` and the workflow variables are set.
+    pub fn detect(var: impl Fn(&str) -> Option<String>) -> Environment {
+        if var("GITHUB_ACTIONS").as_deref() != Some("true") {
+            return Environment::Local;
+        }
+        let get = |name: &str| var(name).unwrap_or_default();
+        let (Some(repository), Some(workflow_ref)) = (var("GITHUB_REPOSITORY"), var("GITHUB_WORKFLOW_REF"))
+        else {
+            return Environment::Local;
+        };
+        Environment::GitHub(Box::new(GitHubEnv {
+            server_url: var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()),
+            repository,
+            workflow_ref,
+            git_ref: get("GITHUB_REF"),
+            sha: get("GITHUB_SHA"),
+            run_id: get("GITHUB_RUN_ID"),
+            run_attempt: var("GITHUB_RUN_ATTEMPT").unwrap_or_else(|| "1".into()),
+            event_name: get("GITHUB_EVENT_NAME"),
+            repository_id: get("GITHUB_REPOSITORY_ID"),
+            repository_owner_id: get("GITHUB_REPOSITORY_OWNER_ID"),
+            runner_environment: get("RUNNER_ENVIRONMENT"),
+        }))
+    }
+}
+
+/// The source checkout, when the crate lives in a git work tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// `git+<remote>@<ref>`, credentials stripped; `None` without a remote.
+    pub uri: Option<String>,
+    pub commit: String,
+    pub dirty: bool,
+}
+
+/// Everything a provenance statement records about one build.
+#[derive(Debug, Clone)]
+pub struct BuildFacts {
+    pub package: String,
+    pub profile: String,
+    pub features: Vec<String>,
+    pub locked: bool,
+    /// Module file name and SHA-256 hex.
+    pub subjects: Vec<(String, String)>,
+    pub source: Option<SourceInfo>,
+    pub lockfile_sha256: Option<String>,
+    /// Runtime crates: purl and Cargo.lock checksum (if any).
+    pub crates: Vec<(String, Option<String>)>,
+    pub rustc: String,
+    pub cargo: String,
+    pub started_on: String,
+    pub finished_on: String,
+}
+
+fn digest(algorithm: &str, value: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(algorithm.to_owned(), value.to_owned())])
+}
+
+/// The statement for `facts` built in `env`.
+pub fn statement(facts: &BuildFacts, env: &Environment) -> Statement {
+    let version = BTreeMap::from([(env!("CARGO_PKG_NAME").to_owned(), env!("CARGO_PKG_VERSION").to_owned())]);
+    let mut external = json!({
+        "package": facts.package,
+        "target": crate::cargo::TARGET,
+        "profile": facts.profile,
+        "features": facts.features,
+        "source": facts.source.as_ref().and_then(|s| s.uri.clone()).unwrap_or_else(|| "local".into()),
+    });
+    let mut internal = json!({ "rustc": facts.rustc, "cargo": facts.cargo, "locked": facts.locked });
+    let mut resolved = Vec::new();
+    let (builder_id, invocation_id) = match env {
+        Environment::Local => {
+            if let Some(source) = &facts.source {
+                resolved.push(ResourceDescriptor {
+                    name: source.uri.is_none().then(|| "source".to_owned()),
+                    uri: source.uri.clone(),
+                    digest: digest("gitCommit", &source.commit),
+                    annotations: Some(json!({ "dirty": source.dirty })),
+                });
+            }
+            (LOCAL_BUILDER.to_owned(), None)
+        }
+        Environment::GitHub(gh) => {
+            let repository_url = format!("{}/{}", gh.server_url, gh.repository);
+            let path = gh
+                .workflow_ref
+                .strip_prefix(&format!("{}/", gh.repository))
+                .and_then(|rest| rest.split('@').next())
+                .unwrap_or(&gh.workflow_ref);
+            external["workflow"] = json!({ "ref": gh.git_ref, "repository": repository_url, "path": path });
+            external["source"] = json!(format!("git+{repository_url}@{}", gh.git_ref));
+            internal["github"] = json!({
+                "event_name": gh.event_name,
+                "repository_id": gh.repository_id,
+                "repository_owner_id": gh.repository_owner_id,
+                "runner_environment": gh.runner_environment,
+            });
+            resolved.push(ResourceDescriptor {
+                uri: Some(format!("git+{repository_url}@{}", gh.git_ref)),
+                digest: digest("gitCommit", &gh.sha),
+                annotations: facts.source.as_ref().map(|s| json!({ "dirty": s.dirty })),
+                ..Default::default()
+            });
+            let invocation =
+                format!("{repository_url}/actions/runs/{}/attempts/{}", gh.run_id, gh.run_attempt);
+            (format!("{}/{}", gh.server_url, gh.workflow_ref), Some(invocation))
+        }
+    };
+    if let Some(sha) = &facts.lockfile_sha256 {
+        resolved.push(ResourceDescriptor {
+            name: Some("Cargo.lock".into()),
+            digest: digest("sha256", sha),
+            ..Default::default()
+        });
+    }
+    for (purl, checksum) in &facts.crates {
+        resolved.push(ResourceDescriptor {
+            uri: Some(purl.clone()),
+            digest: checksum.as_deref().map(|c| digest("sha256", c)).unwrap_or_default(),
+            ..Default::default()
+        });
+    }
+    let builder = Builder { id: builder_id, version };
+    Statement {
+        statement_type: STATEMENT_TYPE.into(),
+        subject: facts
+            .subjects
+            .iter()
+            .map(|(name, sha)| ResourceDescriptor {
+                name: Some(name.clone()),
+                digest: digest("sha256", sha),
+                ..Default::default()
+            })
+            .collect(),
+        predicate_type: PREDICATE_TYPE.into(),
+        predicate: Provenance {
+            build_definition: BuildDefinition {
+                build_type: BUILD_TYPE.into(),
+                external_parameters: external,
+                internal_parameters: internal,
+                resolved_dependencies: resolved,
+            },
+            run_details: RunDetails {
+                builder: builder.clone(),
+                metadata: RunMetadata {
+                    invocation_id,
+                    started_on: facts.started_on.clone(),
+                    finished_on: facts.finished_on.clone(),
+                },
+            },
+        },
+        builder,
+    }
+}
+
+impl Statement {
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("statement always serializes");
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+/// DSSE pre-authentication encoding: `DSSEv1 SP len(type) SP type SP len(body) SP body`.
+pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), body.len()).into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// One JSON line: the DSSE envelope of `statement`, signed with `key`.
+pub fn dsse_envelope(statement: &[u8], key: &SecretKey) -> String {
+    let signature = key.sign(&pae(DSSE_PAYLOAD_TYPE, statement));
+    let envelope = json!({
+        "payload": BASE64.encode(statement),
+        "payloadType": DSSE_PAYLOAD_TYPE,
+        "signatures": [{ "keyid": key.public().key_id(), "sig": BASE64.encode(signature) }],
+    });
+    format!("{envelope}\n")
+}
+
+/// Removes `user:password@` from a URL so credentials never reach provenance.
+pub fn strip_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            match path {
+                Some(path) => format!("{scheme}://{host}/{path}"),
+                None => format!("{scheme}://{host}"),
+            }
+        }
+        None => url
+            .rsplit_once('@')
+            .filter(|(user, _)| !user.contains('/'))
+            .map_or(url.to_owned(), |(_, rest)| rest.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_matches_the_dsse_spec_example() {
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+        );
+    }
+
+    #[test]
+    fn credentials_are_stripped() {
+        assert_eq!(
+            strip_credentials("https://x-access-token:ghs_abc@github.com/o/r.git"),
+            "https://github.com/o/r.git"
+        );
+        assert_eq!(strip_credentials("https://github.com/o/r"), "https://github.com/o/r");
+        assert_eq!(strip_credentials("git@github.com:o/r.git"), "github.com:o/r.git");
+    }
+
+    #[test]
+    fn github_environment_is_detected_from_its_variables() {
+        let vars = BTreeMap::from([
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REPOSITORY", "acme/echo"),
+            ("GITHUB_WORKFLOW_REF", "acme/echo/.github/workflows/skill.yml@refs/tags/v1.0.0"),
+            ("GITHUB_RUN_ID", "42"),
+        ]);
+        let env = Environment::detect(|name| vars.get(name).map(|v| v.to_string()));
+        let Environment::GitHub(gh) = &env else { panic!("{env:?}") };
+        assert_eq!(gh.server_url, "https://github.com");
+        assert_eq!(gh.run_attempt, "1");
+        assert_eq!(Environment::detect(|_| None), Environment::Local);
+    }
+}
