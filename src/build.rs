@@ -118,6 +118,14 @@ pub fn build(
         None => build_time()?,
     };
     let remap = remap_prefixes(&krate, options.target_dir.as_deref());
+    // Facts for the provenance that need their own processes: gathered
+    // while cargo builds.
+    let crate_dir = krate.crate_dir().to_owned();
+    let host_facts = std::thread::spawn(move || HostFacts {
+        source: git_source(&crate_dir),
+        rustc: tool_version("RUSTC", "rustc", &["-vV"]),
+        cargo: tool_version("CARGO", "cargo", &["-V"]),
+    });
     let wasm = cargo::build(&BuildRequest {
         manifest_path: krate.package.manifest_path.as_std_path(),
         package: &krate.package.name,
@@ -153,7 +161,9 @@ pub fn build(
     let finished = if fixed_time { started } else { build_time()?.0 };
     let timestamp = sbom::rfc3339(started);
     let sbom = sbom::generate(&krate, &lock, &modules, &timestamp)?;
-    let facts = build_facts(&krate, options, &modules, &lock, &lockfile, timestamp, sbom::rfc3339(finished))?;
+    let host = host_facts.join().unwrap_or_default();
+    let facts =
+        build_facts(&krate, options, &modules, &lock, &lockfile, host, timestamp, sbom::rfc3339(finished))?;
     let statement = provenance::statement(&facts, env).to_json();
 
     let (mut entries, manifest) = pack::assemble(Parts {
@@ -259,6 +269,7 @@ fn build_facts(
     modules: &[ModuleFile],
     lock: &std::collections::BTreeMap<(String, String), cargo::LockedPackage>,
     lockfile: &Path,
+    host: HostFacts,
     started_on: String,
     finished_on: String,
 ) -> Result<BuildFacts, BuildError> {
@@ -280,14 +291,22 @@ fn build_facts(
         features,
         locked: options.cargo_flags.iter().any(|f| f == "--locked" || f == "--frozen"),
         subjects: modules.iter().map(|m| (m.name.clone(), m.sha256.clone())).collect(),
-        source: git_source(krate.crate_dir()),
+        source: host.source,
         lockfile_sha256: std::fs::read(lockfile).ok().map(|b| sha256_hex(&b)),
         crates,
-        rustc: tool_version("RUSTC", "rustc", &["-vV"]),
-        cargo: tool_version("CARGO", "cargo", &["-V"]),
+        rustc: host.rustc,
+        cargo: host.cargo,
         started_on,
         finished_on,
     })
+}
+
+/// What the provenance records about the host and the checkout.
+#[derive(Default)]
+struct HostFacts {
+    source: Option<SourceInfo>,
+    rustc: String,
+    cargo: String,
 }
 
 fn tool_version(var: &str, default: &str, args: &[&str]) -> String {
