@@ -60,6 +60,9 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// Seconds since the epoch for every timestamp; default `SOURCE_DATE_EPOCH` or now.
     pub fixed_time: Option<i64>,
+    /// Builds for `run` and `test`: the default output directory is
+    /// `<target>/palyra-skill/scratch`, so a real build's artifact is never replaced.
+    pub scratch: bool,
 }
 
 /// Progress the caller may show.
@@ -185,6 +188,9 @@ pub fn build(
     let bytes = entries.to_zip().map_err(PackError::from)?;
     let out_dir = match &options.out_dir {
         Some(dir) => dir.clone(),
+        None if options.scratch => {
+            krate.metadata.target_directory.as_std_path().join("palyra-skill").join("scratch")
+        }
         None => krate.metadata.target_directory.as_std_path().join("palyra-skill"),
     };
     std::fs::create_dir_all(&out_dir)

@@ -12,6 +12,7 @@ pub mod fsutil;
 pub mod manifest;
 pub mod pack;
 pub mod provenance;
+pub mod runtime;
 pub mod sbom;
 pub mod signing;
 pub mod trust;

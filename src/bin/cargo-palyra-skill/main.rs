@@ -10,6 +10,7 @@ macro_rules! exit_status {
 mod commands;
 mod input;
 mod shell;
+mod skill;
 
 use std::process::ExitCode;
 
@@ -65,9 +66,12 @@ struct GlobalOpts {
 #[derive(Debug, Subcommand)]
 enum Command {
     Build(commands::build::Opts),
+    New(commands::new::Opts),
     Keygen(commands::keygen::Opts),
     Pack(commands::pack::Opts),
     Sign(commands::sign::Opts),
+    Run(commands::run::Opts),
+    Test(commands::test::Opts),
     Verify(commands::verify::Opts),
     Inspect(commands::inspect::Opts),
 }
@@ -100,7 +104,10 @@ fn main() -> ExitCode {
     let mut shell = Shell::new(verbosity, cli.global.color);
     let result = match cli.command {
         Command::Build(opts) => opts.run(&mut shell),
+        Command::New(opts) => opts.run(&mut shell),
         Command::Keygen(opts) => opts.run(&mut shell),
+        Command::Run(opts) => opts.run(&mut shell),
+        Command::Test(opts) => opts.run(&mut shell),
         Command::Pack(opts) => opts.run(&mut shell),
         Command::Sign(opts) => opts.run(&mut shell),
         Command::Verify(opts) => opts.run(&mut shell),

@@ -122,6 +122,7 @@ impl Opts {
             out_dir: self.out.clone(),
             quiet: shell.is_quiet(),
             fixed_time: None,
+            scratch: false,
         }
     }
 

@@ -3,6 +3,9 @@
 pub mod build;
 pub mod inspect;
 pub mod keygen;
+pub mod new;
 pub mod pack;
+pub mod run;
 pub mod sign;
+pub mod test;
 pub mod verify;

@@ -1,0 +1,160 @@
+//! `new`: scaffold a skill crate that builds, tests and runs out of the box.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use cargo_palyra_skill::manifest::{is_identifier, is_skill_id};
+use clap::Args;
+use serde::Serialize;
+
+use crate::Outcome;
+use crate::shell::{MessageFormat, Shell};
+
+/// Create a new skill crate at PATH.
+///
+/// Writes `Cargo.toml` (a size-tuned cdylib), `skill.toml` (one `echo` tool
+/// with schemas, quotas and operator metadata), `src/lib.rs`, test cases in
+/// `fixtures/echo/`, `.gitignore` and a README. Refuses a non-empty directory.
+#[derive(Debug, Args)]
+#[command(after_help = concat!(
+    "Examples:\n",
+    "  cargo palyra-skill new demo\n",
+    "  cargo palyra-skill new skills/weather --publisher acme --name weather\n\n",
+    exit_status!()
+))]
+pub struct Opts {
+    /// Where to create the crate
+    path: PathBuf,
+    /// Publisher identifier (`a-z 0-9 . _ - :`), the namespace of the tool ids
+    #[arg(long, value_name = "ID", default_value = "example")]
+    publisher: String,
+    /// Crate name [default: the directory name]
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
+}
+
+const FILES: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("../../../../templates/Cargo.toml.tmpl")),
+    ("skill.toml", include_str!("../../../../templates/skill.toml.tmpl")),
+    ("src/lib.rs", include_str!("../../../../templates/lib.rs.tmpl")),
+    ("fixtures/echo/hello.json", include_str!("../../../../templates/hello.json.tmpl")),
+    ("fixtures/echo/missing-text.json", include_str!("../../../../templates/missing-text.json.tmpl")),
+    (".gitignore", include_str!("../../../../templates/gitignore.tmpl")),
+    ("README.md", include_str!("../../../../templates/README.md.tmpl")),
+];
+
+#[derive(Serialize)]
+struct Report {
+    path: PathBuf,
+    crate_name: String,
+    skill_id: String,
+    tool_id: String,
+    files: Vec<&'static str>,
+}
+
+fn valid_crate_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_lowercase()
+}
+
+fn write_all(root: &Path, substitutions: &[(&str, &str)]) -> Result<()> {
+    for (rel, template) in FILES {
+        let mut text = (*template).to_owned();
+        for (key, value) in substitutions {
+            text = text.replace(key, value);
+        }
+        let path = root.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("could not create `{}`", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("could not write `{}`", path.display()))?;
+    }
+    Ok(())
+}
+
+impl Opts {
+    pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
+        let dir_name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let crate_name = self.name.clone().unwrap_or(dir_name);
+        if !valid_crate_name(&crate_name) {
+            bail!(
+                "`{crate_name}` is not a usable crate name: use lowercase letters, digits, `-` and `_`, starting with a letter (or pass `--name`)"
+            );
+        }
+        let publisher = self.publisher.trim();
+        if !is_identifier(publisher) || publisher.contains(':') {
+            bail!(
+                "`{publisher}` is not a publisher identifier: use lowercase letters, digits, `.`, `_` and `-`"
+            );
+        }
+        let skill_id = format!("{publisher}.{}", crate_name.replace('-', "_"));
+        if !is_skill_id(&skill_id) {
+            bail!("`{skill_id}` would not be a valid skill id: choose another `--publisher` or `--name`");
+        }
+        let existed = self.path.exists();
+        if existed && std::fs::read_dir(&self.path).map(|mut d| d.next().is_some()).unwrap_or(true) {
+            bail!("`{}` already exists and is not empty: choose a new path", self.path.display());
+        }
+        let lib_name = crate_name.replace('-', "_");
+        let display_name = crate_name
+            .split(['-', '_'])
+            .filter(|w| !w.is_empty())
+            .map(capitalize)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let substitutions = [
+            ("{{crate_name}}", crate_name.as_str()),
+            ("{{lib_name}}", lib_name.as_str()),
+            ("{{skill_id}}", skill_id.as_str()),
+            ("{{publisher}}", publisher),
+            ("{{display_name}}", display_name.as_str()),
+        ];
+        if let Err(error) = write_all(&self.path, &substitutions) {
+            // Leave nothing half-written behind.
+            if existed {
+                for entry in std::fs::read_dir(&self.path).into_iter().flatten().flatten() {
+                    let _ = if entry.path().is_dir() {
+                        std::fs::remove_dir_all(entry.path())
+                    } else {
+                        std::fs::remove_file(entry.path())
+                    };
+                }
+            } else {
+                let _ = std::fs::remove_dir_all(&self.path);
+            }
+            return Err(error);
+        }
+        let tool_id = format!("{publisher}.echo");
+        shell.status(
+            "Created",
+            format_args!("skill `{skill_id}` (crate `{crate_name}`) in `{}`", self.path.display()),
+        );
+        let report = Report {
+            path: self.path.clone(),
+            crate_name,
+            skill_id,
+            tool_id,
+            files: FILES.iter().map(|(rel, _)| *rel).collect(),
+        };
+        match self.message_format {
+            MessageFormat::Json => shell.print_json(&report)?,
+            MessageFormat::Human => shell.print(format_args!(
+                "next:\n  cd {}\n  cargo palyra-skill build\n  cargo palyra-skill test\n  cargo palyra-skill run --tool {} --input '{{\"text\":\"hi\"}}'",
+                self.path.display(),
+                report.tool_id
+            ))?,
+        }
+        Ok(Outcome::Success)
+    }
+}
+
+fn capitalize(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+}

@@ -1,0 +1,178 @@
+//! What `run` and `test` execute: a skill from an artifact or a crate
+//! (built first), its manifest and module, grants, limits and state dirs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use cargo_palyra_skill::artifact::Entries;
+use cargo_palyra_skill::build::{self, BuildOptions, Event};
+use cargo_palyra_skill::manifest::Manifest;
+use cargo_palyra_skill::provenance::Environment;
+use cargo_palyra_skill::runtime::{CacheOutcome, ModuleCache, Preopen, Runtime};
+use cargo_palyra_skill::verify::{check_contents, check_integrity};
+use clap::Args;
+use wasmtime::Module;
+
+use crate::input::read_entries;
+use crate::shell::Shell;
+
+/// Build options for a crate given to `run` or `test`.
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// Cargo profile to build with
+    #[arg(long, value_name = "NAME", default_value = "release")]
+    pub profile: String,
+    /// Require `Cargo.lock` to be up to date
+    #[arg(long)]
+    pub locked: bool,
+    /// Run cargo without accessing the network
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// A skill ready to call.
+pub struct Skill {
+    pub manifest: Manifest,
+    pub module_path: String,
+    pub module: Module,
+    pub cache: CacheOutcome,
+    /// The crate directory, when the skill came from one.
+    pub crate_dir: Option<PathBuf>,
+}
+
+/// The runtime, with the on-disk cache unless `no_cache`.
+pub fn runtime(no_cache: bool, shell: &mut Shell) -> Result<Runtime> {
+    let cache = if no_cache {
+        None
+    } else {
+        match ModuleCache::default_dir().map(|dir| ModuleCache::open(&dir).map_err(|e| (dir, e))) {
+            Some(Ok(cache)) => Some(cache),
+            Some(Err((dir, e))) => {
+                shell.warn(format_args!(
+                    "module cache `{}` is unusable ({e}); compiling every time",
+                    dir.display()
+                ));
+                None
+            }
+            None => None,
+        }
+    };
+    Ok(Runtime::new(cache)?)
+}
+
+/// Builds the crate at `path` (a directory or a `Cargo.toml`), unsigned.
+pub fn build_crate(path: &Path, args: &BuildArgs, shell: &mut Shell) -> Result<(Entries, PathBuf)> {
+    let manifest_path = if path.is_dir() { path.join("Cargo.toml") } else { path.to_owned() };
+    let mut cargo_flags = Vec::new();
+    if args.locked {
+        cargo_flags.push("--locked".to_owned());
+    }
+    if args.offline {
+        cargo_flags.push("--offline".to_owned());
+    }
+    let options = BuildOptions {
+        manifest_path: Some(manifest_path.clone()),
+        profile: args.profile.clone(),
+        cargo_flags,
+        quiet: shell.is_quiet(),
+        scratch: true,
+        ..Default::default()
+    };
+    let mut crate_dir = manifest_path.parent().map(Path::to_owned).unwrap_or_default();
+    let built = build::build(&options, None, false, &Environment::Local, &mut |event| {
+        if let Event::Located { skill_toml, .. } = event {
+            crate_dir = skill_toml.parent().map(Path::to_owned).unwrap_or_default();
+        }
+    })?;
+    shell.verbose("Built", format_args!("`{}` (unsigned)", built.artifact.display()));
+    Ok((built.entries, crate_dir))
+}
+
+/// Loads a skill from an artifact file or a crate, and compiles its module.
+pub fn load(
+    target: &Path,
+    module: Option<&str>,
+    build: &BuildArgs,
+    runtime: &Runtime,
+    shell: &mut Shell,
+) -> Result<Skill> {
+    let is_crate = target.is_dir() || target.file_name().is_some_and(|n| n == "Cargo.toml");
+    let (entries, crate_dir) = if is_crate {
+        let (entries, dir) = build_crate(target, build, shell)?;
+        (entries, Some(dir))
+    } else {
+        (read_entries(target)?, None)
+    };
+    let context = || format!("cannot run `{}`", target.display());
+    let manifest = check_contents(&entries).with_context(context)?;
+    check_integrity(&manifest, &entries).with_context(context)?;
+    let module_path = pick_module(&manifest, &entries, module)?;
+    let wasm = &entries.get(&module_path).expect("picked from the entries").bytes;
+    let started = std::time::Instant::now();
+    let (module, cache) =
+        runtime.load_module(wasm).with_context(|| format!("cannot load `{module_path}`"))?;
+    let how = match &cache {
+        CacheOutcome::Hit => "cache hit".to_owned(),
+        CacheOutcome::Miss => "compiled, cached".to_owned(),
+        CacheOutcome::Replaced(reason) => format!("cache entry discarded ({reason}), compiled again"),
+        CacheOutcome::Disabled => "compiled, cache off".to_owned(),
+    };
+    shell.verbose("Module", format_args!("`{module_path}`: {how} in {} ms", started.elapsed().as_millis()));
+    if let CacheOutcome::Replaced(reason) = &cache {
+        shell.warn(format_args!("a corrupt module cache entry was replaced: {reason}"));
+    }
+    Ok(Skill { manifest, module_path, module, cache, crate_dir })
+}
+
+/// `--module`, else `operator.plugin.default_module_path`, else the only module.
+fn pick_module(manifest: &Manifest, entries: &Entries, wanted: Option<&str>) -> Result<String> {
+    let modules: Vec<&str> = entries.modules().map(|(path, _)| path).collect();
+    let wanted =
+        wanted.map(|w| if w.starts_with("modules/") { w.to_owned() } else { format!("modules/{w}") });
+    if let Some(path) = wanted.as_deref().or(manifest.default_module_path()) {
+        if modules.contains(&path) {
+            return Ok(path.to_owned());
+        }
+        bail!("no module `{path}` in the skill (modules: {})", modules.join(", "));
+    }
+    match modules.as_slice() {
+        [only] => Ok((*only).to_owned()),
+        _ => bail!(
+            "the skill has {} modules ({}): pick one with `--module` or set `operator.plugin.default_module_path`",
+            modules.len(),
+            modules.join(", ")
+        ),
+    }
+}
+
+/// `$PALYRA_SKILL_STATE_DIR`, else `$XDG_DATA_HOME/palyra-skill/state`,
+/// else `~/.local/share/palyra-skill/state`; one folder per skill below it.
+pub fn state_dir(skill_id: &str) -> Result<PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let base = var("PALYRA_SKILL_STATE_DIR")
+        .or_else(|| var("XDG_DATA_HOME").map(|d| d.join("palyra-skill").join("state")))
+        .or_else(|| var("HOME").map(|d| d.join(".local/share/palyra-skill/state")))
+        .context("no state directory: set `PALYRA_SKILL_STATE_DIR`")?;
+    Ok(base.join(skill_id.trim()))
+}
+
+/// The declared filesystem roots as preopens under the skill's state
+/// directory: read roots read-only, write roots read-write.
+pub fn preopens(manifest: &Manifest) -> Result<Vec<Preopen>> {
+    let state = state_dir(&manifest.skill_id)?;
+    let fs = &manifest.capabilities.filesystem;
+    let mut preopens = Vec::new();
+    for (roots, writable) in [(&fs.read_roots, false), (&fs.write_roots, true)] {
+        for root in roots {
+            let root = root.trim();
+            if root.contains('*') {
+                continue;
+            }
+            let host = state.join(root);
+            std::fs::create_dir_all(&host)
+                .with_context(|| format!("could not create `{}`", host.display()))?;
+            preopens.push(Preopen { host, guest: root.to_owned(), writable });
+        }
+    }
+    Ok(preopens)
+}

@@ -1,0 +1,398 @@
+//! One call of a module's entrypoint in a fresh store and instance, under
+//! fuel, memory, table, stack and wall-clock limits, with every failure
+//! classified and explained.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::{Module, Store, Trap};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use super::engine::Runtime;
+use super::grants::Grants;
+use super::limits::{LimitHit, Limiter};
+use crate::manifest::Manifest;
+
+/// Captured stdout and stderr are each capped at this by default.
+pub const DEFAULT_OUTPUT_CAP: usize = 1024 * 1024;
+
+pub(super) struct State {
+    pub(super) wasi: WasiP1Ctx,
+    pub(super) limiter: Limiter,
+    pub(super) grants: Grants,
+}
+
+/// The quotas of one call.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Limits {
+    pub fuel: u64,
+    pub max_memory_bytes: u64,
+    pub timeout_ms: u64,
+    pub max_stdout_bytes: usize,
+    pub max_stderr_bytes: usize,
+}
+
+impl Limits {
+    /// The manifest's quotas, as the consumer applies them.
+    pub fn from_manifest(manifest: &Manifest) -> Limits {
+        let q = &manifest.capabilities.quotas;
+        Limits {
+            fuel: q.fuel_budget,
+            max_memory_bytes: q.max_memory_bytes,
+            timeout_ms: q.wall_clock_timeout_ms,
+            max_stdout_bytes: DEFAULT_OUTPUT_CAP,
+            max_stderr_bytes: DEFAULT_OUTPUT_CAP,
+        }
+    }
+}
+
+/// A host directory the guest sees at `guest` (never the host path itself).
+#[derive(Debug, Clone)]
+pub struct Preopen {
+    pub host: PathBuf,
+    pub guest: String,
+    pub writable: bool,
+}
+
+pub struct RunRequest<'a> {
+    pub module: &'a Module,
+    /// The export to call: `() -> i32`, or `_start` for a command module.
+    pub entrypoint: &'a str,
+    pub stdin: Vec<u8>,
+    pub env: Vec<(String, String)>,
+    pub program: String,
+    pub grants: Grants,
+    pub limits: Limits,
+    pub preopens: Vec<Preopen>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    TimedOut,
+    OutOfFuel,
+    MemoryLimit,
+    TableLimit,
+    StackExhausted,
+    Trap,
+    LinkError,
+    MissingEntrypoint,
+    OutputTooLarge,
+    OutputNotJson,
+    InvalidInput,
+    OutputSchema,
+    NonzeroExit,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::TimedOut => "timed_out",
+            FailureClass::OutOfFuel => "out_of_fuel",
+            FailureClass::MemoryLimit => "memory_limit",
+            FailureClass::TableLimit => "table_limit",
+            FailureClass::StackExhausted => "stack_exhausted",
+            FailureClass::Trap => "trap",
+            FailureClass::LinkError => "link_error",
+            FailureClass::MissingEntrypoint => "missing_entrypoint",
+            FailureClass::OutputTooLarge => "output_too_large",
+            FailureClass::OutputNotJson => "output_not_json",
+            FailureClass::InvalidInput => "invalid_input",
+            FailureClass::OutputSchema => "output_schema",
+            FailureClass::NonzeroExit => "nonzero_exit",
+        }
+    }
+
+    /// The consumer's error class (RUNTIME.md section 1) this maps to.
+    pub fn host_class(self) -> &'static str {
+        match self {
+            FailureClass::TimedOut => "timed out",
+            FailureClass::OutOfFuel | FailureClass::MemoryLimit | FailureClass::TableLimit => {
+                "quota exceeded"
+            }
+            FailureClass::InvalidInput => "invalid input",
+            _ => "runtime failure",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub class: FailureClass,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(class: FailureClass, message: impl Into<String>) -> Failure {
+        Failure { class, message: message.into() }
+    }
+}
+
+/// What one call did.
+#[derive(Clone, Serialize)]
+pub struct RunReport {
+    pub exit_code: Option<i32>,
+    #[serde(skip)]
+    pub stdout: Vec<u8>,
+    #[serde(skip)]
+    pub stderr: Vec<u8>,
+    pub fuel_budget: u64,
+    pub fuel_consumed: u64,
+    pub peak_memory_bytes: u64,
+    pub wall_ms: u64,
+    pub failure: Option<Failure>,
+}
+
+impl std::fmt::Debug for RunReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunReport")
+            .field("exit_code", &self.exit_code)
+            .field("stdout_bytes", &self.stdout.len())
+            .field("stderr_bytes", &self.stderr.len())
+            .field("fuel_consumed", &self.fuel_consumed)
+            .field("peak_memory_bytes", &self.peak_memory_bytes)
+            .field("wall_ms", &self.wall_ms)
+            .field("failure", &self.failure)
+            .finish()
+    }
+}
+
+fn output_too_large(limits: &Limits) -> Failure {
+    Failure::new(
+        FailureClass::OutputTooLarge,
+        format!(
+            "the tool wrote more than {} bytes to stdout (the rest was cut off): write less",
+            thousands(limits.max_stdout_bytes as u64)
+        ),
+    )
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Runtime {
+    /// Calls the entrypoint once in a fresh store. Never panics on guest
+    /// behaviour; every outcome is a [`RunReport`].
+    pub fn run(&self, request: RunRequest) -> RunReport {
+        let started = Instant::now();
+        let limits = request.limits;
+        let stdout = MemoryOutputPipe::new(limits.max_stdout_bytes);
+        let stderr = MemoryOutputPipe::new(limits.max_stderr_bytes);
+        let mut report = RunReport {
+            exit_code: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            fuel_budget: limits.fuel,
+            fuel_consumed: 0,
+            peak_memory_bytes: 0,
+            wall_ms: 0,
+            failure: None,
+        };
+
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdin(MemoryInputPipe::new(request.stdin)).stdout(stdout.clone()).stderr(stderr.clone());
+        wasi.arg(&request.program);
+        for (key, value) in &request.env {
+            wasi.env(key, value);
+        }
+        for preopen in &request.preopens {
+            let perms = if preopen.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+            if let Err(e) = wasi.preopened_dir(&preopen.host, &preopen.guest, perms) {
+                report.failure = Some(Failure::new(
+                    FailureClass::LinkError,
+                    format!("could not open the state directory `{}`: {e}", preopen.host.display()),
+                ));
+                return report;
+            }
+        }
+        let state = State {
+            wasi: wasi.build_p1(),
+            limiter: Limiter::new(limits.max_memory_bytes),
+            grants: request.grants,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let _ = store.set_fuel(limits.fuel);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_trap();
+
+        // The epoch tick ends compute that overruns the wall clock; the
+        // timeout below also ends a guest blocked in a host call (such as
+        // `poll_oneoff`), which epochs cannot interrupt.
+        let (cancel, cancelled) = mpsc::channel::<()>();
+        let engine = self.engine.clone();
+        let timeout = Duration::from_millis(limits.timeout_ms);
+        let ticker = std::thread::spawn(move || {
+            if cancelled.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
+                engine.increment_epoch();
+            }
+        });
+
+        let outcome = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+            Ok(rt) => rt.block_on(async {
+                tokio::time::timeout(
+                    timeout,
+                    call(&self.linker, &mut store, request.module, request.entrypoint),
+                )
+                .await
+            }),
+            Err(e) => Ok(Err(CallError::Other(wasmtime::Error::msg(format!(
+                "could not start the async runtime: {e}"
+            ))))),
+        };
+        let _ = cancel.send(());
+        let _ = ticker.join();
+
+        report.wall_ms = started.elapsed().as_millis() as u64;
+        report.fuel_consumed = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        report.peak_memory_bytes = store.data().limiter.peak_memory as u64;
+        let hit = store.data().limiter.hit;
+        report.stdout = stdout.contents().to_vec();
+        report.stderr = stderr.contents().to_vec();
+        match outcome {
+            Err(_elapsed) => {
+                report.failure = Some(timed_out(limits.timeout_ms));
+            }
+            // WASI writes are partial once the pipe is full: the guest may
+            // never notice, but its output is incomplete.
+            Ok(Ok(_)) if report.stdout.len() >= limits.max_stdout_bytes => {
+                report.failure = Some(output_too_large(&limits));
+            }
+            Ok(Ok(code)) => report.exit_code = Some(code),
+            Ok(Err(error)) => match classify(error, hit, &limits, &report) {
+                Ok(code) => report.exit_code = Some(code),
+                Err(failure) => report.failure = Some(failure),
+            },
+        }
+        report
+    }
+}
+
+enum CallError {
+    Link(wasmtime::Error),
+    Missing(String),
+    Other(wasmtime::Error),
+}
+
+async fn call(
+    linker: &wasmtime::Linker<State>,
+    store: &mut Store<State>,
+    module: &Module,
+    entrypoint: &str,
+) -> Result<i32, CallError> {
+    let instance = linker.instantiate_async(&mut *store, module).await.map_err(CallError::Link)?;
+    if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
+        init.call_async(&mut *store, ()).await.map_err(CallError::Other)?;
+    }
+    if let Ok(run) = instance.get_typed_func::<(), i32>(&mut *store, entrypoint) {
+        return run.call_async(&mut *store, ()).await.map_err(CallError::Other);
+    }
+    if let Ok(start) = instance.get_typed_func::<(), ()>(&mut *store, "_start") {
+        return start.call_async(&mut *store, ()).await.map(|()| 0).map_err(CallError::Other);
+    }
+    let found = if instance.get_func(&mut *store, entrypoint).is_some() {
+        "with another type"
+    } else {
+        "not exported"
+    };
+    Err(CallError::Missing(format!(
+        "failed to resolve exported function `{entrypoint}` ({found}): export `{entrypoint}` as `() -> i32` (in Rust: `#[unsafe(no_mangle)] pub extern \"C\" fn {entrypoint}() -> i32`) or set `operator.plugin.default_entrypoint`"
+    )))
+}
+
+fn timed_out(timeout_ms: u64) -> Failure {
+    Failure::new(
+        FailureClass::TimedOut,
+        format!(
+            "exceeded the wall clock of {timeout_ms} ms: raise `capabilities.quotas.wall_clock_timeout_ms` or do less per call"
+        ),
+    )
+}
+
+/// An exit code (from `proc_exit`) or the failure the error stands for.
+fn classify(
+    error: CallError,
+    hit: Option<LimitHit>,
+    limits: &Limits,
+    report: &RunReport,
+) -> Result<i32, Failure> {
+    let memory_limit = |desired: usize| {
+        Failure::new(
+            FailureClass::MemoryLimit,
+            format!(
+                "linear memory would grow to {} bytes, over the limit of {} bytes: raise `capabilities.quotas.max_memory_bytes` or use less memory",
+                thousands(desired as u64),
+                thousands(limits.max_memory_bytes)
+            ),
+        )
+    };
+    let table_limit = |desired: usize| {
+        Failure::new(
+            FailureClass::TableLimit,
+            format!(
+                "a table would grow to {} elements, over the host's limit of 100,000",
+                thousands(desired as u64)
+            ),
+        )
+    };
+    let (error, linking) = match error {
+        CallError::Missing(message) => return Err(Failure::new(FailureClass::MissingEntrypoint, message)),
+        CallError::Link(e) => (e, true),
+        CallError::Other(e) => (e, false),
+    };
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return Ok(exit.0);
+    }
+    let text = format!("{error:#}");
+    if text.contains("write beyond capacity") || report.stdout.len() >= limits.max_stdout_bytes {
+        return Err(output_too_large(limits));
+    }
+    match hit {
+        Some(LimitHit::Memory { desired }) => return Err(memory_limit(desired)),
+        Some(LimitHit::Table { desired }) => return Err(table_limit(desired)),
+        None => {}
+    }
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        return Err(match trap {
+            Trap::OutOfFuel => Failure::new(
+                FailureClass::OutOfFuel,
+                format!(
+                    "out of fuel after {} units: raise `capabilities.quotas.fuel_budget` or optimize",
+                    thousands(limits.fuel)
+                ),
+            ),
+            Trap::Interrupt => timed_out(limits.timeout_ms),
+            Trap::StackOverflow => Failure::new(
+                FailureClass::StackExhausted,
+                "the wasm stack is exhausted (runaway recursion?): recurse less deeply",
+            ),
+            other => Failure::new(FailureClass::Trap, format!("the module trapped: {other} ({text})")),
+        });
+    }
+    if linking {
+        let unknown = text.contains("unknown import");
+        let message = if unknown {
+            format!(
+                "{text}: the Palyra host provides only `{}` functions and WASI preview1",
+                super::HOST_MODULE
+            )
+        } else {
+            format!("could not instantiate the module: {text}")
+        };
+        return Err(Failure::new(FailureClass::LinkError, message));
+    }
+    Err(Failure::new(FailureClass::Trap, format!("the call failed: {text}")))
+}

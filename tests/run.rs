@@ -1,0 +1,236 @@
+//! `run` and the sandbox runtime: the shared vector's exit codes, a hostile
+//! module suite (each contained and classified within its limit), the module
+//! cache, and the data plane's input and output checks.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use cargo_palyra_skill::runtime::{FailureClass, Grants, Limits, Preopen, RunReport, RunRequest, Runtime};
+use predicates::prelude::*;
+use support::*;
+
+fn limits() -> Limits {
+    Limits {
+        fuel: 50_000_000,
+        max_memory_bytes: 16 * 1024 * 1024,
+        timeout_ms: 2_000,
+        max_stdout_bytes: 1024 * 1024,
+        max_stderr_bytes: 1024 * 1024,
+    }
+}
+
+fn run_wat(name: &str, limits: Limits, preopens: Vec<Preopen>) -> RunReport {
+    let wasm = wat::parse_file(fixture(&format!("hostile/{name}.wat"))).unwrap();
+    let runtime = Runtime::new(None).unwrap();
+    let (module, _) = runtime.load_module(&wasm).unwrap();
+    runtime.run(RunRequest {
+        module: &module,
+        entrypoint: "run",
+        stdin: b"{}".to_vec(),
+        env: vec![
+            ("PALYRA_TOOL_ID".into(), "acme.t".into()),
+            ("PALYRA_SKILL_ID".into(), "acme.s".into()),
+            ("PALYRA_SKILL_VERSION".into(), "1.0.0".into()),
+        ],
+        program: "acme.s".into(),
+        grants: Grants::default(),
+        limits,
+        preopens,
+    })
+}
+
+#[track_caller]
+fn fails_with(report: &RunReport, class: FailureClass, message: &str) {
+    let failure = report.failure.as_ref().unwrap_or_else(|| panic!("no failure: {report:?}"));
+    assert_eq!(failure.class, class, "{}", failure.message);
+    assert!(failure.message.contains(message), "{}", failure.message);
+}
+
+#[test]
+fn an_infinite_loop_runs_out_of_fuel() {
+    let report = run_wat("infinite-loop", Limits { fuel: 1_000_000, ..limits() }, vec![]);
+    fails_with(
+        &report,
+        FailureClass::OutOfFuel,
+        "out of fuel after 1,000,000 units: raise `capabilities.quotas.fuel_budget`",
+    );
+    assert_eq!(report.fuel_consumed, 1_000_000);
+}
+
+#[test]
+fn an_infinite_loop_with_plenty_of_fuel_hits_the_wall_clock() {
+    let started = Instant::now();
+    let report = run_wat("infinite-loop", Limits { fuel: u64::MAX / 2, timeout_ms: 300, ..limits() }, vec![]);
+    fails_with(&report, FailureClass::TimedOut, "exceeded the wall clock of 300 ms");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_loop_in_the_start_function_is_stopped_too() {
+    let report = run_wat("start-loop", Limits { fuel: 1_000_000, ..limits() }, vec![]);
+    fails_with(&report, FailureClass::OutOfFuel, "out of fuel");
+}
+
+#[test]
+fn a_memory_grow_bomb_hits_the_memory_quota() {
+    let report = run_wat("memory-grow-bomb", limits(), vec![]);
+    fails_with(&report, FailureClass::MemoryLimit, "over the limit of 16,777,216 bytes");
+    assert!(report.peak_memory_bytes <= 16 * 1024 * 1024);
+}
+
+#[test]
+fn huge_initial_memory_cannot_instantiate() {
+    fails_with(
+        &run_wat("huge-initial-memory", limits(), vec![]),
+        FailureClass::MemoryLimit,
+        "max_memory_bytes",
+    );
+}
+
+#[test]
+fn a_huge_table_is_refused() {
+    fails_with(&run_wat("huge-table", limits(), vec![]), FailureClass::TableLimit, "100,000");
+}
+
+#[test]
+fn deep_recursion_exhausts_the_stack() {
+    fails_with(
+        &run_wat("deep-recursion", limits(), vec![]),
+        FailureClass::StackExhausted,
+        "stack is exhausted",
+    );
+}
+
+#[test]
+fn ten_mib_of_stdout_is_cut_off() {
+    let report = run_wat("stdout-flood", limits(), vec![]);
+    fails_with(&report, FailureClass::OutputTooLarge, "more than 1,048,576 bytes to stdout");
+    assert_eq!(report.exit_code, None);
+    assert!(report.stdout.len() <= 1024 * 1024);
+}
+
+#[test]
+fn sleeping_in_poll_oneoff_still_hits_the_wall_clock() {
+    let started = Instant::now();
+    let report = run_wat("sleep", Limits { timeout_ms: 300, ..limits() }, vec![]);
+    fails_with(&report, FailureClass::TimedOut, "300 ms");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the 30 s sleep was not cut short: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn path_traversal_fails_with_and_without_granted_roots() {
+    // No preopen at all: fd 3 is not a directory.
+    assert_eq!(run_wat("path-traversal", limits(), vec![]).exit_code, Some(100));
+    // A granted root: `../` cannot leave it.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("state/skills/data");
+    std::fs::create_dir_all(&root).unwrap();
+    let preopen = Preopen { host: root, guest: "skills/data".into(), writable: false };
+    let report = run_wat("path-traversal", limits(), vec![preopen]);
+    assert!(report.failure.is_none(), "{report:?}");
+    let errno = report.exit_code.unwrap();
+    assert!(errno != 0 && errno != 100, "the escape must fail with an errno, got {errno}");
+}
+
+#[test]
+fn only_the_three_palyra_variables_are_visible() {
+    assert_eq!(run_wat("environment", limits(), vec![]).exit_code, Some(3));
+}
+
+#[test]
+fn an_unknown_import_is_a_link_error_naming_it() {
+    fails_with(&run_wat("unknown-import", limits(), vec![]), FailureClass::LinkError, "evil:host/escape");
+}
+
+#[test]
+fn proc_exit_is_the_exit_code() {
+    let report = run_wat("proc-exit", limits(), vec![]);
+    assert!(report.failure.is_none(), "{report:?}");
+    assert_eq!(report.exit_code, Some(3));
+}
+
+#[test]
+fn the_vector_module_sees_exactly_the_granted_hosts() {
+    let artifact = fixture("vectors/reference-echo.palyra-skill");
+    let exit_code = |allow: &[&str]| {
+        let mut command = cmd();
+        command.args([
+            "run",
+            "--no-cache",
+            "--tool",
+            "acme.echo",
+            "--input",
+            "{\"text\":\"x\"}",
+            "--message-format",
+            "json",
+        ]);
+        for host in allow {
+            command.args(["--allow-http", host]);
+        }
+        let output = command.arg(&artifact).assert().code(1).get_output().stdout.clone();
+        let report: serde_json::Value = serde_json::from_slice(&output).unwrap();
+        report["exit_code"].as_i64().unwrap()
+    };
+    assert_eq!(exit_code(&[]), -1);
+    assert_eq!(exit_code(&["api.example.com"]), 10001);
+    // Not declared in the manifest: never granted.
+    assert_eq!(exit_code(&["other.example.com"]), -1);
+}
+
+#[test]
+fn the_second_run_hits_the_cache_and_a_corrupt_entry_is_replaced() {
+    let base = tempfile::tempdir().unwrap();
+    let cache = base.path().join("modules");
+    let run = || {
+        let mut command = cmd();
+        command
+            .env("PALYRA_SKILL_CACHE_DIR", &cache)
+            .args(["-v", "run", "--tool", "acme.echo", "--input", "{\"text\":\"x\"}"])
+            .arg(fixture("vectors/reference-echo.palyra-skill"))
+            .assert()
+            .code(1)
+    };
+    run().stderr(predicate::str::contains("compiled, cached"));
+    run().stderr(predicate::str::contains("cache hit"));
+    let entry = std::fs::read_dir(&cache).unwrap().flatten().next().unwrap().path();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&entry, &bytes).unwrap();
+    run().stderr(predicate::str::contains("corrupt module cache entry was replaced"));
+    run().stderr(predicate::str::contains("cache hit"));
+    std::fs::write(&entry, &bytes[..100]).unwrap();
+    run().stderr(predicate::str::contains("truncated"));
+}
+
+#[test]
+fn invalid_input_is_refused_before_the_call() {
+    cmd()
+        .args(["run", "--no-cache", "--tool", "acme.echo", "--input", "{\"txt\":1}"])
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("input does not match the tool's input_schema at `/`"));
+    cmd()
+        .args(["run", "--no-cache", "--tool", "acme.echo", "--input", "{not json"])
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the input is not valid JSON"));
+    cmd()
+        .args(["run", "--no-cache", "--tool", "acme.nope", "--input", "{}"])
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has no tool `acme.nope` (tools: `acme.echo`)"));
+}
