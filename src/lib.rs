@@ -6,6 +6,7 @@
 //! verification order ([`verify`]).
 
 pub mod artifact;
+pub mod audit;
 pub mod build;
 pub mod cargo;
 pub mod fsutil;

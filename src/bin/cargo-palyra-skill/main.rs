@@ -74,6 +74,7 @@ enum Command {
     Test(commands::test::Opts),
     Verify(commands::verify::Opts),
     Inspect(commands::inspect::Opts),
+    Audit(commands::audit::Opts),
 }
 
 /// `cargo palyra-skill ...` reaches us as `cargo-palyra-skill palyra-skill ...`.
@@ -112,6 +113,7 @@ fn main() -> ExitCode {
         Command::Sign(opts) => opts.run(&mut shell),
         Command::Verify(opts) => opts.run(&mut shell),
         Command::Inspect(opts) => opts.run(&mut shell),
+        Command::Audit(opts) => opts.run(&mut shell),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

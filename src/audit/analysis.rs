@@ -1,0 +1,218 @@
+//! Static facts about one module, read with `wasmparser`: validation with the
+//! runtime's feature set, imports and exports with their types, memories,
+//! tables, the start function, custom sections and embedded host paths.
+//! Malformed input ends the reading with an error, never a panic, and no
+//! allocation is sized by a count the module declares.
+
+use serde::Serialize;
+use wasmparser::{
+    CompositeInnerType, ExternalKind, FuncType, KnownCustom, Parser, Payload, TypeRef, ValType, Validator,
+    WasmFeatures,
+};
+
+/// Host path prefixes that betray the build machine (AUDIT.md).
+const HOST_PATH_MARKERS: &[&str] = &["/home/", "/Users/", "/root/", "C:\\Users\\"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Import {
+    pub module: String,
+    pub name: String,
+    /// `(params) -> (results)` for functions, else the kind.
+    pub ty: String,
+    pub is_func: bool,
+    pub offset: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Export {
+    pub name: String,
+    pub kind: &'static str,
+    /// The signature, for functions.
+    pub ty: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Producer {
+    pub field: String,
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ModuleFacts {
+    pub validation_error: Option<(usize, String)>,
+    pub imports: Vec<Import>,
+    pub exports: Vec<Export>,
+    /// Initial and maximum pages of each defined or imported memory.
+    pub memories: Vec<(u64, Option<u64>)>,
+    pub tables: Vec<u64>,
+    pub start_function: Option<u32>,
+    /// Name, size and offset of each custom section.
+    pub custom_sections: Vec<(String, usize, usize)>,
+    pub producers: Vec<Producer>,
+    /// Offset and the marker of host paths found in data or custom sections.
+    pub host_paths: Vec<(usize, String)>,
+}
+
+impl ModuleFacts {
+    pub fn exported_functions(&self) -> usize {
+        self.exports.iter().filter(|e| e.kind == "func").count()
+    }
+}
+
+fn val(ty: &ValType) -> String {
+    ty.to_string()
+}
+
+pub fn signature(ty: &FuncType) -> String {
+    let params: Vec<String> = ty.params().iter().map(val).collect();
+    let results: Vec<String> = ty.results().iter().map(val).collect();
+    format!("({}) -> ({})", params.join(", "), results.join(", "))
+}
+
+/// The features the runtime's engine enables (wasmtime's defaults).
+pub fn features() -> WasmFeatures {
+    WasmFeatures::default()
+}
+
+/// Reads everything the audit needs from `bytes`.
+pub fn analyze(bytes: &[u8]) -> ModuleFacts {
+    let mut facts = ModuleFacts::default();
+    if let Err(error) = Validator::new_with_features(features()).validate_all(bytes) {
+        facts.validation_error = Some((error.offset(), error.message().to_owned()));
+    }
+    if let Err(error) = read(bytes, &mut facts) {
+        facts.validation_error.get_or_insert((error.offset(), error.message().to_owned()));
+    }
+    facts
+}
+
+fn read(bytes: &[u8], facts: &mut ModuleFacts) -> wasmparser::Result<()> {
+    // Function types by type index; the function index space (imports first).
+    let mut types: Vec<Option<FuncType>> = Vec::new();
+    let mut functions: Vec<u32> = Vec::new();
+    let mut exports: Vec<(String, ExternalKind, u32)> = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload? {
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    for sub in group?.into_types() {
+                        types.push(match &sub.composite_type.inner {
+                            CompositeInnerType::Func(f) => Some(f.clone()),
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for item in reader.into_imports_with_offsets() {
+                    let (offset, import) = item?;
+                    let (ty, is_func) = match import.ty {
+                        TypeRef::Func(index) | TypeRef::FuncExact(index) => {
+                            functions.push(index);
+                            let ty = types.get(index as usize).and_then(Option::as_ref);
+                            (ty.map_or_else(|| "func".to_owned(), signature), true)
+                        }
+                        TypeRef::Memory(m) => {
+                            facts.memories.push((m.initial, m.maximum));
+                            ("memory".to_owned(), false)
+                        }
+                        TypeRef::Table(t) => {
+                            facts.tables.push(t.initial);
+                            ("table".to_owned(), false)
+                        }
+                        TypeRef::Global(_) => ("global".to_owned(), false),
+                        TypeRef::Tag(_) => ("tag".to_owned(), false),
+                    };
+                    facts.imports.push(Import {
+                        module: import.module.to_owned(),
+                        name: import.name.to_owned(),
+                        ty,
+                        is_func,
+                        offset,
+                    });
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for index in reader {
+                    functions.push(index?);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    let memory = memory?;
+                    facts.memories.push((memory.initial, memory.maximum));
+                }
+            }
+            Payload::TableSection(reader) => {
+                for table in reader {
+                    facts.tables.push(table?.ty.initial);
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export?;
+                    exports.push((export.name.to_owned(), export.kind, export.index));
+                }
+            }
+            Payload::StartSection { func, .. } => facts.start_function = Some(func),
+            Payload::DataSection(reader) => {
+                for data in reader {
+                    let data = data?;
+                    scan_host_paths(data.data, data.range.start, facts);
+                }
+            }
+            Payload::CustomSection(reader) => {
+                facts.custom_sections.push((
+                    reader.name().to_owned(),
+                    reader.data().len(),
+                    reader.range().start,
+                ));
+                if let KnownCustom::Producers(producers) = reader.as_known() {
+                    for field in producers {
+                        let field = field?;
+                        for value in field.values {
+                            let value = value?;
+                            facts.producers.push(Producer {
+                                field: field.name.to_owned(),
+                                name: value.name.to_owned(),
+                                version: value.version.to_owned(),
+                            });
+                        }
+                    }
+                }
+                scan_host_paths(reader.data(), reader.data_offset(), facts);
+            }
+            _ => {}
+        }
+    }
+    for (name, kind, index) in exports {
+        let (kind, ty) = match kind {
+            ExternalKind::Func | ExternalKind::FuncExact => {
+                let ty = functions
+                    .get(index as usize)
+                    .and_then(|t| types.get(*t as usize))
+                    .and_then(Option::as_ref)
+                    .map(signature);
+                ("func", ty)
+            }
+            ExternalKind::Memory => ("memory", None),
+            ExternalKind::Table => ("table", None),
+            ExternalKind::Global => ("global", None),
+            ExternalKind::Tag => ("tag", None),
+        };
+        facts.exports.push(Export { name, kind, ty });
+    }
+    Ok(())
+}
+
+fn scan_host_paths(data: &[u8], base: usize, facts: &mut ModuleFacts) {
+    for marker in HOST_PATH_MARKERS {
+        if facts.host_paths.len() >= 16 {
+            return;
+        }
+        for at in memchr::memmem::find_iter(data, marker.as_bytes()).take(4) {
+            facts.host_paths.push((base + at, marker.to_string()));
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! `audit`: the consumer's security audit, check for check, and our static
+//! analysis of every module, with human, JSON and SARIF reports.
+
+pub mod analysis;
+mod checks;
+mod report;
+mod sarif;
+
+pub use checks::{Subject, audit};
+pub use report::{AuditReport, Check, Finding, ModuleSummary, Policy, Severity, Status};
+pub use sarif::to_sarif;

@@ -1,0 +1,283 @@
+//! `audit`: would the Palyra host quarantine this skill, and what else is wrong.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use cargo_palyra_skill::artifact::{Entries, PROVENANCE_PATH, SBOM_PATH};
+use cargo_palyra_skill::audit::{self, AuditReport, Policy, Severity, Status, Subject};
+use cargo_palyra_skill::build::{self, BuildOptions};
+use cargo_palyra_skill::fsutil::{Existing, write_atomic};
+use cargo_palyra_skill::provenance::Environment;
+use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
+use cargo_palyra_skill::verify::verify_bytes;
+use clap::{Args, ValueEnum};
+
+use crate::Outcome;
+use crate::input::{dev_key, read_limited};
+use crate::shell::Shell;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Human,
+    Json,
+    Sarif,
+}
+
+/// Audit a skill as the Palyra host does before letting it run, and more.
+///
+/// TARGET is a `.palyra-skill` artifact, a `.wasm` module, or a crate
+/// directory (built and signed first, as `build` would). Runs every check of
+/// the consumer's audit with its ids and defaults (after verification, like
+/// the consumer), then our static analysis of each module: validation,
+/// entrypoint, imports, WASI compatibility, least privilege, memory,
+/// tables, start function, custom sections, host paths, SBOM/provenance
+/// consistency.
+#[derive(Debug, Args)]
+#[command(after_help = concat!(
+    "Examples:\n",
+    "  cargo palyra-skill audit dist/acme.echo-1.0.0.palyra-skill\n",
+    "  cargo palyra-skill audit . --message-format sarif --output audit.sarif\n",
+    "  cargo palyra-skill audit target/wasm32-wasip1/release/echo.wasm --message-format json\n\n",
+    "Exit status:\n  0  passed\n  1  quarantine (a consumer check failed) or an error finding\n  2  could not audit (bad input, verification failed, I/O error)"
+))]
+pub struct Opts {
+    /// An artifact, a `.wasm` module, or a crate directory
+    #[arg(default_value = ".")]
+    target: PathBuf,
+    /// Audit policy (TOML): `max_module_bytes`, `max_exported_functions`,
+    /// `allow_device_capabilities`, `allow_wildcard_capabilities`, `max_debug_info_bytes`
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Largest module allowed [default: 8388608]
+    #[arg(long, value_name = "N")]
+    max_module_bytes: Option<u64>,
+    /// Most exported functions allowed per module [default: 128]
+    #[arg(long, value_name = "N")]
+    max_exported_functions: Option<usize>,
+    /// Do not fail `forbidden_device_capabilities`
+    #[arg(long)]
+    allow_device_capabilities: bool,
+    /// Do not fail `forbidden_wildcard_capabilities`
+    #[arg(long)]
+    allow_wildcard_capabilities: bool,
+    /// Decide trust with this store (as `verify` does) instead of first use
+    #[arg(long, value_name = "FILE")]
+    trust_store: Option<PathBuf>,
+    /// Trust PUBLISHER's key for this run; repeatable
+    #[arg(long = "trusted-publisher", value_name = "PUBLISHER=HEX")]
+    trusted_publishers: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
+    message_format: AuditFormat,
+    /// Write the report to FILE instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+impl Opts {
+    fn policy(&self) -> Result<Policy> {
+        let mut policy = match &self.policy {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("could not read policy `{}`", path.display()))?;
+                Policy::from_toml(&text)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("invalid audit policy `{}`", path.display()))?
+            }
+            None => Policy::default(),
+        };
+        policy.max_module_bytes = self.max_module_bytes.unwrap_or(policy.max_module_bytes);
+        policy.max_exported_functions = self.max_exported_functions.unwrap_or(policy.max_exported_functions);
+        policy.allow_device_capabilities |= self.allow_device_capabilities;
+        policy.allow_wildcard_capabilities |= self.allow_wildcard_capabilities;
+        Ok(policy)
+    }
+
+    /// The artifact bytes to audit: read, or built from a crate.
+    fn artifact_bytes(&self, shell: &mut Shell) -> Result<Vec<u8>> {
+        if self.target.is_dir() || self.target.file_name().is_some_and(|n| n == "Cargo.toml") {
+            let manifest_path =
+                if self.target.is_dir() { self.target.join("Cargo.toml") } else { self.target.clone() };
+            let key = match std::env::var_os(crate::input::DEFAULT_KEY_ENV).filter(|v| !v.is_empty()) {
+                Some(value) => cargo_palyra_skill::signing::SecretKey::decode(value.as_encoded_bytes())
+                    .context("could not load the signing key from `$PALYRA_SKILL_SIGNING_KEY`")?,
+                None => dev_key()?.0,
+            };
+            let options = BuildOptions {
+                manifest_path: Some(manifest_path),
+                profile: "release".into(),
+                quiet: shell.is_quiet(),
+                scratch: true,
+                ..Default::default()
+            };
+            let built = build::build(&options, Some(&key), false, &Environment::Local, &mut |_| {})?;
+            return Ok(built.bytes);
+        }
+        crate::input::read_artifact(&self.target)
+    }
+
+    pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
+        let policy = self.policy()?;
+        let hook = std::env::var("PALYRA_SKILL_AUDIT_VULN_FEED_HOOK").ok();
+        let now = cargo_palyra_skill::pack::signed_at_unix_ms().unwrap_or(0);
+        let is_module = self.target.extension().is_some_and(|e| e == "wasm");
+        let (report, manifest_text) = if is_module {
+            let bytes = read_limited(&self.target, 256 * 1024 * 1024, "module")?;
+            let path = self.target.display().to_string();
+            let subject = Subject {
+                manifest: None,
+                trust_decision: None,
+                payload_sha256: String::new(),
+                modules: vec![(path.as_str(), &bytes)],
+                sbom: None,
+                provenance: None,
+            };
+            (audit::audit(&subject, &policy, hook.as_deref(), now), None)
+        } else {
+            let bytes = self.artifact_bytes(shell)?;
+            let (entries, verified) = verify_bytes(&bytes).with_context(|| {
+                format!("could not audit `{}`: it fails verification", self.target.display())
+            })?;
+            let decision = self.decide(&verified)?;
+            let report = audit_entries(
+                &entries,
+                &verified.manifest,
+                verified.payload_sha256.clone(),
+                decision,
+                &policy,
+                hook.as_deref(),
+                now,
+            );
+            let text =
+                String::from_utf8_lossy(&entries.get("skill.toml").expect("verified").bytes).into_owned();
+            (report, Some(text))
+        };
+
+        let rendered = match self.message_format {
+            AuditFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+            AuditFormat::Sarif => {
+                let uri = if self.target.is_dir() {
+                    self.target.join("skill.toml")
+                } else {
+                    PathBuf::from("skill.toml")
+                };
+                serde_json::to_string_pretty(&audit::to_sarif(
+                    &report,
+                    &uri.to_string_lossy(),
+                    manifest_text.as_deref(),
+                ))? + "\n"
+            }
+            AuditFormat::Human => human(&report),
+        };
+        match &self.output {
+            Some(path) => {
+                write_atomic(path, rendered.as_bytes(), Some(0o644), Existing::Replace)
+                    .with_context(|| format!("could not write `{}`", path.display()))?;
+                shell.status("Wrote", format_args!("`{}`", path.display()));
+            }
+            None => shell.print(rendered.trim_end())?,
+        }
+        let verdict = report.verdict();
+        let failed = report.should_quarantine || report.error_findings() > 0;
+        if failed {
+            shell.status_failed("Audited", verdict)
+        } else {
+            shell.status("Audited", verdict)
+        }
+        Ok(if failed { Outcome::CheckFailed } else { Outcome::Success })
+    }
+
+    /// Trust as `verify` decides it, or as first use would without options.
+    fn decide(
+        &self,
+        verified: &cargo_palyra_skill::verify::Verified,
+    ) -> Result<cargo_palyra_skill::trust::TrustDecision> {
+        let mut store = match &self.trust_store {
+            Some(path) => TrustStore::load(path)?,
+            None => TrustStore::default(),
+        };
+        for arg in &self.trusted_publishers {
+            let (publisher, key) = parse_trusted_publisher(arg)?;
+            store.trust(&publisher, &key).map_err(anyhow::Error::msg)?;
+        }
+        let allow_tofu = self.trust_store.is_none() && self.trusted_publishers.is_empty();
+        match store.decide(&verified.manifest.publisher, &verified.public_key, allow_tofu) {
+            Ok(decision) => Ok(decision),
+            Err(rejection) => bail!("could not audit: the publisher is not trusted: {rejection}"),
+        }
+    }
+}
+
+/// The consumer's audit of verified entries.
+fn audit_entries(
+    entries: &Entries,
+    manifest: &cargo_palyra_skill::manifest::Manifest,
+    payload_sha256: String,
+    decision: cargo_palyra_skill::trust::TrustDecision,
+    policy: &Policy,
+    hook: Option<&str>,
+    now: i64,
+) -> AuditReport {
+    let subject = Subject {
+        manifest: Some(manifest),
+        trust_decision: Some(decision),
+        payload_sha256,
+        modules: entries.modules().map(|(path, entry)| (path, entry.bytes.as_slice())).collect(),
+        sbom: entries.get(SBOM_PATH).map(|e| e.bytes.as_slice()),
+        provenance: entries.get(PROVENANCE_PATH).map(|e| e.bytes.as_slice()),
+    };
+    audit::audit(&subject, policy, hook, now)
+}
+
+/// Grouped by severity, failed checks first, then a one-line verdict.
+fn human(report: &AuditReport) -> String {
+    let mut out = String::new();
+    if !report.skill_id.is_empty() {
+        out += &format!(
+            "{} {} by {} ({})\n",
+            report.skill_id,
+            report.version,
+            report.publisher,
+            report.trust_decision.map_or("no trust decision", |d| d.as_str())
+        );
+    }
+    let failed: Vec<_> = report.checks.iter().filter(|c| c.status == Status::Fail).collect();
+    let warned: Vec<_> = report.checks.iter().filter(|c| c.status == Status::Warn).collect();
+    let passed = report.checks.iter().filter(|c| c.status == Status::Pass).count();
+    out +=
+        &format!("\nconsumer checks: {} failed, {} warnings, {passed} passed\n", failed.len(), warned.len());
+    for check in failed {
+        out += &format!("  {} {}: {}\n", Shell::bad("FAIL"), check.check_id, check.message);
+    }
+    for check in warned {
+        out += &format!("  warn {}: {}\n", check.check_id, check.message);
+    }
+    for (severity, title) in
+        [(Severity::Error, "errors"), (Severity::Warning, "warnings"), (Severity::Info, "notes")]
+    {
+        let group: Vec<_> = report.findings.iter().filter(|f| f.severity == severity).collect();
+        if group.is_empty() {
+            continue;
+        }
+        out += &format!("\nfindings, {title}:\n");
+        for f in group {
+            let at = f.offset.map(|o| format!(" @{o}")).unwrap_or_default();
+            let name = f.name.as_deref().map(|n| format!(" `{n}`")).unwrap_or_default();
+            out += &format!("  {} [{}{at}]{name}: {}\n      fix: {}\n", f.id, f.location, f.message, f.fix);
+        }
+    }
+    for module in &report.modules {
+        let producers: Vec<String> =
+            module.producers.iter().map(|p| format!("{} {}", p.name, p.version)).collect();
+        out += &format!(
+            "\nmodule {}: {} bytes, {} exported functions, sha256 {}{}\n",
+            module.path,
+            module.bytes,
+            module.exported_functions,
+            module.sha256,
+            if producers.is_empty() { String::new() } else { format!(", built by {}", producers.join(", ")) }
+        );
+    }
+    out += &format!("\nverdict: {}\n", report.verdict());
+    out
+}
