@@ -6,8 +6,8 @@
 
 use serde::Serialize;
 use wasmparser::{
-    CompositeInnerType, ExternalKind, FuncType, KnownCustom, Parser, Payload, TypeRef, ValType, Validator,
-    WasmFeatures,
+    BinaryReaderError, CompositeInnerType, ExternalKind, FuncType, FuncValidatorAllocations, KnownCustom,
+    Parser, Payload, TypeRef, ValType, ValidPayload, Validator, WasmFeatures,
 };
 
 /// Host path prefixes that betray the build machine (AUDIT.md).
@@ -78,13 +78,49 @@ pub fn features() -> WasmFeatures {
 /// Reads everything the audit needs from `bytes`.
 pub fn analyze(bytes: &[u8]) -> ModuleFacts {
     let mut facts = ModuleFacts::default();
-    if let Err(error) = Validator::new_with_features(features()).validate_all(bytes) {
+    if let Err(error) = validate(bytes) {
         facts.validation_error = Some((error.offset(), error.message().to_owned()));
     }
     if let Err(error) = read(bytes, &mut facts) {
         facts.validation_error.get_or_insert((error.offset(), error.message().to_owned()));
     }
     facts
+}
+
+/// Full validation, with function bodies checked on every core (as
+/// `wasm-tools validate` does); the error with the lowest offset wins.
+fn validate(bytes: &[u8]) -> wasmparser::Result<()> {
+    let mut validator = Validator::new_with_features(features());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let mut batches: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut next = 0;
+    for payload in Parser::new(0).parse_all(bytes) {
+        if let ValidPayload::Func(func, body) = validator.payload(&payload?)? {
+            batches[next % threads].push((func, body));
+            next += 1;
+        }
+    }
+    let errors: Vec<BinaryReaderError> = std::thread::scope(|scope| {
+        let workers: Vec<_> = batches
+            .into_iter()
+            .map(|batch| {
+                scope.spawn(move || {
+                    let mut allocations = FuncValidatorAllocations::default();
+                    for (func, body) in batch {
+                        let mut validator = func.into_validator(allocations);
+                        validator.validate(&body)?;
+                        allocations = validator.into_allocations();
+                    }
+                    Ok::<(), BinaryReaderError>(())
+                })
+            })
+            .collect();
+        workers.into_iter().filter_map(|w| w.join().ok().and_then(Result::err)).collect()
+    });
+    match errors.into_iter().min_by_key(BinaryReaderError::offset) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
 
 fn read(bytes: &[u8], facts: &mut ModuleFacts) -> wasmparser::Result<()> {
