@@ -3,6 +3,7 @@
 
 pub mod analysis;
 mod checks;
+mod findings;
 mod report;
 mod sarif;
 
