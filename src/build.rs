@@ -342,7 +342,7 @@ fn git_source(dir: &Path) -> Option<SourceInfo> {
     let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
     let git_ref = git(&["symbolic-ref", "-q", "HEAD"]).unwrap_or_else(|| commit.clone());
     let uri = git(&["remote", "get-url", "origin"])
-        .filter(|url| !url.is_empty())
-        .map(|url| format!("git+{}@{git_ref}", provenance::strip_credentials(&url)));
+        .and_then(|url| provenance::remote_uri(&url))
+        .map(|url| format!("git+{url}@{git_ref}"));
     Some(SourceInfo { uri, commit, dirty })
 }

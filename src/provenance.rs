@@ -286,6 +286,23 @@ pub fn dsse_envelope(statement: &[u8], key: &SecretKey) -> String {
     format!("{envelope}\n")
 }
 
+/// The remote of a checkout as a URI fit for provenance: credentials
+/// stripped, scp-style `host:path` as `ssh://host/path`, and `None` for a
+/// local path or `file://` remote (a host path must not leak).
+pub fn remote_uri(url: &str) -> Option<String> {
+    let url = url.trim();
+    if let Some((scheme, _)) = url.split_once("://") {
+        let valid =
+            !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+        return (valid && scheme != "file").then(|| strip_credentials(url));
+    }
+    let (host, path) = url.split_once(':')?;
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    // A one-letter "host" is a Windows drive letter.
+    let scp_like = host.len() > 1 && !host.contains('/') && !path.is_empty();
+    scp_like.then(|| format!("ssh://{host}/{}", path.trim_start_matches('/')))
+}
+
 /// Removes `user:password@` from a URL so credentials never reach provenance.
 pub fn strip_credentials(url: &str) -> String {
     match url.split_once("://") {
@@ -314,6 +331,19 @@ mod tests {
             pae("http://example.com/HelloWorld", b"hello world"),
             b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
         );
+    }
+
+    #[test]
+    fn remotes_become_uris_without_host_paths() {
+        assert_eq!(
+            remote_uri("https://tok@github.com/o/r.git").as_deref(),
+            Some("https://github.com/o/r.git")
+        );
+        assert_eq!(remote_uri("git@github.com:o/r.git").as_deref(), Some("ssh://github.com/o/r.git"));
+        assert_eq!(remote_uri("ssh://git@example.com/o/r").as_deref(), Some("ssh://example.com/o/r"));
+        for local in ["/work/main", "../other", "file:///srv/repo.git", "C:\\repo", "repo"] {
+            assert_eq!(remote_uri(local), None, "{local}");
+        }
     }
 
     #[test]

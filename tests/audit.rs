@@ -366,3 +366,23 @@ fn sarif_validates_against_the_sarif_2_1_0_schema() {
     let rules = noisy["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
     assert!(rules.iter().any(|r| r["id"] == "start_function" && r["help"]["text"].as_str().is_some()));
 }
+
+#[test]
+fn a_crate_is_built_signed_and_audited() {
+    let home = tempfile::tempdir().unwrap();
+    let out = cmd()
+        .args(["audit", "--message-format", "json"])
+        .arg(fixture("skills/echo"))
+        .env("PALYRA_SKILL_CONFIG_DIR", home.path().join("config"))
+        .env("CARGO_TARGET_DIR", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("skills-target"))
+        .assert()
+        .success();
+    let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(report["skill_id"], "acme.echo");
+    assert_eq!(report["passed"], true);
+    let ids: Vec<&str> =
+        report["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"host_wasi_compatibility"), "{ids:?}");
+    assert!(!ids.contains(&"supply_chain_mismatch") && !ids.contains(&"host_path"), "{ids:?}");
+    assert_eq!(report["modules"][0]["producers"].as_array().map(|p| !p.is_empty()), Some(true));
+}

@@ -131,6 +131,12 @@ fn builds_verifies_and_describes_the_real_dependency_graph() {
     assert_eq!(provenance["builder"], provenance["predicate"]["runDetails"]["builder"]);
     let resolved = provenance["predicate"]["buildDefinition"]["resolvedDependencies"].as_array().unwrap();
     assert!(resolved.iter().any(|r| r["name"] == "Cargo.lock"));
+    // Every URI is a real URI; a checkout cloned from a local path records no remote.
+    for uri in resolved.iter().filter_map(|r| r["uri"].as_str()) {
+        let ok = uri.starts_with("pkg:cargo/")
+            || uri.strip_prefix("git+").is_some_and(|rest| rest.contains("://"));
+        assert!(ok, "not a URI: {uri}");
+    }
     assert!(
         resolved.iter().any(|r| r["uri"].as_str().is_some_and(|u| u.starts_with("pkg:cargo/serde_json@")))
     );

@@ -270,3 +270,25 @@ fn errors_name_the_problem_and_write_nothing() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_others_can_read_gets_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Workspace::new();
+    let key = ws.write("open.pem", test_key().to_pkcs8_pem().as_bytes());
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    ws.pack(&fixture("manifests/minimal.toml"), "k.palyra-skill")
+        .arg("--key")
+        .arg(&key)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("readable by group or others (mode 0644): run `chmod 600"));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    ws.pack(&fixture("manifests/minimal.toml"), "k.palyra-skill")
+        .arg("--key")
+        .arg(&key)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("readable by group").not());
+}

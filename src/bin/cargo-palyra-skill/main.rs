@@ -25,7 +25,7 @@ pub enum Outcome {
     CheckFailed,
 }
 
-/// Build, sign, verify and inspect Palyra skill artifacts (`.palyra-skill`).
+/// Build, sign, verify, run, test and audit Palyra skills (`.palyra-skill` artifacts).
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo-palyra-skill",
@@ -34,6 +34,10 @@ pub enum Outcome {
     propagate_version = true,
     after_help = concat!(
         "Examples:\n",
+        "  cargo palyra-skill new demo && cd demo\n",
+        "  cargo palyra-skill build && cargo palyra-skill test\n",
+        "  cargo palyra-skill run --tool example.echo --input '{\"text\":\"hi\"}'\n",
+        "  cargo palyra-skill audit target/palyra-skill/example.demo-0.1.0.palyra-skill\n",
         "  cargo palyra-skill keygen --out publisher.pem\n",
         "  cargo palyra-skill pack --manifest skill.toml --module echo.wasm --sbom sbom.cdx.json \\\n",
         "      --provenance provenance.json --out echo.palyra-skill --key publisher.pem\n",
