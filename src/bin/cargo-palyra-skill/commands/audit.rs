@@ -13,7 +13,7 @@ use cargo_palyra_skill::verify::verify_bytes;
 use clap::{Args, ValueEnum};
 
 use crate::Outcome;
-use crate::input::{dev_key, read_limited};
+use crate::input::{KeyArgs, dev_key, read_limited};
 use crate::shell::Shell;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -26,7 +26,8 @@ pub enum AuditFormat {
 /// Audit a skill as the Palyra host does before letting it run, and more.
 ///
 /// TARGET is a `.palyra-skill` artifact, a `.wasm` module, or a crate
-/// directory (built and signed first, as `build` would). Runs every check of
+/// directory (built and signed first, with the key options or, as `build`
+/// does, `$PALYRA_SKILL_SIGNING_KEY` or your development key). Runs every check of
 /// the consumer's audit with its ids and defaults (after verification, like
 /// the consumer), then our static analysis of each module: validation,
 /// entrypoint, imports, WASI compatibility, least privilege, memory,
@@ -72,6 +73,9 @@ pub struct Opts {
     /// Write the report to FILE instead of stdout
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// The key that signs a crate built for the audit [default: as `build`]
+    #[command(flatten)]
+    key: KeyArgs,
 }
 
 impl Opts {
@@ -98,9 +102,8 @@ impl Opts {
         if self.target.is_dir() || self.target.file_name().is_some_and(|n| n == "Cargo.toml") {
             let manifest_path =
                 if self.target.is_dir() { self.target.join("Cargo.toml") } else { self.target.clone() };
-            let key = match std::env::var_os(crate::input::DEFAULT_KEY_ENV).filter(|v| !v.is_empty()) {
-                Some(value) => cargo_palyra_skill::signing::SecretKey::decode(value.as_encoded_bytes())
-                    .context("could not load the signing key from `$PALYRA_SKILL_SIGNING_KEY`")?,
+            let key = match self.key.load(shell)? {
+                Some((key, _)) => key,
                 None => dev_key()?.0,
             };
             let options = BuildOptions {
