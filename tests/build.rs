@@ -374,3 +374,16 @@ fn a_missing_target_gets_the_rustup_command() {
         .code(2)
         .stderr(predicate::str::contains("rustup target add wasm32-wasip1"));
 }
+
+#[test]
+fn no_crate_no_development_key() {
+    let dir = tempfile::tempdir().unwrap();
+    cmd()
+        .arg("build")
+        .current_dir(dir.path())
+        .env("PALYRA_SKILL_CONFIG_DIR", dir.path().join("config"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no crate to build: could not find `Cargo.toml`"));
+    assert!(!dir.path().join("config").exists(), "no key is created for a build that cannot happen");
+}

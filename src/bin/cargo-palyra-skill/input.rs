@@ -79,7 +79,8 @@ impl KeyArgs {
 /// The per-user development key (`$PALYRA_SKILL_CONFIG_DIR`, else
 /// `$XDG_CONFIG_HOME/palyra-skill`, else `~/.config/palyra-skill`), created
 /// (0600) on first use. Returns the key, its path, and whether it is new.
-pub fn dev_key() -> Result<(SecretKey, PathBuf, bool)> {
+/// Where the development key lives.
+fn dev_key_path() -> Result<PathBuf> {
     let dir = match (
         std::env::var_os("PALYRA_SKILL_CONFIG_DIR"),
         std::env::var_os("XDG_CONFIG_HOME"),
@@ -92,7 +93,17 @@ pub fn dev_key() -> Result<(SecretKey, PathBuf, bool)> {
             "cannot find a config directory for the development key: set `PALYRA_SKILL_CONFIG_DIR`, or pass `--key`"
         ),
     };
-    let path = dir.join("dev-signing-key.pem");
+    Ok(dir.join("dev-signing-key.pem"))
+}
+
+/// Whether the development key has been created already.
+pub fn dev_key_exists() -> bool {
+    dev_key_path().is_ok_and(|path| path.is_file())
+}
+
+pub fn dev_key() -> Result<(SecretKey, PathBuf, bool)> {
+    let path = dev_key_path()?;
+    let dir = path.parent().map(Path::to_owned).unwrap_or_default();
     match std::fs::read(&path) {
         Ok(bytes) => {
             let key = SecretKey::decode(&bytes)

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::pack::ArtifactReport;
 use crate::Outcome;
-use crate::input::{KeyArgs, dev_key};
+use crate::input::{KeyArgs, dev_key, dev_key_exists};
 use crate::shell::{MessageFormat, Shell, human_size};
 
 /// Build the skill crate for wasm32-wasip1 into a signed `.palyra-skill`.
@@ -133,6 +133,10 @@ impl Opts {
             shell.verbose("Key", format_args!("{} from {source}", key.public().key_id()));
             (Some(key), "key")
         } else {
+            if !dev_key_exists() {
+                // Create the development key only for a build that can happen.
+                self.ensure_crate_exists()?;
+            }
             let (key, path, created) = dev_key()?;
             if created {
                 shell.note(format_args!("created your local development key `{}`", path.display()));
@@ -196,6 +200,24 @@ impl Opts {
             }
         }
         Ok(Outcome::Success)
+    }
+
+    /// `cargo locate-project`: fails, as `build` would, when there is no crate.
+    fn ensure_crate_exists(&self) -> Result<()> {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = std::process::Command::new(cargo);
+        command.args(["locate-project", "--message-format", "plain"]);
+        if let Some(path) = &self.manifest_path {
+            command.arg("--manifest-path").arg(path);
+        }
+        let output = command.output().context("could not run `cargo locate-project`")?;
+        if !output.status.success() {
+            anyhow::bail!(
+                "no crate to build: {}",
+                String::from_utf8_lossy(&output.stderr).trim().trim_start_matches("error: ")
+            );
+        }
+        Ok(())
     }
 
     /// Two builds in fresh target directories at one fixed time; the first
