@@ -165,15 +165,23 @@ pub fn build(
     let timestamp = sbom::rfc3339(started);
     let sbom = sbom::generate(&krate, &lock, &modules, &timestamp)?;
     let host = host_facts.join().unwrap_or_default();
-    let facts =
-        build_facts(&krate, options, &modules, &lock, &lockfile, host, timestamp, sbom::rfc3339(finished))?;
+    let facts = build_facts(
+        &krate,
+        options,
+        &modules,
+        sbom.crates,
+        &lockfile,
+        host,
+        timestamp,
+        sbom::rfc3339(finished),
+    );
     let statement = provenance::statement(&facts, env).to_json();
 
     let (mut entries, manifest) = pack::assemble(Parts {
         manifest_text,
         modules: module_parts,
         assets: Vec::new(),
-        sbom,
+        sbom: sbom.json,
         provenance: statement.clone(),
     })?;
     progress(Event::Packed { skill_id: &manifest.skill_id, version: &manifest.version });
@@ -273,25 +281,15 @@ fn build_facts(
     krate: &SkillCrate,
     options: &BuildOptions,
     modules: &[ModuleFile],
-    lock: &std::collections::BTreeMap<(String, String), cargo::LockedPackage>,
+    crates: Vec<(String, Option<String>)>,
     lockfile: &Path,
     host: HostFacts,
     started_on: String,
     finished_on: String,
-) -> Result<BuildFacts, BuildError> {
-    let mut crates = Vec::new();
-    for (package, _) in sbom::runtime_packages(krate)? {
-        if package.id == krate.package.id {
-            continue;
-        }
-        let checksum = lock
-            .get(&(package.name.to_string(), package.version.to_string()))
-            .and_then(|l| l.checksum.clone());
-        crates.push((sbom::purl(package, krate)?, checksum));
-    }
+) -> BuildFacts {
     let mut features = options.features.features.clone();
     features.sort();
-    Ok(BuildFacts {
+    BuildFacts {
         package: krate.package.name.to_string(),
         profile: options.profile.clone(),
         features,
@@ -304,7 +302,7 @@ fn build_facts(
         cargo: host.cargo,
         started_on,
         finished_on,
-    })
+    }
 }
 
 /// What the provenance records about the host and the checkout.

@@ -148,13 +148,20 @@ fn component(package: &Package, purl: &str, lock: Option<&LockedPackage>) -> Com
     c
 }
 
+/// A generated SBOM and the runtime crates it lists (purl and Cargo.lock
+/// checksum), which the provenance records as resolved dependencies.
+pub struct Generated {
+    pub json: Vec<u8>,
+    pub crates: Vec<(String, Option<String>)>,
+}
+
 /// The SBOM JSON for the skill crate and its built modules.
 pub fn generate(
     krate: &SkillCrate,
     lock: &BTreeMap<(String, String), LockedPackage>,
     modules: &[ModuleFile],
     timestamp: &str,
-) -> Result<Vec<u8>, SbomError> {
+) -> Result<Generated, SbomError> {
     let graph = runtime_packages(krate)?;
     let mut purls = BTreeMap::new();
     for (package, _) in &graph {
@@ -164,12 +171,14 @@ pub fn generate(
     purls.insert(krate.package.id.clone(), root_purl.clone());
 
     let mut components = Vec::new();
+    let mut crates = Vec::new();
     let mut dependencies = Vec::new();
     for (package, edges) in &graph {
         let purl = &purls[&package.id];
         if package.id != krate.package.id {
             let locked = lock.get(&(package.name.to_string(), package.version.to_string()));
             components.push(component(package, purl, locked));
+            crates.push((purl.clone(), locked.and_then(|l| l.checksum.clone())));
         }
         dependencies.push(Dependency {
             dependency_ref: purl.clone(),
@@ -237,7 +246,7 @@ pub fn generate(
     let mut out = Vec::new();
     bom.output_as_json_v1_5(&mut out).map_err(|e| SbomError::Write(e.to_string()))?;
     out.push(b'\n');
-    Ok(out)
+    Ok(Generated { json: out, crates })
 }
 
 /// A UUID derived from the content (every purl and module hash), so the

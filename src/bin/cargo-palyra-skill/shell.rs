@@ -83,6 +83,16 @@ impl Shell {
         }
     }
 
+    /// A block of text someone else wrote (a tool's stderr), verbatim, on stderr.
+    pub fn block(&mut self, text: &str) {
+        if self.verbosity >= Verbosity::Normal && !text.is_empty() {
+            let _ = write!(self.err, "{text}");
+            if !text.ends_with('\n') {
+                let _ = writeln!(self.err);
+            }
+        }
+    }
+
     pub fn warn(&mut self, message: impl Display) {
         if self.verbosity >= Verbosity::Normal {
             let _ = writeln!(self.err, "{YELLOW}warning{YELLOW:#}: {message}");

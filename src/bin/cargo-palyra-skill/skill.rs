@@ -9,6 +9,7 @@ use cargo_palyra_skill::build::{self, BuildOptions, Event};
 use cargo_palyra_skill::manifest::Manifest;
 use cargo_palyra_skill::provenance::Environment;
 use cargo_palyra_skill::runtime::{CacheOutcome, ModuleCache, Preopen, Runtime};
+use cargo_palyra_skill::signing::SecretKey;
 use cargo_palyra_skill::verify::{check_contents, check_integrity};
 use clap::Args;
 use wasmtime::Module;
@@ -16,7 +17,7 @@ use wasmtime::Module;
 use crate::input::read_entries;
 use crate::shell::Shell;
 
-/// Build options for a crate given to `run` or `test`.
+/// Build options for a crate given to `run`, `test` or `audit`.
 #[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
     /// Cargo profile to build with
@@ -60,8 +61,26 @@ pub fn runtime(no_cache: bool, shell: &mut Shell) -> Result<Runtime> {
     Ok(Runtime::new(cache)?)
 }
 
-/// Builds the crate at `path` (a directory or a `Cargo.toml`), unsigned.
-pub fn build_crate(path: &Path, args: &BuildArgs, shell: &mut Shell) -> Result<(Entries, PathBuf)> {
+/// Whether `path` names a crate (a directory or its `Cargo.toml`) rather than a file to read.
+pub fn is_crate(path: &Path) -> bool {
+    path.is_dir() || path.file_name().is_some_and(|n| n == "Cargo.toml")
+}
+
+/// A crate built for `run`, `test` or `audit`, into the scratch output directory.
+pub struct Scratch {
+    pub bytes: Vec<u8>,
+    pub entries: Entries,
+    pub crate_dir: PathBuf,
+}
+
+/// Builds the crate at `path` (a directory or a `Cargo.toml`), signed with
+/// `key` or unsigned.
+pub fn build_crate(
+    path: &Path,
+    args: &BuildArgs,
+    key: Option<&SecretKey>,
+    shell: &mut Shell,
+) -> Result<Scratch> {
     let manifest_path = if path.is_dir() { path.join("Cargo.toml") } else { path.to_owned() };
     let mut cargo_flags = Vec::new();
     if args.locked {
@@ -79,13 +98,14 @@ pub fn build_crate(path: &Path, args: &BuildArgs, shell: &mut Shell) -> Result<(
         ..Default::default()
     };
     let mut crate_dir = manifest_path.parent().map(Path::to_owned).unwrap_or_default();
-    let built = build::build(&options, None, false, &Environment::Local, &mut |event| {
+    let built = build::build(&options, key, false, &Environment::Local, &mut |event| {
         if let Event::Located { skill_toml, .. } = event {
             crate_dir = skill_toml.parent().map(Path::to_owned).unwrap_or_default();
         }
     })?;
-    shell.verbose("Built", format_args!("`{}` (unsigned)", built.artifact.display()));
-    Ok((built.entries, crate_dir))
+    let how = if key.is_some() { "signed" } else { "unsigned" };
+    shell.verbose("Built", format_args!("`{}` ({how})", built.artifact.display()));
+    Ok(Scratch { bytes: built.bytes, entries: built.entries, crate_dir })
 }
 
 /// Loads a skill from an artifact file or a crate, and compiles its module.
@@ -96,10 +116,9 @@ pub fn load(
     runtime: &Runtime,
     shell: &mut Shell,
 ) -> Result<Skill> {
-    let is_crate = target.is_dir() || target.file_name().is_some_and(|n| n == "Cargo.toml");
-    let (entries, crate_dir) = if is_crate {
-        let (entries, dir) = build_crate(target, build, shell)?;
-        (entries, Some(dir))
+    let (entries, crate_dir) = if is_crate(target) {
+        let scratch = build_crate(target, build, None, shell)?;
+        (scratch.entries, Some(scratch.crate_dir))
     } else {
         (read_entries(target)?, None)
     };

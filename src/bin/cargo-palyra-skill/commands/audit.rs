@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::artifact::{Entries, PROVENANCE_PATH, SBOM_PATH};
 use cargo_palyra_skill::audit::{self, AuditReport, Policy, Severity, Status, Subject};
-use cargo_palyra_skill::build::{self, BuildOptions};
 use cargo_palyra_skill::fsutil::{Existing, write_atomic};
-use cargo_palyra_skill::provenance::Environment;
 use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
 use cargo_palyra_skill::verify::verify_bytes;
 use clap::{Args, ValueEnum};
@@ -15,6 +13,7 @@ use clap::{Args, ValueEnum};
 use crate::Outcome;
 use crate::input::{KeyArgs, dev_key, read_limited};
 use crate::shell::Shell;
+use crate::skill::{self, BuildArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditFormat {
@@ -73,9 +72,10 @@ pub struct Opts {
     /// Write the report to FILE instead of stdout
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// The key that signs a crate built for the audit [default: as `build`]
     #[command(flatten)]
     key: KeyArgs,
+    #[command(flatten)]
+    build: BuildArgs,
 }
 
 impl Opts {
@@ -97,26 +97,16 @@ impl Opts {
         Ok(policy)
     }
 
-    /// The artifact bytes to audit: read, or built from a crate.
+    /// The artifact bytes to audit: read, or built and signed from a crate.
     fn artifact_bytes(&self, shell: &mut Shell) -> Result<Vec<u8>> {
-        if self.target.is_dir() || self.target.file_name().is_some_and(|n| n == "Cargo.toml") {
-            let manifest_path =
-                if self.target.is_dir() { self.target.join("Cargo.toml") } else { self.target.clone() };
-            let key = match self.key.load(shell)? {
-                Some((key, _)) => key,
-                None => dev_key()?.0,
-            };
-            let options = BuildOptions {
-                manifest_path: Some(manifest_path),
-                profile: "release".into(),
-                quiet: shell.is_quiet(),
-                scratch: true,
-                ..Default::default()
-            };
-            let built = build::build(&options, Some(&key), false, &Environment::Local, &mut |_| {})?;
-            return Ok(built.bytes);
+        if !skill::is_crate(&self.target) {
+            return crate::input::read_artifact(&self.target);
         }
-        crate::input::read_artifact(&self.target)
+        let key = match self.key.load(shell)? {
+            Some((key, _)) => key,
+            None => dev_key()?.0,
+        };
+        Ok(skill::build_crate(&self.target, &self.build, Some(&key), shell)?.bytes)
     }
 
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {

@@ -193,10 +193,7 @@ impl Opts {
                 }
                 if !stderr.is_empty() {
                     shell.status("Log", "the tool's stderr:");
-                    eprint!("{stderr}");
-                    if !stderr.ends_with('\n') {
-                        eprintln!();
-                    }
+                    shell.block(&stderr);
                 }
                 let handles: Vec<String> =
                     [("http", &grants.http), ("secret", &grants.secrets), ("storage", &grants.storage)]
