@@ -1,0 +1,45 @@
+//! The audit of an arbitrary module: the analysis, every check and the
+//! SARIF rendering, never a panic. Inputs starting with `0x00` (as every
+//! real module does) are audited as they are, mutated from the seeds; any
+//! other first byte turns the rest into a valid module with wasm-smith, so
+//! the analysis of well-formed code gets covered too.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use cargo_palyra_skill::audit::{self, Policy, Subject};
+use cargo_palyra_skill::manifest::Manifest;
+use libfuzzer_sys::fuzz_target;
+
+fn manifest() -> &'static Manifest {
+    static MANIFEST: OnceLock<Manifest> = OnceLock::new();
+    MANIFEST.get_or_init(|| {
+        Manifest::parse(include_str!("../../fixtures/manifests/full.toml")).expect("fixture manifest")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let generated;
+    let data = match data.split_first() {
+        Some((0, _)) | None => data,
+        Some((_, rest)) => {
+            let mut u = arbitrary::Unstructured::new(rest);
+            let Ok(module) = wasm_smith::Module::new(wasm_smith::Config::default(), &mut u) else {
+                return;
+            };
+            generated = module.to_bytes();
+            &generated
+        }
+    };
+    let _ = audit::analysis::analyze(data);
+    let subject = Subject {
+        manifest: Some(manifest()),
+        trust_decision: None,
+        payload_sha256: "0".repeat(64),
+        modules: vec![("modules/fuzz.wasm", data)],
+        sbom: None,
+        provenance: None,
+    };
+    let report = audit::audit(&subject, &Policy::default(), None, 0);
+    let _ = audit::to_sarif(&report, "skill.toml", None);
+});

@@ -1,0 +1,88 @@
+//! The sandbox runtime on arbitrary valid modules: wasm-smith turns the
+//! fuzzer's bytes into a module that may import WASI preview1 and the
+//! Palyra host functions and must export `run: () -> i32`; it is compiled,
+//! linked and called under tight limits. Every outcome must be a report:
+//! never a panic, a hang past the wall clock, or memory past the limit.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use arbitrary::Unstructured;
+use cargo_palyra_skill::runtime::{Grants, Limits, RunRequest, Runtime};
+use libfuzzer_sys::fuzz_target;
+
+const IMPORTS: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_open"
+    (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_get" (func (param i32 i32) (result i32)))
+  (import "palyra:host/capabilities@1.0.0" "http-count" (func (result i32)))
+  (import "palyra:host/capabilities@1.0.0" "http-handle" (func (param i32) (result i32)))
+  (import "palyra:host/capabilities@1.0.0" "secret-handle" (func (param i32) (result i32)))
+  (import "env" "memory" (memory 1))
+)"#;
+
+const EXPORTS: &str = r#"(module (func (export "run") (result i32) unreachable))"#;
+
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::new(None).expect("engine"))
+}
+
+fn config() -> wasm_smith::Config {
+    wasm_smith::Config {
+        available_imports: Some(wat::parse_str(IMPORTS).expect("imports")),
+        exports: Some(wat::parse_str(EXPORTS).expect("exports")),
+        // Proposals the engine is built without (or the consumer does not
+        // enable) only ever fail to compile; keep the fuzzer on the rest.
+        gc_enabled: false,
+        exceptions_enabled: false,
+        threads_enabled: false,
+        shared_everything_threads_enabled: false,
+        memory64_enabled: false,
+        custom_page_sizes_enabled: false,
+        wide_arithmetic_enabled: false,
+        max_instructions: 1000,
+        ..wasm_smith::Config::default()
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(module) = wasm_smith::Module::new(config(), &mut Unstructured::new(data)) else {
+        return;
+    };
+    let wasm = module.to_bytes();
+    let runtime = runtime();
+    let Ok((module, _)) = runtime.load_module(&wasm) else {
+        return;
+    };
+    let limits = Limits {
+        fuel: 500_000,
+        max_memory_bytes: 16 * 1024 * 1024,
+        timeout_ms: 300,
+        max_stdout_bytes: 64 * 1024,
+        max_stderr_bytes: 64 * 1024,
+    };
+    let report = runtime.run(RunRequest {
+        module: &module,
+        entrypoint: "run",
+        stdin: br#"{"text":"fuzz"}"#.to_vec(),
+        env: vec![("PALYRA_TOOL_ID".into(), "fuzz.run".into())],
+        program: "fuzz".into(),
+        grants: Grants { http: vec!["api.example.com".into()], ..Grants::default() },
+        limits,
+        preopens: Vec::new(),
+    });
+    assert!(report.fuel_consumed <= limits.fuel, "fuel past the budget: {report:?}");
+    assert!(report.peak_memory_bytes <= limits.max_memory_bytes, "memory past the limit: {report:?}");
+    assert!(report.stdout.len() <= limits.max_stdout_bytes, "stdout past the cap");
+    // Generous: a loaded 2-core machine, plus compile-free teardown.
+    assert!(report.wall_ms < limits.timeout_ms + 2_000, "wall clock not enforced: {} ms", report.wall_ms);
+});
