@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How an atomic write treats an existing file at the target path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,4 +51,34 @@ pub fn readable_by_others(path: &Path) -> Option<u32> {
         let _ = path;
         None
     }
+}
+
+/// An exclusive advisory lock, released when dropped.
+pub struct FileLock(fs::File);
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Takes an exclusive lock on `<path>.lock` (created beside `path`),
+/// waiting for other holders, so read-modify-write cycles of `path` by
+/// concurrent processes never lose each other's changes. Errors name the
+/// lock file.
+pub fn lock_beside(path: &Path) -> Result<FileLock, (PathBuf, io::Error)> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    if let Some(parent) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| (parent.to_owned(), e))?;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| (lock_path.clone(), e))?;
+    file.lock().map_err(|e| (lock_path, e))?;
+    Ok(FileLock(file))
 }

@@ -2,13 +2,13 @@
 //! locked, atomic updates so concurrent TOFU pins are never lost.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::{Existing, write_atomic};
+use crate::fsutil::{Existing, FileLock, write_atomic};
 use crate::manifest::is_identifier;
 use crate::signing::PublicKey;
 
@@ -230,29 +230,8 @@ fn normalize_key(publisher: &str, key: &str) -> Result<String, String> {
     }
 }
 
-struct LockGuard(File);
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
-    }
-}
-
-fn lock_beside(path: &Path) -> Result<LockGuard, TrustError> {
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = PathBuf::from(lock_path);
-    if let Some(parent) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|source| TrustError::Write { path: path.into(), source })?;
-    }
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|source| TrustError::Write { path: lock_path.clone(), source })?;
-    file.lock().map_err(|source| TrustError::Write { path: lock_path, source })?;
-    Ok(LockGuard(file))
+fn lock_beside(path: &Path) -> Result<FileLock, TrustError> {
+    crate::fsutil::lock_beside(path).map_err(|(path, source)| TrustError::Write { path, source })
 }
 
 #[cfg(test)]

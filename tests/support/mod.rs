@@ -60,3 +60,37 @@ pub fn with_publisher(manifest_text: &str, publisher: &str) -> String {
         .replace("publisher = \"acme\"", &format!("publisher = \"{publisher}\""))
         .replace("\"acme.", &format!("\"{publisher}."))
 }
+
+/// A CycloneDX SBOM listing `deps` (`(name, version)`) as its components.
+pub fn sbom_with(deps: &[(&str, &str)]) -> Vec<u8> {
+    let components: Vec<_> = deps
+        .iter()
+        .map(|(name, version)| {
+            serde_json::json!({
+                "type": "library", "name": name, "version": version,
+                "purl": format!("pkg:cargo/{name}@{version}"),
+            })
+        })
+        .collect();
+    serde_json::to_vec_pretty(&serde_json::json!({
+        "bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": components,
+    }))
+    .unwrap()
+}
+
+/// Packs the echo module with `manifest_text` and `sbom`, signs it with
+/// `key`, and writes it to `dir/name`.
+pub fn write_artifact(
+    dir: &std::path::Path,
+    name: &str,
+    manifest_text: &str,
+    sbom: Vec<u8>,
+    key: &SecretKey,
+) -> PathBuf {
+    let parts = Parts { sbom, ..echo_parts(manifest_text) };
+    let (mut entries, manifest) = pack::assemble(parts).unwrap();
+    pack::sign(&mut entries, &manifest.publisher, key, 1_700_000_000_000).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, entries.to_zip().unwrap()).unwrap();
+    path
+}

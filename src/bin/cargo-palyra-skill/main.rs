@@ -42,7 +42,9 @@ pub enum Outcome {
         "  cargo palyra-skill pack --manifest skill.toml --module echo.wasm --sbom sbom.cdx.json \\\n",
         "      --provenance provenance.json --out echo.palyra-skill --key publisher.pem\n",
         "  cargo palyra-skill verify echo.palyra-skill --allow-tofu\n",
-        "  cargo palyra-skill inspect echo.palyra-skill\n\n",
+        "  cargo palyra-skill inspect echo.palyra-skill\n",
+        "  cargo palyra-skill diff echo-1.0.0.palyra-skill echo-1.1.0.palyra-skill --fail-on-escalation\n",
+        "  cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --key registry.pem\n\n",
         exit_status!()
     )
 )]
@@ -79,6 +81,9 @@ enum Command {
     Verify(commands::verify::Opts),
     Inspect(commands::inspect::Opts),
     Audit(commands::audit::Opts),
+    Diff(commands::diff::Opts),
+    Publish(commands::publish::Opts),
+    Registry(commands::registry::Opts),
 }
 
 /// `cargo palyra-skill ...` reaches us as `cargo-palyra-skill palyra-skill ...`.
@@ -118,6 +123,9 @@ fn main() -> ExitCode {
         Command::Verify(opts) => opts.run(&mut shell),
         Command::Inspect(opts) => opts.run(&mut shell),
         Command::Audit(opts) => opts.run(&mut shell),
+        Command::Diff(opts) => opts.run(&mut shell),
+        Command::Publish(opts) => opts.run(&mut shell),
+        Command::Registry(opts) => opts.run(&mut shell),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -2,10 +2,13 @@
 
 pub mod audit;
 pub mod build;
+pub mod diff;
 pub mod inspect;
 pub mod keygen;
 pub mod new;
 pub mod pack;
+pub mod publish;
+pub mod registry;
 pub mod run;
 pub mod sign;
 pub mod test;

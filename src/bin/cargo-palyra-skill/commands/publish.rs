@@ -1,0 +1,107 @@
+//! `publish`: add a verified artifact to a static registry and re-sign its index.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+use cargo_palyra_skill::pack::signed_at_unix_ms;
+use cargo_palyra_skill::registry::{self, PublishRequest};
+use clap::Args;
+
+use crate::Outcome;
+use crate::input::{KeyArgs, read_artifact};
+use crate::shell::{MessageFormat, Shell, human_size};
+
+/// Publish an artifact to a static registry directory.
+///
+/// Verifies the artifact as the Palyra runtime would, copies it to
+/// `DIR/<publisher>/<skill_id>/<skill_id>-<version>.palyra-skill`, and
+/// rewrites `DIR/index.json` as the signed index the runtime reads over
+/// https: every artifact under DIR, sorted by skill id then version,
+/// signed with the registry key. A published version never changes:
+/// publishing different bytes under an existing version is refused, the
+/// same bytes are a no-op. Concurrent publishes into one directory are
+/// serialized by a lock (`index.json.lock`).
+#[derive(Debug, Args)]
+#[command(after_help = concat!(
+    "Examples:\n",
+    "  cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --key registry.pem\n",
+    "  cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --dry-run\n",
+    "  REGISTRY_KEY=... cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --key-env REGISTRY_KEY\n\n",
+    exit_status!()
+))]
+pub struct Opts {
+    /// The artifact to publish
+    artifact: PathBuf,
+    /// The registry directory (created if missing)
+    #[arg(long, value_name = "DIR")]
+    registry_dir: PathBuf,
+    /// The index signer's name [default: the current index's, else `registry`]
+    #[arg(long, value_name = "NAME")]
+    registry_name: Option<String>,
+    /// Show what would change without writing anything
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
+}
+
+impl Opts {
+    pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
+        let Some((key, source)) = self.key.load(shell)? else {
+            return Err(anyhow!(
+                "no registry signing key: pass `--key FILE`, `--key-env VAR` or `--key-stdin`, or set `$PALYRA_SKILL_SIGNING_KEY`"
+            ));
+        };
+        shell.verbose("Signing", format_args!("the index with {} from {source}", key.public().key_id()));
+        let bytes = read_artifact(&self.artifact)?;
+        let now = signed_at_unix_ms().map_err(|e| anyhow!(e))?;
+        let report = registry::publish(PublishRequest {
+            dir: &self.registry_dir,
+            artifact: &bytes,
+            key: &key,
+            registry_name: self.registry_name.as_deref(),
+            now_unix_ms: now,
+            dry_run: self.dry_run,
+        })
+        .with_context(|| format!("could not publish `{}`", self.artifact.display()))?;
+        if self.message_format == MessageFormat::Json {
+            shell.print_json(&report)?;
+            return Ok(Outcome::Success);
+        }
+        let would = if report.dry_run { "would be " } else { "" };
+        let what = format!("{} {}", report.skill_id, report.version);
+        if report.copied {
+            shell.status(
+                if report.dry_run { "Would publish" } else { "Published" },
+                format_args!("{what} ({}) as `{}`", human_size(bytes.len() as u64), report.artifact),
+            );
+        } else {
+            shell.status("Unchanged", format_args!("{what}: the same bytes are already published"));
+        }
+        for entry in &report.added {
+            shell.verbose(
+                "Indexed",
+                format_args!("+ {} {} `{}`", entry.skill_id, entry.version, entry.artifact),
+            );
+        }
+        for entry in &report.removed {
+            shell.status(
+                "Unindexed",
+                format_args!("- {} {} `{}` (file gone)", entry.skill_id, entry.version, entry.artifact),
+            );
+        }
+        if report.index_rewritten {
+            shell.status(
+                "Signed",
+                format_args!(
+                    "index.json {would}rewritten: {} artifacts, payload {}, key {}",
+                    report.index_entries, report.index_payload_sha256, report.index_key_id
+                ),
+            );
+        }
+        Ok(Outcome::Success)
+    }
+}

@@ -1,0 +1,141 @@
+//! `registry verify`: check a static registry as the Palyra runtime would read it.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use cargo_palyra_skill::registry::{Problem, verify_registry};
+use cargo_palyra_skill::signing::PublicKey;
+use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::Outcome;
+use crate::shell::{MessageFormat, Shell};
+
+/// Work with a static registry directory.
+#[derive(Debug, Args)]
+pub struct Opts {
+    #[command(subcommand)]
+    command: RegistryCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    Verify(VerifyOpts),
+}
+
+/// Verify a registry: the signed index, every entry and every artifact.
+///
+/// Checks that `index.json` is the consumer's signed index (strict schema,
+/// at most 2 MiB and 10,000 entries, payload hash over the compact JSON of
+/// `index`, a valid Ed25519 signature), that entries are sorted and unique,
+/// that each listed file exists with the listed size and SHA-256 and
+/// verifies as an artifact whose manifest matches its entry, and that no
+/// artifact under DIR is missing from the index. With a trust store, the
+/// index signer and every artifact's publisher key must be trusted in it
+/// (allowlisted or pinned; nothing is pinned).
+#[derive(Debug, Args)]
+#[command(after_help = concat!(
+    "Examples:\n",
+    "  cargo palyra-skill registry verify site/\n",
+    "  cargo palyra-skill registry verify site/ --trust-store trust.json --message-format json\n\n",
+    exit_status!()
+))]
+struct VerifyOpts {
+    /// The registry directory
+    dir: PathBuf,
+    /// The consumer's trust store JSON; also used for the index signer
+    #[arg(long, value_name = "FILE")]
+    trust_store: Option<PathBuf>,
+    /// Trust NAME's key (64 hex characters) for this run; repeatable
+    #[arg(long = "trusted-publisher", value_name = "NAME=HEX")]
+    trusted_publishers: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
+}
+
+#[derive(Serialize)]
+struct Report {
+    ok: bool,
+    trust_checked: bool,
+    #[serde(flatten)]
+    registry: cargo_palyra_skill::registry::RegistryReport,
+}
+
+impl Opts {
+    pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
+        match self.command {
+            RegistryCommand::Verify(opts) => opts.run(shell),
+        }
+    }
+}
+
+impl VerifyOpts {
+    fn run(self, shell: &mut Shell) -> Result<Outcome> {
+        let mut store = match &self.trust_store {
+            Some(path) => Some(
+                TrustStore::load(path)
+                    .with_context(|| format!("could not use trust store `{}`", path.display()))?,
+            ),
+            None => None,
+        };
+        for arg in &self.trusted_publishers {
+            let (name, key) = parse_trusted_publisher(arg)?;
+            let store = store.get_or_insert_with(TrustStore::default);
+            store.trust(&name, &key).map_err(anyhow::Error::msg)?;
+        }
+        if !self.dir.is_dir() {
+            anyhow::bail!("`{}` is not a directory: pass the registry directory", self.dir.display());
+        }
+        let (mut report, signed) = verify_registry(&self.dir)?;
+        if let Some(store) = &mut store {
+            let mut check = |subject: &str, name: &str, key: &PublicKey| {
+                if let Err(rejection) = store.clone().decide(name, key, false) {
+                    report.problems.push(Problem {
+                        subject: subject.to_owned(),
+                        kind: rejection.kind(),
+                        message: rejection.to_string(),
+                    });
+                }
+            };
+            if let (Some(signed), Some(hex)) = (&signed, &report.index_public_key_hex)
+                && let Ok(key) = PublicKey::from_hex(hex)
+            {
+                check("index.json", &signed.signature.publisher, &key);
+            }
+            for (artifact, publisher, key) in report.signers.clone() {
+                check(&artifact, &publisher, &key);
+            }
+        }
+        let ok = report.problems.is_empty();
+        let trust_checked = store.is_some();
+        if self.message_format == MessageFormat::Json {
+            shell.print_json(&Report { ok, trust_checked, registry: report })?;
+        } else {
+            for problem in &report.problems {
+                shell.print(format_args!(
+                    "{} {}: {}",
+                    Shell::bad(problem.kind),
+                    problem.subject,
+                    problem.message
+                ))?;
+            }
+            if !trust_checked {
+                shell.note("signatures were checked, but no key was checked against a trust store: pass `--trust-store` or `--trusted-publisher`");
+            }
+            let summary = format_args!(
+                "{}: {} entries, {} artifacts checked, index signed by `{}` with {}, {} problem{}",
+                self.dir.display(),
+                report.entries,
+                report.artifacts_checked,
+                report.index_signer.as_deref().unwrap_or("?"),
+                report.index_key_id.as_deref().unwrap_or("an invalid signature"),
+                report.problems.len(),
+                if report.problems.len() == 1 { "" } else { "s" }
+            );
+            if ok { shell.status("Verified", summary) } else { shell.status_failed("Rejected", summary) }
+        }
+        Ok(if ok { Outcome::Success } else { Outcome::CheckFailed })
+    }
+}

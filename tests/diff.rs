@@ -1,0 +1,127 @@
+//! `diff`: escalations, breaking changes and dependency changes between
+//! versions, in human, JSON and Markdown output.
+
+mod support;
+
+use serde_json::Value;
+use support::{cmd, fixture_text, sbom_with, test_key, write_artifact};
+
+const DEPS: &[(&str, &str)] = &[("serde", "1.0.200"), ("itoa", "1.0.11")];
+
+struct Versions {
+    _dir: tempfile::TempDir,
+    v1: std::path::PathBuf,
+    escalation: std::path::PathBuf,
+    dependency: std::path::PathBuf,
+    breaking: std::path::PathBuf,
+}
+
+fn versions() -> Versions {
+    let dir = tempfile::tempdir().unwrap();
+    let key = test_key();
+    let write = |name: &str, fixture: &str, deps: &[(&str, &str)]| {
+        write_artifact(dir.path(), name, &fixture_text(fixture), sbom_with(deps), &key)
+    };
+    Versions {
+        v1: write("v1.palyra-skill", "diff/v1.toml", DEPS),
+        escalation: write("esc.palyra-skill", "diff/v1.1-escalation.toml", DEPS),
+        dependency: write(
+            "dep.palyra-skill",
+            "diff/v1.0.1-dependency.toml",
+            &[("serde", "1.0.201"), ("itoa", "1.0.11")],
+        ),
+        breaking: write("brk.palyra-skill", "diff/v2-breaking.toml", DEPS),
+        _dir: dir,
+    }
+}
+
+fn json_diff(old: &std::path::Path, new: &std::path::Path) -> Value {
+    let out = cmd().args(["diff"]).arg(old).arg(new).args(["--message-format", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_new_http_host_and_secret_are_an_escalation() {
+    let v = versions();
+    let diff = json_diff(&v.v1, &v.escalation);
+    assert_eq!(diff["capabilities"]["http_egress"]["added"], serde_json::json!(["tracker.example.net"]));
+    assert_eq!(diff["capabilities"]["secrets"]["added"], serde_json::json!(["skill:acme.weather/api_token"]));
+    let kinds: Vec<&str> =
+        diff["escalations"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["http_egress", "secret"]);
+    assert_eq!(diff["breaking"], serde_json::json!([]));
+
+    let out = cmd().arg("diff").arg(&v.v1).arg(&v.escalation).arg("--fail-on-escalation").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("+ HTTP host `tracker.example.net`"), "{text}");
+    assert!(text.contains("+ secret `skill:acme.weather/api_token`"), "{text}");
+    assert!(text.contains("2 privilege escalations, no breaking change"), "{text}");
+    // The reverse direction only drops privilege.
+    cmd().arg("diff").arg(&v.escalation).arg(&v.v1).arg("--fail-on-escalation").assert().success();
+}
+
+#[test]
+fn a_dependency_bump_is_reported_but_is_no_escalation() {
+    let v = versions();
+    let diff = json_diff(&v.v1, &v.dependency);
+    assert_eq!(diff["dependencies"]["changed"], serde_json::json!([["serde", "1.0.200", "1.0.201"]]));
+    assert_eq!(diff["escalations"], serde_json::json!([]));
+    assert_eq!(diff["breaking"], serde_json::json!([]));
+    assert_eq!(diff["version"], serde_json::json!({ "old": "1.0.0", "new": "1.0.1" }));
+    let out = cmd().arg("diff").arg(&v.v1).arg(&v.dependency).arg("--fail-on-escalation").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("~ serde 1.0.200 -> 1.0.201"), "{text}");
+    assert!(text.contains("no privilege escalation, no breaking change"), "{text}");
+}
+
+#[test]
+fn a_removed_tool_and_a_newly_required_input_are_breaking() {
+    let v = versions();
+    let diff = json_diff(&v.v1, &v.breaking);
+    assert_eq!(diff["tools"]["removed"], serde_json::json!(["acme.alerts"]));
+    assert_eq!(
+        diff["breaking"],
+        serde_json::json!([
+            "tool `acme.alerts` removed",
+            "tool `acme.forecast`: input field `days` is now required"
+        ])
+    );
+    assert_eq!(diff["escalations"], serde_json::json!([]));
+
+    let out = cmd()
+        .arg("diff")
+        .arg(&v.v1)
+        .arg(&v.breaking)
+        .args(["--message-format", "markdown"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.starts_with("### `acme.weather` 1.0.0 → 2.0.0"), "{md}");
+    assert!(md.contains("> [!CAUTION]\n> **Breaking changes**\n> - tool `acme.alerts` removed\n"), "{md}");
+    assert!(md.contains("\n- removed tool `acme.alerts` (breaking)\n"), "{md}");
+    assert!(md.contains("\n- version: `1.0.0` → `2.0.0`\n"), "{md}");
+    assert!(md.contains("**no privilege escalation, 2 breaking changes**"), "{md}");
+}
+
+#[test]
+fn identical_versions_have_no_changes_and_bad_input_exits_2() {
+    let v = versions();
+    let out = cmd().arg("diff").arg(&v.v1).arg(&v.v1).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8(out.stdout).unwrap().contains("No changes"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.palyra-skill");
+    std::fs::write(&junk, b"not a zip").unwrap();
+    cmd()
+        .arg("diff")
+        .arg(&v.v1)
+        .arg(&junk)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("junk.palyra-skill"));
+}
