@@ -34,9 +34,15 @@ fn new_build_test_run_works_out_of_the_box() {
         .success()
         .stdout(predicate::str::contains("cargo palyra-skill build"));
     let demo = work.join("demo");
-    for file in
-        ["Cargo.toml", "skill.toml", "src/lib.rs", "fixtures/echo/hello.json", ".gitignore", "README.md"]
-    {
+    for file in [
+        "Cargo.toml",
+        "skill.toml",
+        "src/lib.rs",
+        "fixtures/echo/hello.json",
+        ".gitignore",
+        "README.md",
+        ".github/workflows/skill.yml",
+    ] {
         assert!(demo.join(file).is_file(), "{file}");
     }
     tool(home.path(), &demo).arg("build").assert().success().stderr(predicate::str::contains("Finished"));

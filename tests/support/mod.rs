@@ -94,3 +94,29 @@ pub fn write_artifact(
     std::fs::write(&path, entries.to_zip().unwrap()).unwrap();
     path
 }
+
+/// Every encoding of the seed a leak could take.
+pub fn encodings(key: &SecretKey) -> Vec<String> {
+    use base64::Engine as _;
+    let seed = key.seed();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let pem = key.to_pkcs8_pem();
+    // The PEM body's first 64 characters encode the PKCS#8 header and the
+    // seed; the rest (if any) encodes the public key, which is public.
+    let pem_body: String =
+        pem.lines().filter(|l| !l.starts_with("-----")).collect::<String>().chars().take(64).collect();
+    vec![hex::encode(*seed), hex::encode(*seed).to_uppercase(), b64.encode(*seed), pem_body]
+}
+
+pub fn assert_clean(haystack: &[u8], key: &SecretKey, what: &str) {
+    let text = String::from_utf8_lossy(haystack);
+    // Any 24 consecutive characters of an encoding count as a leak.
+    for encoding in encodings(key) {
+        for start in 0..=encoding.len().saturating_sub(24) {
+            let needle = &encoding[start..(start + 24).min(encoding.len())];
+            assert!(!text.contains(needle), "{what} contains part of the private key: {needle}");
+        }
+    }
+    let seed = key.seed();
+    assert!(!haystack.windows(32).any(|w| w == seed.as_slice()), "{what} contains the raw key");
+}

@@ -84,6 +84,8 @@ enum Command {
     Diff(commands::diff::Opts),
     Publish(commands::publish::Opts),
     Registry(commands::registry::Opts),
+    #[command(hide = true)]
+    ActionReport(commands::action_report::Opts),
 }
 
 /// `cargo palyra-skill ...` reaches us as `cargo-palyra-skill palyra-skill ...`.
@@ -126,6 +128,7 @@ fn main() -> ExitCode {
         Command::Diff(opts) => opts.run(&mut shell),
         Command::Publish(opts) => opts.run(&mut shell),
         Command::Registry(opts) => opts.run(&mut shell),
+        Command::ActionReport(opts) => opts.run(&mut shell),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

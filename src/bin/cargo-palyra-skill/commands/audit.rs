@@ -72,6 +72,9 @@ pub struct Opts {
     /// Write the report to FILE instead of stdout
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Where `skill.toml` is in the repository, for SARIF locations [default: beside TARGET]
+    #[arg(long, value_name = "PATH")]
+    manifest_uri: Option<String>,
     #[command(flatten)]
     key: KeyArgs,
     #[command(flatten)]
@@ -149,10 +152,10 @@ impl Opts {
         let rendered = match self.message_format {
             AuditFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
             AuditFormat::Sarif => {
-                let uri = if self.target.is_dir() {
-                    self.target.join("skill.toml")
-                } else {
-                    PathBuf::from("skill.toml")
+                let uri = match &self.manifest_uri {
+                    Some(uri) => PathBuf::from(uri),
+                    None if self.target.is_dir() => self.target.join("skill.toml"),
+                    None => PathBuf::from("skill.toml"),
                 };
                 serde_json::to_string_pretty(&audit::to_sarif(
                     &report,

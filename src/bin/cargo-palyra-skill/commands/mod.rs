@@ -1,5 +1,6 @@
 //! One module per subcommand, each an `Opts` struct with a `run` method.
 
+pub mod action_report;
 pub mod audit;
 pub mod build;
 pub mod diff;

@@ -44,6 +44,7 @@ const FILES: &[(&str, &str)] = &[
     ("fixtures/echo/missing-text.json", include_str!("../../../../templates/missing-text.json.tmpl")),
     (".gitignore", include_str!("../../../../templates/gitignore.tmpl")),
     ("README.md", include_str!("../../../../templates/README.md.tmpl")),
+    (".github/workflows/skill.yml", include_str!("../../../../templates/skill-workflow.yml")),
 ];
 
 #[derive(Serialize)]
@@ -114,6 +115,7 @@ impl Opts {
             ("{{skill_id}}", skill_id.as_str()),
             ("{{publisher}}", publisher),
             ("{{display_name}}", display_name.as_str()),
+            ("{{tool_version}}", env!("CARGO_PKG_VERSION")),
         ];
         if let Err(error) = write_all(&self.path, &substitutions) {
             // Leave nothing half-written behind.
