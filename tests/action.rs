@@ -6,6 +6,8 @@
 //! against the fixture skill. `uses:` steps (the cache, the SARIF upload)
 //! need GitHub's services; they are checked to be pinned and skipped.
 
+#![cfg(unix)]
+
 mod support;
 
 use std::collections::BTreeMap;
@@ -122,6 +124,16 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Runs `action.yml` with `with` as the step's inputs under a simulated
 /// GitHub event (`git_ref`, `event`).
 fn run_action(with: &[(&str, &str)], git_ref: &str, event: &str) -> Run {
+    run_action_with(with, git_ref, event, |_| {})
+}
+
+/// As [`run_action`], with `adjust` changing the runner's environment.
+fn run_action_with(
+    with: &[(&str, &str)],
+    git_ref: &str,
+    event: &str,
+    adjust: impl FnOnce(&mut Vec<(&'static str, String)>),
+) -> Run {
     let action: Yaml =
         serde_yaml::from_str(&std::fs::read_to_string(Path::new(REPO).join("action.yml")).unwrap())
             .expect("action.yml parses");
@@ -149,7 +161,7 @@ fn run_action(with: &[(&str, &str)], git_ref: &str, event: &str) -> Run {
     let cargo_home = std::env::var("CARGO_HOME").map(PathBuf::from).unwrap_or(real_home.join(".cargo"));
     let rustup_home = std::env::var("RUSTUP_HOME").map(PathBuf::from).unwrap_or(real_home.join(".rustup"));
     let shared_target = Path::new(REPO).join("target/tmp/action-target");
-    let base_env: Vec<(&str, String)> = vec![
+    let mut base_env: Vec<(&'static str, String)> = vec![
         ("PATH", path),
         ("HOME", home.display().to_string()),
         ("CARGO_HOME", cargo_home.display().to_string()),
@@ -178,6 +190,7 @@ fn run_action(with: &[(&str, &str)], git_ref: &str, event: &str) -> Run {
         ("RUNNER_ARCH", "X64".into()),
         ("RUNNER_ENVIRONMENT", "github-hosted".into()),
     ];
+    adjust(&mut base_env);
 
     let mut steps: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut log = Vec::new();
@@ -433,4 +446,79 @@ fn a_release_can_publish_to_a_registry_and_diff_against_the_previous_release() {
         assert_clean(&run.log, &key, "the action's log");
         assert_clean(run.summary.as_bytes(), &key, "the job summary");
     }
+}
+
+#[test]
+fn the_tool_is_installed_from_the_action_source_once_then_reused() {
+    // A runner's HOME that persists between jobs, `~/.cargo/bin` on PATH
+    // (as on GitHub's images), and a `cargo` whose `install` is recorded
+    // and stands in for the real one by copying the binary under test.
+    let persistent = tempfile::tempdir().unwrap();
+    let home = persistent.path().join("home");
+    let fake = persistent.path().join("fake-bin");
+    std::fs::create_dir_all(home.join(".cargo/bin")).unwrap();
+    std::fs::create_dir_all(&fake).unwrap();
+    let real_cargo = String::from_utf8(
+        std::process::Command::new("rustup").args(["which", "cargo"]).output().unwrap().stdout,
+    )
+    .unwrap();
+    let log = persistent.path().join("installs.log");
+    std::fs::write(
+        fake.join("cargo"),
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = install ]; then\n  echo \"$*\" >> '{log}'\n  cp '{bin}' \"$HOME/.cargo/bin/cargo-palyra-skill\"\n  exit 0\nfi\nexec '{real}' \"$@\"\n",
+            log = log.display(),
+            bin = env!("CARGO_BIN_EXE_cargo-palyra-skill"),
+            real = real_cargo.trim(),
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(fake.join("cargo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let system_path: Vec<String> = std::env::var("PATH")
+        .unwrap()
+        .split(':')
+        .filter(|dir| {
+            !Path::new(dir).join("cargo-palyra-skill").exists() && !Path::new(dir).join("cargo").exists()
+        })
+        .map(str::to_owned)
+        .collect();
+    // The toolchain's own directory (rustc beside cargo) and rustup itself.
+    let toolchain_bin = Path::new(real_cargo.trim()).parent().unwrap().to_owned();
+    let rustup = String::from_utf8(
+        std::process::Command::new("sh").args(["-c", "command -v rustup"]).output().unwrap().stdout,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(rustup.trim(), fake.join("rustup")).unwrap();
+    let path = format!(
+        "{}:{}:{}:{}",
+        fake.display(),
+        home.join(".cargo/bin").display(),
+        toolchain_bin.display(),
+        system_path.join(":")
+    );
+    let run = |home: &Path, path: &str| {
+        run_action_with(
+            &[("working-directory", "skills/echo"), ("run-tests", "false")],
+            "refs/heads/main",
+            "push",
+            |env| {
+                for (name, value) in env.iter_mut() {
+                    match *name {
+                        "HOME" => *value = home.display().to_string(),
+                        "PATH" => *value = path.to_owned(),
+                        _ => {}
+                    }
+                }
+            },
+        )
+    };
+    let first = run(&home, &path);
+    assert!(first.failed.is_none(), "{}", String::from_utf8_lossy(&first.log));
+    let installs = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(installs, format!("install --locked --force --path {REPO}\n"));
+    let second = run(&home, &path);
+    assert!(second.failed.is_none(), "{}", String::from_utf8_lossy(&second.log));
+    assert!(String::from_utf8_lossy(&second.log).contains("cargo-palyra-skill restored from the cache"));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), installs, "the second job reuses the binary");
 }
