@@ -373,32 +373,22 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
             && c.signature.key_id == key_id
             && c.verify().is_ok()
     });
-    if let Some(current) = unchanged {
-        return Ok(PublishReport {
-            artifact: relative,
-            skill_id: new_entry.skill_id,
-            version: new_entry.version,
-            publisher: new_entry.publisher,
-            artifact_sha256: new_entry.artifact_sha256,
-            copied,
-            index_rewritten: false,
-            index_entries: current.index.entries.len(),
-            added,
-            removed,
-            index_payload_sha256: current.signature.payload_sha256.clone(),
-            index_key_id: key_id,
-            dry_run: request.dry_run,
-        });
-    }
-    let signed = SignedIndex::sign(index, &name, request.key, request.now_unix_ms);
-    let json = signed.to_json();
-    if json.len() as u64 > MAX_INDEX_BYTES {
-        return Err(RegistryError::IndexTooLarge(json.len()));
-    }
-    if !request.dry_run {
-        write_atomic(&index_path, &json, Some(0o644), Existing::Replace)
-            .map_err(|source| RegistryError::Io { action: "write", path: index_path.clone(), source })?;
-    }
+    let (index_rewritten, index_entries, index_payload_sha256) = match unchanged {
+        Some(current) => (false, current.index.entries.len(), current.signature.payload_sha256.clone()),
+        None => {
+            let signed = SignedIndex::sign(index, &name, request.key, request.now_unix_ms);
+            let json = signed.to_json();
+            if json.len() as u64 > MAX_INDEX_BYTES {
+                return Err(RegistryError::IndexTooLarge(json.len()));
+            }
+            if !request.dry_run {
+                write_atomic(&index_path, &json, Some(0o644), Existing::Replace).map_err(|source| {
+                    RegistryError::Io { action: "write", path: index_path.clone(), source }
+                })?;
+            }
+            (true, signed.index.entries.len(), signed.signature.payload_sha256)
+        }
+    };
     Ok(PublishReport {
         artifact: relative,
         skill_id: new_entry.skill_id,
@@ -406,11 +396,11 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
         publisher: new_entry.publisher,
         artifact_sha256: new_entry.artifact_sha256,
         copied,
-        index_rewritten: true,
-        index_entries: signed.index.entries.len(),
+        index_rewritten,
+        index_entries,
         added,
         removed,
-        index_payload_sha256: signed.signature.payload_sha256,
+        index_payload_sha256,
         index_key_id: key_id,
         dry_run: request.dry_run,
     })

@@ -32,6 +32,17 @@ pub struct KeyArgs {
 }
 
 impl KeyArgs {
+    /// As [`KeyArgs::load`], but a missing key is an error naming `what`
+    /// the key is for and every way to pass one.
+    pub fn require(&self, shell: &mut Shell, what: &str) -> Result<(SecretKey, String)> {
+        match self.load(shell)? {
+            Some(key) => Ok(key),
+            None => bail!(
+                "no {what}: pass `--key FILE`, `--key-env VAR` or `--key-stdin`, or set `${DEFAULT_KEY_ENV}`"
+            ),
+        }
+    }
+
     /// The key the options name, else the one in `PALYRA_SKILL_SIGNING_KEY`
     /// when that is set, else `None`. Errors never contain key material.
     pub fn load(&self, shell: &mut Shell) -> Result<Option<(SecretKey, String)>> {

@@ -50,11 +50,7 @@ pub struct Opts {
 
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let Some((key, source)) = self.key.load(shell)? else {
-            return Err(anyhow!(
-                "no registry signing key: pass `--key FILE`, `--key-env VAR` or `--key-stdin`, or set `$PALYRA_SKILL_SIGNING_KEY`"
-            ));
-        };
+        let (key, source) = self.key.require(shell, "registry signing key")?;
         shell.verbose("Signing", format_args!("the index with {} from {source}", key.public().key_id()));
         let bytes = read_artifact(&self.artifact)?;
         let now = signed_at_unix_ms().map_err(|e| anyhow!(e))?;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use cargo_palyra_skill::artifact::SIGNATURE_PATH;
 use cargo_palyra_skill::fsutil::{Existing, write_atomic};
 use cargo_palyra_skill::pack;
@@ -42,11 +42,7 @@ pub struct Opts {
 
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let Some((key, source)) = self.key.load(shell)? else {
-            bail!(
-                "no signing key: pass `--key FILE`, `--key-env VAR` or `--key-stdin`, or set `$PALYRA_SKILL_SIGNING_KEY`"
-            );
-        };
+        let (key, source) = self.key.require(shell, "signing key")?;
         let path = &self.artifact;
         let mut entries = read_entries(path)?;
         let context = || format!("refusing to sign `{}`", path.display());
