@@ -125,3 +125,39 @@ fn identical_versions_have_no_changes_and_bad_input_exits_2() {
         .code(2)
         .stderr(predicates::str::contains("junk.palyra-skill"));
 }
+
+#[test]
+fn a_crate_directory_is_built_and_compared() {
+    // The fixture crate against the artifact built from it: the same skill,
+    // so only the signature side differs (a crate builds unsigned).
+    let work = tempfile::tempdir().unwrap();
+    let crate_dir = support::fixture("skills/echo");
+    let target = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("diff-target");
+    let built = cmd()
+        .args(["-q", "build", "--locked", "--manifest-path"])
+        .arg(crate_dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .arg("--out")
+        .arg(work.path())
+        .env("PALYRA_SKILL_SIGNING_KEY", support::TEST_SEED_HEX)
+        .env("CARGO_TARGET_DIR", &target)
+        .assert()
+        .success();
+    drop(built);
+    let artifact = work.path().join("acme.echo-1.2.3.palyra-skill");
+    let out = cmd()
+        .arg("diff")
+        .arg(&artifact)
+        .arg(&crate_dir)
+        .args(["--message-format", "json", "--locked"])
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let diff: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(diff["version"], serde_json::json!({ "old": "1.2.3", "new": "1.2.3" }));
+    assert_eq!(diff["modules"], serde_json::json!([]), "the same module bytes");
+    assert_eq!(diff["escalations"], serde_json::json!([]));
+    assert_eq!(diff["key_id"]["new"], Value::Null, "a crate builds unsigned for a diff");
+}
