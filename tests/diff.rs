@@ -161,3 +161,19 @@ fn a_crate_directory_is_built_and_compared() {
     assert_eq!(diff["escalations"], serde_json::json!([]));
     assert_eq!(diff["key_id"]["new"], Value::Null, "a crate builds unsigned for a diff");
 }
+
+#[test]
+fn a_new_signing_key_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = fixture_text("diff/v1.toml");
+    let old = write_artifact(dir.path(), "old.palyra-skill", &text, sbom_with(DEPS), &test_key());
+    let rotated = cargo_palyra_skill::signing::SecretKey::from_seed(&[9; 32]);
+    let new = write_artifact(dir.path(), "new.palyra-skill", &text, sbom_with(DEPS), &rotated);
+    let diff = json_diff(&old, &new);
+    assert_eq!(diff["key_changed"], true);
+    assert_eq!(diff["key_id"]["old"], test_key().public().key_id());
+    assert_eq!(diff["key_id"]["new"], rotated.public().key_id());
+    let out = cmd().arg("diff").arg(&old).arg(&new).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("signing key changed"), "{text}");
+}
