@@ -522,3 +522,43 @@ fn the_tool_is_installed_from_the_action_source_once_then_reused() {
     assert!(String::from_utf8_lossy(&second.log).contains("cargo-palyra-skill restored from the cache"));
     assert_eq!(std::fs::read_to_string(&log).unwrap(), installs, "the second job reuses the binary");
 }
+
+#[test]
+fn a_step_that_could_not_run_fails_the_report_and_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let build = serde_json::json!({
+        "artifact": "dist/acme.echo-1.2.3.palyra-skill", "skill_id": "acme.echo", "version": "1.2.3",
+        "bytes": 1234, "payload_sha256": "ab".repeat(32), "key_id": null, "attestation": null,
+    });
+    std::fs::write(dir.path().join("build.json"), build.to_string()).unwrap();
+    std::fs::write(dir.path().join("audit.rc"), "2\n").unwrap();
+    let summary = dir.path().join("summary.md");
+    let outputs = dir.path().join("outputs");
+    let out = cmd()
+        .arg("action-report")
+        .arg("--dir")
+        .arg(dir.path())
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &outputs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("::error title=cargo-palyra-skill::audit could not run (see its step log)"),
+        "{stdout}"
+    );
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(summary.contains("| Audit | could not run |"), "{summary}");
+    assert!(summary.contains("| Verification | skipped (unsigned) |"), "{summary}");
+    let outputs = std::fs::read_to_string(outputs).unwrap();
+    assert!(outputs.contains("audit-passed=false\n") && outputs.contains("key-id=\n"), "{outputs}");
+
+    cmd().args(["action-report", "--print", "colour", "--dir"]).arg(dir.path()).assert().code(2);
+    cmd()
+        .args(["action-report", "--print", "skill-id", "--dir"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout("acme.echo\n");
+}

@@ -109,6 +109,15 @@ impl Opts {
         text.trim().parse().ok()
     }
 
+    /// Whether `step` could not run (exit 2: bad input or I/O), recorded as a failure.
+    fn crashed(&self, step: &str, failures: &mut Vec<String>) -> bool {
+        let crashed = self.rc(step).is_some_and(|rc| rc >= 2);
+        if crashed {
+            failures.push(format!("{step} could not run (see its step log)"));
+        }
+        crashed
+    }
+
     fn build(&self) -> Result<Build> {
         let Some(json) = read_json(&self.dir.join("build.json"))? else {
             bail!("`{}` has no build.json: the build step did not run or failed", self.dir.display());
@@ -162,12 +171,9 @@ impl Opts {
 
         // Verification.
         let verify = read_json(&self.dir.join("verify.json"))?;
-        let verification = match (&verify, self.rc("verify")) {
-            (_, Some(rc)) if rc >= 2 => {
-                failures.push("verify could not run (see its step log)".into());
-                "could not run".to_owned()
-            }
-            (Some(v), _) => {
+        let verification = match &verify {
+            _ if self.crashed("verify", &mut failures) => "could not run".to_owned(),
+            Some(v) => {
                 let result = &v["artifacts"][0];
                 if result["accepted"] == Value::Bool(true) {
                     format!("accepted ({})", result["trust_decision"].as_str().unwrap_or("trusted"))
@@ -177,8 +183,8 @@ impl Opts {
                     format!("**rejected**: {}", cell(&message))
                 }
             }
-            (None, _) if build.key_id.is_empty() => "skipped (unsigned)".to_owned(),
-            (None, _) => {
+            None if build.key_id.is_empty() => "skipped (unsigned)".to_owned(),
+            None => {
                 failures.push("verify wrote no report".into());
                 "no report".to_owned()
             }
@@ -189,16 +195,13 @@ impl Opts {
         let audit = read_json(&self.dir.join("audit.json"))?;
         let mut audit_passed = false;
         let mut audit_section = String::new();
-        let audit_status = match (&audit, self.rc("audit")) {
-            (_, Some(rc)) if rc >= 2 => {
-                failures.push("audit could not run (see its step log)".into());
-                "could not run".to_owned()
-            }
-            (None, _) => {
+        let audit_status = match &audit {
+            _ if self.crashed("audit", &mut failures) => "could not run".to_owned(),
+            None => {
                 failures.push("audit wrote no report".into());
                 "no report".to_owned()
             }
-            (Some(report), _) => {
+            Some(report) => {
                 let quarantine = report["should_quarantine"] == Value::Bool(true);
                 let findings = report["findings"].as_array().cloned().unwrap_or_default();
                 let checks = report["checks"].as_array().cloned().unwrap_or_default();
@@ -258,14 +261,13 @@ impl Opts {
         let test = read_json(&self.dir.join("test.json"))?;
         let mut tests_passed = true;
         let mut test_section = String::new();
-        let test_status = match (&test, self.rc("test")) {
-            (_, Some(rc)) if rc >= 2 => {
+        let test_status = match &test {
+            _ if self.crashed("test", &mut failures) => {
                 tests_passed = false;
-                failures.push("test could not run (see its step log)".into());
                 "could not run".to_owned()
             }
-            (None, _) => "not run".to_owned(),
-            (Some(report), _) => {
+            None => "not run".to_owned(),
+            Some(report) => {
                 let passed = report["passed"].as_u64().unwrap_or(0);
                 let failed = report["failed"].as_u64().unwrap_or(0);
                 if failed > 0 {
@@ -327,8 +329,8 @@ impl Opts {
                     "{escalations} change(s) since the previous release ask for more privilege"
                 ));
             }
-        } else if self.rc("diff").is_some_and(|rc| rc >= 2) {
-            failures.push("diff could not run (see its step log)".into());
+        } else {
+            self.crashed("diff", &mut failures);
         }
 
         if !failures.is_empty() {
