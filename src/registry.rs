@@ -274,7 +274,8 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
         })?;
     }
     let index_path = dir.join(INDEX_FILE);
-    let _lock = if request.dry_run && !dir.exists() {
+    // A dry run only reads, and must not even create the lock file.
+    let _lock = if request.dry_run {
         None
     } else {
         Some(lock_beside(&index_path).map_err(|(path, source)| RegistryError::Io {

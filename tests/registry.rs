@@ -187,6 +187,24 @@ fn a_dry_run_writes_nothing_and_says_what_would_change() {
     assert_eq!(report["copied"], true);
     assert_eq!(report["added"][0]["artifact"], "acme/acme.echo_http/acme.echo_http-1.0.0.palyra-skill");
     assert!(!registry.exists(), "a dry run creates nothing");
+
+    // Into an existing registry: still nothing written, not even a lock file.
+    publish(&registry, &artifact(work.path(), "acme", "0.9.0")).success();
+    let before: Vec<_> = std::fs::read_dir(&registry).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let index = std::fs::read(registry.join("index.json")).unwrap();
+    cmd()
+        .arg("publish")
+        .arg(artifact(work.path(), "acme", "1.0.0"))
+        .arg("--registry-dir")
+        .arg(&registry)
+        .arg("--dry-run")
+        .env("PALYRA_SKILL_SIGNING_KEY", REGISTRY_SEED_HEX)
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("Would publish"));
+    let after: Vec<_> = std::fs::read_dir(&registry).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(before, after);
+    assert_eq!(std::fs::read(registry.join("index.json")).unwrap(), index);
 }
 
 #[test]
