@@ -425,7 +425,8 @@ pub struct RegistryReport {
     pub entries: usize,
     pub artifacts_checked: usize,
     pub problems: Vec<Problem>,
-    /// `(publisher, key)` of every artifact that verified, for trust decisions.
+    /// `(subject, signer, key)` of the index (when its signature verifies)
+    /// and of every artifact that verified, for the caller's trust decisions.
     #[serde(skip)]
     pub signers: Vec<(String, String, PublicKey)>,
 }
@@ -471,6 +472,7 @@ pub fn verify_registry(dir: &Path) -> Result<(RegistryReport, Option<SignedIndex
         Ok(key) => {
             report.index_key_id = Some(key.key_id());
             report.index_public_key_hex = Some(key.to_hex());
+            report.signers.push((INDEX_FILE.to_owned(), signed.signature.publisher.clone(), key));
         }
         Err(e) => report.problems.push(problem(INDEX_FILE, "index_signature", e.to_string())),
     }

@@ -177,3 +177,22 @@ fn a_new_signing_key_is_reported() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("signing key changed"), "{text}");
 }
+
+#[test]
+fn entries_the_manifest_does_not_vouch_for_are_not_compared() {
+    let v = versions();
+    let mut entries =
+        cargo_palyra_skill::artifact::Entries::read_zip(&std::fs::read(&v.dependency).unwrap()).unwrap();
+    entries.set("sbom.cdx.json", sbom_with(&[("evil", "6.6.6")])).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tampered = dir.path().join("tampered.palyra-skill");
+    std::fs::write(&tampered, entries.to_zip().unwrap()).unwrap();
+    cmd()
+        .arg("diff")
+        .arg(&v.v1)
+        .arg(&tampered)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("cannot compare"))
+        .stderr(predicates::str::contains("sbom.cdx.json"));
+}

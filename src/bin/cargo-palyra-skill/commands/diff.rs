@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use cargo_palyra_skill::artifact::Entries;
 use cargo_palyra_skill::diff::{Side, diff};
-use cargo_palyra_skill::verify::check_contents;
+use cargo_palyra_skill::manifest::Manifest;
+use cargo_palyra_skill::verify::{check_contents, check_integrity};
 use clap::{Args, ValueEnum};
 
 use crate::Outcome;
@@ -62,14 +63,21 @@ fn load(path: &Path, build: &BuildArgs, shell: &mut Shell) -> Result<Entries> {
     }
 }
 
+/// The manifest, once the entries are the ones its integrity table lists
+/// (a diff of entries the manifest does not vouch for would mislead).
+fn checked(entries: &Entries, path: &Path) -> Result<Manifest> {
+    let context = || format!("cannot compare `{}`", path.display());
+    let manifest = check_contents(entries).with_context(context)?;
+    check_integrity(&manifest, entries).with_context(context)?;
+    Ok(manifest)
+}
+
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let old_entries = load(&self.old, &self.build, shell)?;
         let new_entries = load(&self.new, &self.build, shell)?;
-        let old_manifest = check_contents(&old_entries)
-            .with_context(|| format!("cannot compare `{}`", self.old.display()))?;
-        let new_manifest = check_contents(&new_entries)
-            .with_context(|| format!("cannot compare `{}`", self.new.display()))?;
+        let old_manifest = checked(&old_entries, &self.old)?;
+        let new_manifest = checked(&new_entries, &self.new)?;
         if old_manifest.skill_id != new_manifest.skill_id {
             shell.warn(format_args!(
                 "comparing two different skills: `{}` and `{}`",

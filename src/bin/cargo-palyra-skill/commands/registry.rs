@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use cargo_palyra_skill::registry::{Problem, verify_registry};
-use cargo_palyra_skill::signing::PublicKey;
 use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -88,24 +87,17 @@ impl VerifyOpts {
         if !self.dir.is_dir() {
             anyhow::bail!("`{}` is not a directory: pass the registry directory", self.dir.display());
         }
-        let (mut report, signed) = verify_registry(&self.dir)?;
-        if let Some(store) = &mut store {
-            let mut check = |subject: &str, name: &str, key: &PublicKey| {
-                if let Err(rejection) = store.clone().decide(name, key, false) {
+        let (mut report, _) = verify_registry(&self.dir)?;
+        if let Some(store) = &store {
+            for (subject, signer, key) in &report.signers {
+                // A check never pins: decide on a copy.
+                if let Err(rejection) = store.clone().decide(signer, key, false) {
                     report.problems.push(Problem {
-                        subject: subject.to_owned(),
+                        subject: subject.clone(),
                         kind: rejection.kind(),
                         message: rejection.to_string(),
                     });
                 }
-            };
-            if let (Some(signed), Some(hex)) = (&signed, &report.index_public_key_hex)
-                && let Ok(key) = PublicKey::from_hex(hex)
-            {
-                check("index.json", &signed.signature.publisher, &key);
-            }
-            for (artifact, publisher, key) in report.signers.clone() {
-                check(&artifact, &publisher, &key);
             }
         }
         let ok = report.problems.is_empty();
