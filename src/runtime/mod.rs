@@ -11,7 +11,7 @@ mod schema;
 mod tool;
 
 pub use cache::{CacheOutcome, ModuleCache};
-pub use engine::{Runtime, RuntimeError};
+pub use engine::{LoadedModule, Runtime, RuntimeError, Tier};
 pub use exec::{Failure, FailureClass, Limits, Preopen, RunReport, RunRequest};
 pub use grants::{Allow, CapabilityClass, Grants, HOST_MODULE};
 pub use schema::{SchemaError, check_instance};

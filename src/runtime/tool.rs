@@ -2,20 +2,18 @@
 //! checked against `input_schema`, the call, stdout parsed as the JSON
 //! output and checked against `output_schema`.
 
-use serde::Serialize;
-use serde_json::Value;
-use wasmtime::Module;
-
-use super::engine::Runtime;
+use super::engine::{LoadedModule, Runtime};
 use super::exec::{Failure, FailureClass, Limits, Preopen, RunReport, RunRequest};
 use super::grants::Grants;
 use super::schema::check_instance;
 use crate::manifest::{Manifest, Tool};
+use serde::Serialize;
+use serde_json::Value;
 
 pub struct ToolCall<'a> {
     pub manifest: &'a Manifest,
     pub tool: &'a Tool,
-    pub module: &'a Module,
+    pub module: &'a LoadedModule,
     pub input: &'a Value,
     pub grants: Grants,
     pub limits: Limits,
@@ -42,6 +40,8 @@ impl Runtime {
                 peak_memory_bytes: 0,
                 wall_ms: 0,
                 failure: Some(failure),
+                tier: call.module.tier(),
+                quick_failure: None,
             },
             output: None,
         };

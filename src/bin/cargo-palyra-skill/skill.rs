@@ -8,11 +8,10 @@ use cargo_palyra_skill::artifact::Entries;
 use cargo_palyra_skill::build::{self, BuildOptions, Event};
 use cargo_palyra_skill::manifest::Manifest;
 use cargo_palyra_skill::provenance::Environment;
-use cargo_palyra_skill::runtime::{CacheOutcome, ModuleCache, Preopen, Runtime};
+use cargo_palyra_skill::runtime::{CacheOutcome, LoadedModule, ModuleCache, Preopen, Runtime, Tier};
 use cargo_palyra_skill::signing::SecretKey;
 use cargo_palyra_skill::verify::{check_contents, check_integrity};
 use clap::Args;
-use wasmtime::Module;
 
 use crate::input::read_entries;
 use crate::shell::Shell;
@@ -35,8 +34,7 @@ pub struct BuildArgs {
 pub struct Skill {
     pub manifest: Manifest,
     pub module_path: String,
-    pub module: Module,
-    pub cache: CacheOutcome,
+    pub module: LoadedModule,
     /// The crate directory, when the skill came from one.
     pub crate_dir: Option<PathBuf>,
 }
@@ -114,6 +112,7 @@ pub fn load(
     module: Option<&str>,
     build: &BuildArgs,
     runtime: &Runtime,
+    tier: Tier,
     shell: &mut Shell,
 ) -> Result<Skill> {
     let (entries, crate_dir) = if is_crate(target) {
@@ -128,19 +127,25 @@ pub fn load(
     let module_path = pick_module(&manifest, &entries, module)?;
     let wasm = &entries.get(&module_path).expect("picked from the entries").bytes;
     let started = std::time::Instant::now();
-    let (module, cache) =
-        runtime.load_module(wasm).with_context(|| format!("cannot load `{module_path}`"))?;
-    let how = match &cache {
+    let module = runtime.load_module(wasm, tier).with_context(|| format!("cannot load `{module_path}`"))?;
+    let how = match &module.cache {
         CacheOutcome::Hit => "cache hit".to_owned(),
         CacheOutcome::Miss => "compiled, cached".to_owned(),
         CacheOutcome::Replaced(reason) => format!("cache entry discarded ({reason}), compiled again"),
         CacheOutcome::Disabled => "compiled, cache off".to_owned(),
     };
-    shell.verbose("Module", format_args!("`{module_path}`: {how} in {} ms", started.elapsed().as_millis()));
-    if let CacheOutcome::Replaced(reason) = &cache {
+    shell.verbose(
+        "Module",
+        format_args!(
+            "`{module_path}`: {} code, {how} in {} ms",
+            module.tier().as_str(),
+            started.elapsed().as_millis()
+        ),
+    );
+    if let CacheOutcome::Replaced(reason) = &module.cache {
         shell.warn(format_args!("a corrupt module cache entry was replaced: {reason}"));
     }
-    Ok(Skill { manifest, module_path, module, cache, crate_dir })
+    Ok(Skill { manifest, module_path, module, crate_dir })
 }
 
 /// `--module`, else `operator.plugin.default_module_path`, else the only module.

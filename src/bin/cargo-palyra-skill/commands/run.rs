@@ -4,7 +4,9 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use cargo_palyra_skill::runtime::{Allow, CacheOutcome, FailureClass, Grants, Limits, ToolCall, ToolOutcome};
+use cargo_palyra_skill::runtime::{
+    Allow, CacheOutcome, FailureClass, Grants, Limits, Tier, ToolCall, ToolOutcome,
+};
 use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
@@ -21,12 +23,17 @@ use crate::skill::{self, BuildArgs};
 /// default (stdin = input, captured stdout/stderr, three `PALYRA_*`
 /// variables, no files unless `--grant-fs`). The output JSON goes to
 /// stdout; the report (exit code, fuel, memory, time, handles) to stderr.
+///
+/// The module runs as quick code (compiled without optimizations: the same
+/// fuel and results, slower code); a time-out or stack exhaustion there is
+/// run again on the host's optimized code, and that result is reported.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill run . --tool acme.echo --input '{\"text\":\"hi\"}'\n",
     "  echo '{\"text\":\"hi\"}' | cargo palyra-skill run echo.palyra-skill --tool acme.echo\n",
-    "  cargo palyra-skill run echo.palyra-skill --tool acme.fetch --input-file req.json --allow-http api.example.com\n\n",
+    "  cargo palyra-skill run echo.palyra-skill --tool acme.fetch --input-file req.json --allow-http api.example.com\n",
+    "  cargo palyra-skill run . --tool acme.echo --input '{}' --optimized   # the host's optimized code from the start\n\n",
     "Exit status:\n  0  the tool succeeded\n  1  the tool failed (trap, limit, nonzero exit, bad output)\n  2  could not run (bad input, I/O error)"
 ))]
 pub struct Opts {
@@ -69,6 +76,11 @@ pub struct Opts {
     /// Compile the module even if a cached compilation exists
     #[arg(long)]
     no_cache: bool,
+    /// Run the host's optimized code from the start, for its exact speed
+    /// and stack use [default: quick code, which compiles faster; time-outs
+    /// and stack exhaustion are confirmed on optimized code either way]
+    #[arg(long)]
+    optimized: bool,
     #[command(flatten)]
     build: BuildArgs,
     /// Output format
@@ -111,10 +123,15 @@ impl Opts {
         serde_json::from_str(&text).context("the input is not valid JSON")
     }
 
+    fn tier(&self) -> Tier {
+        if self.optimized { Tier::Optimized } else { Tier::Quick }
+    }
+
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let input = self.read_input()?;
         let runtime = skill::runtime(self.no_cache, shell)?;
-        let skill = skill::load(&self.target, self.module.as_deref(), &self.build, &runtime, shell)?;
+        let skill =
+            skill::load(&self.target, self.module.as_deref(), &self.build, &runtime, self.tier(), shell)?;
         let manifest = &skill.manifest;
         let Some(tool) = manifest.tool(&self.tool) else {
             let ids: Vec<_> = manifest.entrypoints.tools.iter().map(|t| format!("`{}`", t.id)).collect();
@@ -185,7 +202,7 @@ impl Opts {
                 stderr,
                 grants: &grants,
                 limits: &limits,
-                cache: &skill.cache,
+                cache: &skill.module.cache,
             })?,
             MessageFormat::Human => {
                 if let Some(output) = &outcome.output {
@@ -210,6 +227,12 @@ impl Opts {
                     report.wall_ms,
                     if handles.is_empty() { "nothing".to_owned() } else { handles.join("; ") }
                 );
+                if let Some(first) = &report.quick_failure {
+                    shell.note(format_args!(
+                        "quick code {}; this is the result of running again on optimized code, as the host compiles it",
+                        first.class.as_str()
+                    ));
+                }
                 match &report.failure {
                     None => shell.status("Finished", summary),
                     Some(failure) => {

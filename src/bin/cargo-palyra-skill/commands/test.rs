@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use cargo_palyra_skill::runtime::{Allow, Grants, Limits, ToolCall};
+use cargo_palyra_skill::runtime::{Allow, Grants, Limits, Tier, ToolCall};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,6 +35,11 @@ pub struct Opts {
     /// Compile the module even if a cached compilation exists
     #[arg(long)]
     no_cache: bool,
+    /// Run the host's optimized code from the start, for its exact speed
+    /// and stack use [default: quick code, which compiles faster; time-outs
+    /// and stack exhaustion are confirmed on optimized code either way]
+    #[arg(long)]
+    optimized: bool,
     #[command(flatten)]
     build: BuildArgs,
     /// Output format
@@ -72,6 +77,8 @@ struct CaseResult {
     problem: Option<String>,
     fuel_consumed: u64,
     wall_ms: u64,
+    /// The code the verdict comes from (`optimized` after a confirmation).
+    tier: Tier,
 }
 
 #[derive(Serialize)]
@@ -93,9 +100,13 @@ fn read_case(path: &Path) -> Result<Case> {
 }
 
 impl Opts {
+    fn tier(&self) -> Tier {
+        if self.optimized { Tier::Optimized } else { Tier::Quick }
+    }
+
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let runtime = skill::runtime(self.no_cache, shell)?;
-        let skill = skill::load(&self.manifest_path, None, &self.build, &runtime, shell)?;
+        let skill = skill::load(&self.manifest_path, None, &self.build, &runtime, self.tier(), shell)?;
         let manifest = &skill.manifest;
         let fixtures = skill.crate_dir.clone().unwrap_or_default().join("fixtures");
         let mut results = Vec::new();
@@ -182,6 +193,7 @@ impl Opts {
                     problem,
                     fuel_consumed: report.fuel_consumed,
                     wall_ms: report.wall_ms,
+                    tier: report.tier,
                 });
             }
         }

@@ -1,0 +1,243 @@
+//! Quick and optimized code: both tiers meter the same fuel and give the
+//! same results; a time-out or stack exhaustion on quick code is confirmed
+//! on optimized code; runs that may write state start on optimized code;
+//! optimized code compiled for a confirmation is cached and preferred.
+
+mod support;
+
+use std::path::PathBuf;
+
+use cargo_palyra_skill::artifact::Entries;
+use cargo_palyra_skill::runtime::{
+    CacheOutcome, FailureClass, Grants, Limits, LoadedModule, ModuleCache, Preopen, RunReport, RunRequest,
+    Runtime, Tier,
+};
+use serde_json::Value;
+use support::*;
+
+fn limits() -> Limits {
+    Limits {
+        fuel: 50_000_000,
+        max_memory_bytes: 16 * 1024 * 1024,
+        timeout_ms: 2_000,
+        max_stdout_bytes: 1024 * 1024,
+        max_stderr_bytes: 1024 * 1024,
+    }
+}
+
+fn request<'a>(
+    module: &'a LoadedModule,
+    stdin: &[u8],
+    limits: Limits,
+    preopens: Vec<Preopen>,
+) -> RunRequest<'a> {
+    RunRequest {
+        module,
+        entrypoint: "run",
+        stdin: stdin.to_vec(),
+        env: vec![
+            ("PALYRA_TOOL_ID".into(), "acme.echo".into()),
+            ("PALYRA_SKILL_ID".into(), "acme.echo".into()),
+            ("PALYRA_SKILL_VERSION".into(), "1.0.0".into()),
+        ],
+        program: "acme.echo".into(),
+        grants: Grants { http: vec!["api.example.com".into()], ..Grants::default() },
+        limits,
+        preopens,
+    }
+}
+
+fn wat(rel: &str) -> Vec<u8> {
+    wat::parse_file(fixture(rel)).unwrap()
+}
+
+/// The Rust echo fixture skill's module (wasm32-wasip1, std and serde_json),
+/// built in the target directory the build tests share.
+fn rust_echo_module() -> Vec<u8> {
+    let out = tempfile::tempdir().unwrap();
+    cmd()
+        .args(["-q", "build", "--locked", "--manifest-path"])
+        .arg(fixture("skills/echo/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("skills-target"))
+        .arg("--out")
+        .arg(out.path())
+        .env("PALYRA_SKILL_CONFIG_DIR", out.path().join("config"))
+        .assert()
+        .success();
+    let bytes = std::fs::read(out.path().join("acme.echo-1.2.3.palyra-skill")).unwrap();
+    let entries = Entries::read_zip(&bytes).unwrap();
+    entries.get("modules/acme_echo.wasm").unwrap().bytes.clone()
+}
+
+/// Everything a run's result is made of, except timing.
+fn result(report: &RunReport) -> (Option<i32>, u64, u64, Vec<u8>, Vec<u8>, Option<FailureClass>) {
+    (
+        report.exit_code,
+        report.fuel_consumed,
+        report.peak_memory_bytes,
+        report.stdout.clone(),
+        report.stderr.clone(),
+        report.failure.as_ref().map(|f| f.class),
+    )
+}
+
+#[test]
+fn both_tiers_meter_the_same_fuel_and_give_the_same_results() {
+    let runtime = Runtime::new(None).unwrap();
+    let small_fuel = Limits { fuel: 1_000_000, ..limits() };
+    let cases: Vec<(String, Vec<u8>, &[u8], Limits)> = vec![
+        ("Rust echo".into(), rust_echo_module(), br#"{"text":"tiers"}"#, limits()),
+        ("Rust echo, not JSON".into(), rust_echo_module(), b"{not json", limits()),
+        (
+            "Rust echo, little fuel".into(),
+            rust_echo_module(),
+            br#"{"text":"x"}"#,
+            Limits { fuel: 5_000, ..limits() },
+        ),
+        ("vector module".into(), read_fixture("vectors/inputs/echo.wasm"), b"{}", limits()),
+        ("infinite loop".into(), wat("hostile/infinite-loop.wat"), b"{}", small_fuel),
+        ("loop in start".into(), wat("hostile/start-loop.wat"), b"{}", small_fuel),
+        ("memory.grow bomb".into(), wat("hostile/memory-grow-bomb.wat"), b"{}", limits()),
+        ("huge initial memory".into(), wat("hostile/huge-initial-memory.wat"), b"{}", limits()),
+        ("huge table".into(), wat("hostile/huge-table.wat"), b"{}", limits()),
+        ("stdout flood".into(), wat("hostile/stdout-flood.wat"), b"{}", limits()),
+        ("environment".into(), wat("hostile/environment.wat"), b"{}", limits()),
+        ("unknown import".into(), wat("hostile/unknown-import.wat"), b"{}", limits()),
+        ("proc_exit".into(), wat("hostile/proc-exit.wat"), b"{}", limits()),
+        ("path traversal".into(), wat("hostile/path-traversal.wat"), b"{}", limits()),
+        ("fat frames".into(), wat("tiers/fat-frames.wat"), b"{}", Limits { fuel: 20_000, ..limits() }),
+    ];
+    for (name, wasm, stdin, limits) in cases {
+        let module = runtime.load_module(&wasm, Tier::Quick).unwrap();
+        let quick = runtime.run_on(Tier::Quick, &request(&module, stdin, limits, vec![]));
+        let optimized = runtime.run_on(Tier::Optimized, &request(&module, stdin, limits, vec![]));
+        assert_eq!((quick.tier, optimized.tier), (Tier::Quick, Tier::Optimized));
+        assert!(quick.fuel_consumed > 0 || quick.failure.is_some(), "{name}: nothing ran: {quick:?}");
+        assert_eq!(result(&quick), result(&optimized), "{name}: the tiers disagree");
+    }
+}
+
+#[test]
+fn a_time_out_on_quick_code_is_confirmed_on_optimized_code() {
+    let runtime = Runtime::new(None).unwrap();
+    let module = runtime.load_module(&wat("hostile/infinite-loop.wat"), Tier::Quick).unwrap();
+    assert_eq!(module.tier(), Tier::Quick);
+    let limits = Limits { fuel: u64::MAX / 2, timeout_ms: 200, ..limits() };
+    let report = runtime.run(request(&module, b"{}", limits, vec![]));
+    assert_eq!(report.tier, Tier::Optimized, "{report:?}");
+    assert_eq!(report.quick_failure.as_ref().map(|f| f.class), Some(FailureClass::TimedOut));
+    assert_eq!(report.failure.as_ref().map(|f| f.class), Some(FailureClass::TimedOut));
+    // Later runs of the module start on the optimized code.
+    assert_eq!(module.tier(), Tier::Optimized);
+    let again = runtime.run(request(&module, b"{}", limits, vec![]));
+    assert_eq!((again.tier, again.quick_failure.is_none()), (Tier::Optimized, true));
+}
+
+#[test]
+fn stack_only_quick_frames_exhaust_is_not_reported_as_exhausted() {
+    let runtime = Runtime::new(None).unwrap();
+    let wasm = wat("tiers/fat-frames.wat");
+    let probe = runtime.load_module(&wasm, Tier::Quick).unwrap();
+    let exhausts = |tier, fuel| {
+        let report = runtime.run_on(tier, &request(&probe, b"", Limits { fuel, ..limits() }, vec![]));
+        match report.failure.as_ref().map(|f| f.class) {
+            Some(FailureClass::StackExhausted) => true,
+            Some(FailureClass::OutOfFuel) => false,
+            other => panic!("neither out of fuel nor out of stack: {other:?}"),
+        }
+    };
+    // The least fuel that lets quick code recurse until its stack is gone
+    // (fuel bounds the depth the same way on both tiers).
+    let (mut enough, mut short) = (1_000_000_000u64, 1u64);
+    assert!(exhausts(Tier::Quick, enough));
+    while enough - short > 1 {
+        let mid = short + (enough - short) / 2;
+        if exhausts(Tier::Quick, mid) { enough = mid } else { short = mid }
+    }
+    assert!(!exhausts(Tier::Optimized, enough), "optimized frames should be smaller than quick ones");
+
+    // A fresh load runs quick code first, then confirms on optimized code.
+    let module = runtime.load_module(&wasm, Tier::Quick).unwrap();
+    let report = runtime.run(request(&module, b"", Limits { fuel: enough, ..limits() }, vec![]));
+    assert_eq!(report.quick_failure.as_ref().map(|f| f.class), Some(FailureClass::StackExhausted));
+    assert_eq!(report.tier, Tier::Optimized);
+    assert_eq!(report.failure.as_ref().map(|f| f.class), Some(FailureClass::OutOfFuel), "{report:?}");
+    assert_eq!(report.fuel_consumed, enough);
+}
+
+#[test]
+fn a_run_that_can_write_state_runs_once_on_optimized_code() {
+    let runtime = Runtime::new(None).unwrap();
+    let module = runtime.load_module(&wat("hostile/deep-recursion.wat"), Tier::Quick).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let preopen = Preopen { host: state.path().to_owned(), guest: "data".into(), writable: true };
+    let report = runtime.run(request(&module, b"{}", limits(), vec![preopen]));
+    assert_eq!(report.failure.as_ref().map(|f| f.class), Some(FailureClass::StackExhausted));
+    assert_eq!((report.tier, report.quick_failure.is_none()), (Tier::Optimized, true), "{report:?}");
+}
+
+#[test]
+fn optimized_code_compiled_for_a_confirmation_is_cached_and_preferred() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = || Some(ModuleCache::open(&dir.path().join("modules")).unwrap());
+    let wasm = wat("hostile/deep-recursion.wat");
+    let entries = || std::fs::read_dir(dir.path().join("modules")).unwrap().count();
+
+    let runtime = Runtime::new(cache()).unwrap();
+    let module = runtime.load_module(&wasm, Tier::Quick).unwrap();
+    assert_eq!((module.tier(), &module.cache), (Tier::Quick, &CacheOutcome::Miss));
+    assert_eq!(entries(), 1);
+    let again = Runtime::new(cache()).unwrap().load_module(&wasm, Tier::Quick).unwrap();
+    assert_eq!((again.tier(), &again.cache), (Tier::Quick, &CacheOutcome::Hit));
+
+    let report = runtime.run(request(&module, b"{}", limits(), vec![]));
+    assert_eq!(report.quick_failure.as_ref().map(|f| f.class), Some(FailureClass::StackExhausted));
+    assert_eq!(entries(), 2, "quick and optimized code are separate entries");
+    let later = Runtime::new(cache()).unwrap().load_module(&wasm, Tier::Quick).unwrap();
+    assert_eq!((later.tier(), &later.cache), (Tier::Optimized, &CacheOutcome::Hit));
+}
+
+#[test]
+fn a_corrupt_optimized_entry_is_never_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = || Some(ModuleCache::open(dir.path()).unwrap());
+    let wasm = wat("hostile/proc-exit.wat");
+    let runtime = Runtime::new(cache()).unwrap();
+    runtime.load_module(&wasm, Tier::Optimized).unwrap();
+    let entry = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&entry, bytes).unwrap();
+
+    let runtime = Runtime::new(cache()).unwrap();
+    let module = runtime.load_module(&wasm, Tier::Quick).unwrap();
+    assert_eq!(module.tier(), Tier::Quick, "the altered optimized code must not be used");
+    assert!(matches!(module.cache, CacheOutcome::Replaced(ref reason) if reason.contains("checksum")));
+    assert_eq!(runtime.run(request(&module, b"{}", limits(), vec![])).exit_code, Some(3));
+}
+
+#[test]
+fn run_reports_the_code_it_ran_and_optimized_starts_there() {
+    let artifact = fixture("vectors/reference-echo.palyra-skill");
+    let report = |extra: &[&str]| -> (Value, String) {
+        let output = cmd()
+            .args(["-v", "run", "--no-cache", "--tool", "acme.echo", "--input", "{\"text\":\"x\"}"])
+            .args(["--message-format", "json"])
+            .args(extra)
+            .arg(&artifact)
+            .output()
+            .unwrap();
+        (serde_json::from_slice(&output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
+    };
+    let (quick, log) = report(&[]);
+    assert_eq!(quick["tier"], "quick");
+    assert_eq!(quick["quick_failure"], Value::Null);
+    assert!(log.contains("quick code, compiled, cache off"), "{log}");
+    let (optimized, log) = report(&["--optimized"]);
+    assert_eq!(optimized["tier"], "optimized");
+    assert!(log.contains("optimized code, compiled, cache off"), "{log}");
+    assert_eq!(quick["fuel_consumed"], optimized["fuel_consumed"]);
+    assert_eq!(quick["exit_code"], optimized["exit_code"]);
+}
