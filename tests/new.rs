@@ -52,6 +52,20 @@ fn new_build_test_run_works_out_of_the_box() {
         .success()
         .stdout(predicate::str::contains("test echo/hello.json ... ok"))
         .stdout(predicate::str::contains("2 passed, 0 failed"));
+    for (flags, tier) in [(&[][..], "quick"), (&["--optimized"][..], "optimized")] {
+        let output = tool(home.path(), &demo)
+            .args(["test", "--message-format", "json"])
+            .args(flags)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let report: serde_json::Value = serde_json::from_slice(&output).unwrap();
+        let cases = report["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 2);
+        assert!(cases.iter().all(|case| case["tier"] == tier), "{report}");
+    }
     tool(home.path(), &demo)
         .args(["run", "--tool", "example.echo", "--input", r#"{"text":"hi"}"#])
         .assert()

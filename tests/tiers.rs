@@ -241,3 +241,36 @@ fn run_reports_the_code_it_ran_and_optimized_starts_there() {
     assert_eq!(quick["fuel_consumed"], optimized["fuel_consumed"]);
     assert_eq!(quick["exit_code"], optimized["exit_code"]);
 }
+
+#[test]
+fn run_says_when_optimized_code_decided_the_result() {
+    use cargo_palyra_skill::pack::{self, Parts};
+    let dir = tempfile::tempdir().unwrap();
+    let parts = Parts {
+        modules: vec![("echo.wasm".into(), wat("hostile/deep-recursion.wat"))],
+        ..echo_parts(&fixture_text("vectors/inputs/skill.toml"))
+    };
+    let (mut entries, manifest) = pack::assemble(parts).unwrap();
+    pack::sign(&mut entries, &manifest.publisher, &test_key(), 1_700_000_000_000).unwrap();
+    let artifact = dir.path().join("recursion.palyra-skill");
+    std::fs::write(&artifact, entries.to_zip().unwrap()).unwrap();
+    let run = || {
+        let mut command = cmd();
+        command
+            .args(["run", "--no-cache", "--tool", "acme.echo", "--input", "{\"text\":\"x\"}"])
+            .arg(&artifact);
+        command
+    };
+    run()
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("stack_exhausted: the wasm stack is exhausted"))
+        .stderr(predicates::str::contains(
+            "quick code stack_exhausted; this is the result of running again on optimized code",
+        ));
+    let output = run().args(["--message-format", "json"]).assert().code(1).get_output().stdout.clone();
+    let report: Value = serde_json::from_slice(&output).unwrap();
+    assert_eq!(report["tier"], "optimized");
+    assert_eq!(report["quick_failure"]["class"], "stack_exhausted");
+    assert_eq!(report["failure"]["class"], "stack_exhausted");
+}

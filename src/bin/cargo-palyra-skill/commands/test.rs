@@ -185,6 +185,12 @@ impl Opts {
                     if let Some(problem) = &problem {
                         shell.print(format_args!("    {problem}"))?;
                     }
+                    if let Some(first) = &report.quick_failure {
+                        shell.print(format_args!(
+                            "    quick code {}: the verdict is from optimized code, as the host compiles it",
+                            first.class.as_str()
+                        ))?;
+                    }
                 }
                 results.push(CaseResult {
                     case: name,
