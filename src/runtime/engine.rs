@@ -48,10 +48,10 @@ impl Tier {
     }
 }
 
-/// One engine configuration and the linker built for it.
+/// One engine configuration, and the linker for it once a run needs it.
 pub(super) struct Backend {
     pub(super) engine: Engine,
-    pub(super) linker: Linker<State>,
+    linker: OnceLock<Result<Linker<State>, String>>,
 }
 
 impl Backend {
@@ -62,29 +62,34 @@ impl Backend {
             config.cranelift_opt_level(OptLevel::None);
         }
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut State| &mut state.wasi)
-            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
-        for class in CapabilityClass::ALL {
-            linker
-                .func_wrap(
-                    HOST_MODULE,
-                    &format!("{}-count", class.prefix()),
-                    move |caller: wasmtime::Caller<'_, State>| caller.data().grants.count(class),
-                )
-                .and_then(|l| {
-                    l.func_wrap(
-                        HOST_MODULE,
-                        &format!("{}-handle", class.prefix()),
-                        move |caller: wasmtime::Caller<'_, State>, index: i32| {
-                            caller.data().grants.handle(class, index)
-                        },
-                    )
-                })
-                .map_err(|e| RuntimeError::Engine(e.to_string()))?;
-        }
-        Ok(Backend { engine, linker })
+        Ok(Backend { engine, linker: OnceLock::new() })
     }
+
+    /// WASI preview1 and the Palyra host functions, linked for this engine.
+    pub(super) fn linker(&self) -> Result<&Linker<State>, RuntimeError> {
+        self.linker
+            .get_or_init(|| link(&self.engine).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| RuntimeError::Engine(e.clone()))
+    }
+}
+
+fn link(engine: &Engine) -> wasmtime::Result<Linker<State>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut State| &mut state.wasi)?;
+    for class in CapabilityClass::ALL {
+        linker.func_wrap(
+            HOST_MODULE,
+            &format!("{}-count", class.prefix()),
+            move |caller: wasmtime::Caller<'_, State>| caller.data().grants.count(class),
+        )?;
+        linker.func_wrap(
+            HOST_MODULE,
+            &format!("{}-handle", class.prefix()),
+            move |caller: wasmtime::Caller<'_, State>, index: i32| caller.data().grants.handle(class, index),
+        )?;
+    }
+    Ok(linker)
 }
 
 pub struct Runtime {

@@ -256,11 +256,12 @@ impl Runtime {
                 return report;
             }
         }
-        let module = match self.code(request.module, tier) {
-            Ok(module) => module,
+        let prepared = self.code(request.module, tier).and_then(|module| Ok((module, backend.linker()?)));
+        let (module, linker) = match prepared {
+            Ok(prepared) => prepared,
             Err(e) => {
                 report.failure =
-                    Some(Failure::new(FailureClass::Trap, format!("could not compile the module: {e}")));
+                    Some(Failure::new(FailureClass::Trap, format!("could not prepare the module: {e}")));
                 return report;
             }
         };
@@ -289,8 +290,7 @@ impl Runtime {
 
         let outcome = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
             Ok(rt) => rt.block_on(async {
-                tokio::time::timeout(timeout, call(&backend.linker, &mut store, module, request.entrypoint))
-                    .await
+                tokio::time::timeout(timeout, call(linker, &mut store, module, request.entrypoint)).await
             }),
             Err(e) => Ok(Err(CallError::Other(wasmtime::Error::msg(format!(
                 "could not start the async runtime: {e}"
