@@ -17,6 +17,10 @@ use super::grants::Grants;
 use super::limits::{LimitHit, Limiter};
 use crate::manifest::Manifest;
 
+/// Quick code yields to the async runtime (and its wall-clock timeout)
+/// after this much fuel: a fraction of a millisecond of compute.
+const QUICK_YIELD_FUEL: u64 = 100_000;
+
 /// Captured stdout and stderr are each capped at this by default.
 pub const DEFAULT_OUTPUT_CAP: usize = 1024 * 1024;
 
@@ -273,20 +277,31 @@ impl Runtime {
         let mut store = Store::new(&backend.engine, state);
         store.limiter(|state| &mut state.limiter);
         let _ = store.set_fuel(limits.fuel);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_trap();
-
-        // The epoch tick ends compute that overruns the wall clock; the
-        // timeout below also ends a guest blocked in a host call (such as
-        // `poll_oneoff`), which epochs cannot interrupt.
-        let (cancel, cancelled) = mpsc::channel::<()>();
-        let engine = backend.engine.clone();
         let timeout = Duration::from_millis(limits.timeout_ms);
-        let ticker = std::thread::spawn(move || {
-            if cancelled.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
-                engine.increment_epoch();
+        // Optimized code, as on the host, checks the epoch: the tick ends
+        // compute that overruns the wall clock. Quick code has no epoch
+        // checks; it yields to the async runtime every `QUICK_YIELD_FUEL`
+        // units instead, where the timeout below ends it. That timeout also
+        // ends a guest blocked in a host call (such as `poll_oneoff`), which
+        // epochs cannot interrupt.
+        let ticker = match tier {
+            Tier::Optimized => {
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_trap();
+                let (cancel, cancelled) = mpsc::channel::<()>();
+                let engine = backend.engine.clone();
+                let thread = std::thread::spawn(move || {
+                    if cancelled.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
+                        engine.increment_epoch();
+                    }
+                });
+                Some((cancel, thread))
             }
-        });
+            Tier::Quick => {
+                let _ = store.fuel_async_yield_interval(Some(QUICK_YIELD_FUEL));
+                None
+            }
+        };
 
         let outcome = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
             Ok(rt) => rt.block_on(async {
@@ -296,8 +311,10 @@ impl Runtime {
                 "could not start the async runtime: {e}"
             ))))),
         };
-        let _ = cancel.send(());
-        let _ = ticker.join();
+        if let Some((cancel, thread)) = ticker {
+            let _ = cancel.send(());
+            let _ = thread.join();
+        }
 
         report.wall_ms = started.elapsed().as_millis() as u64;
         report.fuel_consumed = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
