@@ -1,6 +1,7 @@
-//! The wasmtime engine configured as the consumer's host (fuel, epochs,
-//! stack), the linker with WASI preview1 and the Palyra host functions, and
-//! module loading through the cache.
+//! The wasmtime engines: optimized code configured as the consumer's host
+//! (fuel, epochs, stack) and quick code for a fast start; the linker with
+//! WASI preview1 and the Palyra host functions; module loading through the
+//! cache.
 
 use std::sync::OnceLock;
 
