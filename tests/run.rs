@@ -12,16 +12,6 @@ use cargo_palyra_skill::runtime::{
 use predicates::prelude::*;
 use support::*;
 
-fn limits() -> Limits {
-    Limits {
-        fuel: 50_000_000,
-        max_memory_bytes: 16 * 1024 * 1024,
-        timeout_ms: 2_000,
-        max_stdout_bytes: 1024 * 1024,
-        max_stderr_bytes: 1024 * 1024,
-    }
-}
-
 fn run_wat(name: &str, limits: Limits, preopens: Vec<Preopen>) -> RunReport {
     let wasm = wat::parse_file(fixture(&format!("hostile/{name}.wat"))).unwrap();
     let runtime = Runtime::new(None).unwrap();
@@ -51,7 +41,7 @@ fn fails_with(report: &RunReport, class: FailureClass, message: &str) {
 
 #[test]
 fn an_infinite_loop_runs_out_of_fuel() {
-    let report = run_wat("infinite-loop", Limits { fuel: 1_000_000, ..limits() }, vec![]);
+    let report = run_wat("infinite-loop", Limits { fuel: 1_000_000, ..test_limits() }, vec![]);
     fails_with(
         &report,
         FailureClass::OutOfFuel,
@@ -63,20 +53,21 @@ fn an_infinite_loop_runs_out_of_fuel() {
 #[test]
 fn an_infinite_loop_with_plenty_of_fuel_hits_the_wall_clock() {
     let started = Instant::now();
-    let report = run_wat("infinite-loop", Limits { fuel: u64::MAX / 2, timeout_ms: 300, ..limits() }, vec![]);
+    let report =
+        run_wat("infinite-loop", Limits { fuel: u64::MAX / 2, timeout_ms: 300, ..test_limits() }, vec![]);
     fails_with(&report, FailureClass::TimedOut, "exceeded the wall clock of 300 ms");
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
 #[test]
 fn a_loop_in_the_start_function_is_stopped_too() {
-    let report = run_wat("start-loop", Limits { fuel: 1_000_000, ..limits() }, vec![]);
+    let report = run_wat("start-loop", Limits { fuel: 1_000_000, ..test_limits() }, vec![]);
     fails_with(&report, FailureClass::OutOfFuel, "out of fuel");
 }
 
 #[test]
 fn a_memory_grow_bomb_hits_the_memory_quota() {
-    let report = run_wat("memory-grow-bomb", limits(), vec![]);
+    let report = run_wat("memory-grow-bomb", test_limits(), vec![]);
     fails_with(&report, FailureClass::MemoryLimit, "over the limit of 16,777,216 bytes");
     assert!(report.peak_memory_bytes <= 16 * 1024 * 1024);
 }
@@ -84,7 +75,7 @@ fn a_memory_grow_bomb_hits_the_memory_quota() {
 #[test]
 fn huge_initial_memory_cannot_instantiate() {
     fails_with(
-        &run_wat("huge-initial-memory", limits(), vec![]),
+        &run_wat("huge-initial-memory", test_limits(), vec![]),
         FailureClass::MemoryLimit,
         "max_memory_bytes",
     );
@@ -92,13 +83,13 @@ fn huge_initial_memory_cannot_instantiate() {
 
 #[test]
 fn a_huge_table_is_refused() {
-    fails_with(&run_wat("huge-table", limits(), vec![]), FailureClass::TableLimit, "100,000");
+    fails_with(&run_wat("huge-table", test_limits(), vec![]), FailureClass::TableLimit, "100,000");
 }
 
 #[test]
 fn deep_recursion_exhausts_the_stack() {
     fails_with(
-        &run_wat("deep-recursion", limits(), vec![]),
+        &run_wat("deep-recursion", test_limits(), vec![]),
         FailureClass::StackExhausted,
         "stack is exhausted",
     );
@@ -106,7 +97,7 @@ fn deep_recursion_exhausts_the_stack() {
 
 #[test]
 fn ten_mib_of_stdout_is_cut_off() {
-    let report = run_wat("stdout-flood", limits(), vec![]);
+    let report = run_wat("stdout-flood", test_limits(), vec![]);
     fails_with(&report, FailureClass::OutputTooLarge, "more than 1,048,576 bytes to stdout");
     assert_eq!(report.exit_code, None);
     assert!(report.stdout.len() <= 1024 * 1024);
@@ -115,7 +106,7 @@ fn ten_mib_of_stdout_is_cut_off() {
 #[test]
 fn sleeping_in_poll_oneoff_still_hits_the_wall_clock() {
     let started = Instant::now();
-    let report = run_wat("sleep", Limits { timeout_ms: 300, ..limits() }, vec![]);
+    let report = run_wat("sleep", Limits { timeout_ms: 300, ..test_limits() }, vec![]);
     fails_with(&report, FailureClass::TimedOut, "300 ms");
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -127,13 +118,13 @@ fn sleeping_in_poll_oneoff_still_hits_the_wall_clock() {
 #[test]
 fn path_traversal_fails_with_and_without_granted_roots() {
     // No preopen at all: fd 3 is not a directory.
-    assert_eq!(run_wat("path-traversal", limits(), vec![]).exit_code, Some(100));
+    assert_eq!(run_wat("path-traversal", test_limits(), vec![]).exit_code, Some(100));
     // A granted root: `../` cannot leave it.
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("state/skills/data");
     std::fs::create_dir_all(&root).unwrap();
     let preopen = Preopen { host: root, guest: "skills/data".into(), writable: false };
-    let report = run_wat("path-traversal", limits(), vec![preopen]);
+    let report = run_wat("path-traversal", test_limits(), vec![preopen]);
     assert!(report.failure.is_none(), "{report:?}");
     let errno = report.exit_code.unwrap();
     assert!(errno != 0 && errno != 100, "the escape must fail with an errno, got {errno}");
@@ -141,17 +132,21 @@ fn path_traversal_fails_with_and_without_granted_roots() {
 
 #[test]
 fn only_the_three_palyra_variables_are_visible() {
-    assert_eq!(run_wat("environment", limits(), vec![]).exit_code, Some(3));
+    assert_eq!(run_wat("environment", test_limits(), vec![]).exit_code, Some(3));
 }
 
 #[test]
 fn an_unknown_import_is_a_link_error_naming_it() {
-    fails_with(&run_wat("unknown-import", limits(), vec![]), FailureClass::LinkError, "evil:host/escape");
+    fails_with(
+        &run_wat("unknown-import", test_limits(), vec![]),
+        FailureClass::LinkError,
+        "evil:host/escape",
+    );
 }
 
 #[test]
 fn proc_exit_is_the_exit_code() {
-    let report = run_wat("proc-exit", limits(), vec![]);
+    let report = run_wat("proc-exit", test_limits(), vec![]);
     assert!(report.failure.is_none(), "{report:?}");
     assert_eq!(report.exit_code, Some(3));
 }

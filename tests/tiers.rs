@@ -15,16 +15,6 @@ use cargo_palyra_skill::runtime::{
 use serde_json::Value;
 use support::*;
 
-fn limits() -> Limits {
-    Limits {
-        fuel: 50_000_000,
-        max_memory_bytes: 16 * 1024 * 1024,
-        timeout_ms: 2_000,
-        max_stdout_bytes: 1024 * 1024,
-        max_stderr_bytes: 1024 * 1024,
-    }
-}
-
 fn request<'a>(
     module: &'a LoadedModule,
     stdin: &[u8],
@@ -85,28 +75,28 @@ fn result(report: &RunReport) -> (Option<i32>, u64, u64, Vec<u8>, Vec<u8>, Optio
 #[test]
 fn both_tiers_meter_the_same_fuel_and_give_the_same_results() {
     let runtime = Runtime::new(None).unwrap();
-    let small_fuel = Limits { fuel: 1_000_000, ..limits() };
+    let small_fuel = Limits { fuel: 1_000_000, ..test_limits() };
     let cases: Vec<(String, Vec<u8>, &[u8], Limits)> = vec![
-        ("Rust echo".into(), rust_echo_module(), br#"{"text":"tiers"}"#, limits()),
-        ("Rust echo, not JSON".into(), rust_echo_module(), b"{not json", limits()),
+        ("Rust echo".into(), rust_echo_module(), br#"{"text":"tiers"}"#, test_limits()),
+        ("Rust echo, not JSON".into(), rust_echo_module(), b"{not json", test_limits()),
         (
             "Rust echo, little fuel".into(),
             rust_echo_module(),
             br#"{"text":"x"}"#,
-            Limits { fuel: 5_000, ..limits() },
+            Limits { fuel: 5_000, ..test_limits() },
         ),
-        ("vector module".into(), read_fixture("vectors/inputs/echo.wasm"), b"{}", limits()),
+        ("vector module".into(), read_fixture("vectors/inputs/echo.wasm"), b"{}", test_limits()),
         ("infinite loop".into(), wat("hostile/infinite-loop.wat"), b"{}", small_fuel),
         ("loop in start".into(), wat("hostile/start-loop.wat"), b"{}", small_fuel),
-        ("memory.grow bomb".into(), wat("hostile/memory-grow-bomb.wat"), b"{}", limits()),
-        ("huge initial memory".into(), wat("hostile/huge-initial-memory.wat"), b"{}", limits()),
-        ("huge table".into(), wat("hostile/huge-table.wat"), b"{}", limits()),
-        ("stdout flood".into(), wat("hostile/stdout-flood.wat"), b"{}", limits()),
-        ("environment".into(), wat("hostile/environment.wat"), b"{}", limits()),
-        ("unknown import".into(), wat("hostile/unknown-import.wat"), b"{}", limits()),
-        ("proc_exit".into(), wat("hostile/proc-exit.wat"), b"{}", limits()),
-        ("path traversal".into(), wat("hostile/path-traversal.wat"), b"{}", limits()),
-        ("fat frames".into(), wat("tiers/fat-frames.wat"), b"{}", Limits { fuel: 20_000, ..limits() }),
+        ("memory.grow bomb".into(), wat("hostile/memory-grow-bomb.wat"), b"{}", test_limits()),
+        ("huge initial memory".into(), wat("hostile/huge-initial-memory.wat"), b"{}", test_limits()),
+        ("huge table".into(), wat("hostile/huge-table.wat"), b"{}", test_limits()),
+        ("stdout flood".into(), wat("hostile/stdout-flood.wat"), b"{}", test_limits()),
+        ("environment".into(), wat("hostile/environment.wat"), b"{}", test_limits()),
+        ("unknown import".into(), wat("hostile/unknown-import.wat"), b"{}", test_limits()),
+        ("proc_exit".into(), wat("hostile/proc-exit.wat"), b"{}", test_limits()),
+        ("path traversal".into(), wat("hostile/path-traversal.wat"), b"{}", test_limits()),
+        ("fat frames".into(), wat("tiers/fat-frames.wat"), b"{}", Limits { fuel: 20_000, ..test_limits() }),
     ];
     for (name, wasm, stdin, limits) in cases {
         let module = runtime.load_module(&wasm, Tier::Quick).unwrap();
@@ -123,7 +113,7 @@ fn a_time_out_on_quick_code_is_confirmed_on_optimized_code() {
     let runtime = Runtime::new(None).unwrap();
     let module = runtime.load_module(&wat("hostile/infinite-loop.wat"), Tier::Quick).unwrap();
     assert_eq!(module.tier(), Tier::Quick);
-    let limits = Limits { fuel: u64::MAX / 2, timeout_ms: 200, ..limits() };
+    let limits = Limits { fuel: u64::MAX / 2, timeout_ms: 200, ..test_limits() };
     let report = runtime.run(request(&module, b"{}", limits, vec![]));
     assert_eq!(report.tier, Tier::Optimized, "{report:?}");
     assert_eq!(report.quick_failure.as_ref().map(|f| f.class), Some(FailureClass::TimedOut));
@@ -140,7 +130,7 @@ fn stack_only_quick_frames_exhaust_is_not_reported_as_exhausted() {
     let wasm = wat("tiers/fat-frames.wat");
     let probe = runtime.load_module(&wasm, Tier::Quick).unwrap();
     let exhausts = |tier, fuel| {
-        let report = runtime.run_on(tier, &request(&probe, b"", Limits { fuel, ..limits() }, vec![]));
+        let report = runtime.run_on(tier, &request(&probe, b"", Limits { fuel, ..test_limits() }, vec![]));
         match report.failure.as_ref().map(|f| f.class) {
             Some(FailureClass::StackExhausted) => true,
             Some(FailureClass::OutOfFuel) => false,
@@ -159,7 +149,7 @@ fn stack_only_quick_frames_exhaust_is_not_reported_as_exhausted() {
 
     // A fresh load runs quick code first, then confirms on optimized code.
     let module = runtime.load_module(&wasm, Tier::Quick).unwrap();
-    let report = runtime.run(request(&module, b"", Limits { fuel: enough, ..limits() }, vec![]));
+    let report = runtime.run(request(&module, b"", Limits { fuel: enough, ..test_limits() }, vec![]));
     assert_eq!(report.quick_failure.as_ref().map(|f| f.class), Some(FailureClass::StackExhausted));
     assert_eq!(report.tier, Tier::Optimized);
     assert_eq!(report.failure.as_ref().map(|f| f.class), Some(FailureClass::OutOfFuel), "{report:?}");
@@ -172,7 +162,7 @@ fn a_run_that_can_write_state_runs_once_on_optimized_code() {
     let module = runtime.load_module(&wat("hostile/deep-recursion.wat"), Tier::Quick).unwrap();
     let state = tempfile::tempdir().unwrap();
     let preopen = Preopen { host: state.path().to_owned(), guest: "data".into(), writable: true };
-    let report = runtime.run(request(&module, b"{}", limits(), vec![preopen]));
+    let report = runtime.run(request(&module, b"{}", test_limits(), vec![preopen]));
     assert_eq!(report.failure.as_ref().map(|f| f.class), Some(FailureClass::StackExhausted));
     assert_eq!((report.tier, report.quick_failure.is_none()), (Tier::Optimized, true), "{report:?}");
 }
@@ -191,7 +181,7 @@ fn optimized_code_compiled_for_a_confirmation_is_cached_and_preferred() {
     let again = Runtime::new(cache()).unwrap().load_module(&wasm, Tier::Quick).unwrap();
     assert_eq!((again.tier(), &again.cache), (Tier::Quick, &CacheOutcome::Hit));
 
-    let report = runtime.run(request(&module, b"{}", limits(), vec![]));
+    let report = runtime.run(request(&module, b"{}", test_limits(), vec![]));
     assert_eq!(report.quick_failure.as_ref().map(|f| f.class), Some(FailureClass::StackExhausted));
     assert_eq!(entries(), 2, "quick and optimized code are separate entries");
     let later = Runtime::new(cache()).unwrap().load_module(&wasm, Tier::Quick).unwrap();
@@ -215,7 +205,7 @@ fn a_corrupt_optimized_entry_is_never_loaded() {
     let module = runtime.load_module(&wasm, Tier::Quick).unwrap();
     assert_eq!(module.tier(), Tier::Quick, "the altered optimized code must not be used");
     assert!(matches!(module.cache, CacheOutcome::Replaced(ref reason) if reason.contains("checksum")));
-    assert_eq!(runtime.run(request(&module, b"{}", limits(), vec![])).exit_code, Some(3));
+    assert_eq!(runtime.run(request(&module, b"{}", test_limits(), vec![])).exit_code, Some(3));
 }
 
 #[test]

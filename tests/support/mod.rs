@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use assert_cmd::Command;
 use cargo_palyra_skill::artifact::Entries;
 use cargo_palyra_skill::pack::{self, Parts};
+use cargo_palyra_skill::runtime::Limits;
 use cargo_palyra_skill::signing::SecretKey;
 
 /// The vectors' public test key seed (0x01..0x20); never for real use.
@@ -119,4 +120,15 @@ pub fn assert_clean(haystack: &[u8], key: &SecretKey, what: &str) {
     }
     let seed = key.seed();
     assert!(!haystack.windows(32).any(|w| w == seed.as_slice()), "{what} contains the raw key");
+}
+
+/// Runtime limits for tests: 50M fuel, 16 MiB of memory, 2 s, 1 MiB outputs.
+pub fn test_limits() -> Limits {
+    Limits {
+        fuel: 50_000_000,
+        max_memory_bytes: 16 * 1024 * 1024,
+        timeout_ms: 2_000,
+        max_stdout_bytes: 1024 * 1024,
+        max_stderr_bytes: 1024 * 1024,
+    }
 }
