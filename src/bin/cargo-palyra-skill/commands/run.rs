@@ -33,7 +33,7 @@ use crate::skill::{self, BuildArgs};
     "  cargo palyra-skill run . --tool acme.echo --input '{\"text\":\"hi\"}'\n",
     "  echo '{\"text\":\"hi\"}' | cargo palyra-skill run echo.palyra-skill --tool acme.echo\n",
     "  cargo palyra-skill run echo.palyra-skill --tool acme.fetch --input-file req.json --allow-http api.example.com\n",
-    "  cargo palyra-skill run . --tool acme.echo --input '{}' --optimized   # the host's optimized code from the start\n\n",
+    "  cargo palyra-skill run . --tool acme.echo --input '{\"text\":\"hi\"}' --optimized\n\n",
     "Exit status:\n  0  the tool succeeded\n  1  the tool failed (trap, limit, nonzero exit, bad output)\n  2  could not run (bad input, I/O error)"
 ))]
 pub struct Opts {
