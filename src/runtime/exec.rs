@@ -227,7 +227,6 @@ impl Runtime {
     /// the module has none yet), with no confirmation run.
     pub fn run_on(&self, tier: Tier, request: &RunRequest) -> RunReport {
         let backend = self.backend(tier);
-        let started = Instant::now();
         let limits = request.limits;
         let stdout = MemoryOutputPipe::new(limits.max_stdout_bytes);
         let stderr = MemoryOutputPipe::new(limits.max_stderr_bytes);
@@ -269,6 +268,8 @@ impl Runtime {
                 return report;
             }
         };
+        // The wall time is the call's, never a compile's.
+        let started = Instant::now();
         let state = State {
             wasi: wasi.build_p1(),
             limiter: Limiter::new(limits.max_memory_bytes),
