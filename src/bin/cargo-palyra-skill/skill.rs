@@ -30,6 +30,25 @@ pub struct BuildArgs {
     pub offline: bool,
 }
 
+/// How `run` and `test` get the module's compiled code.
+#[derive(Debug, Clone, Args)]
+pub struct CodeArgs {
+    /// Compile the module even if a cached compilation exists
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Run the host's optimized code from the start, for its exact speed
+    /// and stack use [default: quick code, which compiles faster; time-outs
+    /// and stack exhaustion are confirmed on optimized code either way]
+    #[arg(long)]
+    pub optimized: bool,
+}
+
+impl CodeArgs {
+    pub fn tier(&self) -> Tier {
+        if self.optimized { Tier::Optimized } else { Tier::Quick }
+    }
+}
+
 /// A skill ready to call.
 pub struct Skill {
     pub manifest: Manifest,

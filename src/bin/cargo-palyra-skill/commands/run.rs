@@ -4,16 +4,14 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use cargo_palyra_skill::runtime::{
-    Allow, CacheOutcome, FailureClass, Grants, Limits, Tier, ToolCall, ToolOutcome,
-};
+use cargo_palyra_skill::runtime::{Allow, CacheOutcome, FailureClass, Grants, Limits, ToolCall, ToolOutcome};
 use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::Outcome;
 use crate::shell::{MessageFormat, Shell, human_size};
-use crate::skill::{self, BuildArgs};
+use crate::skill::{self, BuildArgs, CodeArgs};
 
 /// Call a tool of a skill with JSON input and show what the Palyra host would do.
 ///
@@ -73,14 +71,8 @@ pub struct Opts {
     /// The module to run, when the skill has several
     #[arg(long, value_name = "PATH")]
     module: Option<String>,
-    /// Compile the module even if a cached compilation exists
-    #[arg(long)]
-    no_cache: bool,
-    /// Run the host's optimized code from the start, for its exact speed
-    /// and stack use [default: quick code, which compiles faster; time-outs
-    /// and stack exhaustion are confirmed on optimized code either way]
-    #[arg(long)]
-    optimized: bool,
+    #[command(flatten)]
+    code: CodeArgs,
     #[command(flatten)]
     build: BuildArgs,
     /// Output format
@@ -123,15 +115,17 @@ impl Opts {
         serde_json::from_str(&text).context("the input is not valid JSON")
     }
 
-    fn tier(&self) -> Tier {
-        if self.optimized { Tier::Optimized } else { Tier::Quick }
-    }
-
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let input = self.read_input()?;
-        let runtime = skill::runtime(self.no_cache, shell)?;
-        let skill =
-            skill::load(&self.target, self.module.as_deref(), &self.build, &runtime, self.tier(), shell)?;
+        let runtime = skill::runtime(self.code.no_cache, shell)?;
+        let skill = skill::load(
+            &self.target,
+            self.module.as_deref(),
+            &self.build,
+            &runtime,
+            self.code.tier(),
+            shell,
+        )?;
         let manifest = &skill.manifest;
         let Some(tool) = manifest.tool(&self.tool) else {
             let ids: Vec<_> = manifest.entrypoints.tools.iter().map(|t| format!("`{}`", t.id)).collect();

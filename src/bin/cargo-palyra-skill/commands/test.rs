@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::Outcome;
 use crate::shell::{MessageFormat, Shell};
-use crate::skill::{self, BuildArgs};
+use crate::skill::{self, BuildArgs, CodeArgs};
 
 /// Build the skill crate and run its fixture cases.
 ///
@@ -32,14 +32,8 @@ pub struct Opts {
     /// Path to the crate's `Cargo.toml`
     #[arg(long, value_name = "PATH", default_value = "Cargo.toml")]
     manifest_path: PathBuf,
-    /// Compile the module even if a cached compilation exists
-    #[arg(long)]
-    no_cache: bool,
-    /// Run the host's optimized code from the start, for its exact speed
-    /// and stack use [default: quick code, which compiles faster; time-outs
-    /// and stack exhaustion are confirmed on optimized code either way]
-    #[arg(long)]
-    optimized: bool,
+    #[command(flatten)]
+    code: CodeArgs,
     #[command(flatten)]
     build: BuildArgs,
     /// Output format
@@ -100,13 +94,9 @@ fn read_case(path: &Path) -> Result<Case> {
 }
 
 impl Opts {
-    fn tier(&self) -> Tier {
-        if self.optimized { Tier::Optimized } else { Tier::Quick }
-    }
-
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let runtime = skill::runtime(self.no_cache, shell)?;
-        let skill = skill::load(&self.manifest_path, None, &self.build, &runtime, self.tier(), shell)?;
+        let runtime = skill::runtime(self.code.no_cache, shell)?;
+        let skill = skill::load(&self.manifest_path, None, &self.build, &runtime, self.code.tier(), shell)?;
         let manifest = &skill.manifest;
         let fixtures = skill.crate_dir.clone().unwrap_or_default().join("fixtures");
         let mut results = Vec::new();
