@@ -1,5 +1,6 @@
 //! `build`: a skill crate to a signed, reproducible artifact: compile for
-//! `wasm32-wasip1`, SBOM, provenance, pack, sign, attest.
+//! the ABI's target, check the imports the host links, SBOM, provenance,
+//! pack, sign, attest.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -7,8 +8,9 @@ use std::process::Command;
 use toml_edit::DocumentMut;
 
 use crate::artifact::{Entries, sha256_hex};
-use crate::cargo::{self, BuildRequest, CargoError, Features, SkillCrate};
+use crate::cargo::{self, Abi, BuildRequest, CargoError, Features, SkillCrate};
 use crate::fsutil::{Existing, write_atomic};
+use crate::host::link_problems;
 use crate::manifest::{Manifest, ManifestError};
 use crate::pack::{self, PackError, Parts};
 use crate::provenance::{self, BuildFacts, Environment, SourceInfo};
@@ -37,6 +39,10 @@ pub enum BuildError {
         "`operator.plugin.default_module_path` is `{declared}` but the crate builds `{built}`: set it to `modules/{built}`"
     )]
     ModulePath { declared: String, built: String },
+    #[error(
+        "`{module}` imports what the Palyra host cannot link, so every call would fail as `invalid_input`:\n{list}\n{fix}"
+    )]
+    HostImports { module: String, list: String, fix: String },
     #[error(transparent)]
     Sbom(#[from] SbomError),
     #[error(transparent)]
@@ -83,6 +89,8 @@ pub struct Built {
     pub key_id: Option<String>,
     pub attestation: Option<PathBuf>,
     pub statement: Vec<u8>,
+    /// The crate's module ABI.
+    pub abi: Abi,
 }
 
 /// Seconds since the epoch for every timestamp of a build:
@@ -133,6 +141,7 @@ pub fn build(
         manifest_path: krate.package.manifest_path.as_std_path(),
         package: &krate.package.name,
         package_id: &krate.package.id,
+        target: krate.target(),
         profile: &options.profile,
         features: &options.features,
         cargo_flags: &options.cargo_flags,
@@ -149,6 +158,11 @@ pub fn build(
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         modules.push(ModuleFile { name: name.clone(), sha256: sha256_hex(&bytes) });
         module_parts.push((name, bytes));
+    }
+    if krate.abi == Abi::PalyraHostV1 {
+        for (name, bytes) in &module_parts {
+            check_host_imports(name, bytes)?;
+        }
     }
     if let Some(declared) = manifest.default_module_path()
         && !module_parts.iter().any(|(name, _)| format!("modules/{name}") == declared)
@@ -223,7 +237,7 @@ pub fn build(
         }
         _ => None,
     };
-    Ok(Built { artifact, bytes, entries, manifest, modules, key_id, attestation, statement })
+    Ok(Built { artifact, bytes, entries, manifest, modules, key_id, attestation, statement, abi: krate.abi })
 }
 
 /// The skill manifest text with `version` filled in from the crate, or
@@ -291,6 +305,7 @@ fn build_facts(
     features.sort();
     BuildFacts {
         package: krate.package.name.to_string(),
+        abi: krate.abi,
         profile: options.profile.clone(),
         features,
         locked: options.cargo_flags.iter().any(|f| f == "--locked" || f == "--frozen"),
@@ -343,4 +358,25 @@ fn git_source(dir: &Path) -> Option<SourceInfo> {
         .and_then(|url| provenance::remote_uri(&url))
         .map(|url| format!("git+{url}@{git_ref}"));
     Some(SourceInfo { uri, commit, dirty })
+}
+
+/// With the host ABI, a module may import only the eight host functions
+/// (HOST.md section 1): anything else fails instantiation in Palyra.
+fn check_host_imports(name: &str, bytes: &[u8]) -> Result<(), BuildError> {
+    let problems = link_problems(bytes);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let list =
+        problems.iter().map(|p| format!("  - `{}`: {}", p.import, p.reason)).collect::<Vec<_>>().join("\n");
+    let wasi = problems.iter().any(|p| p.import.starts_with("wasi_snapshot_preview1::"));
+    let fix = if wasi {
+        "the crate (or a dependency) uses WASI, which Palyra 0.1.0 never links: such a module cannot run there. \
+         Remove the WASI use (the host passes no input and reads only the exit code; see `cargo palyra-skill new`), \
+         or opt in to the preview that runs only under this tool with `abi = \"wasi-json\"` in `[package.metadata.palyra-skill]`"
+    } else {
+        "import only the `palyra:plugins/host-capabilities@0.1.0` functions (`*-count`, `*-handle`); \
+         `cargo tree` shows which dependency adds the others"
+    };
+    Err(BuildError::HostImports { module: format!("modules/{name}"), list, fix: fix.to_owned() })
 }

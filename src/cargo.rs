@@ -1,5 +1,5 @@
 //! Cargo integration: finding the skill crate with `cargo_metadata`, and
-//! `cargo build --target wasm32-wasip1` read through its JSON messages.
+//! `cargo build --target <the ABI's target>` read through its JSON messages.
 
 use std::collections::BTreeMap;
 use std::io::BufReader;
@@ -7,9 +7,38 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use cargo_metadata::{CargoOpt, Message, Metadata, MetadataCommand, Package, TargetKind};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-pub const TARGET: &str = "wasm32-wasip1";
+/// How a skill's module talks to its host: `[package.metadata.palyra-skill] abi`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Abi {
+    /// The Palyra host ABI v1 (`wasm32-unknown-unknown`): the eight host
+    /// functions, no input, the exit code as the result. What Palyra 0.1.0 runs.
+    #[default]
+    #[serde(rename = "palyra-host-v1")]
+    PalyraHostV1,
+    /// Our JSON data plane over WASI preview1 (`wasm32-wasip1`): a labelled
+    /// preview that Palyra 0.1.0 cannot run (it links no WASI).
+    #[serde(rename = "wasi-json")]
+    WasiJson,
+}
+
+impl Abi {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Abi::PalyraHostV1 => "palyra-host-v1",
+            Abi::WasiJson => "wasi-json",
+        }
+    }
+
+    /// The Rust target the module is built for.
+    pub fn target(self) -> &'static str {
+        match self {
+            Abi::PalyraHostV1 => "wasm32-unknown-unknown",
+            Abi::WasiJson => "wasm32-wasip1",
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CargoError {
@@ -27,8 +56,8 @@ pub enum CargoError {
     CrateVersion(String),
     #[error("could not run `cargo`: {0}")]
     Spawn(std::io::Error),
-    #[error("the `wasm32-wasip1` target is not installed: run `rustup target add wasm32-wasip1`")]
-    MissingTarget,
+    #[error("the `{0}` target is not installed: run `rustup target add {0}`")]
+    MissingTarget(&'static str),
     #[error("`cargo build` failed (its errors are above); no artifact was written")]
     BuildFailed,
     #[error("`cargo build` produced no `.wasm` for `{0}`: is it a `cdylib`?")]
@@ -43,6 +72,8 @@ pub enum CargoError {
 pub struct ToolSettings {
     /// `skill.toml` path relative to the crate (default `skill.toml`).
     pub manifest: Option<PathBuf>,
+    /// The module ABI (default `palyra-host-v1`).
+    pub abi: Option<Abi>,
 }
 
 /// The skill crate and the facts about its workspace the build needs.
@@ -52,6 +83,7 @@ pub struct SkillCrate {
     pub package: Package,
     pub settings: ToolSettings,
     pub skill_toml: PathBuf,
+    pub abi: Abi,
 }
 
 /// Feature selection, as `cargo build` takes it.
@@ -79,8 +111,8 @@ impl Features {
 }
 
 impl SkillCrate {
-    /// Reads the workspace (dependency graph filtered to `wasm32-wasip1`) and
-    /// picks the skill package: `-p NAME`, the root package, or the only
+    /// Reads the workspace (dependency graph filtered to the ABI's target)
+    /// and picks the skill package: `-p NAME`, the root package, or the only
     /// member with a `skill.toml`.
     pub fn locate(
         manifest_path: Option<&Path>,
@@ -88,28 +120,21 @@ impl SkillCrate {
         features: &Features,
         cargo_flags: &[String],
     ) -> Result<SkillCrate, CargoError> {
-        let mut command = MetadataCommand::new();
-        if let Some(path) = manifest_path {
-            command.manifest_path(path);
+        let read = |target: &str| metadata(manifest_path, features, cargo_flags, target);
+        let mut krate = Self::pick(read(Abi::default().target())?, manifest_path, package)?;
+        if krate.abi != Abi::default() {
+            // The graph depends on the target: read it again for this one.
+            krate.metadata = read(krate.abi.target())?;
         }
-        if features.all_features {
-            command.features(CargoOpt::AllFeatures);
-        }
-        if features.no_default_features {
-            command.features(CargoOpt::NoDefaultFeatures);
-        }
-        if !features.features.is_empty() {
-            command.features(CargoOpt::SomeFeatures(features.features.clone()));
-        }
-        let mut other = vec!["--filter-platform".to_owned(), TARGET.to_owned()];
-        other.extend(cargo_flags.iter().cloned());
-        command.other_options(other);
-        let shown = manifest_path.map_or("Cargo.toml".into(), |p| p.display().to_string());
-        let metadata = command.exec().map_err(|e| CargoError::Metadata {
-            manifest: shown.clone(),
-            message: e.to_string().trim().to_owned(),
-        })?;
+        Ok(krate)
+    }
 
+    fn pick(
+        metadata: Metadata,
+        manifest_path: Option<&Path>,
+        package: Option<&str>,
+    ) -> Result<SkillCrate, CargoError> {
+        let shown = manifest_path.map_or("Cargo.toml".into(), |p| p.display().to_string());
         let members: Vec<&Package> = metadata.workspace_packages();
         let chosen = match package {
             Some(name) => members.iter().find(|p| p.name.as_str() == name).copied(),
@@ -148,7 +173,13 @@ impl SkillCrate {
             .unwrap_or_default();
         let dir = package.manifest_path.parent().map(|d| d.as_std_path().to_owned()).unwrap_or_default();
         let skill_toml = dir.join(settings.manifest.clone().unwrap_or_else(|| "skill.toml".into()));
-        Ok(SkillCrate { metadata, package, settings, skill_toml })
+        let abi = settings.abi.unwrap_or_default();
+        Ok(SkillCrate { metadata, package, settings, skill_toml, abi })
+    }
+
+    /// The Rust target the module is built for.
+    pub fn target(&self) -> &'static str {
+        self.abi.target()
     }
 
     pub fn workspace_root(&self) -> &Path {
@@ -164,12 +195,42 @@ impl SkillCrate {
     }
 }
 
+fn metadata(
+    manifest_path: Option<&Path>,
+    features: &Features,
+    cargo_flags: &[String],
+    target: &str,
+) -> Result<Metadata, CargoError> {
+    let mut command = MetadataCommand::new();
+    if let Some(path) = manifest_path {
+        command.manifest_path(path);
+    }
+    if features.all_features {
+        command.features(CargoOpt::AllFeatures);
+    }
+    if features.no_default_features {
+        command.features(CargoOpt::NoDefaultFeatures);
+    }
+    if !features.features.is_empty() {
+        command.features(CargoOpt::SomeFeatures(features.features.clone()));
+    }
+    let mut other = vec!["--filter-platform".to_owned(), target.to_owned()];
+    other.extend(cargo_flags.iter().cloned());
+    command.other_options(other);
+    let shown = manifest_path.map_or("Cargo.toml".into(), |p| p.display().to_string());
+    command
+        .exec()
+        .map_err(|e| CargoError::Metadata { manifest: shown, message: e.to_string().trim().to_owned() })
+}
+
 /// What `cargo build` is asked to do.
 #[derive(Debug, Clone)]
 pub struct BuildRequest<'a> {
     pub manifest_path: &'a Path,
     pub package: &'a str,
     pub package_id: &'a cargo_metadata::PackageId,
+    /// The Rust target (the ABI's).
+    pub target: &'static str,
     pub profile: &'a str,
     pub features: &'a Features,
     /// `--locked`, `--frozen`, `--offline` as given.
@@ -181,7 +242,7 @@ pub struct BuildRequest<'a> {
     pub quiet: bool,
 }
 
-/// Runs `cargo build` for `wasm32-wasip1` and returns the cdylib's `.wasm`
+/// Runs `cargo build` for the request's target and returns the cdylib's `.wasm`
 /// files as cargo reports them (never guessed from `target/`).
 pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -190,7 +251,7 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
         .arg("build")
         .arg("--manifest-path")
         .arg(request.manifest_path)
-        .args(["--target", TARGET, "--message-format", "json-render-diagnostics"])
+        .args(["--target", request.target, "--message-format", "json-render-diagnostics"])
         .arg("-p")
         .arg(request.package)
         .arg(format!("--profile={}", request.profile))
@@ -244,7 +305,7 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
     let stderr = tee.join().unwrap_or_default();
     if !status.success() {
         if stderr.contains("may not be installed") || stderr.contains("can't find crate for `std`") {
-            return Err(CargoError::MissingTarget);
+            return Err(CargoError::MissingTarget(request.target));
         }
         return Err(CargoError::BuildFailed);
     }

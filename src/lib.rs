@@ -11,6 +11,7 @@ pub mod build;
 pub mod cargo;
 pub mod diff;
 pub mod fsutil;
+pub mod host;
 pub mod manifest;
 pub mod pack;
 pub mod provenance;

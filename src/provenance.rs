@@ -14,7 +14,9 @@ use crate::signing::SecretKey;
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
 /// Our build type, documented in README ("Provenance").
-pub const BUILD_TYPE: &str = "urn:palyra:cargo-palyra-skill:buildtype:cargo-wasm32-wasip1:v1";
+/// The build type: `cargo build` of a skill cdylib; `externalParameters`
+/// name the target and the ABI.
+pub const BUILD_TYPE: &str = "urn:palyra:cargo-palyra-skill:buildtype:cargo-cdylib:v2";
 /// The builder of a build on a developer's machine.
 pub const LOCAL_BUILDER: &str = "urn:palyra:cargo-palyra-skill:builder:local:v1";
 pub const DSSE_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -144,6 +146,7 @@ pub struct SourceInfo {
 #[derive(Debug, Clone)]
 pub struct BuildFacts {
     pub package: String,
+    pub abi: crate::cargo::Abi,
     pub profile: String,
     pub features: Vec<String>,
     pub locked: bool,
@@ -168,7 +171,8 @@ pub fn statement(facts: &BuildFacts, env: &Environment) -> Statement {
     let version = BTreeMap::from([(env!("CARGO_PKG_NAME").to_owned(), env!("CARGO_PKG_VERSION").to_owned())]);
     let mut external = json!({
         "package": facts.package,
-        "target": crate::cargo::TARGET,
+        "target": facts.abi.target(),
+        "abi": facts.abi.as_str(),
         "profile": facts.profile,
         "features": facts.features,
         "source": facts.source.as_ref().and_then(|s| s.uri.clone()).unwrap_or_else(|| "local".into()),

@@ -1,5 +1,5 @@
 //! CycloneDX 1.5 SBOM of the crates that go into the module: the
-//! `wasm32-wasip1` dependency graph (normal edges only; build scripts and
+//! dependency graph for the module's target (normal edges only; build scripts and
 //! proc macros run on the host and are left out), via `cyclonedx-bom`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -14,7 +14,7 @@ use cyclonedx_bom::models::tool::Tools;
 use cyclonedx_bom::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::cargo::{LockedPackage, SkillCrate, TARGET};
+use crate::cargo::{LockedPackage, SkillCrate};
 
 /// A module the SBOM describes as a file of the skill component.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -209,7 +209,7 @@ pub fn generate(
                 file.mime_type = Some(MimeType("application/wasm".into()));
                 file.hashes = Some(sha256(&module.sha256));
                 file.properties =
-                    Some(Properties(vec![Property::new("cdx:rustc:sbom:target:triple", TARGET)]));
+                    Some(Properties(vec![Property::new("cdx:rustc:sbom:target:triple", krate.target())]));
                 file
             })
             .collect(),

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_yaml::Value as Yaml;
-use support::{TEST_PUBLIC_HEX, TEST_SEED_HEX, assert_clean, cmd, test_key};
+use support::{
+    TEST_PUBLIC_HEX, TEST_SEED_HEX, assert_clean, cmd, fixture_text, sbom_with, test_key, write_artifact,
+};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -153,7 +155,7 @@ fn run_action_with(
     for d in [&runner_temp, &home] {
         std::fs::create_dir_all(d).unwrap();
     }
-    copy_dir(&Path::new(REPO).join("fixtures/skills/echo"), &workspace.join("skills/echo"));
+    copy_dir(&Path::new(REPO).join("fixtures/skills/guard"), &workspace.join("skills/guard"));
     let summary_path = runner_temp.join("step-summary.md");
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_cargo-palyra-skill")).parent().unwrap().to_owned();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
@@ -262,7 +264,7 @@ fn files_under(dir: &Path, found: &mut Vec<PathBuf>) {
 fn a_signed_release_build_reports_outputs_summary_and_a_verifying_artifact() {
     let run = run_action(
         &[
-            ("working-directory", "skills/echo"),
+            ("working-directory", "skills/guard"),
             ("signing-key", TEST_SEED_HEX),
             ("tool-version", "preinstalled"),
             ("upload-sarif", "true"),
@@ -274,7 +276,7 @@ fn a_signed_release_build_reports_outputs_summary_and_a_verifying_artifact() {
     assert!(run.failed.is_none(), "step {:?} failed:\n{log}", run.failed);
 
     let o = &run.outputs;
-    assert_eq!(o["skill-id"], "acme.echo");
+    assert_eq!(o["skill-id"], "acme.guard");
     assert_eq!(o["version"], "1.2.3");
     assert_eq!(o["key-id"], test_key().public().key_id());
     assert_eq!(o["audit-passed"], "true");
@@ -287,7 +289,7 @@ fn a_signed_release_build_reports_outputs_summary_and_a_verifying_artifact() {
 
     // The summary a reviewer sees.
     for needle in [
-        "## `acme.echo` 1.2.3",
+        "## `acme.guard` 1.2.3",
         &format!("| Payload SHA-256 | `{}` |", o["payload-sha256"]),
         &format!("| Signing key | `{}` |", o["key-id"]),
         "| Verification | accepted",
@@ -296,7 +298,7 @@ fn a_signed_release_build_reports_outputs_summary_and_a_verifying_artifact() {
         "| `signature_validity` | pass |",
         "### Tests",
         "| Tests | 2 passed, 0 failed |",
-        "| `echo/hello.json` | `acme.echo` | passed |",
+        "| `check/granted.json` | `acme.guard` | passed |",
     ] {
         assert!(run.summary.contains(needle), "summary lacks {needle:?}:\n{}", run.summary);
     }
@@ -341,7 +343,7 @@ fn a_signed_release_build_reports_outputs_summary_and_a_verifying_artifact() {
 #[test]
 fn a_pull_request_builds_unsigned_audits_tests_and_annotates() {
     let run = run_action(
-        &[("working-directory", "skills/echo"), ("tool-version", "preinstalled"), ("fail-on", "warning")],
+        &[("working-directory", "skills/guard"), ("tool-version", "preinstalled"), ("fail-on", "warning")],
         "refs/pull/7/merge",
         "pull_request",
     );
@@ -359,7 +361,7 @@ fn a_pull_request_builds_unsigned_audits_tests_and_annotates() {
     assert!(run.summary.contains("### Tests"), "{}", run.summary);
 
     let passing = run_action(
-        &[("working-directory", "skills/echo"), ("tool-version", "preinstalled")],
+        &[("working-directory", "skills/guard"), ("tool-version", "preinstalled")],
         "refs/pull/7/merge",
         "pull_request",
     );
@@ -371,7 +373,7 @@ fn a_pull_request_builds_unsigned_audits_tests_and_annotates() {
 #[test]
 fn a_release_without_a_key_fails_with_a_clear_message() {
     let run = run_action(
-        &[("working-directory", "skills/echo"), ("tool-version", "preinstalled")],
+        &[("working-directory", "skills/guard"), ("tool-version", "preinstalled")],
         "refs/tags/v1.2.3",
         "push",
     );
@@ -386,7 +388,7 @@ fn annotations_for_skill_toml_findings_name_the_file_and_line() {
     // A manifest with a wildcard host: a finding tied to a line of skill.toml.
     let run = run_action(
         &[
-            ("working-directory", "skills/echo"),
+            ("working-directory", "skills/guard"),
             ("tool-version", "preinstalled"),
             ("signing-key", TEST_SEED_HEX),
             ("run-tests", "false"),
@@ -396,7 +398,7 @@ fn annotations_for_skill_toml_findings_name_the_file_and_line() {
     );
     let log = String::from_utf8_lossy(&run.log);
     assert!(run.failed.is_none(), "{log}");
-    let annotated: Vec<&str> = log.lines().filter(|l| l.contains("file=skills/echo/skill.toml")).collect();
+    let annotated: Vec<&str> = log.lines().filter(|l| l.contains("file=skills/guard/skill.toml")).collect();
     for line in &annotated {
         assert!(
             line.starts_with("::warning ") || line.starts_with("::error ") || line.starts_with("::notice ")
@@ -410,13 +412,21 @@ fn annotations_for_skill_toml_findings_name_the_file_and_line() {
 #[test]
 fn a_release_can_publish_to_a_registry_and_diff_against_the_previous_release() {
     const REGISTRY_SEED_HEX: &str = "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f";
-    let previous = Path::new(REPO).join("fixtures/vectors/reference-echo.palyra-skill");
+    // The previous release: version 1.2.2, less fuel, no HTTP host.
+    let old = tempfile::tempdir().unwrap();
+    let manifest = fixture_text("skills/guard/skill.toml")
+        .replace("skill_id = \"acme.guard\"", "skill_id = \"acme.guard\"\nversion = \"1.2.2\"")
+        .replace("fuel_budget = 5000000", "fuel_budget = 1000000")
+        .replace("http_egress_allowlist = [\"api.example.com\"]", "http_egress_allowlist = []")
+        .replace("modules/acme_guard.wasm", "modules/echo.wasm");
+    let previous =
+        write_artifact(old.path(), "previous.palyra-skill", &manifest, sbom_with(&[]), &test_key());
     let previous = previous.to_str().unwrap();
     let registry = tempfile::tempdir().unwrap();
     let registry_dir = registry.path().to_str().unwrap();
     let run = run_action(
         &[
-            ("working-directory", "skills/echo"),
+            ("working-directory", "skills/guard"),
             ("tool-version", "preinstalled"),
             ("signing-key", TEST_SEED_HEX),
             ("registry-dir", registry_dir),
@@ -428,15 +438,16 @@ fn a_release_can_publish_to_a_registry_and_diff_against_the_previous_release() {
         "push",
     );
     let log = String::from_utf8_lossy(&run.log);
-    // The fixture raises the fuel budget over the reference skill's: an
-    // escalation, which fails the job in its last step, after publishing.
+    // The fixture raises the fuel budget over the previous release's and
+    // adds an HTTP host: escalations, which fail the job in its last step,
+    // after publishing.
     assert_eq!(run.failed, Some(("report".to_owned(), 1)), "{log}");
-    assert!(log.contains("1 change(s) since the previous release ask for more privilege"), "{log}");
+    assert!(log.contains("2 change(s) since the previous release ask for more privilege"), "{log}");
     assert!(run.summary.contains("### Changes since the previous release"), "{}", run.summary);
-    assert!(run.summary.contains("> - `fuel_budget` raised from 5000000 to 50000000"), "{}", run.summary);
-    assert!(run.summary.contains("removed HTTP host `api.example.com`"), "{}", run.summary);
+    assert!(run.summary.contains("> - `fuel_budget` raised from 1000000 to 5000000"), "{}", run.summary);
+    assert!(run.summary.contains("HTTP host `api.example.com`"), "{}", run.summary);
     assert!(
-        run.summary.contains("| Registry | published as `acme/acme.echo/acme.echo-1.2.3.palyra-skill`"),
+        run.summary.contains("| Registry | published as `acme/acme.guard/acme.guard-1.2.3.palyra-skill`"),
         "{}",
         run.summary
     );
@@ -499,7 +510,7 @@ fn the_tool_is_installed_from_the_action_source_once_then_reused() {
     );
     let run = |home: &Path, path: &str| {
         run_action_with(
-            &[("working-directory", "skills/echo"), ("run-tests", "false")],
+            &[("working-directory", "skills/guard"), ("run-tests", "false")],
             "refs/heads/main",
             "push",
             |env| {

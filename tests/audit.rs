@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use cargo_palyra_skill::artifact::sha256_hex;
 use cargo_palyra_skill::audit::{self, AuditReport, Policy, Status, Subject};
+use cargo_palyra_skill::host::OperatorConfig;
 use cargo_palyra_skill::manifest::Manifest;
 use cargo_palyra_skill::pack::{self, Parts};
 use predicates::prelude::*;
@@ -42,17 +43,36 @@ fn vector_manifest() -> String {
     fixture_text("vectors/inputs/skill.toml")
 }
 
-/// Audits `module` packed with `manifest`, as the library does after verification.
+/// An operator who runs the vector skill: the runtime enabled, its host allowed.
+fn vector_operator() -> OperatorConfig {
+    OperatorConfig::from_toml(
+        "[tool_call]\nallowed_tools = [\"palyra.plugin.run\"]\nexecution_timeout_ms = 2000\n[tool_call.wasm_runtime]\nenabled = true\nallowed_http_hosts = [\"api.example.com\"]",
+    )
+    .unwrap()
+}
+
+/// Audits `module` packed with `manifest`, as the library does after
+/// verification, for an operator who runs the vector skill.
 fn audit_of(manifest: &str, module: &[u8], policy: &Policy) -> AuditReport {
-    let (sbom, provenance) = supply_chain(module);
+    audit_for(manifest, &[("modules/echo.wasm", module)], policy, &vector_operator())
+}
+
+fn audit_for(
+    manifest: &str,
+    modules: &[(&str, &[u8])],
+    policy: &Policy,
+    operator: &OperatorConfig,
+) -> AuditReport {
+    let (sbom, provenance) = supply_chain(modules[0].1);
     let parsed = Manifest::parse(manifest).unwrap();
     let subject = Subject {
         manifest: Some(&parsed),
         trust_decision: Some(cargo_palyra_skill::trust::TrustDecision::TofuNewlyPinned),
         payload_sha256: String::new(),
-        modules: vec![("modules/echo.wasm", module)],
+        modules: modules.to_vec(),
         sbom: Some(&sbom),
         provenance: Some(&provenance),
+        operator: Some(operator),
     };
     audit::audit(&subject, policy, None, 0)
 }
@@ -162,7 +182,7 @@ fn each_finding_has_a_trigger_and_a_clean_case() {
         ("entrypoint_type", ECHO.replace("(func (export \"run\") (result i32) (i32.add (call 0) (call 1 (i32.const 0))))", "(func (export \"run\"))")),
         ("unknown_import", ECHO.replace("(memory", "(import \"env\" \"evil\" (func)) (memory")),
         ("host_import_type", ECHO.replace("\"http-count\" (func (result i32))", "\"http-count\" (func (param i32) (result i32))").replace("(call 0)", "(call 0 (i32.const 0))")),
-        ("host_wasi_compatibility", ECHO.replace("(memory", "(import \"wasi_snapshot_preview1\" \"fd_write\" (func (param i32 i32 i32 i32) (result i32))) (memory")),
+        ("host_unlinkable_import", ECHO.replace("(memory", "(import \"wasi_snapshot_preview1\" \"fd_write\" (func (param i32 i32 i32 i32) (result i32))) (memory")),
         ("wasi_filesystem_without_roots", ECHO.replace("(memory", "(import \"wasi_snapshot_preview1\" \"path_open\" (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32))) (memory")),
         ("memory_initial_over_quota", ECHO.replace("(memory (export \"memory\") 1 16)", "(memory (export \"memory\") 1000 2000)")),
         ("memory_no_maximum", ECHO.replace("(memory (export \"memory\") 1 16)", "(memory (export \"memory\") 1)")),
@@ -182,7 +202,7 @@ fn each_finding_has_a_trigger_and_a_clean_case() {
     }
     // Declared but never imported.
     let unused = audit_of(&manifest.replace("http_egress_allowlist = [\"api.example.com\"]", "http_egress_allowlist = [\"api.example.com\"]\nsecrets = [{ scope = \"global\", key_names = [\"k\"] }]"), &wasm(ECHO), &policy);
-    assert_eq!(finding_ids(&unused), ["capability_unused"]);
+    assert_eq!(finding_ids(&unused), ["capability_unused", "capability_never_granted"]);
     assert_eq!(unused.findings[0].name.as_deref(), Some("capabilities.secrets"));
 
     // Supply chain: an SBOM and provenance of another module.
@@ -196,6 +216,7 @@ fn each_finding_has_a_trigger_and_a_clean_case() {
         modules: vec![("modules/echo.wasm", &module)],
         sbom: Some(&sbom),
         provenance: Some(&provenance),
+        operator: Some(&vector_operator()),
     };
     let report = audit::audit(&subject, &policy, Some("https://feed.example.com"), 0);
     assert_eq!(finding_ids(&report), ["supply_chain_mismatch", "supply_chain_mismatch"]);
@@ -376,13 +397,138 @@ fn a_crate_is_built_signed_and_audited() {
         .env("PALYRA_SKILL_CONFIG_DIR", home.path().join("config"))
         .env("CARGO_TARGET_DIR", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("skills-target"))
         .assert()
-        .success();
+        .code(1);
     let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(report["skill_id"], "acme.echo");
+    // The consumer's install-time audit passes, but the WASI preview can
+    // never run in Palyra 0.1.0: an error finding.
     assert_eq!(report["passed"], true);
     let ids: Vec<&str> =
         report["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
-    assert!(ids.contains(&"host_wasi_compatibility"), "{ids:?}");
+    assert!(ids.contains(&"host_unlinkable_import"), "{ids:?}");
     assert!(!ids.contains(&"supply_chain_mismatch") && !ids.contains(&"host_path"), "{ids:?}");
     assert_eq!(report["modules"][0]["producers"].as_array().map(|p| !p.is_empty()), Some(true));
+}
+
+/// A trigger and a clean case for each finding that predicts the daemon.
+#[test]
+fn each_host_finding_has_a_trigger_and_a_clean_case() {
+    let manifest = vector_manifest();
+    let policy = Policy::default();
+    let echo = wasm(ECHO);
+    let ids = |report: &AuditReport| -> Vec<&'static str> { report.findings.iter().map(|f| f.id).collect() };
+    let stock = OperatorConfig::default();
+    let runs = vector_operator();
+
+    // Size: the default cap is 256 KiB; an operator may raise it.
+    let big = wasm(&ECHO.replace(
+        "(memory (export \"memory\") 1 16)",
+        &format!("(memory (export \"memory\") 1 16) (data (i32.const 0) \"{}\")", "x".repeat(300 * 1024)),
+    ));
+    assert!(
+        ids(&audit_for(&manifest, &[("modules/echo.wasm", &big)], &policy, &runs))
+            .contains(&"module_over_host_size")
+    );
+    let raised = OperatorConfig { max_module_size_bytes: 1 << 20, ..vector_operator() };
+    assert!(
+        !ids(&audit_for(&manifest, &[("modules/echo.wasm", &big)], &policy, &raised))
+            .contains(&"module_over_host_size")
+    );
+    assert!(!ids(&audit_of(&manifest, &echo, &policy)).contains(&"module_over_host_size"));
+
+    // Manifest values that fail every run.
+    let scoped = manifest.replace(
+        "http_egress_allowlist = [\"api.example.com\"]",
+        "http_egress_allowlist = [\"api.example.com\"]\nsecrets = [{ scope = \"skill:acme\", key_names = [\"k\"] }]",
+    );
+    let report = audit_of(&scoped, &echo, &policy);
+    assert!(ids(&report).contains(&"manifest_fails_every_run"), "{:?}", ids(&report));
+    assert!(!ids(&audit_of(&manifest, &echo, &policy)).contains(&"manifest_fails_every_run"));
+
+    // Two modules and no default; a default that names no module.
+    let two = [("modules/a.wasm", echo.as_slice()), ("modules/b.wasm", echo.as_slice())];
+    let no_default = manifest.replace("default_module_path = \"modules/echo.wasm\"\n", "");
+    assert!(ids(&audit_for(&no_default, &two, &policy, &runs)).contains(&"module_selection_ambiguous"));
+    let chosen = manifest.replace("modules/echo.wasm", "modules/a.wasm");
+    assert!(!ids(&audit_for(&chosen, &two, &policy, &runs)).contains(&"module_selection_ambiguous"));
+    assert!(!ids(&audit_for(&chosen, &two, &policy, &runs)).contains(&"default_module_missing"));
+    assert!(ids(&audit_for(&manifest, &two, &policy, &runs)).contains(&"default_module_missing"));
+
+    // Quotas above the operator's caps: info with the effective value.
+    let capped = OperatorConfig { fuel_budget: 1_000, ..vector_operator() };
+    let report = audit_for(&manifest, &[("modules/echo.wasm", &echo)], &policy, &capped);
+    let quota = report.findings.iter().find(|f| f.id == "quota_above_host_cap").expect("quota finding");
+    assert!(quota.message.contains("calls run with 1,000"), "{}", quota.message);
+    assert!(!ids(&audit_of(&manifest, &echo, &policy)).contains(&"quota_above_host_cap"));
+
+    // Declared capabilities a stock operator does not allow: info with the lines.
+    let report = audit_for(&manifest, &[("modules/echo.wasm", &echo)], &policy, &stock);
+    let lines =
+        report.findings.iter().find(|f| f.id == "capability_not_allowed_by_operator").expect("finding");
+    assert!(lines.fix.contains("allowed_http_hosts = [\"api.example.com\"]"), "{}", lines.fix);
+    assert!(!ids(&audit_of(&manifest, &echo, &policy)).contains(&"capability_not_allowed_by_operator"));
+
+    // Secrets and channels: never grantable.
+    let secrets = manifest.replace(
+        "http_egress_allowlist = [\"api.example.com\"]",
+        "http_egress_allowlist = [\"api.example.com\"]\nsecrets = [{ scope = \"global\", key_names = [\"k\"] }]",
+    );
+    assert!(ids(&audit_of(&secrets, &echo, &policy)).contains(&"capability_never_granted"));
+    let channels = wasm(&ECHO.replace(
+        "(memory",
+        "(import \"palyra:plugins/host-capabilities@0.1.0\" \"channel-count\" (func (result i32))) (memory",
+    ));
+    assert!(ids(&audit_of(&manifest, &channels, &policy)).contains(&"capability_never_granted"));
+    assert!(!ids(&audit_of(&manifest, &echo, &policy)).contains(&"capability_never_granted"));
+
+    // Typed contracts: a lifecycle hook may hold no capability; a connector may.
+    let hook =
+        format!("{manifest}\n[[operator.plugin.contracts]]\nkind = \"run_lifecycle_hook\"\nversion = 1\n");
+    let report = audit_of(&hook, &echo, &policy);
+    assert!(ids(&report).contains(&"contract_capability_forbidden"), "{:?}", ids(&report));
+    let connector = hook.replace("run_lifecycle_hook", "connector_adapter");
+    assert!(!ids(&audit_of(&connector, &echo, &policy)).contains(&"contract_capability_forbidden"));
+
+    // WASI imports: an error, never only a warning.
+    let wasi = wasm(&ECHO.replace("(memory", "(import \"wasi_snapshot_preview1\" \"fd_write\" (func (param i32 i32 i32 i32) (result i32))) (memory"));
+    let report = audit_of(&manifest, &wasi, &policy);
+    let finding = report.findings.iter().find(|f| f.id == "host_unlinkable_import").expect("finding");
+    assert_eq!(finding.severity, cargo_palyra_skill::audit::Severity::Error);
+    assert!(!ids(&audit_of(&manifest, &echo, &policy)).contains(&"host_unlinkable_import"));
+}
+
+#[test]
+fn audit_takes_an_operator_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("palyrad.toml");
+    std::fs::write(
+        &config,
+        "[tool_call.wasm_runtime]\nallowed_http_hosts = [\"api.example.com\"]\nfuel_budget = 5\n",
+    )
+    .unwrap();
+    let out = cmd()
+        .args(["audit", "--message-format", "json", "--allow-tofu-not-a-flag"])
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = cmd()
+        .args(["audit", "--message-format", "json", "--operator-config"])
+        .arg(&config)
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> =
+        report["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"quota_above_host_cap"), "{ids:?}");
+    assert!(!ids.contains(&"capability_not_allowed_by_operator"), "{ids:?}");
+    std::fs::write(&config, "[tool_call.wasm_runtime]\nfuel_budget = 0\n").unwrap();
+    cmd()
+        .args(["audit", "--operator-config"])
+        .arg(&config)
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("tool_call.wasm_runtime.fuel_budget must be greater than 0"));
 }

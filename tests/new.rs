@@ -23,6 +23,20 @@ fn tool(home: &Path, cwd: &Path) -> assert_cmd::Command {
     command
 }
 
+/// The imports of a module, as `module::name`.
+fn imports(wasm: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::ImportSection(reader) = payload.unwrap() {
+            for item in reader.into_imports_with_offsets() {
+                let (_, import) = item.unwrap();
+                out.push(format!("{}::{}", import.module, import.name));
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn new_build_test_run_works_out_of_the_box() {
     let home = tempfile::tempdir().unwrap();
@@ -38,7 +52,8 @@ fn new_build_test_run_works_out_of_the_box() {
         "Cargo.toml",
         "skill.toml",
         "src/lib.rs",
-        "fixtures/echo/hello.json",
+        "fixtures/check/granted.json",
+        "fixtures/check/not-granted.json",
         ".gitignore",
         "README.md",
         ".github/workflows/skill.yml",
@@ -46,12 +61,32 @@ fn new_build_test_run_works_out_of_the_box() {
         assert!(demo.join(file).is_file(), "{file}");
     }
     tool(home.path(), &demo).arg("build").assert().success().stderr(predicate::str::contains("Finished"));
+
+    // The module is what Palyra 0.1.0 links: host functions only.
+    let target = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("new-skills-target");
+    let artifact = target.join("palyra-skill/example.demo-0.1.0.palyra-skill");
+    let zip = std::fs::read(&artifact).unwrap();
+    let entries = cargo_palyra_skill::artifact::Entries::read_zip(&zip).unwrap();
+    let wasm = &entries.get("modules/demo.wasm").unwrap().bytes;
+    let imports = imports(wasm);
+    assert!(!imports.is_empty());
+    for import in &imports {
+        assert!(import.starts_with("palyra:plugins/host-capabilities@0.1.0::"), "{import}");
+    }
+    let provenance: serde_json::Value =
+        serde_json::from_slice(&entries.get("provenance.json").unwrap().bytes).unwrap();
+    let external = &provenance["predicate"]["buildDefinition"]["externalParameters"];
+    assert_eq!(external["target"], "wasm32-unknown-unknown");
+    assert_eq!(external["abi"], "palyra-host-v1");
+
     tool(home.path(), &demo)
         .arg("test")
         .assert()
         .success()
-        .stdout(predicate::str::contains("test echo/hello.json ... ok"))
-        .stdout(predicate::str::contains("2 passed, 0 failed"));
+        .stdout(predicate::str::contains("test check/granted.json ... ok"))
+        .stdout(predicate::str::contains("test check/not-granted.json ... ok"))
+        .stdout(predicate::str::contains("test check/undeclared-host.json ... ok"))
+        .stdout(predicate::str::contains("3 passed, 0 failed"));
     for (flags, tier) in [(&[][..], "quick"), (&["--optimized"][..], "optimized")] {
         let output = tool(home.path(), &demo)
             .args(["test", "--message-format", "json"])
@@ -63,39 +98,115 @@ fn new_build_test_run_works_out_of_the_box() {
             .clone();
         let report: serde_json::Value = serde_json::from_slice(&output).unwrap();
         let cases = report["cases"].as_array().unwrap();
-        assert_eq!(cases.len(), 2);
-        assert!(cases.iter().all(|case| case["tier"] == tier), "{report}");
+        assert_eq!(cases.len(), 3);
+        assert!(
+            cases.iter().filter(|c| c["exit_code"].is_number()).all(|case| case["tier"] == tier),
+            "{report}"
+        );
     }
+
+    // Granted and not granted, as the daemon answers.
+    let run = |flags: &[&str]| -> serde_json::Value {
+        let output =
+            tool(home.path(), &demo).args(["run", "--message-format", "json"]).args(flags).output().unwrap();
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let granted = run(&["--allow-http", "api.example.com"]);
+    assert_eq!(granted["exit_code"], 0, "{granted}");
+    assert_eq!(granted["palyra_error_kind"], serde_json::Value::Null);
+    assert_eq!(granted["hook_decision"], "continue");
+    assert_eq!(granted["output"]["capabilities"]["http_handles"], serde_json::json!([10000]));
+    assert_eq!(granted["output"]["skill"]["tool_id"], "example.check");
+    let refused = run(&[]);
+    assert_eq!(refused["exit_code"], 20);
+    assert_eq!(refused["hook_decision"], "request_approval");
+    let denied = run(&["--allow-http", "other.example.com"]);
+    assert_eq!(denied["exit_code"], serde_json::Value::Null);
+    assert_eq!(denied["palyra_error_kind"], "capability_denied");
+    tool(home.path(), &demo).args(["run", "--allow-http", "api.example.com"]).assert().success();
+    tool(home.path(), &demo).args(["run", "--allow-http", "other.example.com"]).assert().code(1);
     tool(home.path(), &demo)
-        .args(["run", "--tool", "example.echo", "--input", r#"{"text":"hi"}"#])
+        .args(["run", "--input", "{}"])
         .assert()
-        .success()
-        .stdout(predicate::str::contains(r#""echo": "hi""#));
+        .code(2)
+        .stderr(predicate::str::contains("the Palyra host passes no input"));
+
+    // A stock operator config (runtime disabled) refuses as the daemon does.
+    std::fs::write(home.path().join("palyrad.toml"), "[tool_call]\nexecution_timeout_ms = 750\n").unwrap();
+    let disabled = run(&["--operator-config", home.path().join("palyrad.toml").to_str().unwrap()]);
+    assert_eq!(disabled["palyra_error_kind"], "disabled");
 
     // The built artifact verifies, and `run` never replaced it with an unsigned one.
-    let target = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("new-skills-target");
-    let artifact = target.join("palyra-skill/example.demo-0.1.0.palyra-skill");
     tool(home.path(), &demo).args(["verify", "--allow-tofu"]).arg(&artifact).assert().success();
 
     // A failing case is reported, with the closing line, and exit 1.
+    std::fs::write(demo.join("fixtures/check/wrong.json"), r#"{ "expect": { "exit_code": 1 } }"#).unwrap();
+    tool(home.path(), &demo)
+        .arg("test")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("test check/wrong.json ... FAILED"))
+        .stdout(predicate::str::contains("expected exit code 1, got exit code 20"))
+        .stdout(predicate::str::contains("3 passed, 1 failed"));
+    std::fs::write(demo.join("fixtures/check/wrong.json"), r#"{ "expect": {} }"#).unwrap();
+    tool(home.path(), &demo)
+        .arg("test")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("`expect` needs exactly one of `exit_code` or `error`"));
+    // A WASI-preview case in a host-ABI crate says why and what to do.
     std::fs::write(
-        demo.join("fixtures/echo/wrong.json"),
-        r#"{ "input": { "text": "a" }, "expect": { "output": { "echo": "b" } } }"#,
+        demo.join("fixtures/check/wrong.json"),
+        r#"{ "input": { "text": "a" }, "expect": { "output": {} } }"#,
     )
     .unwrap();
     tool(home.path(), &demo)
         .arg("test")
         .assert()
-        .code(1)
-        .stdout(predicate::str::contains("test echo/wrong.json ... FAILED"))
-        .stdout(predicate::str::contains(r#"expected output {"echo":"b"}, got {"echo":"a"}"#))
-        .stdout(predicate::str::contains("2 passed, 1 failed"));
-    std::fs::write(demo.join("fixtures/echo/wrong.json"), r#"{ "expect": {} }"#).unwrap();
+        .code(2)
+        .stderr(predicate::str::contains("the Palyra host passes no input"))
+        .stderr(predicate::str::contains("abi = \"wasi-json\""));
+    std::fs::write(demo.join("fixtures/check/wrong.json"), r#"{ "expect": { "error": "oops" } }"#).unwrap();
     tool(home.path(), &demo)
         .arg("test")
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("`expect` needs exactly one of `output` or `error`"));
+        .stderr(predicate::str::contains("neither a Palyra error kind nor a failure class"));
+    std::fs::write(
+        demo.join("fixtures/check/wrong.json"),
+        r#"{ "grants": { "http": ["api.example.com"] }, "operator": { "max_module_size_bytes": 100 }, "expect": { "error": "quota_exceeded" } }"#,
+    )
+    .unwrap();
+    tool(home.path(), &demo)
+        .arg("test")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("4 passed, 0 failed"));
+}
+
+#[test]
+fn a_wasi_crate_without_the_setting_is_refused_with_the_reason() {
+    let home = tempfile::tempdir().unwrap();
+    let work = home.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    tool(home.path(), &work).args(["new", "wasi-user"]).assert().success();
+    let dir = work.join("wasi-user");
+    let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        lib.replace(
+            "pub mod host {",
+            "#[link(wasm_import_module = \"wasi_snapshot_preview1\")]\nunsafe extern \"C\" { fn proc_exit(code: i32); }\n#[unsafe(no_mangle)]\npub extern \"C\" fn quit() { unsafe { proc_exit(3) } }\n\npub mod host {",
+        ),
+    )
+    .unwrap();
+    tool(home.path(), &dir)
+        .arg("build")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("imports what the Palyra host cannot link"))
+        .stderr(predicate::str::contains("`wasi_snapshot_preview1::proc_exit`"))
+        .stderr(predicate::str::contains("abi = \"wasi-json\""));
 }
 
 #[test]

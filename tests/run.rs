@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use cargo_palyra_skill::runtime::{
-    FailureClass, Grants, Limits, Preopen, RunReport, RunRequest, Runtime, Tier,
+    FailureClass, Grants, Limits, Linking, Preopen, RunReport, RunRequest, Runtime, Tier,
 };
 use predicates::prelude::*;
 use support::*;
@@ -19,6 +19,7 @@ fn run_wat(name: &str, limits: Limits, preopens: Vec<Preopen>) -> RunReport {
     runtime.run(RunRequest {
         module: &module,
         entrypoint: "run",
+        linking: Linking::WasiPreview,
         stdin: b"{}".to_vec(),
         env: vec![
             ("PALYRA_TOOL_ID".into(), "acme.t".into()),
@@ -68,7 +69,9 @@ fn a_loop_in_the_start_function_is_stopped_too() {
 #[test]
 fn a_memory_grow_bomb_hits_the_memory_quota() {
     let report = run_wat("memory-grow-bomb", test_limits(), vec![]);
-    fails_with(&report, FailureClass::MemoryLimit, "over the limit of 16,777,216 bytes");
+    fails_with(&report, FailureClass::MemoryLimit, "memory.grow was refused at the limit");
+    assert!(report.failure.as_ref().unwrap().message.contains("over 16,777,216 bytes"));
+    assert_eq!(report.failure.as_ref().unwrap().palyra_error_kind.as_str(), "runtime_failure");
     assert!(report.peak_memory_bytes <= 16 * 1024 * 1024);
 }
 
@@ -156,27 +159,20 @@ fn the_vector_module_sees_exactly_the_granted_hosts() {
     let artifact = fixture("vectors/reference-echo.palyra-skill");
     let exit_code = |allow: &[&str]| {
         let mut command = cmd();
-        command.args([
-            "run",
-            "--no-cache",
-            "--tool",
-            "acme.echo",
-            "--input",
-            "{\"text\":\"x\"}",
-            "--message-format",
-            "json",
-        ]);
+        // The host ABI (the default): no input, the exit code is the result.
+        command.args(["run", "--no-cache", "--message-format", "json"]);
         for host in allow {
             command.args(["--allow-http", host]);
         }
-        let output = command.arg(&artifact).assert().code(1).get_output().stdout.clone();
-        let report: serde_json::Value = serde_json::from_slice(&output).unwrap();
-        report["exit_code"].as_i64().unwrap()
+        let output = command.arg(&artifact).output().unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        (output.status.code(), report["exit_code"].as_i64(), report["palyra_error_kind"].clone())
     };
-    assert_eq!(exit_code(&[]), -1);
-    assert_eq!(exit_code(&["api.example.com"]), 10001);
-    // Not declared in the manifest: never granted.
-    assert_eq!(exit_code(&["other.example.com"]), -1);
+    assert_eq!(exit_code(&[]), (Some(0), Some(-1), serde_json::Value::Null));
+    // The consumer's own figure: 10001 with an http grant.
+    assert_eq!(exit_code(&["api.example.com"]), (Some(0), Some(10001), serde_json::Value::Null));
+    // Not declared in the manifest: the daemon denies the request.
+    assert_eq!(exit_code(&["other.example.com"]), (Some(1), None, "capability_denied".into()));
 }
 
 #[test]
@@ -187,10 +183,10 @@ fn the_second_run_hits_the_cache_and_a_corrupt_entry_is_replaced() {
         let mut command = cmd();
         command
             .env("PALYRA_SKILL_CACHE_DIR", &cache)
-            .args(["-v", "run", "--tool", "acme.echo", "--input", "{\"text\":\"x\"}"])
+            .args(["-v", "run"])
             .arg(fixture("vectors/reference-echo.palyra-skill"))
             .assert()
-            .code(1)
+            .code(0)
     };
     run().stderr(predicate::str::contains("compiled, cached"));
     run().stderr(predicate::str::contains("cache hit"));
@@ -213,21 +209,21 @@ fn the_second_run_hits_the_cache_and_a_corrupt_entry_is_replaced() {
 #[test]
 fn invalid_input_is_refused_before_the_call() {
     cmd()
-        .args(["run", "--no-cache", "--tool", "acme.echo", "--input", "{\"txt\":1}"])
+        .args(["run", "--abi", "wasi-json", "--no-cache", "--tool", "acme.echo", "--input", "{\"txt\":1}"])
         .arg(fixture("vectors/reference-echo.palyra-skill"))
         .assert()
         .code(2)
         .stderr(predicate::str::contains("input does not match the tool's input_schema at `/`"));
     cmd()
-        .args(["run", "--no-cache", "--tool", "acme.echo", "--input", "{not json"])
+        .args(["run", "--abi", "wasi-json", "--no-cache", "--tool", "acme.echo", "--input", "{not json"])
         .arg(fixture("vectors/reference-echo.palyra-skill"))
         .assert()
         .code(2)
         .stderr(predicate::str::contains("the input is not valid JSON"));
     cmd()
-        .args(["run", "--no-cache", "--tool", "acme.nope", "--input", "{}"])
+        .args(["run", "--abi", "wasi-json", "--no-cache", "--tool", "acme.nope", "--input", "{}"])
         .arg(fixture("vectors/reference-echo.palyra-skill"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("has no tool `acme.nope` (tools: `acme.echo`)"));
+        .stderr(predicate::str::contains("has no tool `acme.nope`: pass `--tool` with one of `acme.echo`"));
 }

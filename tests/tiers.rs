@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use cargo_palyra_skill::artifact::Entries;
 use cargo_palyra_skill::runtime::{
-    CacheOutcome, FailureClass, Grants, Limits, LoadedModule, ModuleCache, Preopen, RunReport, RunRequest,
-    Runtime, Tier,
+    CacheOutcome, FailureClass, Grants, Limits, Linking, LoadedModule, ModuleCache, Preopen, RunReport,
+    RunRequest, Runtime, Tier,
 };
 use serde_json::Value;
 use support::*;
@@ -24,6 +24,7 @@ fn request<'a>(
     RunRequest {
         module,
         entrypoint: "run",
+        linking: Linking::WasiPreview,
         stdin: stdin.to_vec(),
         env: vec![
             ("PALYRA_TOOL_ID".into(), "acme.echo".into()),
@@ -213,7 +214,7 @@ fn run_reports_the_code_it_ran_and_optimized_starts_there() {
     let artifact = fixture("vectors/reference-echo.palyra-skill");
     let report = |extra: &[&str]| -> (Value, String) {
         let output = cmd()
-            .args(["-v", "run", "--no-cache", "--tool", "acme.echo", "--input", "{\"text\":\"x\"}"])
+            .args(["-v", "run", "--no-cache", "--allow-http", "api.example.com"])
             .args(["--message-format", "json"])
             .args(extra)
             .arg(&artifact)
@@ -230,6 +231,7 @@ fn run_reports_the_code_it_ran_and_optimized_starts_there() {
     assert!(log.contains("optimized code, compiled, cache off"), "{log}");
     assert_eq!(quick["fuel_consumed"], optimized["fuel_consumed"]);
     assert_eq!(quick["exit_code"], optimized["exit_code"]);
+    assert_eq!(quick["exit_code"], 10001);
 }
 
 #[test]
@@ -246,9 +248,7 @@ fn run_says_when_optimized_code_decided_the_result() {
     std::fs::write(&artifact, entries.to_zip().unwrap()).unwrap();
     let run = || {
         let mut command = cmd();
-        command
-            .args(["run", "--no-cache", "--tool", "acme.echo", "--input", "{\"text\":\"x\"}"])
-            .arg(&artifact);
+        command.args(["run", "--no-cache"]).arg(&artifact);
         command
     };
     run()

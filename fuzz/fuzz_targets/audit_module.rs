@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         modules: vec![("modules/fuzz.wasm", data)],
         sbom: None,
         provenance: None,
+        operator: None,
     };
     let report = audit::audit(&subject, &Policy::default(), None, 0);
     let _ = audit::to_sarif(&report, "skill.toml", None);

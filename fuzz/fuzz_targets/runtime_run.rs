@@ -10,7 +10,9 @@
 use std::sync::OnceLock;
 
 use arbitrary::Unstructured;
-use cargo_palyra_skill::runtime::{FailureClass, Grants, Limits, RunRequest, Runtime, Tier};
+use cargo_palyra_skill::runtime::{
+    FailureClass, Grants, Limits, Linking, MAX_INSTANCES, MAX_TABLE_ELEMENTS, RunRequest, Runtime, Tier,
+};
 use libfuzzer_sys::fuzz_target;
 
 const IMPORTS: &str = r#"(module
@@ -71,12 +73,18 @@ fuzz_target!(|data: &[u8]| {
         fuel: 500_000,
         max_memory_bytes: 16 * 1024 * 1024,
         timeout_ms: 300,
+        max_table_elements: MAX_TABLE_ELEMENTS,
+        max_instances: MAX_INSTANCES,
         max_stdout_bytes: 64 * 1024,
         max_stderr_bytes: 64 * 1024,
     };
+    // Both ways of linking: the Palyra host's (host functions only) and the
+    // WASI preview's.
+    let linking = if data.len() % 2 == 0 { Linking::PalyraHost } else { Linking::WasiPreview };
     let request = |module| RunRequest {
         module,
         entrypoint: "run",
+        linking,
         stdin: br#"{"text":"fuzz"}"#.to_vec(),
         env: vec![("PALYRA_TOOL_ID".into(), "fuzz.run".into())],
         program: "fuzz".into(),

@@ -7,8 +7,10 @@ use serde_json::json;
 
 use super::analysis::analyze;
 use super::findings::{WASI_P1, least_privilege, module_findings};
+use super::host_findings::{manifest_host_findings, module_host_findings};
 use super::report::{AuditReport, Check, Finding, ModuleSummary, Policy, Severity, Status};
 use crate::artifact::sha256_hex;
+use crate::host::OperatorConfig;
 use crate::manifest::Manifest;
 use crate::trust::TrustDecision;
 
@@ -21,6 +23,9 @@ pub struct Subject<'a> {
     pub modules: Vec<(&'a str, &'a [u8])>,
     pub sbom: Option<&'a [u8]>,
     pub provenance: Option<&'a [u8]>,
+    /// The daemon's configuration the run-time findings assume (default:
+    /// a stock Palyra 0.1.0).
+    pub operator: Option<&'a OperatorConfig>,
 }
 
 /// Runs every check. `vuln_feed_hook` is `PALYRA_SKILL_AUDIT_VULN_FEED_HOOK`.
@@ -71,6 +76,8 @@ pub fn audit(
     let fs = manifest.map(|m| &m.capabilities.filesystem);
     let filesystem_declared = fs.is_some_and(|fs| !fs.read_roots.is_empty() || !fs.write_roots.is_empty());
     let mut imported_classes = BTreeSet::new();
+    let default_operator = OperatorConfig::default();
+    let operator = subject.operator.unwrap_or(&default_operator);
     for (path, bytes) in &subject.modules {
         let size = bytes.len() as u64;
         let size_details =
@@ -145,6 +152,7 @@ pub fn audit(
                 Some(fs_details),
             ));
         }
+        module_host_findings(path, size, &facts, operator, &mut findings);
         module_findings(
             path,
             bytes,
@@ -173,6 +181,8 @@ pub fn audit(
     }
     if let Some(manifest) = manifest {
         least_privilege(manifest, &imported_classes, &mut findings);
+        let paths: Vec<&str> = subject.modules.iter().map(|(p, _)| *p).collect();
+        manifest_host_findings(manifest, &paths, operator, &mut findings);
     }
 
     let vulnerability_scan = match vuln_feed_hook.map(str::trim).filter(|h| !h.is_empty()) {

@@ -85,7 +85,6 @@ pub(super) fn module_findings(
         ),
     }
 
-    let mut wasi = Vec::new();
     for import in &facts.imports {
         let qualified = format!("{}::{}", import.module, import.name);
         if import.module == HOST_MODULE {
@@ -117,7 +116,6 @@ pub(super) fn module_findings(
                 ),
             }
         } else if import.module == WASI_P1 {
-            wasi.push(import.name.clone());
             if WASI_FILESYSTEM.contains(&import.name.as_str()) && !filesystem_declared {
                 finding(
                     "wasi_filesystem_without_roots",
@@ -141,20 +139,6 @@ pub(super) fn module_findings(
             );
         }
     }
-    if !wasi.is_empty() {
-        finding(
-            "host_wasi_compatibility",
-            Severity::Warning,
-            None,
-            None,
-            format!(
-                "the Palyra host links no WASI functions today; this module needs {}: it runs under `cargo palyra-skill run` but will not instantiate in the host until it provides them",
-                wasi.join(", ")
-            ),
-            "track host WASI support, or avoid std I/O in the module".into(),
-        );
-    }
-
     let quota = manifest.map(|m| m.capabilities.quotas.max_memory_bytes);
     for (initial, maximum) in &facts.memories {
         let bytes_needed = initial.saturating_mul(65_536);

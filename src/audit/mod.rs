@@ -4,6 +4,7 @@
 pub mod analysis;
 mod checks;
 mod findings;
+mod host_findings;
 mod report;
 mod sarif;
 

@@ -13,8 +13,9 @@ use super::cache::{CacheOutcome, ModuleCache};
 use super::exec::State;
 use super::grants::{CapabilityClass, HOST_MODULE};
 
-/// The wasm stack a guest may use before it traps as "stack exhausted".
-pub const MAX_WASM_STACK: usize = 1024 * 1024;
+/// The wasm stack a guest may use before it traps as "stack exhausted":
+/// wasmtime's default, which the consumer's host keeps.
+pub const MAX_WASM_STACK: usize = 512 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -50,10 +51,23 @@ impl Tier {
     }
 }
 
-/// One engine configuration, and the linker for it once a run needs it.
+/// What a module is linked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Linking {
+    /// Only the eight host-capability functions, as the Palyra 0.1.0 host
+    /// links: any other import fails instantiation.
+    PalyraHost,
+    /// The host functions and WASI preview1: our `wasi-json` preview, which
+    /// Palyra 0.1.0 cannot run.
+    WasiPreview,
+}
+
+/// One engine configuration, and its linkers once a run needs them.
 pub(super) struct Backend {
     pub(super) engine: Engine,
-    linker: OnceLock<Result<Linker<State>, String>>,
+    host_linker: OnceLock<Result<Linker<State>, String>>,
+    wasi_linker: OnceLock<Result<Linker<State>, String>>,
 }
 
 impl Backend {
@@ -71,21 +85,26 @@ impl Backend {
             }
         }
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
-        Ok(Backend { engine, linker: OnceLock::new() })
+        Ok(Backend { engine, host_linker: OnceLock::new(), wasi_linker: OnceLock::new() })
     }
 
-    /// WASI preview1 and the Palyra host functions, linked for this engine.
-    pub(super) fn linker(&self) -> Result<&Linker<State>, RuntimeError> {
-        self.linker
-            .get_or_init(|| link(&self.engine).map_err(|e| e.to_string()))
+    /// The linker for `linking`, built for this engine on first use.
+    pub(super) fn linker(&self, linking: Linking) -> Result<&Linker<State>, RuntimeError> {
+        let cell = match linking {
+            Linking::PalyraHost => &self.host_linker,
+            Linking::WasiPreview => &self.wasi_linker,
+        };
+        cell.get_or_init(|| link(&self.engine, linking).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| RuntimeError::Engine(e.clone()))
     }
 }
 
-fn link(engine: &Engine) -> wasmtime::Result<Linker<State>> {
+fn link(engine: &Engine, linking: Linking) -> wasmtime::Result<Linker<State>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut State| &mut state.wasi)?;
+    if linking == Linking::WasiPreview {
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut State| &mut state.wasi)?;
+    }
     for class in CapabilityClass::ALL {
         linker.func_wrap(
             HOST_MODULE,

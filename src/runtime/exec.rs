@@ -7,14 +7,15 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use wasmtime::{Module, Store, Trap};
+use wasmtime::{Module, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use super::engine::{LoadedModule, Runtime, Tier};
+use super::engine::{Linking, LoadedModule, Runtime, Tier};
+use super::failure::{CallError, Failure, FailureClass, classify, output_too_large, timed_out};
 use super::grants::Grants;
-use super::limits::{LimitHit, Limiter};
+use super::limits::{Limiter, MAX_INSTANCES, MAX_TABLE_ELEMENTS};
 use crate::manifest::Manifest;
 
 /// Quick code yields to the async runtime (and its wall-clock timeout)
@@ -36,6 +37,8 @@ pub struct Limits {
     pub fuel: u64,
     pub max_memory_bytes: u64,
     pub timeout_ms: u64,
+    pub max_table_elements: u64,
+    pub max_instances: u64,
     pub max_stdout_bytes: usize,
     pub max_stderr_bytes: usize,
 }
@@ -48,6 +51,8 @@ impl Limits {
             fuel: q.fuel_budget,
             max_memory_bytes: q.max_memory_bytes,
             timeout_ms: q.wall_clock_timeout_ms,
+            max_table_elements: MAX_TABLE_ELEMENTS,
+            max_instances: MAX_INSTANCES,
             max_stdout_bytes: DEFAULT_OUTPUT_CAP,
             max_stderr_bytes: DEFAULT_OUTPUT_CAP,
         }
@@ -64,76 +69,17 @@ pub struct Preopen {
 
 pub struct RunRequest<'a> {
     pub module: &'a LoadedModule,
-    /// The export to call: `() -> i32`, or `_start` for a command module.
+    /// The export to call: `() -> i32`, or (WASI preview only) `_start`
+    /// for a command module.
     pub entrypoint: &'a str,
+    /// The Palyra host's imports only, or the WASI preview's.
+    pub linking: Linking,
     pub stdin: Vec<u8>,
     pub env: Vec<(String, String)>,
     pub program: String,
     pub grants: Grants,
     pub limits: Limits,
     pub preopens: Vec<Preopen>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureClass {
-    TimedOut,
-    OutOfFuel,
-    MemoryLimit,
-    TableLimit,
-    StackExhausted,
-    Trap,
-    LinkError,
-    MissingEntrypoint,
-    OutputTooLarge,
-    OutputNotJson,
-    InvalidInput,
-    OutputSchema,
-    NonzeroExit,
-}
-
-impl FailureClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureClass::TimedOut => "timed_out",
-            FailureClass::OutOfFuel => "out_of_fuel",
-            FailureClass::MemoryLimit => "memory_limit",
-            FailureClass::TableLimit => "table_limit",
-            FailureClass::StackExhausted => "stack_exhausted",
-            FailureClass::Trap => "trap",
-            FailureClass::LinkError => "link_error",
-            FailureClass::MissingEntrypoint => "missing_entrypoint",
-            FailureClass::OutputTooLarge => "output_too_large",
-            FailureClass::OutputNotJson => "output_not_json",
-            FailureClass::InvalidInput => "invalid_input",
-            FailureClass::OutputSchema => "output_schema",
-            FailureClass::NonzeroExit => "nonzero_exit",
-        }
-    }
-
-    /// The consumer's error class (RUNTIME.md section 1) this maps to.
-    pub fn host_class(self) -> &'static str {
-        match self {
-            FailureClass::TimedOut => "timed out",
-            FailureClass::OutOfFuel | FailureClass::MemoryLimit | FailureClass::TableLimit => {
-                "quota exceeded"
-            }
-            FailureClass::InvalidInput => "invalid input",
-            _ => "runtime failure",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    pub class: FailureClass,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn new(class: FailureClass, message: impl Into<String>) -> Failure {
-        Failure { class, message: message.into() }
-    }
 }
 
 /// What one call did.
@@ -170,28 +116,6 @@ impl std::fmt::Debug for RunReport {
             .field("quick_failure", &self.quick_failure)
             .finish()
     }
-}
-
-fn output_too_large(limits: &Limits) -> Failure {
-    Failure::new(
-        FailureClass::OutputTooLarge,
-        format!(
-            "the tool wrote more than {} bytes to stdout (the rest was cut off): write less",
-            thousands(limits.max_stdout_bytes as u64)
-        ),
-    )
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 impl Runtime {
@@ -259,7 +183,8 @@ impl Runtime {
                 return report;
             }
         }
-        let prepared = self.code(request.module, tier).and_then(|module| Ok((module, backend.linker()?)));
+        let prepared =
+            self.code(request.module, tier).and_then(|module| Ok((module, backend.linker(request.linking)?)));
         let (module, linker) = match prepared {
             Ok(prepared) => prepared,
             Err(e) => {
@@ -272,7 +197,7 @@ impl Runtime {
         let started = Instant::now();
         let state = State {
             wasi: wasi.build_p1(),
-            limiter: Limiter::new(limits.max_memory_bytes),
+            limiter: Limiter::new(limits.max_memory_bytes, limits.max_table_elements, limits.max_instances),
             grants: request.grants.clone(),
         };
         let mut store = Store::new(&backend.engine, state);
@@ -306,7 +231,11 @@ impl Runtime {
 
         let outcome = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
             Ok(rt) => rt.block_on(async {
-                tokio::time::timeout(timeout, call(linker, &mut store, module, request.entrypoint)).await
+                tokio::time::timeout(
+                    timeout,
+                    call(linker, &mut store, module, request.entrypoint, request.linking),
+                )
+                .await
             }),
             Err(e) => Ok(Err(CallError::Other(wasmtime::Error::msg(format!(
                 "could not start the async runtime: {e}"
@@ -333,7 +262,7 @@ impl Runtime {
                 report.failure = Some(output_too_large(&limits));
             }
             Ok(Ok(code)) => report.exit_code = Some(code),
-            Ok(Err(error)) => match classify(error, hit, &limits, &report) {
+            Ok(Err(error)) => match classify(error, hit, &limits, &report, store.get_fuel().unwrap_or(0)) {
                 Ok(code) => report.exit_code = Some(code),
                 Err(failure) => report.failure = Some(failure),
             },
@@ -342,26 +271,27 @@ impl Runtime {
     }
 }
 
-enum CallError {
-    Link(wasmtime::Error),
-    Missing(String),
-    Other(wasmtime::Error),
-}
-
 async fn call(
     linker: &wasmtime::Linker<State>,
     store: &mut Store<State>,
     module: &Module,
     entrypoint: &str,
+    linking: Linking,
 ) -> Result<i32, CallError> {
     let instance = linker.instantiate_async(&mut *store, module).await.map_err(CallError::Link)?;
-    if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
+    // The host calls the entrypoint and nothing else; `_initialize` and a
+    // `_start` command belong to the WASI preview.
+    if linking == Linking::WasiPreview
+        && let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize")
+    {
         init.call_async(&mut *store, ()).await.map_err(CallError::Other)?;
     }
     if let Ok(run) = instance.get_typed_func::<(), i32>(&mut *store, entrypoint) {
         return run.call_async(&mut *store, ()).await.map_err(CallError::Other);
     }
-    if let Ok(start) = instance.get_typed_func::<(), ()>(&mut *store, "_start") {
+    if linking == Linking::WasiPreview
+        && let Ok(start) = instance.get_typed_func::<(), ()>(&mut *store, "_start")
+    {
         return start.call_async(&mut *store, ()).await.map(|()| 0).map_err(CallError::Other);
     }
     let found = if instance.get_func(&mut *store, entrypoint).is_some() {
@@ -372,88 +302,4 @@ async fn call(
     Err(CallError::Missing(format!(
         "failed to resolve exported function `{entrypoint}` ({found}): export `{entrypoint}` as `() -> i32` (in Rust: `#[unsafe(no_mangle)] pub extern \"C\" fn {entrypoint}() -> i32`) or set `operator.plugin.default_entrypoint`"
     )))
-}
-
-fn timed_out(timeout_ms: u64) -> Failure {
-    Failure::new(
-        FailureClass::TimedOut,
-        format!(
-            "exceeded the wall clock of {timeout_ms} ms: raise `capabilities.quotas.wall_clock_timeout_ms` or do less per call"
-        ),
-    )
-}
-
-/// An exit code (from `proc_exit`) or the failure the error stands for.
-fn classify(
-    error: CallError,
-    hit: Option<LimitHit>,
-    limits: &Limits,
-    report: &RunReport,
-) -> Result<i32, Failure> {
-    let memory_limit = |desired: usize| {
-        Failure::new(
-            FailureClass::MemoryLimit,
-            format!(
-                "linear memory would grow to {} bytes, over the limit of {} bytes: raise `capabilities.quotas.max_memory_bytes` or use less memory",
-                thousands(desired as u64),
-                thousands(limits.max_memory_bytes)
-            ),
-        )
-    };
-    let table_limit = |desired: usize| {
-        Failure::new(
-            FailureClass::TableLimit,
-            format!(
-                "a table would grow to {} elements, over the host's limit of 100,000",
-                thousands(desired as u64)
-            ),
-        )
-    };
-    let (error, linking) = match error {
-        CallError::Missing(message) => return Err(Failure::new(FailureClass::MissingEntrypoint, message)),
-        CallError::Link(e) => (e, true),
-        CallError::Other(e) => (e, false),
-    };
-    if let Some(exit) = error.downcast_ref::<I32Exit>() {
-        return Ok(exit.0);
-    }
-    let text = format!("{error:#}");
-    if text.contains("write beyond capacity") || report.stdout.len() >= limits.max_stdout_bytes {
-        return Err(output_too_large(limits));
-    }
-    match hit {
-        Some(LimitHit::Memory { desired }) => return Err(memory_limit(desired)),
-        Some(LimitHit::Table { desired }) => return Err(table_limit(desired)),
-        None => {}
-    }
-    if let Some(trap) = error.downcast_ref::<Trap>() {
-        return Err(match trap {
-            Trap::OutOfFuel => Failure::new(
-                FailureClass::OutOfFuel,
-                format!(
-                    "out of fuel after {} units: raise `capabilities.quotas.fuel_budget` or optimize",
-                    thousands(limits.fuel)
-                ),
-            ),
-            Trap::Interrupt => timed_out(limits.timeout_ms),
-            Trap::StackOverflow => Failure::new(
-                FailureClass::StackExhausted,
-                "the wasm stack is exhausted (runaway recursion?): recurse less deeply",
-            ),
-            other => Failure::new(FailureClass::Trap, format!("the module trapped: {other} ({text})")),
-        });
-    }
-    if linking {
-        let unknown = text.contains("unknown import");
-        let message = if unknown {
-            format!(
-                "{text}: the Palyra host provides only `{}` functions and WASI preview1",
-                super::HOST_MODULE
-            )
-        } else {
-            format!("could not instantiate the module: {text}")
-        };
-        return Err(Failure::new(FailureClass::LinkError, message));
-    }
-    Err(Failure::new(FailureClass::Trap, format!("the call failed: {text}")))
 }

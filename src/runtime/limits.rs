@@ -1,12 +1,14 @@
-//! A `ResourceLimiter` that enforces the memory and table quotas and
-//! records which limit was hit and the peak linear memory.
+//! A `ResourceLimiter` with the semantics of the consumer's wasmtime
+//! `StoreLimits` (each linear memory and each table against its limit, at
+//! most so many instances), recording which limit was hit and the peak
+//! linear memory of all memories together.
 
 use wasmtime::ResourceLimiter;
 
-/// Table elements the consumer allows (RUNTIME.md section 1).
-pub const MAX_TABLE_ELEMENTS: usize = 100_000;
-/// Instances per store the consumer allows.
-pub const MAX_INSTANCES: usize = 256;
+/// Table elements the consumer allows by default (HOST.md section 2).
+pub const MAX_TABLE_ELEMENTS: u64 = 100_000;
+/// Instances per store the consumer allows by default.
+pub const MAX_INSTANCES: u64 = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitHit {
@@ -17,15 +19,23 @@ pub enum LimitHit {
 #[derive(Debug)]
 pub struct Limiter {
     max_memory: usize,
+    max_table_elements: usize,
+    max_instances: usize,
     total_memory: usize,
     pub peak_memory: usize,
     pub hit: Option<LimitHit>,
 }
 
+fn clamp(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
 impl Limiter {
-    pub fn new(max_memory: u64) -> Limiter {
+    pub fn new(max_memory: u64, max_table_elements: u64, max_instances: u64) -> Limiter {
         Limiter {
-            max_memory: usize::try_from(max_memory).unwrap_or(usize::MAX),
+            max_memory: clamp(max_memory),
+            max_table_elements: clamp(max_table_elements),
+            max_instances: clamp(max_instances),
             total_memory: 0,
             peak_memory: 0,
             hit: None,
@@ -38,16 +48,19 @@ impl ResourceLimiter for Limiter {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // The quota covers all linear memories of the instance together.
-        let total = self.total_memory.saturating_sub(current).saturating_add(desired);
-        if total > self.max_memory {
-            self.hit.get_or_insert(LimitHit::Memory { desired: total });
+        // As `StoreLimits`: the quota bounds each memory; a failed grow
+        // returns -1 to the guest, it does not trap.
+        if desired > self.max_memory {
+            self.hit.get_or_insert(LimitHit::Memory { desired });
             return Ok(false);
         }
-        self.total_memory = total;
-        self.peak_memory = self.peak_memory.max(total);
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
+        self.total_memory = self.total_memory.saturating_sub(current).saturating_add(desired);
+        self.peak_memory = self.peak_memory.max(self.total_memory);
         Ok(true)
     }
 
@@ -55,16 +68,16 @@ impl ResourceLimiter for Limiter {
         &mut self,
         _current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > MAX_TABLE_ELEMENTS {
+        if desired > self.max_table_elements {
             self.hit.get_or_insert(LimitHit::Table { desired });
             return Ok(false);
         }
-        Ok(true)
+        Ok(maximum.is_none_or(|max| desired <= max))
     }
 
     fn instances(&self) -> usize {
-        MAX_INSTANCES
+        self.max_instances
     }
 }

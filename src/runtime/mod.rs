@@ -1,18 +1,22 @@
 //! The one sandbox runtime `run`, `test` and `audit` share: wasmtime with
-//! the Palyra host ABI v1, WASI preview1 deny-by-default, the consumer's
+//! the Palyra host ABI v1 linked as the consumer's host links it (or, for
+//! the `wasi-json` preview, with WASI preview1 deny-by-default), the consumer's
 //! limits, failure classification, and a verified on-disk module cache.
 
 mod cache;
 mod engine;
 mod exec;
+mod failure;
 mod grants;
 mod limits;
 mod schema;
 mod tool;
 
 pub use cache::{CacheOutcome, ModuleCache};
-pub use engine::{LoadedModule, Runtime, RuntimeError, Tier};
-pub use exec::{Failure, FailureClass, Limits, Preopen, RunReport, RunRequest};
+pub use engine::{Linking, LoadedModule, MAX_WASM_STACK, Runtime, RuntimeError, Tier};
+pub use exec::{Limits, Preopen, RunReport, RunRequest};
+pub use failure::{Failure, FailureClass, PalyraErrorKind, thousands};
 pub use grants::{Allow, CapabilityClass, Grants, HOST_MODULE};
+pub use limits::{MAX_INSTANCES, MAX_TABLE_ELEMENTS};
 pub use schema::{SchemaError, check_instance};
 pub use tool::{ToolCall, ToolOutcome};

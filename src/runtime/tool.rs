@@ -2,8 +2,10 @@
 //! checked against `input_schema`, the call, stdout parsed as the JSON
 //! output and checked against `output_schema`.
 
+use super::engine::Linking;
 use super::engine::{LoadedModule, Runtime};
-use super::exec::{Failure, FailureClass, Limits, Preopen, RunReport, RunRequest};
+use super::exec::{Limits, Preopen, RunReport, RunRequest};
+use super::failure::{Failure, FailureClass};
 use super::grants::Grants;
 use super::schema::check_instance;
 use crate::manifest::{Manifest, Tool};
@@ -52,6 +54,7 @@ impl Runtime {
         let mut report = self.run(RunRequest {
             module: call.module,
             entrypoint: manifest.entrypoint(),
+            linking: Linking::WasiPreview,
             stdin: call.input.to_string().into_bytes(),
             env: vec![
                 ("PALYRA_TOOL_ID".into(), call.tool.id.trim().into()),

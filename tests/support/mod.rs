@@ -128,6 +128,8 @@ pub fn test_limits() -> Limits {
         fuel: 50_000_000,
         max_memory_bytes: 16 * 1024 * 1024,
         timeout_ms: 2_000,
+        max_table_elements: cargo_palyra_skill::runtime::MAX_TABLE_ELEMENTS,
+        max_instances: cargo_palyra_skill::runtime::MAX_INSTANCES,
         max_stdout_bytes: 1024 * 1024,
         max_stderr_bytes: 1024 * 1024,
     }

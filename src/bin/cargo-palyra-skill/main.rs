@@ -9,6 +9,7 @@ macro_rules! exit_status {
 
 mod commands;
 mod input;
+mod operator;
 mod shell;
 mod skill;
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::artifact::Entries;
 use cargo_palyra_skill::build::{self, BuildOptions, Event};
+use cargo_palyra_skill::cargo::Abi;
 use cargo_palyra_skill::manifest::Manifest;
 use cargo_palyra_skill::provenance::Environment;
 use cargo_palyra_skill::runtime::{CacheOutcome, LoadedModule, ModuleCache, Preopen, Runtime, Tier};
@@ -49,13 +50,41 @@ impl CodeArgs {
     }
 }
 
-/// A skill ready to call.
+/// Which module ABI a run uses: `--abi`, else the crate's setting, else the host's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AbiArg {
+    /// The Palyra host ABI v1: host functions only, no input, the exit code
+    #[value(name = "palyra-host-v1")]
+    PalyraHostV1,
+    /// The WASI JSON data plane: a preview that Palyra 0.1.0 cannot run
+    #[value(name = "wasi-json")]
+    WasiJson,
+}
+
+/// A verified skill, ready to call.
 pub struct Skill {
     pub manifest: Manifest,
-    pub module_path: String,
-    pub module: LoadedModule,
+    pub entries: Entries,
     /// The crate directory, when the skill came from one.
     pub crate_dir: Option<PathBuf>,
+    /// The crate's ABI setting, when the skill came from a crate.
+    pub crate_abi: Option<Abi>,
+}
+
+impl Skill {
+    /// The ABI to run with: `flag`, else the crate's, else the host's.
+    pub fn abi(&self, flag: Option<AbiArg>) -> Abi {
+        match flag {
+            Some(AbiArg::PalyraHostV1) => Abi::PalyraHostV1,
+            Some(AbiArg::WasiJson) => Abi::WasiJson,
+            None => self.crate_abi.unwrap_or_default(),
+        }
+    }
+
+    /// Every entry that may be a module, as the host selects from them.
+    pub fn modules(&self) -> Vec<(&str, &[u8])> {
+        self.entries.modules().map(|(path, entry)| (path, entry.bytes.as_slice())).collect()
+    }
 }
 
 /// The runtime, with the on-disk cache unless `no_cache`.
@@ -88,6 +117,7 @@ pub struct Scratch {
     pub bytes: Vec<u8>,
     pub entries: Entries,
     pub crate_dir: PathBuf,
+    pub abi: Abi,
 }
 
 /// Builds the crate at `path` (a directory or a `Cargo.toml`), signed with
@@ -122,56 +152,56 @@ pub fn build_crate(
     })?;
     let how = if key.is_some() { "signed" } else { "unsigned" };
     shell.verbose("Built", format_args!("`{}` ({how})", built.artifact.display()));
-    Ok(Scratch { bytes: built.bytes, entries: built.entries, crate_dir })
+    Ok(Scratch { bytes: built.bytes, entries: built.entries, crate_dir, abi: built.abi })
 }
 
-/// Loads a skill from an artifact file or a crate, and compiles its module.
-pub fn load(
-    target: &Path,
-    module: Option<&str>,
-    build: &BuildArgs,
-    runtime: &Runtime,
-    tier: Tier,
-    shell: &mut Shell,
-) -> Result<Skill> {
-    let (entries, crate_dir) = if is_crate(target) {
+/// Loads and verifies a skill from an artifact file or a crate (built first).
+pub fn load(target: &Path, build: &BuildArgs, shell: &mut Shell) -> Result<Skill> {
+    let (entries, crate_dir, crate_abi) = if is_crate(target) {
         let scratch = build_crate(target, build, None, shell)?;
-        (scratch.entries, Some(scratch.crate_dir))
+        (scratch.entries, Some(scratch.crate_dir), Some(scratch.abi))
     } else {
-        (read_entries(target)?, None)
+        (read_entries(target)?, None, None)
     };
     let context = || format!("cannot run `{}`", target.display());
     let manifest = check_contents(&entries).with_context(context)?;
     check_integrity(&manifest, &entries).with_context(context)?;
-    let module_path = pick_module(&manifest, &entries, module)?;
-    let wasm = &entries.get(&module_path).expect("picked from the entries").bytes;
+    Ok(Skill { manifest, entries, crate_dir, crate_abi })
+}
+
+/// Compiles (or loads from the cache) the module at `module_path`, for the WASI preview.
+pub fn compile(
+    skill: &Skill,
+    module_path: &str,
+    runtime: &Runtime,
+    tier: Tier,
+    shell: &mut Shell,
+) -> Result<LoadedModule> {
+    let wasm = &skill.entries.get(module_path).context("no such module")?.bytes;
     let started = std::time::Instant::now();
     let module = runtime.load_module(wasm, tier).with_context(|| format!("cannot load `{module_path}`"))?;
-    let how = match &module.cache {
+    log_cache(shell, module_path, &module.cache, module.tier(), started.elapsed().as_millis());
+    Ok(module)
+}
+
+/// A verbose line on where the module's code came from.
+pub fn log_cache(shell: &mut Shell, module_path: &str, cache: &CacheOutcome, tier: Tier, ms: u128) {
+    let how = match cache {
         CacheOutcome::Hit => "cache hit".to_owned(),
         CacheOutcome::Miss => "compiled, cached".to_owned(),
         CacheOutcome::Replaced(reason) => format!("cache entry discarded ({reason}), compiled again"),
         CacheOutcome::Disabled => "compiled, cache off".to_owned(),
     };
-    shell.verbose(
-        "Module",
-        format_args!(
-            "`{module_path}`: {} code, {how} in {} ms",
-            module.tier().as_str(),
-            started.elapsed().as_millis()
-        ),
-    );
-    if let CacheOutcome::Replaced(reason) = &module.cache {
+    shell.verbose("Module", format_args!("`{module_path}`: {} code, {how} in {ms} ms", tier.as_str()));
+    if let CacheOutcome::Replaced(reason) = cache {
         shell.warn(format_args!("a corrupt module cache entry was replaced: {reason}"));
     }
-    Ok(Skill { manifest, module_path, module, crate_dir })
 }
 
 /// `--module`, else `operator.plugin.default_module_path`, else the only module.
-fn pick_module(manifest: &Manifest, entries: &Entries, wanted: Option<&str>) -> Result<String> {
+pub fn pick_module(manifest: &Manifest, entries: &Entries, wanted: Option<&str>) -> Result<String> {
     let modules: Vec<&str> = entries.modules().map(|(path, _)| path).collect();
-    let wanted =
-        wanted.map(|w| if w.starts_with("modules/") { w.to_owned() } else { format!("modules/{w}") });
+    let wanted = module_arg(wanted);
     if let Some(path) = wanted.as_deref().or(manifest.default_module_path()) {
         if modules.contains(&path) {
             return Ok(path.to_owned());
@@ -186,6 +216,11 @@ fn pick_module(manifest: &Manifest, entries: &Entries, wanted: Option<&str>) -> 
             modules.join(", ")
         ),
     }
+}
+
+/// `--module NAME` as an entry path: `echo.wasm` means `modules/echo.wasm`.
+pub fn module_arg(wanted: Option<&str>) -> Option<String> {
+    wanted.map(|w| if w.starts_with("modules/") { w.to_owned() } else { format!("modules/{w}") })
 }
 
 /// `$PALYRA_SKILL_STATE_DIR`, else `$XDG_DATA_HOME/palyra-skill/state`,

@@ -6,12 +6,14 @@ use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::artifact::{Entries, PROVENANCE_PATH, SBOM_PATH};
 use cargo_palyra_skill::audit::{self, AuditReport, Policy, Severity, Status, Subject};
 use cargo_palyra_skill::fsutil::{Existing, write_atomic};
+use cargo_palyra_skill::host::OperatorConfig;
 use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
 use cargo_palyra_skill::verify::verify_bytes;
 use clap::{Args, ValueEnum};
 
 use crate::Outcome;
 use crate::input::{KeyArgs, dev_key, read_limited};
+use crate::operator::OperatorArgs;
 use crate::shell::Shell;
 use crate::skill::{self, BuildArgs};
 
@@ -29,15 +31,20 @@ pub enum AuditFormat {
 /// does, `$PALYRA_SKILL_SIGNING_KEY` or your development key). Runs every check of
 /// the consumer's audit with its ids and defaults (after verification, like
 /// the consumer), then our static analysis of each module: validation,
-/// entrypoint, imports, WASI compatibility, least privilege, memory,
-/// tables, start function, custom sections, host paths, SBOM/provenance
-/// consistency.
+/// entrypoint, imports, least privilege, memory, tables, start function,
+/// custom sections, host paths, SBOM/provenance consistency; and what the
+/// Palyra 0.1.0 daemon will do at run time, under `--operator-config` (else
+/// a stock daemon): imports it cannot link, modules over its size cap,
+/// manifest values that fail every run, an ambiguous module, quotas it
+/// caps, capabilities the operator will not grant or nobody can, typed
+/// contracts whose adapter forbids the declared capabilities.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill audit dist/acme.echo-1.0.0.palyra-skill\n",
     "  cargo palyra-skill audit . --message-format sarif --output audit.sarif\n",
-    "  cargo palyra-skill audit target/wasm32-wasip1/release/echo.wasm --message-format json\n\n",
+    "  cargo palyra-skill audit . --operator-config /etc/palyra/palyrad.toml\n",
+    "  cargo palyra-skill audit target/wasm32-unknown-unknown/release/guard.wasm --message-format json\n\n",
     "Exit status:\n  0  passed\n  1  quarantine (a consumer check failed) or an error finding\n  2  could not audit (bad input, verification failed, I/O error)"
 ))]
 pub struct Opts {
@@ -75,6 +82,8 @@ pub struct Opts {
     /// Where `skill.toml` is in the repository, for SARIF locations [default: beside TARGET]
     #[arg(long, value_name = "PATH")]
     manifest_uri: Option<String>,
+    #[command(flatten)]
+    operator: OperatorArgs,
     #[command(flatten)]
     key: KeyArgs,
     #[command(flatten)]
@@ -116,6 +125,7 @@ impl Opts {
         let policy = self.policy()?;
         let hook = std::env::var("PALYRA_SKILL_AUDIT_VULN_FEED_HOOK").ok();
         let now = cargo_palyra_skill::pack::signed_at_unix_ms().unwrap_or(0);
+        let operator = self.operator.read()?.unwrap_or_default();
         let is_module = self.target.extension().is_some_and(|e| e == "wasm");
         let (report, manifest_text) = if is_module {
             let bytes = read_limited(&self.target, 256 * 1024 * 1024, "module")?;
@@ -127,6 +137,7 @@ impl Opts {
                 modules: vec![(path.as_str(), &bytes)],
                 sbom: None,
                 provenance: None,
+                operator: Some(&operator),
             };
             (audit::audit(&subject, &policy, hook.as_deref(), now), None)
         } else {
@@ -135,15 +146,9 @@ impl Opts {
                 format!("could not audit `{}`: it fails verification", self.target.display())
             })?;
             let decision = self.decide(&verified)?;
-            let report = audit_entries(
-                &entries,
-                &verified.manifest,
-                verified.payload_sha256.clone(),
-                decision,
-                &policy,
-                hook.as_deref(),
-                now,
-            );
+            let subject =
+                subject(&entries, &verified.manifest, verified.payload_sha256.clone(), decision, &operator);
+            let report = audit::audit(&subject, &policy, hook.as_deref(), now);
             let text =
                 String::from_utf8_lossy(&entries.get("skill.toml").expect("verified").bytes).into_owned();
             (report, Some(text))
@@ -204,25 +209,23 @@ impl Opts {
     }
 }
 
-/// The consumer's audit of verified entries.
-fn audit_entries(
-    entries: &Entries,
-    manifest: &cargo_palyra_skill::manifest::Manifest,
+/// The subject of an audit: verified entries.
+fn subject<'a>(
+    entries: &'a Entries,
+    manifest: &'a cargo_palyra_skill::manifest::Manifest,
     payload_sha256: String,
     decision: cargo_palyra_skill::trust::TrustDecision,
-    policy: &Policy,
-    hook: Option<&str>,
-    now: i64,
-) -> AuditReport {
-    let subject = Subject {
+    operator: &'a OperatorConfig,
+) -> Subject<'a> {
+    Subject {
         manifest: Some(manifest),
         trust_decision: Some(decision),
         payload_sha256,
         modules: entries.modules().map(|(path, entry)| (path, entry.bytes.as_slice())).collect(),
         sbom: entries.get(SBOM_PATH).map(|e| e.bytes.as_slice()),
         provenance: entries.get(PROVENANCE_PATH).map(|e| e.bytes.as_slice()),
-    };
-    audit::audit(&subject, policy, hook, now)
+        operator: Some(operator),
+    }
 }
 
 /// Grouped by severity, failed checks first, then a one-line verdict.
@@ -259,7 +262,8 @@ fn human(report: &AuditReport) -> String {
         for f in group {
             let at = f.offset.map(|o| format!(" @{o}")).unwrap_or_default();
             let name = f.name.as_deref().map(|n| format!(" `{n}`")).unwrap_or_default();
-            out += &format!("  {} [{}{at}]{name}: {}\n      fix: {}\n", f.id, f.location, f.message, f.fix);
+            let fix = f.fix.replace('\n', "\n        ");
+            out += &format!("  {} [{}{at}]{name}: {}\n      fix: {fix}\n", f.id, f.location, f.message);
         }
     }
     for module in &report.modules {

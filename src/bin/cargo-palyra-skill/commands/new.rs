@@ -12,9 +12,13 @@ use crate::shell::{MessageFormat, Shell};
 
 /// Create a new skill crate at PATH.
 ///
-/// Writes `Cargo.toml` (a size-tuned cdylib), `skill.toml` (one `echo` tool
-/// with schemas, quotas and operator metadata), `src/lib.rs`, test cases in
-/// `fixtures/echo/`, `.gitignore` and a README. Refuses a non-empty directory.
+/// Writes a skill for the Palyra host ABI v1 (`wasm32-unknown-unknown`, the
+/// module Palyra 0.1.0 runs): `Cargo.toml` (a size-tuned cdylib, no
+/// dependencies), `skill.toml` (one `check` tool, an HTTP capability,
+/// quotas within the host's caps, operator metadata), `src/lib.rs` (`run`
+/// and safe wrappers over the eight host functions), test cases in
+/// `fixtures/check/` (granted, not granted, denied), `.gitignore`, a README
+/// and a GitHub workflow. Refuses a non-empty directory.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
@@ -40,8 +44,9 @@ const FILES: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("../../../../templates/Cargo.toml.tmpl")),
     ("skill.toml", include_str!("../../../../templates/skill.toml.tmpl")),
     ("src/lib.rs", include_str!("../../../../templates/lib.rs.tmpl")),
-    ("fixtures/echo/hello.json", include_str!("../../../../templates/hello.json.tmpl")),
-    ("fixtures/echo/missing-text.json", include_str!("../../../../templates/missing-text.json.tmpl")),
+    ("fixtures/check/granted.json", include_str!("../../../../templates/granted.json.tmpl")),
+    ("fixtures/check/not-granted.json", include_str!("../../../../templates/not-granted.json.tmpl")),
+    ("fixtures/check/undeclared-host.json", include_str!("../../../../templates/undeclared-host.json.tmpl")),
     (".gitignore", include_str!("../../../../templates/gitignore.tmpl")),
     ("README.md", include_str!("../../../../templates/README.md.tmpl")),
     (".github/workflows/skill.yml", include_str!("../../../../templates/skill-workflow.yml")),
@@ -132,7 +137,7 @@ impl Opts {
             }
             return Err(error);
         }
-        let tool_id = format!("{publisher}.echo");
+        let tool_id = format!("{publisher}.check");
         shell.status(
             "Created",
             format_args!("skill `{skill_id}` (crate `{crate_name}`) in `{}`", self.path.display()),
@@ -147,9 +152,8 @@ impl Opts {
         match self.message_format {
             MessageFormat::Json => shell.print_json(&report)?,
             MessageFormat::Human => shell.print(format_args!(
-                "next:\n  cd {}\n  cargo palyra-skill build\n  cargo palyra-skill test\n  cargo palyra-skill run --tool {} --input '{{\"text\":\"hi\"}}'",
+                "next:\n  cd {}\n  cargo palyra-skill build\n  cargo palyra-skill test\n  cargo palyra-skill run --allow-http api.example.com",
                 self.path.display(),
-                report.tool_id
             ))?,
         }
         Ok(Outcome::Success)

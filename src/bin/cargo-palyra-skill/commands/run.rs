@@ -1,76 +1,95 @@
-//! `run`: call one tool of a skill with JSON, as the Palyra host would.
+//! `run`: call a skill as the Palyra daemon does, or (`--abi wasi-json`)
+//! call a tool of the WASI preview with JSON.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use cargo_palyra_skill::cargo::Abi;
+use cargo_palyra_skill::host::{self, HostCall, HostOutcome, Overrides, PalyraErrorKind, Requested};
 use cargo_palyra_skill::runtime::{Allow, CacheOutcome, FailureClass, Grants, Limits, ToolCall, ToolOutcome};
 use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::Outcome;
+use crate::operator::OperatorArgs;
 use crate::shell::{MessageFormat, Shell, human_size};
-use crate::skill::{self, BuildArgs, CodeArgs};
+use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill};
 
-/// Call a tool of a skill with JSON input and show what the Palyra host would do.
+/// Run a skill as the Palyra daemon runs it, and show what it would answer.
 ///
 /// TARGET is a `.palyra-skill` artifact, or a crate directory (built first).
-/// The call gets the manifest's quotas (fuel, memory, wall clock) and only
-/// the capabilities you allow that the manifest declares; WASI is deny by
-/// default (stdin = input, captured stdout/stderr, three `PALYRA_*`
-/// variables, no files unless `--grant-fs`). The output JSON goes to
-/// stdout; the report (exit code, fuel, memory, time, handles) to stderr.
+/// By default the module is called as Palyra 0.1.0's daemon calls it (host
+/// ABI v1): linked against the eight host functions only, no input, the
+/// exit code as the result; capabilities are granted only when requested
+/// (`--allow-*`), allowed by the operator (`--operator-config`, else the
+/// requests themselves) and declared by the skill; limits are the lesser of
+/// the manifest's and the operator's. The daemon's output JSON goes to
+/// stdout, the report to stderr. A non-zero exit code is a result, not a
+/// failure.
 ///
-/// The module runs as quick code (compiled without optimizations: the same
-/// fuel and results, slower code); a time-out or stack exhaustion there is
-/// run again on the host's optimized code, and that result is reported.
+/// `--abi wasi-json` (or a crate that opts in) runs the WASI preview: a
+/// tool called with JSON on stdin that answers JSON on stdout. Palyra 0.1.0
+/// cannot run such a module; the report says so.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
-    "  cargo palyra-skill run . --tool acme.echo --input '{\"text\":\"hi\"}'\n",
-    "  echo '{\"text\":\"hi\"}' | cargo palyra-skill run echo.palyra-skill --tool acme.echo\n",
-    "  cargo palyra-skill run echo.palyra-skill --tool acme.fetch --input-file req.json --allow-http api.example.com\n",
-    "  cargo palyra-skill run . --tool acme.echo --input '{\"text\":\"hi\"}' --optimized\n\n",
-    "Exit status:\n  0  the tool succeeded\n  1  the tool failed (trap, limit, nonzero exit, bad output)\n  2  could not run (bad input, I/O error)"
+    "  cargo palyra-skill run\n",
+    "  cargo palyra-skill run acme.guard-0.1.0.palyra-skill --allow-http api.example.com\n",
+    "  cargo palyra-skill run . --operator-config /etc/palyra/palyrad.toml --allow-http api.example.com\n",
+    "  cargo palyra-skill run . --message-format json --optimized\n",
+    "  cargo palyra-skill run echo.palyra-skill --abi wasi-json --input '{\"text\":\"hi\"}'\n\n",
+    "Exit status:\n  0  the call returned an exit code (whatever it is)\n  1  the call failed (the daemon's error kind is reported)\n  2  could not run (bad arguments, unreadable artifact, I/O error)"
 ))]
 pub struct Opts {
     /// A `.palyra-skill` artifact or a skill crate directory
     #[arg(default_value = ".")]
     target: PathBuf,
-    /// The tool to call (its `id` in `skill.toml`)
+    /// The module ABI [default: the crate's `abi` setting, else palyra-host-v1]
+    #[arg(long, value_enum)]
+    abi: Option<AbiArg>,
+    /// The tool (its `id` in `skill.toml`) [default: `operator.plugin.default_tool_id`]
     #[arg(long, value_name = "ID")]
-    tool: String,
-    /// The input JSON [default: read from stdin]
+    tool: Option<String>,
+    /// The input JSON (WASI preview only) [default: read from stdin]
     #[arg(long, value_name = "JSON", conflicts_with = "input_file")]
     input: Option<String>,
-    /// Read the input JSON from FILE
+    /// Read the input JSON from FILE (WASI preview only)
     #[arg(long, value_name = "FILE")]
     input_file: Option<PathBuf>,
-    /// Grant a declared HTTP host; repeatable
+    /// Request an HTTP host handle; repeatable
     #[arg(long = "allow-http", value_name = "HOST")]
     allow_http: Vec<String>,
-    /// Grant a declared secret `SCOPE/KEY`; repeatable
+    /// Request a secret handle (`SCOPE/KEY`); repeatable
     #[arg(long = "allow-secret", value_name = "SCOPE/KEY")]
     allow_secret: Vec<String>,
-    /// Grant a declared storage prefix (a write root); repeatable
+    /// Request a storage handle (a write root); repeatable
     #[arg(long = "allow-storage", value_name = "PREFIX")]
     allow_storage: Vec<String>,
-    /// Preopen the declared filesystem roots (under a per-skill state directory)
+    /// Request a channel handle; repeatable
+    #[arg(long = "allow-channel", value_name = "CHANNEL")]
+    allow_channel: Vec<String>,
+    #[command(flatten)]
+    operator: OperatorArgs,
+    /// Preopen the declared filesystem roots (WASI preview only)
     #[arg(long)]
     grant_fs: bool,
-    /// Fuel budget [default: `quotas.fuel_budget`]
+    /// Fuel budget [default: the lesser of `quotas.fuel_budget` and the operator's]
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
-    /// Linear memory limit in bytes [default: `quotas.max_memory_bytes`]
+    /// Linear memory limit in bytes [default: the lesser of `quotas.max_memory_bytes` and the operator's]
     #[arg(long, value_name = "BYTES")]
     max_memory: Option<u64>,
-    /// Wall-clock limit in milliseconds [default: `quotas.wall_clock_timeout_ms`]
+    /// Wall-clock limit in ms [default: the lesser of `quotas.wall_clock_timeout_ms` and `execution_timeout_ms`]
     #[arg(long, value_name = "MS")]
     timeout_ms: Option<u64>,
-    /// The module to run, when the skill has several
+    /// The module to run [default: `operator.plugin.default_module_path`, else the only one]
     #[arg(long, value_name = "PATH")]
     module: Option<String>,
+    /// The export to call [default: `operator.plugin.default_entrypoint`, else `run`]
+    #[arg(long, value_name = "NAME")]
+    entrypoint: Option<String>,
     #[command(flatten)]
     code: CodeArgs,
     #[command(flatten)]
@@ -80,21 +99,181 @@ pub struct Opts {
     message_format: MessageFormat,
 }
 
+/// The JSON report of a host-ABI run.
 #[derive(Serialize)]
-struct Report<'a> {
+struct HostReport<'a> {
     skill_id: &'a str,
+    version: &'a str,
+    abi: &'static str,
+    #[serde(flatten)]
+    outcome: &'a HostOutcome,
+    requested: &'a Requested,
+    operator_config: Option<String>,
+    notes: &'a [String],
+    #[serde(flatten)]
+    cache: Option<&'a CacheOutcome>,
+}
+
+/// The JSON report of a WASI-preview run.
+#[derive(Serialize)]
+struct PreviewReport<'a> {
+    skill_id: &'a str,
+    abi: &'static str,
     tool: &'a str,
     module: &'a str,
+    /// What the Palyra daemon would report for this module.
+    palyra_error_kind: Option<PalyraErrorKind>,
     #[serde(flatten)]
     outcome: &'a ToolOutcome,
     stderr: String,
     grants: &'a Grants,
     limits: &'a Limits,
+    notes: &'a [String],
     #[serde(flatten)]
     cache: &'a CacheOutcome,
 }
 
 impl Opts {
+    fn requested(&self) -> Requested {
+        Requested {
+            http_hosts: self.allow_http.clone(),
+            secrets: self.allow_secret.clone(),
+            storage_prefixes: self.allow_storage.clone(),
+            channels: self.allow_channel.clone(),
+        }
+    }
+
+    pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
+        let skill = skill::load(&self.target, &self.build, shell)?;
+        match skill.abi(self.abi) {
+            Abi::PalyraHostV1 => self.run_host(&skill, shell),
+            Abi::WasiJson => self.run_preview(&skill, shell),
+        }
+    }
+
+    fn run_host(&self, skill: &Skill, shell: &mut Shell) -> Result<Outcome> {
+        if self.input.is_some() || self.input_file.is_some() {
+            bail!(
+                "the Palyra host passes no input to a module (it calls `() -> i32`): drop `--input`/`--input-file`, or run the WASI preview with `--abi wasi-json`"
+            );
+        }
+        if self.grant_fs {
+            bail!(
+                "`--grant-fs` is for the WASI preview: the Palyra host gives a module storage handles, never files (request one with `--allow-storage PREFIX`)"
+            );
+        }
+        let requested = self.requested();
+        let (operator, mut notes) = self.operator.operator(&requested)?;
+        let runtime = skill::runtime(self.code.no_cache, shell)?;
+        let manifest = &skill.manifest;
+        let module = skill::module_arg(self.module.as_deref());
+        shell.status(
+            "Running",
+            format_args!("{} {} as the Palyra host runs it", manifest.skill_id, manifest.version),
+        );
+        let started = std::time::Instant::now();
+        let outcome = host::execute(
+            &runtime,
+            &HostCall {
+                operator: &operator,
+                manifest,
+                modules: skill.modules(),
+                module_path: module.as_deref(),
+                entrypoint: self.entrypoint.as_deref(),
+                tool_id: self.tool.as_deref(),
+                requested: &requested,
+                overrides: Overrides {
+                    fuel: self.fuel,
+                    max_memory_bytes: self.max_memory,
+                    timeout_ms: self.timeout_ms,
+                },
+                tier: self.code.tier(),
+            },
+        );
+        if let (Some(cache), Some(tier), Some(path)) = (&outcome.cache, outcome.tier, &outcome.module_path) {
+            skill::log_cache(shell, path, cache, tier, started.elapsed().as_millis());
+        }
+        for name in &outcome.overridden {
+            notes.push(format!("`{name}` set on the command line: the host would use the lesser of the manifest's and the operator's"));
+        }
+        match self.message_format {
+            MessageFormat::Json => shell.print_json(&HostReport {
+                skill_id: &manifest.skill_id,
+                version: &manifest.version,
+                abi: Abi::PalyraHostV1.as_str(),
+                outcome: &outcome,
+                requested: &requested,
+                operator_config: self.operator.operator_config.as_ref().map(|p| p.display().to_string()),
+                notes: &notes,
+                cache: outcome.cache.as_ref(),
+            })?,
+            MessageFormat::Human => self.show_host(&outcome, &notes, shell)?,
+        }
+        Ok(if outcome.palyra_error_kind.is_some() { Outcome::CheckFailed } else { Outcome::Success })
+    }
+
+    fn show_host(&self, outcome: &HostOutcome, notes: &[String], shell: &mut Shell) -> Result<()> {
+        if let Some(output) = &outcome.output {
+            shell.print(serde_json::to_string_pretty(output)?)?;
+        }
+        for note in notes {
+            shell.note(note);
+        }
+        if let Some(first) = &outcome.quick_failure {
+            shell.note(format_args!(
+                "quick code {}; this is the result of running again on optimized code, as the host compiles it",
+                first.class.as_str()
+            ));
+        }
+        let limits = &outcome.limits;
+        let summary = format!(
+            "fuel {} of {}, peak memory {}, {} ms (limit {} ms)",
+            outcome.fuel_consumed,
+            limits.fuel,
+            human_size(outcome.peak_memory_bytes),
+            outcome.wall_ms,
+            limits.timeout_ms
+        );
+        match (&outcome.failure, outcome.exit_code) {
+            (Some(failure), _) => {
+                let kind = outcome.palyra_error_kind.map_or("", PalyraErrorKind::as_str);
+                shell.status_failed(
+                    "Failed",
+                    format_args!("{kind}: {}", outcome.palyra_error.as_deref().unwrap_or("")),
+                );
+                shell.status_failed("Why", format_args!("{}: {}", failure.class.as_str(), failure.message));
+                shell.status_failed("Finished", summary);
+            }
+            (None, Some(code)) => {
+                let decision = outcome.hook_decision.map_or("", |d| d.as_str());
+                let granted = outcome.authorized.as_ref().map(|a| &a.granted);
+                let handles: Vec<String> = granted
+                    .map(|g| {
+                        [
+                            ("http", &g.http_hosts),
+                            ("secret", &g.secrets),
+                            ("storage", &g.storage_prefixes),
+                            ("channel", &g.channels),
+                        ]
+                        .iter()
+                        .filter(|(_, items)| !items.is_empty())
+                        .map(|(class, items)| format!("{class}: {}", items.join(", ")))
+                        .collect()
+                    })
+                    .unwrap_or_default();
+                let granted = if handles.is_empty() { "nothing".to_owned() } else { handles.join("; ") };
+                shell.status(
+                    "Finished",
+                    format_args!(
+                        "exit {code} (as a lifecycle hook: {decision}), {summary}; granted {granted}"
+                    ),
+                );
+            }
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
     fn read_input(&self) -> Result<Value> {
         let text = match (&self.input, &self.input_file) {
             (Some(text), _) => text.clone(),
@@ -115,21 +294,29 @@ impl Opts {
         serde_json::from_str(&text).context("the input is not valid JSON")
     }
 
-    pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
+    fn run_preview(&self, skill: &Skill, shell: &mut Shell) -> Result<Outcome> {
+        if self.operator.operator_config.is_some()
+            || !self.allow_channel.is_empty()
+            || self.entrypoint.is_some()
+        {
+            bail!(
+                "`--operator-config`, `--allow-channel` and `--entrypoint` apply to the Palyra host ABI: the WASI preview runs the manifest's entrypoint with the declared capabilities you allow"
+            );
+        }
         let input = self.read_input()?;
         let runtime = skill::runtime(self.code.no_cache, shell)?;
-        let skill = skill::load(
-            &self.target,
-            self.module.as_deref(),
-            &self.build,
-            &runtime,
-            self.code.tier(),
-            shell,
-        )?;
         let manifest = &skill.manifest;
-        let Some(tool) = manifest.tool(&self.tool) else {
+        let module_path = skill::pick_module(manifest, &skill.entries, self.module.as_deref())?;
+        let module = skill::compile(skill, &module_path, &runtime, self.code.tier(), shell)?;
+        let tool_id = self.tool.as_deref().or(manifest.operator.plugin.default_tool_id.as_deref());
+        let Some(tool) = tool_id.and_then(|id| manifest.tool(id)) else {
             let ids: Vec<_> = manifest.entrypoints.tools.iter().map(|t| format!("`{}`", t.id)).collect();
-            bail!("`{}` has no tool `{}` (tools: {})", manifest.skill_id, self.tool, ids.join(", "));
+            bail!(
+                "`{}` has no tool `{}`: pass `--tool` with one of {}",
+                manifest.skill_id,
+                tool_id.unwrap_or(""),
+                ids.join(", ")
+            );
         };
         let allow = Allow {
             http: self.allow_http.clone(),
@@ -172,11 +359,24 @@ impl Opts {
         limits.max_memory_bytes = self.max_memory.unwrap_or(limits.max_memory_bytes);
         limits.timeout_ms = self.timeout_ms.unwrap_or(limits.timeout_ms);
 
+        let wasm = &skill.entries.get(&module_path).context("no such module")?.bytes;
+        let problems = host::link_problems(wasm);
+        let palyra_error_kind = (!problems.is_empty()).then_some(PalyraErrorKind::InvalidInput);
+        let mut notes = vec![
+            "WASI JSON preview (`abi = \"wasi-json\"`): an extension of this tool that Palyra 0.1.0 cannot run".to_owned(),
+        ];
+        if let Some(first) = problems.first() {
+            notes.push(format!(
+                "in Palyra 0.1.0 every call fails as `invalid_input`: the host cannot link `{}` ({} such imports)",
+                first.import,
+                problems.len()
+            ));
+        }
         shell.status("Running", format_args!("{} ({} {})", tool.id, manifest.skill_id, manifest.version));
         let outcome = runtime.call_tool(ToolCall {
             manifest,
             tool,
-            module: &skill.module,
+            module: &module,
             input: &input,
             grants: grants.clone(),
             limits,
@@ -188,15 +388,18 @@ impl Opts {
             bail!("{}", report.failure.as_ref().map(|f| f.message.as_str()).unwrap_or_default());
         }
         match self.message_format {
-            MessageFormat::Json => shell.print_json(&Report {
+            MessageFormat::Json => shell.print_json(&PreviewReport {
                 skill_id: &manifest.skill_id,
+                abi: Abi::WasiJson.as_str(),
                 tool: &tool.id,
-                module: &skill.module_path,
+                module: &module_path,
+                palyra_error_kind,
                 outcome: &outcome,
                 stderr,
                 grants: &grants,
                 limits: &limits,
-                cache: &skill.module.cache,
+                notes: &notes,
+                cache: &module.cache,
             })?,
             MessageFormat::Human => {
                 if let Some(output) = &outcome.output {
@@ -205,6 +408,9 @@ impl Opts {
                 if !stderr.is_empty() {
                     shell.status("Log", "the tool's stderr:");
                     shell.block(&stderr);
+                }
+                for note in &notes {
+                    shell.note(note);
                 }
                 let handles: Vec<String> =
                     [("http", &grants.http), ("secret", &grants.secrets), ("storage", &grants.storage)]

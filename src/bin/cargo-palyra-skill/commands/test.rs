@@ -3,35 +3,58 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use cargo_palyra_skill::runtime::{Allow, Grants, Limits, Tier, ToolCall};
+use cargo_palyra_skill::cargo::Abi;
+use cargo_palyra_skill::host::{self, HostCall, OperatorConfig, Overrides, PalyraErrorKind, Requested};
+use cargo_palyra_skill::manifest::Tool;
+use cargo_palyra_skill::runtime::{
+    Allow, Failure, FailureClass, Grants, Limits, LoadedModule, Runtime, Tier, ToolCall,
+};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Outcome;
+use crate::operator::OperatorArgs;
 use crate::shell::{MessageFormat, Shell};
-use crate::skill::{self, BuildArgs, CodeArgs};
+use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill};
 
 /// Build the skill crate and run its fixture cases.
 ///
-/// Every `fixtures/<tool name>/*.json` of the crate is one case:
-/// `{ "input": ..., "expect": { "output": ... } }` expects that exact output;
-/// `{ "input": ..., "expect": { "error": "<class>" } }` expects that failure
-/// class (`out_of_fuel`, `timed_out`, `memory_limit`, `trap`, `output_schema`,
-/// `invalid_input`, `nonzero_exit`, ...). Optional: `"max_fuel"` (the case
-/// fails if the call uses more), `"allow_http"`, `"allow_secrets"`,
-/// `"allow_storage"` (grants for the case).
+/// Every `fixtures/<tool name>/*.json` of the crate is one case. With the
+/// Palyra host ABI (the default), a case is a call as the daemon makes it:
+/// `{ "grants": { "http": [...], "secrets": [...], "storage": [...],
+/// "channels": [...] }, "expect": { "exit_code": N } }`, or `"expect": {
+/// "error": "<kind>" }` with a daemon error kind (`disabled`,
+/// `invalid_input`, `capability_denied`, `timed_out`, `quota_exceeded`,
+/// `runtime_failure`) or one of our classes (`out_of_fuel`,
+/// `memory_limit`, `stack_exhausted`, `trap`, `link_error`, ...).
+/// Optional: `"max_fuel"` (the case fails if the call uses more) and
+/// `"operator"` (palyrad.toml `[tool_call.wasm_runtime]` keys and
+/// `execution_timeout_ms` for this case). The grants are the request; the
+/// operator allows them unless `--operator-config` or the case says
+/// otherwise.
+///
+/// With the WASI preview (`abi = "wasi-json"`), a case is `{ "input": ...,
+/// "expect": { "output": ... } }` or `"expect": { "error": "<class>" }`,
+/// with optional `"max_fuel"`, `"allow_http"`, `"allow_secrets"`,
+/// `"allow_storage"`.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill test\n",
-    "  cargo palyra-skill test --manifest-path skills/echo/Cargo.toml --message-format json\n\n",
+    "  cargo palyra-skill test --operator-config palyrad.toml\n",
+    "  cargo palyra-skill test --manifest-path skills/guard/Cargo.toml --message-format json\n\n",
     "Exit status:\n  0  every case passed\n  1  a case failed\n  2  could not run (build failed, bad fixture)"
 ))]
 pub struct Opts {
     /// Path to the crate's `Cargo.toml`
     #[arg(long, value_name = "PATH", default_value = "Cargo.toml")]
     manifest_path: PathBuf,
+    /// The module ABI [default: the crate's `abi` setting, else palyra-host-v1]
+    #[arg(long, value_enum)]
+    abi: Option<AbiArg>,
+    #[command(flatten)]
+    operator: OperatorArgs,
     #[command(flatten)]
     code: CodeArgs,
     #[command(flatten)]
@@ -44,16 +67,27 @@ pub struct Opts {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Case {
-    #[serde(default)]
-    input: Value,
+    input: Option<Value>,
     expect: Expect,
     max_fuel: Option<u64>,
+    grants: Option<CaseGrants>,
+    operator: Option<Value>,
+    allow_http: Option<Vec<String>>,
+    allow_secrets: Option<Vec<String>>,
+    allow_storage: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseGrants {
     #[serde(default)]
-    allow_http: Vec<String>,
+    http: Vec<String>,
     #[serde(default)]
-    allow_secrets: Vec<String>,
+    secrets: Vec<String>,
     #[serde(default)]
-    allow_storage: Vec<String>,
+    storage: Vec<String>,
+    #[serde(default)]
+    channels: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +95,7 @@ struct Case {
 struct Expect {
     output: Option<Value>,
     error: Option<String>,
+    exit_code: Option<i32>,
 }
 
 #[derive(Serialize)]
@@ -69,38 +104,113 @@ struct CaseResult {
     tool: String,
     passed: bool,
     problem: Option<String>,
+    exit_code: Option<i32>,
+    palyra_error_kind: Option<PalyraErrorKind>,
     fuel_consumed: u64,
     wall_ms: u64,
     /// The code the verdict comes from (`optimized` after a confirmation).
-    tier: Tier,
+    tier: Option<Tier>,
 }
 
 #[derive(Serialize)]
 struct Report {
+    abi: &'static str,
     passed: usize,
     failed: usize,
     cases: Vec<CaseResult>,
 }
 
-fn read_case(path: &Path) -> Result<Case> {
+/// Every name `expect.error` may use.
+fn known_error(name: &str) -> bool {
+    const CLASSES: &[FailureClass] = &[
+        FailureClass::TimedOut,
+        FailureClass::OutOfFuel,
+        FailureClass::MemoryLimit,
+        FailureClass::TableLimit,
+        FailureClass::StackExhausted,
+        FailureClass::Trap,
+        FailureClass::LinkError,
+        FailureClass::MissingEntrypoint,
+        FailureClass::OutputTooLarge,
+        FailureClass::OutputNotJson,
+        FailureClass::InvalidInput,
+        FailureClass::OutputSchema,
+        FailureClass::NonzeroExit,
+        FailureClass::Disabled,
+        FailureClass::CapabilityDenied,
+        FailureClass::InvalidGrant,
+        FailureClass::ModuleTooLarge,
+        FailureClass::InvalidModule,
+    ];
+    CLASSES.iter().any(|c| c.as_str() == name) || PalyraErrorKind::ALL.iter().any(|k| k.as_str() == name)
+}
+
+fn read_case(path: &Path, abi: Abi) -> Result<Case> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("could not read `{}`", path.display()))?;
     let case: Case = serde_json::from_str(&text)
         .with_context(|| format!("`{}` is not a valid test case", path.display()))?;
-    if case.expect.output.is_some() == case.expect.error.is_some() {
-        bail!("`{}`: `expect` needs exactly one of `output` or `error`", path.display());
+    let shown = path.display();
+    let e = &case.expect;
+    if let Some(error) = &e.error
+        && !known_error(error)
+    {
+        bail!(
+            "`{shown}`: `expect.error` `{error}` is neither a Palyra error kind nor a failure class (see `test --help`)"
+        );
+    }
+    match abi {
+        Abi::PalyraHostV1 => {
+            if case.input.is_some() || e.output.is_some() {
+                bail!(
+                    "`{shown}` has `input`/`expect.output`, a WASI preview case: the Palyra host passes no input and reads only the exit code. \
+                     Write `{{ \"grants\": {{...}}, \"expect\": {{ \"exit_code\": N }} }}`, or opt in to the preview with `abi = \"wasi-json\"` in `[package.metadata.palyra-skill]`"
+                );
+            }
+            if case.allow_http.is_some() || case.allow_secrets.is_some() || case.allow_storage.is_some() {
+                bail!(
+                    "`{shown}`: host ABI cases request capabilities with `grants` (`http`, `secrets`, `storage`, `channels`)"
+                );
+            }
+            if e.exit_code.is_some() == e.error.is_some() {
+                bail!("`{shown}`: `expect` needs exactly one of `exit_code` or `error`");
+            }
+        }
+        Abi::WasiJson => {
+            if case.grants.is_some() || case.operator.is_some() || e.exit_code.is_some() {
+                bail!(
+                    "`{shown}`: `grants`, `operator` and `expect.exit_code` are for host ABI cases; a WASI preview case has `input` and `expect.output` or `expect.error`"
+                );
+            }
+            if e.output.is_some() == e.error.is_some() {
+                bail!("`{shown}`: `expect` needs exactly one of `output` or `error`");
+            }
+        }
     }
     Ok(case)
+}
+
+/// Whether a failure is the `expected` one: its class or the daemon's kind.
+fn matches(failure: &Failure, expected: &str) -> bool {
+    failure.class.as_str() == expected || failure.palyra_error_kind.as_str() == expected
 }
 
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let runtime = skill::runtime(self.code.no_cache, shell)?;
-        let skill = skill::load(&self.manifest_path, None, &self.build, &runtime, self.code.tier(), shell)?;
-        let manifest = &skill.manifest;
+        let skill = skill::load(&self.manifest_path, &self.build, shell)?;
+        let abi = skill.abi(self.abi);
+        let base = self.operator.read()?;
+        let module = match abi {
+            Abi::WasiJson => {
+                let path = skill::pick_module(&skill.manifest, &skill.entries, None)?;
+                Some(skill::compile(&skill, &path, &runtime, self.code.tier(), shell)?)
+            }
+            Abi::PalyraHostV1 => None,
+        };
         let fixtures = skill.crate_dir.clone().unwrap_or_default().join("fixtures");
         let mut results = Vec::new();
-        for tool in &manifest.entrypoints.tools {
+        for tool in &skill.manifest.entrypoints.tools {
             let dir = fixtures.join(tool.name.trim());
             let mut cases: Vec<PathBuf> = match std::fs::read_dir(&dir) {
                 Ok(entries) => entries
@@ -124,81 +234,174 @@ impl Opts {
                     tool.name.trim(),
                     path.file_name().unwrap_or_default().to_string_lossy()
                 );
-                let case = read_case(&path)?;
-                let allow = Allow {
-                    http: case.allow_http.clone(),
-                    secrets: case.allow_secrets.clone(),
-                    storage: case.allow_storage.clone(),
+                let case = read_case(&path, abi)?;
+                let mut result = match &module {
+                    Some(module) => self.preview_case(&runtime, &skill, tool, module, &case),
+                    None => self.host_case(&runtime, &skill, tool, &case, base.as_ref(), &path)?,
                 };
-                let (grants, _) = Grants::from_manifest(manifest).narrowed(&allow);
-                let outcome = runtime.call_tool(ToolCall {
-                    manifest,
-                    tool,
-                    module: &skill.module,
-                    input: &case.input,
-                    grants,
-                    limits: Limits::from_manifest(manifest),
-                    preopens: Vec::new(),
-                });
-                let report = &outcome.report;
-                let failure = report.failure.as_ref();
-                let problem = match (&case.expect.output, &case.expect.error) {
-                    (Some(expected), _) => match (failure, &outcome.output) {
-                        (Some(f), _) => {
-                            Some(format!("expected output, got {}: {}", f.class.as_str(), f.message))
-                        }
-                        (None, Some(output)) if output != expected => {
-                            Some(format!("expected output {expected}, got {output}"))
-                        }
-                        _ => None,
-                    },
-                    (None, Some(class)) => match failure {
-                        Some(f) if f.class.as_str() == class => None,
-                        Some(f) => Some(format!(
-                            "expected error `{class}`, got `{}`: {}",
-                            f.class.as_str(),
-                            f.message
-                        )),
-                        None => Some(format!("expected error `{class}`, but the call succeeded")),
-                    },
-                    (None, None) => unreachable!("checked by read_case"),
-                };
-                let problem = problem.or_else(|| {
-                    case.max_fuel.filter(|max| report.fuel_consumed > *max).map(|max| {
-                        format!("used {} fuel, over the case's `max_fuel` of {max}", report.fuel_consumed)
-                    })
-                });
-                let passed = problem.is_none();
+                result.case = name;
+                let passed = result.problem.is_none();
+                result.passed = passed;
                 if self.message_format == MessageFormat::Human {
                     let verdict = if passed { Shell::good("ok") } else { Shell::bad("FAILED") };
-                    shell.print(format_args!("test {name} ... {verdict}"))?;
-                    if let Some(problem) = &problem {
+                    shell.print(format_args!("test {} ... {verdict}", result.case))?;
+                    if let Some(problem) = &result.problem {
                         shell.print(format_args!("    {problem}"))?;
                     }
-                    if let Some(first) = &report.quick_failure {
-                        shell.print(format_args!(
-                            "    quick code {}: the verdict is from optimized code, as the host compiles it",
-                            first.class.as_str()
-                        ))?;
-                    }
                 }
-                results.push(CaseResult {
-                    case: name,
-                    tool: tool.id.clone(),
-                    passed,
-                    problem,
-                    fuel_consumed: report.fuel_consumed,
-                    wall_ms: report.wall_ms,
-                    tier: report.tier,
-                });
+                results.push(result);
             }
         }
         let passed = results.iter().filter(|r| r.passed).count();
         let failed = results.len() - passed;
         match self.message_format {
-            MessageFormat::Json => shell.print_json(&Report { passed, failed, cases: results })?,
+            MessageFormat::Json => {
+                shell.print_json(&Report { abi: abi.as_str(), passed, failed, cases: results })?
+            }
             MessageFormat::Human => shell.print(format_args!("\n{passed} passed, {failed} failed"))?,
         }
         Ok(if failed == 0 { Outcome::Success } else { Outcome::CheckFailed })
     }
+
+    fn host_case(
+        &self,
+        runtime: &Runtime,
+        skill: &Skill,
+        tool: &Tool,
+        case: &Case,
+        base: Option<&OperatorConfig>,
+        path: &Path,
+    ) -> Result<CaseResult> {
+        let grants = case.grants.as_ref();
+        let requested = Requested {
+            http_hosts: grants.map(|g| g.http.clone()).unwrap_or_default(),
+            secrets: grants.map(|g| g.secrets.clone()).unwrap_or_default(),
+            storage_prefixes: grants.map(|g| g.storage.clone()).unwrap_or_default(),
+            channels: grants.map(|g| g.channels.clone()).unwrap_or_default(),
+        };
+        let mut operator = match base {
+            Some(config) => config.clone(),
+            None => {
+                let mut config = OperatorConfig::enabled_defaults();
+                config.allow_from_flags(
+                    &requested.http_hosts,
+                    &requested.secrets,
+                    &requested.storage_prefixes,
+                    &requested.channels,
+                );
+                config
+            }
+        };
+        if let Some(overrides) = &case.operator {
+            operator = operator
+                .with_overrides(overrides)
+                .with_context(|| format!("`{}`: invalid `operator`", path.display()))?;
+        }
+        let outcome = host::execute(
+            runtime,
+            &HostCall {
+                operator: &operator,
+                manifest: &skill.manifest,
+                modules: skill.modules(),
+                module_path: None,
+                entrypoint: None,
+                tool_id: Some(&tool.id),
+                requested: &requested,
+                overrides: Overrides::default(),
+                tier: self.code.tier(),
+            },
+        );
+        let got = || match (&outcome.failure, outcome.exit_code) {
+            (Some(f), _) => format!("{} ({}): {}", f.palyra_error_kind.as_str(), f.class.as_str(), f.message),
+            (None, code) => format!("exit code {}", code.unwrap_or_default()),
+        };
+        let problem = match (&case.expect.exit_code, &case.expect.error, &outcome.failure) {
+            (Some(expected), _, _) if outcome.exit_code == Some(*expected) => None,
+            (Some(expected), ..) => Some(format!("expected exit code {expected}, got {}", got())),
+            (None, Some(expected), Some(failure)) if matches(failure, expected) => None,
+            (None, Some(expected), _) => Some(format!("expected error `{expected}`, got {}", got())),
+            (None, None, _) => unreachable!("checked by read_case"),
+        };
+        Ok(CaseResult {
+            case: String::new(),
+            tool: tool.id.clone(),
+            passed: false,
+            problem: problem.or_else(|| over_fuel(case.max_fuel, outcome.fuel_consumed)),
+            exit_code: outcome.exit_code,
+            palyra_error_kind: outcome.palyra_error_kind,
+            fuel_consumed: outcome.fuel_consumed,
+            wall_ms: outcome.wall_ms,
+            tier: outcome.tier,
+        })
+    }
+
+    fn preview_case(
+        &self,
+        runtime: &Runtime,
+        skill: &Skill,
+        tool: &Tool,
+        module: &LoadedModule,
+        case: &Case,
+    ) -> CaseResult {
+        let manifest = &skill.manifest;
+        let allow = Allow {
+            http: case.allow_http.clone().unwrap_or_default(),
+            secrets: case.allow_secrets.clone().unwrap_or_default(),
+            storage: case.allow_storage.clone().unwrap_or_default(),
+        };
+        let (grants, _) = Grants::from_manifest(manifest).narrowed(&allow);
+        let input = case.input.clone().unwrap_or(Value::Null);
+        let outcome = runtime.call_tool(ToolCall {
+            manifest,
+            tool,
+            module,
+            input: &input,
+            grants,
+            limits: Limits::from_manifest(manifest),
+            preopens: Vec::new(),
+        });
+        let report = &outcome.report;
+        let failure = report.failure.as_ref();
+        let problem = match (&case.expect.output, &case.expect.error) {
+            (Some(expected), _) => match (failure, &outcome.output) {
+                (Some(f), _) => Some(format!("expected output, got {}: {}", f.class.as_str(), f.message)),
+                (None, Some(output)) if output != expected => {
+                    Some(format!("expected output {expected}, got {output}"))
+                }
+                _ => None,
+            },
+            (None, Some(class)) => match failure {
+                Some(f) if f.class.as_str() == class => None,
+                Some(f) => {
+                    Some(format!("expected error `{class}`, got `{}`: {}", f.class.as_str(), f.message))
+                }
+                None => Some(format!("expected error `{class}`, but the call succeeded")),
+            },
+            (None, None) => unreachable!("checked by read_case"),
+        };
+        let mut problem = problem.or_else(|| over_fuel(case.max_fuel, report.fuel_consumed));
+        if let (Some(p), Some(first)) = (&mut problem, &report.quick_failure) {
+            p.push_str(&format!(
+                " (quick code {}: the verdict is from optimized code, as the host compiles it)",
+                first.class.as_str()
+            ));
+        }
+        CaseResult {
+            case: String::new(),
+            tool: tool.id.clone(),
+            passed: false,
+            problem,
+            exit_code: report.exit_code,
+            palyra_error_kind: None,
+            fuel_consumed: report.fuel_consumed,
+            wall_ms: report.wall_ms,
+            tier: Some(report.tier),
+        }
+    }
+}
+
+fn over_fuel(max_fuel: Option<u64>, consumed: u64) -> Option<String> {
+    max_fuel
+        .filter(|max| consumed > *max)
+        .map(|max| format!("used {consumed} fuel, over the case's `max_fuel` of {max}"))
 }

@@ -1,0 +1,356 @@
+//! One call as the daemon's `execute_module` makes it: authorize, compile,
+//! link the host functions only, call the entrypoint with no input, and
+//! answer with the exit code in the daemon's output JSON or the daemon's
+//! error kind.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::operator::OperatorConfig;
+use super::plan::{
+    Authorized, HookDecision, Requested, authorize, ensure_enabled, select_entrypoint, select_module,
+    select_tool,
+};
+use super::{HostError, PalyraErrorKind};
+use crate::audit::analysis::analyze;
+use crate::manifest::Manifest;
+use crate::runtime::{
+    CacheOutcome, CapabilityClass, Failure, FailureClass, Grants, HOST_MODULE, Limits, Linking, RunRequest,
+    Runtime, Tier, thousands,
+};
+
+/// Limits given on the command line, which replace the computed ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    pub fuel: Option<u64>,
+    pub max_memory_bytes: Option<u64>,
+    pub timeout_ms: Option<u64>,
+}
+
+/// One call of an installed skill, as a plugin binding makes it: the
+/// module, entrypoint and tool as requested, else the manifest's
+/// `operator.plugin` defaults, else the only module and `run`.
+pub struct HostCall<'a> {
+    pub operator: &'a OperatorConfig,
+    pub manifest: &'a Manifest,
+    /// The artifact's entries that may be modules: path and bytes.
+    pub modules: Vec<(&'a str, &'a [u8])>,
+    pub module_path: Option<&'a str>,
+    pub entrypoint: Option<&'a str>,
+    pub tool_id: Option<&'a str>,
+    pub requested: &'a Requested,
+    pub overrides: Overrides,
+    pub tier: Tier,
+}
+
+/// What the daemon would answer, and what we measured and why it failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostOutcome {
+    /// The module, entrypoint and tool the call resolved to.
+    pub module_path: Option<String>,
+    pub entrypoint: Option<String>,
+    pub tool_id: Option<String>,
+    /// The module's exit code; `None` when the call failed.
+    pub exit_code: Option<i32>,
+    /// The daemon's error kind; `None` on success.
+    pub palyra_error_kind: Option<PalyraErrorKind>,
+    /// The daemon's error message.
+    pub palyra_error: Option<String>,
+    /// What a run-lifecycle hook with this exit code decides.
+    pub hook_decision: Option<HookDecision>,
+    /// The daemon's output JSON for a successful call.
+    pub output: Option<Value>,
+    /// Our failure class and its explanation.
+    pub failure: Option<Failure>,
+    /// The capabilities the call got handles for, and what was allowed.
+    pub authorized: Option<Authorized>,
+    /// The limits the call ran under.
+    pub limits: Limits,
+    /// Which limits came from the command line instead of the minimums.
+    pub overridden: Vec<&'static str>,
+    pub fuel_consumed: u64,
+    pub peak_memory_bytes: u64,
+    pub wall_ms: u64,
+    pub tier: Option<Tier>,
+    pub quick_failure: Option<Failure>,
+    #[serde(skip)]
+    pub cache: Option<CacheOutcome>,
+}
+
+/// The daemon's limits (HOST.md section 3.5): the lesser of the
+/// manifest's and the operator's fuel and memory, the operator's tables and
+/// instances, the lesser of both wall clocks; then the overrides.
+pub fn limits(
+    operator: &OperatorConfig,
+    manifest: &Manifest,
+    overrides: Overrides,
+) -> (Limits, Vec<&'static str>) {
+    let q = &manifest.capabilities.quotas;
+    let mut limits = Limits::from_manifest(manifest);
+    limits.fuel = q.fuel_budget.min(operator.fuel_budget);
+    limits.max_memory_bytes = q.max_memory_bytes.min(operator.max_memory_bytes);
+    limits.timeout_ms = q.wall_clock_timeout_ms.min(operator.execution_timeout_ms);
+    limits.max_table_elements = operator.max_table_elements;
+    limits.max_instances = operator.max_instances;
+    let mut overridden = Vec::new();
+    for (value, into, name) in [
+        (overrides.fuel, &mut limits.fuel, "fuel"),
+        (overrides.max_memory_bytes, &mut limits.max_memory_bytes, "max_memory_bytes"),
+        (overrides.timeout_ms, &mut limits.timeout_ms, "timeout_ms"),
+    ] {
+        if let Some(value) = value {
+            *into = value;
+            overridden.push(name);
+        }
+    }
+    (limits, overridden)
+}
+
+/// Our explanation of a refusal before the module ran.
+fn refusal(error: &HostError, module_len: u64) -> Failure {
+    let (class, fix) = match error.kind {
+        PalyraErrorKind::Disabled => (
+            FailureClass::Disabled,
+            "the operator must set `[tool_call.wasm_runtime] enabled = true` in palyrad.toml".to_owned(),
+        ),
+        PalyraErrorKind::CapabilityDenied => (
+            FailureClass::CapabilityDenied,
+            "a capability is granted only when the skill declares it in `skill.toml` AND the operator lists it in `[tool_call.wasm_runtime]` (`allowed_http_hosts`, `allowed_storage_prefixes`; secrets and channels are never grantable in Palyra 0.1.0)".to_owned(),
+        ),
+        PalyraErrorKind::QuotaExceeded => (
+            FailureClass::ModuleTooLarge,
+            format!(
+                "the module is {} bytes: shrink it (`opt-level = \"s\"`, `lto = true`, `strip = true`) or have the operator raise `max_module_size_bytes`",
+                thousands(module_len)
+            ),
+        ),
+        _ if error.message.contains("module payload") => {
+            (FailureClass::InvalidModule, "the module is empty: rebuild it".to_owned())
+        }
+        _ if error.message.contains("module_path") || error.message.contains("multiple modules") => (
+            FailureClass::InvalidInput,
+            "name the module with `--module`, or set `operator.plugin.default_module_path` in `skill.toml`".to_owned(),
+        ),
+        _ if error.message.contains("entrypoint") => (
+            FailureClass::InvalidInput,
+            "entrypoints are `[a-z0-9_-]+`: fix `--entrypoint` or `operator.plugin.default_entrypoint`".to_owned(),
+        ),
+        _ if error.message.contains("tool_id") => (
+            FailureClass::InvalidInput,
+            "name a tool `id` of `skill.toml` with `--tool`, or fix `operator.plugin.default_tool_id`".to_owned(),
+        ),
+        _ => (
+            FailureClass::InvalidGrant,
+            "every value must follow the daemon's grammar (HOST.md section 2): fix it in `skill.toml` or in the request"
+                .to_owned(),
+        ),
+    };
+    Failure { class, message: fix, palyra_error_kind: error.kind }
+}
+
+/// The daemon's words for a failure of the call itself.
+fn daemon_message(failure: &Failure, entrypoint: &str) -> String {
+    match failure.palyra_error_kind {
+        PalyraErrorKind::TimedOut => "palyra.plugin.run execution timed out".to_owned(),
+        PalyraErrorKind::QuotaExceeded => {
+            "palyra.plugin.run execution exceeded wasm runtime quota".to_owned()
+        }
+        PalyraErrorKind::InvalidInput if failure.class == FailureClass::MissingEntrypoint => {
+            format!("palyra.plugin.run missing exported entrypoint '{entrypoint}'")
+        }
+        PalyraErrorKind::InvalidInput if failure.class == FailureClass::InvalidModule => {
+            format!("palyra.plugin.run failed to compile module: {}", failure.message)
+        }
+        PalyraErrorKind::InvalidInput => {
+            format!(
+                "palyra.plugin.run module does not satisfy host capability import contract: {}",
+                failure.message
+            )
+        }
+        _ => format!("palyra.plugin.run execution failed: {}", failure.message),
+    }
+}
+
+fn handles(items: &[String], class: CapabilityClass) -> Vec<i32> {
+    (0..items.len()).map(|i| class.base() + i as i32).collect()
+}
+
+/// Runs one call as the daemon does. Never panics on guest behaviour.
+pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
+    let (limits, overridden) = limits(call.operator, call.manifest, call.overrides);
+    let mut outcome = HostOutcome {
+        module_path: None,
+        entrypoint: None,
+        tool_id: None,
+        exit_code: None,
+        palyra_error_kind: None,
+        palyra_error: None,
+        hook_decision: None,
+        output: None,
+        failure: None,
+        authorized: None,
+        limits,
+        overridden,
+        fuel_consumed: 0,
+        peak_memory_bytes: 0,
+        wall_ms: 0,
+        tier: None,
+        quick_failure: None,
+        cache: None,
+    };
+    let fail = |outcome: &mut HostOutcome, failure: Failure, message: String| {
+        outcome.palyra_error_kind = Some(failure.palyra_error_kind);
+        outcome.palyra_error = Some(message);
+        outcome.failure = Some(failure);
+    };
+    let plugin = &call.manifest.operator.plugin;
+    let chosen = (|| {
+        // The daemon refuses a disabled runtime before it looks at the skill.
+        ensure_enabled(call.operator)?;
+        let tool = select_tool(call.manifest, call.tool_id.or(plugin.default_tool_id.as_deref()))?;
+        let paths: Vec<&str> = call.modules.iter().map(|(p, _)| *p).collect();
+        let module_path = select_module(&paths, call.module_path.or(plugin.default_module_path.as_deref()))?;
+        let entrypoint = select_entrypoint(call.entrypoint.or(plugin.default_entrypoint.as_deref()))?;
+        Ok((tool.map(|t| t.id.clone()), module_path, entrypoint))
+    })();
+    let (tool_id, module_path, entrypoint) = match chosen {
+        Ok(chosen) => chosen,
+        Err(error) => {
+            fail(&mut outcome, refusal(&error, 0), error.message);
+            return outcome;
+        }
+    };
+    let wasm = call.modules.iter().find(|(p, _)| *p == module_path).map(|(_, b)| *b).unwrap_or_default();
+    outcome.tool_id = tool_id.clone();
+    outcome.module_path = Some(module_path.clone());
+    outcome.entrypoint = Some(entrypoint.clone());
+    let authorized = match authorize(call.operator, call.manifest, wasm.len() as u64, call.requested) {
+        Ok(authorized) => authorized,
+        Err(error) => {
+            fail(&mut outcome, refusal(&error, wasm.len() as u64), error.message);
+            return outcome;
+        }
+    };
+    let module = match runtime.load_module(wasm, call.tier) {
+        Ok(module) => module,
+        Err(e) => {
+            let failure = Failure::new(
+                FailureClass::InvalidModule,
+                format!("{e}: rebuild it with `cargo palyra-skill build`"),
+            );
+            let message = daemon_message(&failure, &entrypoint);
+            fail(&mut outcome, failure, message);
+            return outcome;
+        }
+    };
+    outcome.cache = Some(module.cache.clone());
+    let granted = &authorized.granted;
+    let grants = Grants {
+        http: granted.http_hosts.clone(),
+        secrets: granted.secrets.clone(),
+        storage: granted.storage_prefixes.clone(),
+        channels: granted.channels.clone(),
+    };
+    let report = runtime.run(RunRequest {
+        module: &module,
+        entrypoint: &entrypoint,
+        linking: Linking::PalyraHost,
+        stdin: Vec::new(),
+        env: Vec::new(),
+        program: call.manifest.skill_id.trim().to_owned(),
+        grants,
+        limits,
+        preopens: Vec::new(),
+    });
+    outcome.fuel_consumed = report.fuel_consumed;
+    outcome.peak_memory_bytes = report.peak_memory_bytes;
+    outcome.wall_ms = report.wall_ms;
+    outcome.tier = Some(report.tier);
+    outcome.quick_failure = report.quick_failure.clone();
+    let code = match (report.failure, report.exit_code) {
+        (Some(failure), _) => {
+            let message = daemon_message(&failure, &entrypoint);
+            fail(&mut outcome, failure, message);
+            return outcome;
+        }
+        (None, Some(code)) => code,
+        (None, None) => {
+            let failure = Failure::new(FailureClass::Trap, "the call ended without an exit code");
+            let message = daemon_message(&failure, &entrypoint);
+            fail(&mut outcome, failure, message);
+            return outcome;
+        }
+    };
+    outcome.exit_code = Some(code);
+    outcome.hook_decision = Some(HookDecision::from_exit_code(code));
+    outcome.output = Some(json!({
+        "exit_code": code,
+        "entrypoint": &entrypoint,
+        "duration_ms": report.wall_ms,
+        "resolved_from": "installed_skill_artifact",
+        "skill": {
+            "skill_id": call.manifest.skill_id,
+            "version": call.manifest.version,
+            "module_path": module_path,
+            "tool_id": tool_id,
+        },
+        "capabilities": {
+            "http_handles": handles(&granted.http_hosts, CapabilityClass::Http),
+            "secret_handles_count": granted.secrets.len(),
+            "storage_handles": handles(&granted.storage_prefixes, CapabilityClass::Storage),
+            "channel_handles": handles(&granted.channels, CapabilityClass::Channel),
+            "granted_http_hosts": granted.http_hosts,
+            "granted_storage_prefixes": granted.storage_prefixes,
+            "granted_channels": granted.channels,
+        },
+    }));
+    outcome.authorized = Some(authorized);
+    outcome
+}
+
+/// An import the Palyra host cannot link, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkProblem {
+    /// `module::name`
+    pub import: String,
+    pub reason: String,
+}
+
+/// The imports of `wasm` that the Palyra 0.1.0 host's linker does not
+/// define (HOST.md section 1): everything but the eight host functions with
+/// their exact types. An unreadable module gives no problems here (the
+/// compile step reports it).
+pub fn link_problems(wasm: &[u8]) -> Vec<LinkProblem> {
+    let facts = analyze(wasm);
+    facts
+        .imports
+        .iter()
+        .filter_map(|import| {
+            let qualified = format!("{}::{}", import.module, import.name);
+            let expected = (import.module == HOST_MODULE)
+                .then(|| {
+                    CapabilityClass::ALL.into_iter().find_map(|class| {
+                        let p = class.prefix();
+                        if import.name == format!("{p}-count") {
+                            Some("() -> (i32)")
+                        } else if import.name == format!("{p}-handle") {
+                            Some("(i32) -> (i32)")
+                        } else {
+                            None
+                        }
+                    })
+                })
+                .flatten();
+            let reason = match expected {
+                Some(ty) if import.ty == ty => return None,
+                Some(ty) => format!("imported as {} but the host defines {ty}", import.ty),
+                None if import.module == "wasi_snapshot_preview1" => {
+                    "WASI: the Palyra 0.1.0 host links no WASI functions".to_owned()
+                }
+                None if import.module == HOST_MODULE => "the host ABI v1 has no such function".to_owned(),
+                None => "the host defines nothing in this module".to_owned(),
+            };
+            Some(LinkProblem { import: qualified, reason })
+        })
+        .collect()
+}

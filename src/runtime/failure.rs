@@ -1,0 +1,285 @@
+//! How a call fails: our failure class with its explanation, and the
+//! `WasmPluginRunErrorKind` the consumer's daemon reports for the same
+//! failure (HOST.md section 3, step 7).
+
+use serde::Serialize;
+use wasmtime::Trap;
+use wasmtime_wasi::I32Exit;
+
+use super::exec::{Limits, RunReport};
+use super::limits::LimitHit;
+
+/// The error kinds of the consumer's daemon (`WasmPluginRunErrorKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PalyraErrorKind {
+    Disabled,
+    InvalidInput,
+    CapabilityDenied,
+    TimedOut,
+    QuotaExceeded,
+    RuntimeFailure,
+}
+
+impl PalyraErrorKind {
+    pub const ALL: [PalyraErrorKind; 6] = [
+        PalyraErrorKind::Disabled,
+        PalyraErrorKind::InvalidInput,
+        PalyraErrorKind::CapabilityDenied,
+        PalyraErrorKind::TimedOut,
+        PalyraErrorKind::QuotaExceeded,
+        PalyraErrorKind::RuntimeFailure,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PalyraErrorKind::Disabled => "disabled",
+            PalyraErrorKind::InvalidInput => "invalid_input",
+            PalyraErrorKind::CapabilityDenied => "capability_denied",
+            PalyraErrorKind::TimedOut => "timed_out",
+            PalyraErrorKind::QuotaExceeded => "quota_exceeded",
+            PalyraErrorKind::RuntimeFailure => "runtime_failure",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    TimedOut,
+    OutOfFuel,
+    MemoryLimit,
+    TableLimit,
+    StackExhausted,
+    Trap,
+    LinkError,
+    MissingEntrypoint,
+    OutputTooLarge,
+    OutputNotJson,
+    InvalidInput,
+    OutputSchema,
+    NonzeroExit,
+    /// The operator has not enabled the WebAssembly runtime.
+    Disabled,
+    /// A requested capability is not in the operator's and the skill's grants.
+    CapabilityDenied,
+    /// A requested, allowed or declared capability value fails the daemon's grammar.
+    InvalidGrant,
+    /// The module is empty or over the operator's `max_module_size_bytes`.
+    ModuleTooLarge,
+    /// The module does not compile.
+    InvalidModule,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::TimedOut => "timed_out",
+            FailureClass::OutOfFuel => "out_of_fuel",
+            FailureClass::MemoryLimit => "memory_limit",
+            FailureClass::TableLimit => "table_limit",
+            FailureClass::StackExhausted => "stack_exhausted",
+            FailureClass::Trap => "trap",
+            FailureClass::LinkError => "link_error",
+            FailureClass::MissingEntrypoint => "missing_entrypoint",
+            FailureClass::OutputTooLarge => "output_too_large",
+            FailureClass::OutputNotJson => "output_not_json",
+            FailureClass::InvalidInput => "invalid_input",
+            FailureClass::OutputSchema => "output_schema",
+            FailureClass::NonzeroExit => "nonzero_exit",
+            FailureClass::Disabled => "disabled",
+            FailureClass::CapabilityDenied => "capability_denied",
+            FailureClass::InvalidGrant => "invalid_grant",
+            FailureClass::ModuleTooLarge => "module_too_large",
+            FailureClass::InvalidModule => "invalid_module",
+        }
+    }
+
+    /// The daemon's kind for this class when it happens during the call
+    /// (instantiation failures are classified by [`classify`]).
+    pub fn palyra_kind(self) -> PalyraErrorKind {
+        match self {
+            FailureClass::TimedOut => PalyraErrorKind::TimedOut,
+            FailureClass::OutOfFuel | FailureClass::ModuleTooLarge => PalyraErrorKind::QuotaExceeded,
+            FailureClass::LinkError
+            | FailureClass::MissingEntrypoint
+            | FailureClass::InvalidInput
+            | FailureClass::InvalidGrant
+            | FailureClass::InvalidModule => PalyraErrorKind::InvalidInput,
+            FailureClass::Disabled => PalyraErrorKind::Disabled,
+            FailureClass::CapabilityDenied => PalyraErrorKind::CapabilityDenied,
+            // A refused memory.grow or table.grow returns -1: whatever
+            // the guest does next (usually a trap) is a runtime failure.
+            FailureClass::MemoryLimit
+            | FailureClass::TableLimit
+            | FailureClass::StackExhausted
+            | FailureClass::Trap
+            | FailureClass::OutputTooLarge
+            | FailureClass::OutputNotJson
+            | FailureClass::OutputSchema
+            | FailureClass::NonzeroExit => PalyraErrorKind::RuntimeFailure,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub class: FailureClass,
+    pub message: String,
+    /// What the Palyra daemon reports for this failure.
+    pub palyra_error_kind: PalyraErrorKind,
+}
+
+impl Failure {
+    pub fn new(class: FailureClass, message: impl Into<String>) -> Failure {
+        Failure { class, message: message.into(), palyra_error_kind: class.palyra_kind() }
+    }
+
+    fn with_kind(mut self, kind: PalyraErrorKind) -> Failure {
+        self.palyra_error_kind = kind;
+        self
+    }
+}
+
+pub(super) fn output_too_large(limits: &Limits) -> Failure {
+    Failure::new(
+        FailureClass::OutputTooLarge,
+        format!(
+            "the tool wrote more than {} bytes to stdout (the rest was cut off): write less",
+            thousands(limits.max_stdout_bytes as u64)
+        ),
+    )
+}
+
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub(super) fn timed_out(timeout_ms: u64) -> Failure {
+    Failure::new(
+        FailureClass::TimedOut,
+        format!(
+            "exceeded the wall clock of {timeout_ms} ms: raise `capabilities.quotas.wall_clock_timeout_ms` (the host also caps it at `tool_call.execution_timeout_ms`) or do less per call"
+        ),
+    )
+}
+
+pub(super) enum CallError {
+    Link(wasmtime::Error),
+    Missing(String),
+    Other(wasmtime::Error),
+}
+
+/// What the daemon's `is_execution_limit_error` sees: no fuel left, an
+/// out-of-fuel or allocation trap, or a store limit's message.
+fn daemon_quota(error: &wasmtime::Error, text: &str, fuel_left: u64) -> bool {
+    fuel_left == 0
+        || matches!(error.downcast_ref::<Trap>(), Some(Trap::OutOfFuel | Trap::AllocationTooLarge))
+        || text.contains("resource limit exceeded")
+        || text.contains("exceeds memory limits")
+}
+
+/// An exit code (from `proc_exit`) or the failure the error stands for,
+/// with the daemon's kind for it: instantiation failures are
+/// `invalid_input` unless they are a time-out or a quota, call failures
+/// `runtime_failure` unless they are a time-out or a quota.
+pub(super) fn classify(
+    error: CallError,
+    hit: Option<LimitHit>,
+    limits: &Limits,
+    report: &RunReport,
+    fuel_left: u64,
+) -> Result<i32, Failure> {
+    let (error, linking) = match error {
+        CallError::Missing(message) => return Err(Failure::new(FailureClass::MissingEntrypoint, message)),
+        CallError::Link(e) => (e, true),
+        CallError::Other(e) => (e, false),
+    };
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return Ok(exit.0);
+    }
+    let text = format!("{error:#}");
+    let kind = if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        PalyraErrorKind::TimedOut
+    } else if daemon_quota(&error, &text, fuel_left) {
+        PalyraErrorKind::QuotaExceeded
+    } else if linking {
+        PalyraErrorKind::InvalidInput
+    } else {
+        PalyraErrorKind::RuntimeFailure
+    };
+    ours(error, &text, linking, hit, limits, report).map_err(|failure| failure.with_kind(kind))
+}
+
+fn ours(
+    error: wasmtime::Error,
+    text: &str,
+    linking: bool,
+    hit: Option<LimitHit>,
+    limits: &Limits,
+    report: &RunReport,
+) -> Result<i32, Failure> {
+    if text.contains("write beyond capacity") || report.stdout.len() >= limits.max_stdout_bytes {
+        return Err(output_too_large(limits));
+    }
+    match hit {
+        Some(LimitHit::Memory { desired }) => {
+            return Err(Failure::new(
+                FailureClass::MemoryLimit,
+                format!(
+                    "memory.grow was refused at the limit: linear memory would grow to {} bytes, over {} bytes (the lesser of `capabilities.quotas.max_memory_bytes` and the operator's `max_memory_bytes`): use less memory or raise the quota",
+                    thousands(desired as u64),
+                    thousands(limits.max_memory_bytes)
+                ),
+            ));
+        }
+        Some(LimitHit::Table { desired }) => {
+            return Err(Failure::new(
+                FailureClass::TableLimit,
+                format!(
+                    "a table would grow to {} elements, over the host's limit of {}",
+                    thousands(desired as u64),
+                    thousands(limits.max_table_elements)
+                ),
+            ));
+        }
+        None => {}
+    }
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        return Err(match trap {
+            Trap::OutOfFuel => Failure::new(
+                FailureClass::OutOfFuel,
+                format!(
+                    "out of fuel after {} units: raise `capabilities.quotas.fuel_budget` (the host caps it at the operator's `fuel_budget`) or optimize",
+                    thousands(limits.fuel)
+                ),
+            ),
+            Trap::Interrupt => timed_out(limits.timeout_ms),
+            Trap::StackOverflow => Failure::new(
+                FailureClass::StackExhausted,
+                "the wasm stack is exhausted (runaway recursion?): recurse less deeply",
+            ),
+            other => Failure::new(FailureClass::Trap, format!("the module trapped: {other} ({text})")),
+        });
+    }
+    if linking {
+        let message = if text.contains("unknown import") {
+            format!(
+                "{text}: the Palyra host links only the `{}` functions (no WASI); build for `wasm32-unknown-unknown` with the host ABI",
+                super::HOST_MODULE
+            )
+        } else {
+            format!("could not instantiate the module: {text}")
+        };
+        return Err(Failure::new(FailureClass::LinkError, message));
+    }
+    Err(Failure::new(FailureClass::Trap, format!("the call failed: {text}")))
+}
