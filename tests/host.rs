@@ -488,3 +488,24 @@ fn a_300_kib_module_is_refused_by_default_and_runs_when_the_operator_raises_the_
         predicates::str::contains("tool_call.wasm_runtime.max_module_size_bytes must be greater than 0"),
     );
 }
+
+#[test]
+fn quick_code_never_passes_a_recursion_the_hosts_stack_cannot_hold() {
+    // Measured against the consumer's own runtime: 10,000 frames fit its
+    // 512 KiB stack, 12,000 do not (runtime_failure), though they would fit
+    // 512 KiB of quick code's smaller frames.
+    let text = std::fs::read_to_string(fixture("host/recursion.wat")).unwrap();
+    for (depth, fits) in [(10_000, true), (12_000, false)] {
+        let mut call = Call::new("probe");
+        call.modules =
+            vec![("modules/r.wasm", wat::parse_str(text.replace("DEPTH", &depth.to_string())).unwrap())];
+        let outcome = call.run();
+        if fits {
+            exits(&outcome, depth);
+        } else {
+            fails(&outcome, "runtime_failure", "execution failed");
+            assert_eq!(outcome.failure.unwrap().class, FailureClass::StackExhausted);
+            assert_eq!(outcome.tier, Some(Tier::Optimized), "confirmed on the host's code");
+        }
+    }
+}

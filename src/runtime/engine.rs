@@ -17,6 +17,10 @@ use super::grants::{CapabilityClass, HOST_MODULE};
 /// wasmtime's default, which the consumer's host keeps.
 pub const MAX_WASM_STACK: usize = 512 * 1024;
 
+/// Quick code's stack: a fraction of the host's, so that quick code never
+/// succeeds where the host's code would exhaust its stack.
+pub const QUICK_WASM_STACK: usize = MAX_WASM_STACK / 8;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("could not set up the wasmtime engine: {0}")]
@@ -73,15 +77,20 @@ pub(super) struct Backend {
 impl Backend {
     fn new(tier: Tier) -> Result<Backend, RuntimeError> {
         let mut config = Config::new();
-        config.consume_fuel(true).max_wasm_stack(MAX_WASM_STACK);
+        config.consume_fuel(true);
         match tier {
             Tier::Optimized => {
-                config.epoch_interruption(true);
+                config.epoch_interruption(true).max_wasm_stack(MAX_WASM_STACK);
             }
             // Epoch checks cost quick code a tenth of its compile time; its
             // wall clock is kept by yielding on fuel instead (see `exec`).
+            // Its frames may be smaller than optimized code's (1.7x smaller
+            // for a plain recursion, measured against the consumer's own
+            // runtime), so it gets an eighth of the stack: a call that
+            // fits there fits the host's stack too, and one that does not is
+            // confirmed on optimized code.
             Tier::Quick => {
-                config.cranelift_opt_level(OptLevel::None);
+                config.cranelift_opt_level(OptLevel::None).max_wasm_stack(QUICK_WASM_STACK);
             }
         }
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
