@@ -126,7 +126,7 @@ fn path_traversal_fails_with_and_without_granted_roots() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("state/skills/data");
     std::fs::create_dir_all(&root).unwrap();
-    let preopen = Preopen { host: root, guest: "skills/data".into(), writable: false };
+    let preopen = Preopen::open_ambient(&root, "skills/data", false).unwrap();
     let report = run_wat("path-traversal", test_limits(), vec![preopen]);
     assert!(report.failure.is_none(), "{report:?}");
     let errno = report.exit_code.unwrap();
@@ -226,4 +226,82 @@ fn invalid_input_is_refused_before_the_call() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("has no tool `acme.nope`: pass `--tool` with one of `acme.echo`"));
+}
+
+/// A manifest for `acme.fs` with these filesystem roots.
+fn fs_manifest(read: &str, write: &str) -> String {
+    format!(
+        r#"skill_id = "acme.fs"
+name = "Fs"
+version = "1.0.0"
+publisher = "acme"
+
+[[entrypoints.tools]]
+id = "acme.fs"
+name = "fs"
+description = "Plants a symlink"
+input_schema = {{ type = "object" }}
+output_schema = {{ type = "object" }}
+
+[capabilities.filesystem]
+read_roots = [{read}]
+write_roots = [{write}]
+
+[compat]
+required_protocol_major = 1
+min_palyra_version = "0.1.0"
+"#
+    )
+}
+
+#[test]
+fn a_symlink_planted_through_a_writable_root_is_never_followed() {
+    use cargo_palyra_skill::pack::{self, Parts};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let artifact = |name: &str, manifest: String| {
+        let parts = Parts {
+            modules: vec![("fs.wasm".into(), wat::parse_file(fixture("hostile/plant-symlink.wat")).unwrap())],
+            ..echo_parts(&manifest)
+        };
+        let (mut entries, manifest) = pack::assemble(parts).unwrap();
+        pack::sign(&mut entries, &manifest.publisher, &test_key(), 1_700_000_000_000).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, entries.to_zip().unwrap()).unwrap();
+        path
+    };
+    let run = |artifact: &std::path::Path| {
+        let mut command = cmd();
+        command
+            .env("PALYRA_SKILL_STATE_DIR", &state)
+            .args(["run", "--abi", "wasi-json", "--grant-fs", "--no-cache", "--input", "{}"])
+            .arg(artifact);
+        command
+    };
+    // Run 1: the guest replaces `w/escape` with a symlink out of the state
+    // directory (its right inside its writable root; the call then fails
+    // only because it prints no output).
+    std::fs::create_dir_all(state.join("acme.fs/w/escape")).unwrap();
+    run(&artifact("plant.palyra-skill", fs_manifest("", "\"w\""))).assert().code(1);
+    let planted = state.join("acme.fs/w/escape");
+    assert!(std::fs::symlink_metadata(&planted).unwrap().file_type().is_symlink());
+
+    // Run 2, as a write root: refused before the guest runs, naming the symlink.
+    run(&artifact("write.palyra-skill", fs_manifest("", "\"w\", \"w/escape\"")))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is a symlink"))
+        .stderr(predicate::str::contains("w/escape"));
+    // Run 2, as a read root inside the write root: refused as an overlap.
+    run(&artifact("read.palyra-skill", fs_manifest("\"w/escape\"", "\"w\"")))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("read root `w/escape` lies inside write root `w`"));
+    // A read root beneath a symlinked folder is refused too.
+    run(&artifact("deeper.palyra-skill", fs_manifest("\"w/escape/etc\"", "\"x\"")))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is a symlink"));
+    // Nothing outside the state directory was created or opened.
+    assert!(!dir.path().join("etc").exists());
 }

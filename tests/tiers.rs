@@ -162,7 +162,7 @@ fn a_run_that_can_write_state_runs_once_on_optimized_code() {
     let runtime = Runtime::new(None).unwrap();
     let module = runtime.load_module(&wat("hostile/deep-recursion.wat"), Tier::Quick).unwrap();
     let state = tempfile::tempdir().unwrap();
-    let preopen = Preopen { host: state.path().to_owned(), guest: "data".into(), writable: true };
+    let preopen = Preopen::open_ambient(state.path(), "data", true).unwrap();
     let report = runtime.run(request(&module, b"{}", test_limits(), vec![preopen]));
     assert_eq!(report.failure.as_ref().map(|f| f.class), Some(FailureClass::StackExhausted));
     assert_eq!((report.tier, report.quick_failure.is_none()), (Tier::Optimized, true), "{report:?}");

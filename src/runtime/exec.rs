@@ -2,7 +2,6 @@
 //! fuel, memory, table, stack and wall-clock limits, with every failure
 //! classified and explained.
 
-use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,7 @@ use super::engine::{Linking, LoadedModule, Runtime, Tier};
 use super::failure::{CallError, Failure, FailureClass, classify, output_too_large, timed_out};
 use super::grants::Grants;
 use super::limits::{Limiter, MAX_INSTANCES, MAX_TABLE_ELEMENTS};
+use super::state::Preopen;
 use crate::manifest::Manifest;
 
 /// Quick code yields to the async runtime (and its wall-clock timeout)
@@ -57,14 +57,6 @@ impl Limits {
             max_stderr_bytes: DEFAULT_OUTPUT_CAP,
         }
     }
-}
-
-/// A host directory the guest sees at `guest` (never the host path itself).
-#[derive(Debug, Clone)]
-pub struct Preopen {
-    pub host: PathBuf,
-    pub guest: String,
-    pub writable: bool,
 }
 
 pub struct RunRequest<'a> {
@@ -175,7 +167,7 @@ impl Runtime {
         }
         for preopen in &request.preopens {
             let perms = if preopen.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-            if let Err(e) = wasi.preopened_dir(&preopen.host, &preopen.guest, perms) {
+            if let Err(e) = wasi.preopened_dir(preopen.fd_path(), &preopen.guest, perms) {
                 report.failure = Some(Failure::new(
                     FailureClass::LinkError,
                     format!("could not open the state directory `{}`: {e}", preopen.host.display()),

@@ -4,10 +4,11 @@
 
 use super::engine::Linking;
 use super::engine::{LoadedModule, Runtime};
-use super::exec::{Limits, Preopen, RunReport, RunRequest};
+use super::exec::{Limits, RunReport, RunRequest};
 use super::failure::{Failure, FailureClass};
 use super::grants::Grants;
 use super::schema::check_instance;
+use super::state::Preopen;
 use crate::manifest::{Manifest, Tool};
 use serde::Serialize;
 use serde_json::Value;

@@ -9,7 +9,9 @@ use cargo_palyra_skill::build::{self, BuildOptions, Event};
 use cargo_palyra_skill::cargo::Abi;
 use cargo_palyra_skill::manifest::Manifest;
 use cargo_palyra_skill::provenance::Environment;
-use cargo_palyra_skill::runtime::{CacheOutcome, LoadedModule, ModuleCache, Preopen, Runtime, Tier};
+use cargo_palyra_skill::runtime::{
+    CacheOutcome, LoadedModule, ModuleCache, Preopen, Runtime, Tier, open_roots,
+};
 use cargo_palyra_skill::signing::SecretKey;
 use cargo_palyra_skill::verify::{check_contents, check_integrity};
 use clap::Args;
@@ -235,22 +237,11 @@ pub fn state_dir(skill_id: &str) -> Result<PathBuf> {
 }
 
 /// The declared filesystem roots as preopens under the skill's state
-/// directory: read roots read-only, write roots read-write.
+/// directory: read roots read-only, write roots read-write, each opened
+/// beneath it without following symlinks.
 pub fn preopens(manifest: &Manifest) -> Result<Vec<Preopen>> {
     let state = state_dir(&manifest.skill_id)?;
     let fs = &manifest.capabilities.filesystem;
-    let mut preopens = Vec::new();
-    for (roots, writable) in [(&fs.read_roots, false), (&fs.write_roots, true)] {
-        for root in roots {
-            let root = root.trim();
-            if root.contains('*') {
-                continue;
-            }
-            let host = state.join(root);
-            std::fs::create_dir_all(&host)
-                .with_context(|| format!("could not create `{}`", host.display()))?;
-            preopens.push(Preopen { host, guest: root.to_owned(), writable });
-        }
-    }
-    Ok(preopens)
+    open_roots(&state, &fs.read_roots, &fs.write_roots)
+        .with_context(|| format!("cannot grant the filesystem roots of `{}`", manifest.skill_id.trim()))
 }

@@ -49,7 +49,7 @@ pub struct Opts {
     /// The module ABI [default: the crate's `abi` setting, else palyra-host-v1]
     #[arg(long, value_enum)]
     abi: Option<AbiArg>,
-    /// The tool (its `id` in `skill.toml`) [default: `operator.plugin.default_tool_id`]
+    /// The tool (its `id` in `skill.toml`) [default: `operator.plugin.default_tool_id`, else the only tool]
     #[arg(long, value_name = "ID")]
     tool: Option<String>,
     /// The input JSON (WASI preview only) [default: read from stdin]
@@ -308,7 +308,11 @@ impl Opts {
         let manifest = &skill.manifest;
         let module_path = skill::pick_module(manifest, &skill.entries, self.module.as_deref())?;
         let module = skill::compile(skill, &module_path, &runtime, self.code.tier(), shell)?;
-        let tool_id = self.tool.as_deref().or(manifest.operator.plugin.default_tool_id.as_deref());
+        let only = match manifest.entrypoints.tools.as_slice() {
+            [only] => Some(only.id.as_str()),
+            _ => None,
+        };
+        let tool_id = self.tool.as_deref().or(manifest.operator.plugin.default_tool_id.as_deref()).or(only);
         let Some(tool) = tool_id.and_then(|id| manifest.tool(id)) else {
             let ids: Vec<_> = manifest.entrypoints.tools.iter().map(|t| format!("`{}`", t.id)).collect();
             bail!(
