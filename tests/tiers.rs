@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use cargo_palyra_skill::artifact::Entries;
 use cargo_palyra_skill::runtime::{
-    CacheOutcome, FailureClass, Grants, Limits, Linking, LoadedModule, ModuleCache, Preopen, RunReport,
-    RunRequest, Runtime, Tier,
+    CacheKey, CacheOutcome, FailureClass, Grants, Limits, Linking, LoadedModule, ModuleCache, Preopen,
+    RunReport, RunRequest, Runtime, Tier,
 };
 use serde_json::Value;
 use support::*;
@@ -171,7 +171,8 @@ fn a_run_that_can_write_state_runs_once_on_optimized_code() {
 #[test]
 fn optimized_code_compiled_for_a_confirmation_is_cached_and_preferred() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = || Some(ModuleCache::open(&dir.path().join("modules")).unwrap());
+    let cache =
+        || Some(ModuleCache::open(&dir.path().join("modules"), CacheKey::from_bytes([7; 32])).unwrap());
     let wasm = wat("hostile/deep-recursion.wat");
     let entries = || std::fs::read_dir(dir.path().join("modules")).unwrap().count();
 
@@ -192,7 +193,7 @@ fn optimized_code_compiled_for_a_confirmation_is_cached_and_preferred() {
 #[test]
 fn a_corrupt_optimized_entry_is_never_loaded() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = || Some(ModuleCache::open(dir.path()).unwrap());
+    let cache = || Some(ModuleCache::open(dir.path(), CacheKey::from_bytes([7; 32])).unwrap());
     let wasm = wat("hostile/proc-exit.wat");
     let runtime = Runtime::new(cache()).unwrap();
     runtime.load_module(&wasm, Tier::Optimized).unwrap();
@@ -205,7 +206,9 @@ fn a_corrupt_optimized_entry_is_never_loaded() {
     let runtime = Runtime::new(cache()).unwrap();
     let module = runtime.load_module(&wasm, Tier::Quick).unwrap();
     assert_eq!(module.tier(), Tier::Quick, "the altered optimized code must not be used");
-    assert!(matches!(module.cache, CacheOutcome::Replaced(ref reason) if reason.contains("checksum")));
+    assert!(
+        matches!(module.cache, CacheOutcome::Replaced(ref reason) if reason.contains("authentication tag"))
+    );
     assert_eq!(runtime.run(request(&module, b"{}", test_limits(), vec![])).exit_code, Some(3));
 }
 
@@ -263,4 +266,110 @@ fn run_says_when_optimized_code_decided_the_result() {
     assert_eq!(report["tier"], "optimized");
     assert_eq!(report["quick_failure"]["class"], "stack_exhausted");
     assert_eq!(report["failure"]["class"], "stack_exhausted");
+}
+
+/// Whether the tests run as root, so files can be given to another uid.
+#[cfg(unix)]
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let probe = tempfile::NamedTempFile::new().unwrap();
+    std::fs::metadata(probe.path()).unwrap().uid() == 0
+}
+
+/// Compiled code of `planted`, stored by another user's cache (another
+/// key) under the entry name of `genuine` in `victim`.
+fn plant(victim: &std::path::Path, genuine: &[u8], planted: &[u8]) -> std::path::PathBuf {
+    use sha2::Digest;
+    let attacker = tempfile::tempdir().unwrap();
+    let theirs = ModuleCache::open(attacker.path(), CacheKey::from_bytes([9; 32])).unwrap();
+    let runtime = Runtime::new(Some(theirs.clone())).unwrap();
+    runtime.load_module(planted, Tier::Quick).unwrap();
+    let evil = std::fs::read_dir(attacker.path()).unwrap().next().unwrap().unwrap().path();
+    let ours = ModuleCache::open(victim, CacheKey::from_bytes([7; 32])).unwrap();
+    let sha: [u8; 32] = sha2::Sha256::digest(genuine).into();
+    let target = ours.entry_path(runtime.engine(Tier::Quick), &sha);
+    std::fs::copy(evil, &target).unwrap();
+    target
+}
+
+#[test]
+fn compiled_code_planted_under_a_genuine_modules_entry_is_never_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let genuine = wat("hostile/proc-exit.wat"); // exits 3
+    let planted = wat::parse_str(r#"(module (func (export "run") (result i32) i32.const 66))"#).unwrap();
+    let entry = plant(dir.path(), &genuine, &planted);
+    let cache = || Some(ModuleCache::open(dir.path(), CacheKey::from_bytes([7; 32])).unwrap());
+    let runtime = Runtime::new(cache()).unwrap();
+    let module = runtime.load_module(&genuine, Tier::Quick).unwrap();
+    assert!(
+        matches!(module.cache, CacheOutcome::Replaced(ref reason) if reason.contains("authentication tag")),
+        "{:?}",
+        module.cache
+    );
+    assert_eq!(runtime.run(request(&module, b"{}", test_limits(), vec![])).exit_code, Some(3));
+
+    // A symlinked entry is refused too, whatever it points at.
+    std::fs::remove_file(&entry).unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::write(&elsewhere, b"x").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &entry).unwrap();
+    let module = Runtime::new(cache()).unwrap().load_module(&genuine, Tier::Quick).unwrap();
+    assert!(
+        matches!(module.cache, CacheOutcome::Replaced(ref reason) if reason.contains("symlink")),
+        "{:?}",
+        module.cache
+    );
+}
+
+#[test]
+fn a_cache_reached_through_a_symlink_or_owned_by_another_user_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let error = ModuleCache::open(&link, CacheKey::from_bytes([7; 32])).unwrap_err().to_string();
+    assert!(error.contains("is a symlink"), "{error}");
+
+    if !is_root() {
+        eprintln!("not root: the other-uid cases need chown and are checked in CI, which runs as root");
+        return;
+    }
+    // A directory of another user, with the mode the old check accepted.
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    let error = ModuleCache::open(&theirs, CacheKey::from_bytes([7; 32])).unwrap_err().to_string();
+    assert!(error.contains("belongs to uid 65534"), "{error}");
+
+    // In our own directory, an entry another user planted (even with a
+    // valid tag for our key) is refused for its owner.
+    let ours = dir.path().join("ours");
+    let genuine = wat("hostile/proc-exit.wat");
+    let cache = || Some(ModuleCache::open(&ours, CacheKey::from_bytes([7; 32])).unwrap());
+    Runtime::new(cache()).unwrap().load_module(&genuine, Tier::Quick).unwrap();
+    let entry = std::fs::read_dir(&ours).unwrap().next().unwrap().unwrap().path();
+    std::os::unix::fs::chown(&entry, Some(65534), Some(65534)).unwrap();
+    let module = Runtime::new(cache()).unwrap().load_module(&genuine, Tier::Quick).unwrap();
+    assert!(
+        matches!(module.cache, CacheOutcome::Replaced(ref reason) if reason.contains("belongs to uid 65534")),
+        "{:?}",
+        module.cache
+    );
+}
+
+#[test]
+fn the_cache_key_is_private_and_made_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config/cache-key");
+    CacheKey::load_or_create(&path).unwrap();
+    let first = std::fs::read(&path).unwrap();
+    assert_eq!(first.len(), 32);
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    CacheKey::load_or_create(&path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), first, "the key is reused");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let error = CacheKey::load_or_create(&path).unwrap_err().to_string();
+    assert!(error.contains("readable or writable by others"), "{error}");
 }

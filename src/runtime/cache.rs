@@ -1,16 +1,134 @@
 //! The compiled-module cache: one file per (module SHA-256, wasmtime
-//! version, engine configuration), in a private directory, written
-//! atomically and checked against its own SHA-256 before it is loaded.
+//! version, engine configuration), in a directory only the current user
+//! owns and can write, reached without a symlink, written atomically and
+//! authenticated with a per-user secret (HMAC-SHA-256) before it is loaded:
+//! compiled code runs as trusted machine code, so an entry planted by
+//! anyone else must never load, even if permissions slip.
 
 use std::path::{Path, PathBuf};
 
+use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 
 use crate::fsutil::{Existing, write_atomic};
 
-const MAGIC: &[u8; 8] = b"PSKCACH1";
+const MAGIC: &[u8; 8] = b"PSKCACH2";
+const TAG_LEN: usize = 32;
+
+/// The per-user secret that authenticates cache entries.
+#[derive(Clone)]
+pub struct CacheKey([u8; 32]);
+
+impl std::fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CacheKey(..)")
+    }
+}
+
+impl CacheKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> CacheKey {
+        CacheKey(bytes)
+    }
+
+    /// The key in `path` (32 bytes, 0600, ours), created if absent.
+    pub fn load_or_create(path: &Path) -> std::io::Result<CacheKey> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                check_private_file(path)?;
+                let key: [u8; 32] = bytes.try_into().map_err(|_| {
+                    std::io::Error::other(format!(
+                        "`{}` is not a 32-byte cache key: delete it",
+                        path.display()
+                    ))
+                })?;
+                Ok(CacheKey(key))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = path.parent() {
+                    create_private_dir(parent)?;
+                }
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+                match write_atomic(path, &key, Some(0o600), Existing::Refuse) {
+                    Ok(()) => Ok(CacheKey(key)),
+                    // Another process created it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => CacheKey::load_or_create(path),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn tag(&self, body: &[u8]) -> [u8; TAG_LEN] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");
+        mac.update(body);
+        mac.finalize().into_bytes().into()
+    }
+
+    fn verify(&self, body: &[u8], tag: &[u8]) -> bool {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");
+        mac.update(body);
+        mac.verify_slice(tag).is_ok()
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Not a symlink, owned by the current user, and (for a directory) not
+/// writable by group or others.
+fn check_owned(path: &Path, what: &str) -> std::io::Result<std::fs::Metadata> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Err(std::io::Error::other(format!(
+            "the {what} `{}` is a symlink: point the setting at a real directory of yours",
+            path.display()
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let me = rustix::process::geteuid().as_raw();
+        if meta.uid() != me {
+            return Err(std::io::Error::other(format!(
+                "the {what} `{}` belongs to uid {}, not to you (uid {me}): remove it or use a directory of your own",
+                path.display(),
+                meta.uid()
+            )));
+        }
+    }
+    Ok(meta)
+}
+
+fn check_private_file(path: &Path) -> std::io::Result<()> {
+    let meta = check_owned(path, "cache key")?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(std::io::Error::other(format!(
+                "the cache key `{}` is readable or writable by others (mode {:04o}): delete it (a new one is made)",
+                path.display(),
+                mode & 0o777
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    Ok(())
+}
 
 /// What the cache did for one module.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,6 +147,7 @@ pub enum CacheOutcome {
 #[derive(Debug, Clone)]
 pub struct ModuleCache {
     dir: PathBuf,
+    key: CacheKey,
 }
 
 /// Feeds `Hash` input into SHA-256, so the key is stable across processes.
@@ -44,22 +163,16 @@ impl std::hash::Hasher for ShaHasher {
 }
 
 impl ModuleCache {
-    /// Uses `dir`, creating it (mode 0700) if needed.
-    pub fn open(dir: &Path) -> std::io::Result<ModuleCache> {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            builder.mode(0o700);
-        }
-        builder.create(dir)?;
-        // Compiled code is loaded as trusted machine code: refuse a
-        // directory that other users could write into.
+    /// Uses `dir`, creating it (mode 0700) if needed, with entries
+    /// authenticated by `key`. Refuses a directory reached through a
+    /// symlink, owned by another user, or writable by group or others.
+    pub fn open(dir: &Path, key: CacheKey) -> std::io::Result<ModuleCache> {
+        create_private_dir(dir)?;
+        let meta = check_owned(dir, "cache directory")?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir)?.permissions().mode();
+            let mode = meta.permissions().mode();
             if mode & 0o022 != 0 {
                 return Err(std::io::Error::other(format!(
                     "it is writable by group or others (mode {:04o}): run `chmod 700` on it",
@@ -67,7 +180,9 @@ impl ModuleCache {
                 )));
             }
         }
-        Ok(ModuleCache { dir: dir.to_owned() })
+        #[cfg(not(unix))]
+        let _ = meta;
+        Ok(ModuleCache { dir: dir.to_owned(), key })
     }
 
     /// `$PALYRA_SKILL_CACHE_DIR`, else `$XDG_CACHE_HOME/palyra-skill/modules`,
@@ -96,27 +211,35 @@ impl ModuleCache {
     }
 
     /// The verified compiled code of an entry: `Ok(None)` if absent,
-    /// `Err(reason)` if present but truncated or altered.
+    /// `Err(reason)` if present but not ours, truncated or altered.
     pub fn load(&self, path: &Path) -> Result<Option<Vec<u8>>, String> {
+        match check_owned(path, "cache entry") {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        }
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("unreadable: {e}")),
         };
-        if bytes.len() < MAGIC.len() + 32 || &bytes[..MAGIC.len()] != MAGIC {
+        if bytes.len() < MAGIC.len() + TAG_LEN || &bytes[..MAGIC.len()] != MAGIC {
             return Err("not a cache entry (bad header or truncated)".into());
         }
-        let (digest, body) = bytes[MAGIC.len()..].split_at(32);
-        if Sha256::digest(body).as_slice() != digest {
-            return Err("its checksum does not match (truncated or altered)".into());
+        let (tag, body) = bytes[MAGIC.len()..].split_at(TAG_LEN);
+        if !self.key.verify(body, tag) {
+            return Err(
+                "its authentication tag does not match this user's cache key (truncated, altered or planted)"
+                    .into(),
+            );
         }
         Ok(Some(body.to_vec()))
     }
 
     pub fn store(&self, path: &Path, body: &[u8]) -> std::io::Result<()> {
-        let mut bytes = Vec::with_capacity(MAGIC.len() + 32 + body.len());
+        let mut bytes = Vec::with_capacity(MAGIC.len() + TAG_LEN + body.len());
         bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&Sha256::digest(body));
+        bytes.extend_from_slice(&self.key.tag(body));
         bytes.extend_from_slice(body);
         write_atomic(path, &bytes, Some(0o600), Existing::Replace)
     }

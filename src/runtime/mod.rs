@@ -13,7 +13,7 @@ mod schema;
 mod state;
 mod tool;
 
-pub use cache::{CacheOutcome, ModuleCache};
+pub use cache::{CacheKey, CacheOutcome, ModuleCache};
 pub use engine::{Linking, LoadedModule, MAX_WASM_STACK, Runtime, RuntimeError, Tier};
 pub use exec::{Limits, RunReport, RunRequest};
 pub use failure::{Failure, FailureClass, PalyraErrorKind, thousands};

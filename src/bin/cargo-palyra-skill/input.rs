@@ -92,6 +92,12 @@ impl KeyArgs {
 /// (0600) on first use. Returns the key, its path, and whether it is new.
 /// Where the development key lives.
 fn dev_key_path() -> Result<PathBuf> {
+    Ok(config_dir()?.join("dev-signing-key.pem"))
+}
+
+/// `$PALYRA_SKILL_CONFIG_DIR`, else `$XDG_CONFIG_HOME/palyra-skill`, else
+/// `~/.config/palyra-skill`: the development key and the cache key live here.
+pub fn config_dir() -> Result<PathBuf> {
     let dir = match (
         std::env::var_os("PALYRA_SKILL_CONFIG_DIR"),
         std::env::var_os("XDG_CONFIG_HOME"),
@@ -100,11 +106,9 @@ fn dev_key_path() -> Result<PathBuf> {
         (Some(dir), _, _) => PathBuf::from(dir),
         (None, Some(xdg), _) if !xdg.is_empty() => PathBuf::from(xdg).join("palyra-skill"),
         (None, _, Some(home)) => PathBuf::from(home).join(".config").join("palyra-skill"),
-        _ => bail!(
-            "cannot find a config directory for the development key: set `PALYRA_SKILL_CONFIG_DIR`, or pass `--key`"
-        ),
+        _ => bail!("cannot find a config directory: set `PALYRA_SKILL_CONFIG_DIR` (or pass `--key`)"),
     };
-    Ok(dir.join("dev-signing-key.pem"))
+    Ok(dir)
 }
 
 /// Whether the development key has been created already.

@@ -10,7 +10,7 @@ use cargo_palyra_skill::cargo::Abi;
 use cargo_palyra_skill::manifest::Manifest;
 use cargo_palyra_skill::provenance::Environment;
 use cargo_palyra_skill::runtime::{
-    CacheOutcome, LoadedModule, ModuleCache, Preopen, Runtime, Tier, open_roots,
+    CacheKey, CacheOutcome, LoadedModule, ModuleCache, Preopen, Runtime, Tier, open_roots,
 };
 use cargo_palyra_skill::signing::SecretKey;
 use cargo_palyra_skill::verify::{check_contents, check_integrity};
@@ -89,24 +89,29 @@ impl Skill {
     }
 }
 
-/// The runtime, with the on-disk cache unless `no_cache`.
+/// The runtime, with the on-disk cache unless `no_cache`: entries are
+/// authenticated with the per-user key `cache-key` of the config directory.
 pub fn runtime(no_cache: bool, shell: &mut Shell) -> Result<Runtime> {
-    let cache = if no_cache {
-        None
-    } else {
-        match ModuleCache::default_dir().map(|dir| ModuleCache::open(&dir).map_err(|e| (dir, e))) {
-            Some(Ok(cache)) => Some(cache),
-            Some(Err((dir, e))) => {
-                shell.warn(format_args!(
-                    "module cache `{}` is unusable ({e}); compiling every time",
-                    dir.display()
-                ));
-                None
-            }
-            None => None,
+    let cache = if no_cache { None } else { open_cache() };
+    let cache = match cache {
+        Some(Ok(cache)) => Some(cache),
+        Some(Err(e)) => {
+            shell.warn(format_args!("the module cache is unusable, compiling every time: {e:#}"));
+            None
         }
+        None => None,
     };
     Ok(Runtime::new(cache)?)
+}
+
+fn open_cache() -> Option<Result<ModuleCache>> {
+    let dir = ModuleCache::default_dir()?;
+    Some((|| {
+        let key_path = crate::input::config_dir()?.join("cache-key");
+        let key = CacheKey::load_or_create(&key_path)
+            .with_context(|| format!("cache key `{}`", key_path.display()))?;
+        ModuleCache::open(&dir, key).with_context(|| format!("module cache `{}`", dir.display()))
+    })())
 }
 
 /// Whether `path` names a crate (a directory or its `Cargo.toml`) rather than a file to read.
