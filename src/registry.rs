@@ -91,6 +91,14 @@ pub enum RegistryError {
     BadName(String),
     #[error("`{0}` is not a UTF-8 path below the registry: rename it")]
     BadPath(PathBuf),
+    #[error(
+        "the artifact's {what} `{value}` cannot name a folder or file below the registry (`.`, `..`, `:`, whitespace and separators are refused): publish under a plain identifier"
+    )]
+    UnsafeComponent { what: &'static str, value: String },
+    #[error(
+        "`{0}` is a symlink: a registry is read and written without following any; replace it with a real folder or file"
+    )]
+    Symlink(PathBuf),
 }
 
 impl Index {
@@ -146,8 +154,46 @@ impl SignedIndex {
 }
 
 /// Where `publish` puts an artifact: `<publisher>/<skill_id>/<skill_id>-<version>.palyra-skill`.
-pub fn artifact_path(publisher: &str, skill_id: &str, version: &str) -> String {
-    format!("{publisher}/{skill_id}/{skill_id}-{version}{ARTIFACT_EXTENSION}")
+///
+/// Every component must stay one folder or file name beneath the registry:
+/// non-empty, not `.` or `..`, no `:`, no whitespace, no separator, no
+/// control character (`..` and ` acme` are valid publishers to the
+/// consumer's packer, and would leave the directory or name another one).
+pub fn artifact_path(publisher: &str, skill_id: &str, version: &str) -> Result<String, RegistryError> {
+    let file = format!("{skill_id}-{version}{ARTIFACT_EXTENSION}");
+    for (what, component) in [("publisher", publisher), ("skill id", skill_id), ("file name", file.as_str())]
+    {
+        let bad = component.is_empty()
+            || component == "."
+            || component == ".."
+            || component
+                .chars()
+                .any(|c| c == ':' || c == '/' || c == '\\' || c.is_whitespace() || c.is_control());
+        if bad {
+            return Err(RegistryError::UnsafeComponent { what, value: component.to_owned() });
+        }
+    }
+    let relative = format!("{publisher}/{skill_id}/{file}");
+    match normalize_path(&relative) {
+        Ok(normal) if normal == relative => Ok(relative),
+        _ => Err(RegistryError::UnsafeComponent { what: "path", value: relative }),
+    }
+}
+
+/// Refuses a symlink at any folder (or the file) of `relative` below `dir`,
+/// so nothing is read or written through one.
+pub fn refuse_symlinks(dir: &Path, relative: &str) -> Result<(), RegistryError> {
+    let mut path = dir.to_owned();
+    for component in relative.split('/') {
+        path.push(component);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(RegistryError::Symlink(path)),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(RegistryError::Io { action: "inspect", path, source }),
+        }
+    }
+    Ok(())
 }
 
 /// Reads `DIR/index.json` if there is one (under the consumer's size limit).
@@ -262,9 +308,10 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
     let dir = request.dir;
     let (new_entry, _) = entry_for("", request.artifact)
         .map_err(|message| RegistryError::Artifact { path: PathBuf::from("<artifact>"), message })?;
-    let relative = artifact_path(&new_entry.publisher, &new_entry.skill_id, &new_entry.version);
+    let relative = artifact_path(&new_entry.publisher, &new_entry.skill_id, &new_entry.version)?;
     let new_entry = IndexEntry { artifact: relative.clone(), ..new_entry };
     let destination = dir.join(&relative);
+    refuse_symlinks(dir, &relative)?;
 
     if !request.dry_run {
         fs::create_dir_all(dir).map_err(|source| RegistryError::Io {
@@ -512,11 +559,11 @@ pub fn verify_registry(dir: &Path) -> Result<(RegistryReport, Option<SignedIndex
             continue;
         }
         let file = dir.join(&entry.artifact);
-        if fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_symlink()) {
+        if let Err(RegistryError::Symlink(link)) = refuse_symlinks(dir, &entry.artifact) {
             report.problems.push(problem(
                 subject,
                 "symlink",
-                "is a symbolic link; registries ignore them".into(),
+                format!("`{}` on its path is a symbolic link; registries ignore them", link.display()),
             ));
             continue;
         }

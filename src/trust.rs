@@ -68,6 +68,10 @@ pub enum TrustRejection {
         "publisher `{publisher}` is not trusted: pass `--trusted-publisher {publisher}=<public key hex>`, a `--trust-store` that lists it, or `--allow-tofu` to pin its key on first use"
     )]
     Untrusted { publisher: String },
+    #[error(
+        "publisher {publisher:?} is not a plain identifier and looks like publisher `{looks_like}`: identifiers have no surrounding whitespace and only `a-z 0-9 . _ - :`; do not install it (no trust decision was made and nothing was pinned)"
+    )]
+    LookAlike { publisher: String, looks_like: String },
 }
 
 impl TrustRejection {
@@ -77,6 +81,7 @@ impl TrustRejection {
             TrustRejection::TrustedKeyMismatch { .. } => "trusted_key_mismatch",
             TrustRejection::TofuKeyMismatch { .. } => "tofu_key_mismatch",
             TrustRejection::Untrusted { .. } => "untrusted_publisher",
+            TrustRejection::LookAlike { .. } => "lookalike_publisher",
         }
     }
 }
@@ -158,6 +163,18 @@ impl TrustStore {
         key: &PublicKey,
         allow_tofu: bool,
     ) -> Result<TrustDecision, TrustRejection> {
+        // One normalisation everywhere: the store holds trimmed identifiers,
+        // so a name that only matches after trimming (` acme`) is another
+        // publisher posing as one, and is refused before any lookup or pin.
+        if publisher != publisher.trim() || !is_identifier(publisher) {
+            let looks_like: String = publisher
+                .trim()
+                .chars()
+                .filter(|c| !c.is_whitespace() && !c.is_control())
+                .collect::<String>()
+                .to_ascii_lowercase();
+            return Err(TrustRejection::LookAlike { publisher: publisher.into(), looks_like });
+        }
         let hex = key.to_hex();
         if let Some(keys) = self.trusted_publishers.get(publisher) {
             return if keys.contains(&hex) {

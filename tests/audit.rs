@@ -532,3 +532,99 @@ fn audit_takes_an_operator_config() {
         .code(2)
         .stderr(predicate::str::contains("tool_call.wasm_runtime.fuel_budget must be greater than 0"));
 }
+
+/// A module with one function type of `params` i32 parameters and `count`
+/// four-byte imports of it (empty module and field names).
+fn import_bomb(params: usize, count: usize) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut ty = vec![1, 0x60];
+    leb(params, &mut ty);
+    ty.extend(std::iter::repeat_n(0x7f, params));
+    ty.push(0);
+    let mut imports = Vec::new();
+    leb(count, &mut imports);
+    for _ in 0..count {
+        imports.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+    for (id, body) in [(1u8, ty), (2u8, imports)] {
+        wasm.push(id);
+        leb(body.len(), &mut wasm);
+        wasm.extend(body);
+    }
+    wasm
+}
+
+/// The peak resident memory of `command`, sampled from /proc while it runs.
+#[cfg(target_os = "linux")]
+fn peak_rss_kib(mut command: std::process::Command) -> (u64, std::process::ExitStatus) {
+    let mut child =
+        command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            peak = peak.max(line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap());
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            return (peak, status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn audit_memory_stays_proportional_to_the_module() {
+    let dir = tempfile::tempdir().unwrap();
+    // 20,000 imports of a 1000-parameter type: 81 KB that used 188 MB
+    // (wasmparser refuses its effective type size; the deep read ran
+    // anyway); 99,000 imports of a 5-parameter type, valid, past what we
+    // record; and 8 MiB of imports, invalid, whose deep read once needed
+    // about 19 GB.
+    let audit = |path: &std::path::Path| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-palyra-skill"));
+        command.args(["audit", "--message-format", "json"]).arg(path);
+        peak_rss_kib(command)
+    };
+    // The process itself, auditing a tiny module.
+    let (baseline_kib, _) = audit(&fixture("vectors/inputs/echo.wasm"));
+    for (params, count, valid) in [(1000, 20_000, false), (5, 99_000, true), (1000, 2_000_000, false)] {
+        let wasm = import_bomb(params, count);
+        let path = dir.path().join(format!("bomb-{count}.wasm"));
+        std::fs::write(&path, &wasm).unwrap();
+        let (peak_kib, status) = audit(&path);
+        assert_eq!(status.code(), Some(1), "{count} imports: an error finding either way");
+        assert!(peak_kib < 300 * 1024, "{count} imports ({} bytes): peak {peak_kib} KiB", wasm.len());
+        let grown = peak_kib.saturating_sub(baseline_kib) * 1024;
+        assert!(
+            grown < 50 * wasm.len() as u64,
+            "{count} imports: {grown} bytes over the {baseline_kib} KiB baseline"
+        );
+        eprintln!("{count} imports of {params} parameters, {} bytes: peak {peak_kib} KiB", wasm.len());
+        let facts = cargo_palyra_skill::audit::analysis::analyze(&wasm);
+        assert_eq!(facts.validation_error.is_none(), valid, "{count}: {:?}", facts.validation_error);
+        assert!(facts.imports.len() <= cargo_palyra_skill::audit::analysis::MAX_RECORDED);
+        assert!(
+            facts
+                .imports
+                .iter()
+                .all(|i| i.ty.len() <= cargo_palyra_skill::audit::analysis::MAX_SIGNATURE + 40)
+        );
+        if valid {
+            assert_eq!(facts.imports.len() + facts.imports_omitted, count);
+        }
+    }
+}

@@ -313,3 +313,68 @@ fn publish_refuses_an_invalid_artifact_and_a_missing_key() {
         .stderr(predicates::str::contains("no registry signing key"));
     let _ = TEST_SEED_HEX;
 }
+
+/// Every file below `dir`, as relative paths.
+fn files_below(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn publish_never_writes_outside_the_registry_directory() {
+    let work = tempfile::tempdir().unwrap();
+    let site = work.path().join("site");
+    let registry = site.join("registry");
+    let inputs = work.path().join("inputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    // `..` is a valid publisher to the consumer's packer.
+    for publisher in ["..", "acme:x"] {
+        let manifest = fixture_text("vectors/inputs/skill.toml")
+            .replace("publisher = \"acme\"", &format!("publisher = \"{publisher}\""))
+            .replace("\"acme.echo\"", &format!("\"{publisher}.echo\""));
+        let path = write_artifact(&inputs, "x.palyra-skill", &manifest, sbom_with(&[]), &test_key());
+        publish(&registry, &path)
+            .code(2)
+            .stderr(predicates::str::contains(format!("publisher `{publisher}` cannot name a folder")));
+    }
+    assert_eq!(files_below(&site), Vec::<String>::new(), "nothing written anywhere below site/");
+    assert!(!work.path().join("acme.echo").exists());
+}
+
+#[test]
+fn publish_and_registry_verify_follow_no_symlinked_folder() {
+    let work = tempfile::tempdir().unwrap();
+    let registry = work.path().join("site");
+    let elsewhere = work.path().join("elsewhere");
+    std::fs::create_dir_all(&registry).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, registry.join("acme")).unwrap();
+    publish(&registry, &artifact(work.path(), "acme", "1.0.0"))
+        .code(2)
+        .stderr(predicates::str::contains("is a symlink"));
+    assert_eq!(files_below(&elsewhere), Vec::<String>::new());
+
+    // A registry whose index lists an artifact behind a symlinked folder.
+    std::fs::remove_file(registry.join("acme")).unwrap();
+    publish(&registry, &artifact(work.path(), "acme", "1.0.0")).success();
+    std::fs::rename(registry.join("acme"), elsewhere.join("moved")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("moved"), registry.join("acme")).unwrap();
+    cmd()
+        .args(["registry", "verify", "--message-format", "json"])
+        .arg(&registry)
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("\"symlink\""));
+}

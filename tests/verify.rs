@@ -366,3 +366,65 @@ fn garbage_and_truncated_files_are_clear_errors() {
         .stderr(predicate::str::contains("could not open artifact"))
         .stderr(predicate::str::contains("missing.palyra-skill"));
 }
+
+/// The vector skill published as `publisher` (tool ids left as they are
+/// where the manifest rules allow), signed with `key`.
+fn lookalike_artifact(
+    dir: &std::path::Path,
+    publisher: &str,
+    key: &cargo_palyra_skill::signing::SecretKey,
+) -> std::path::PathBuf {
+    let manifest = fixture_text("vectors/inputs/skill.toml")
+        .replace("publisher = \"acme\"", &format!("publisher = \"{publisher}\""));
+    let entries = signed_entries(&manifest, key);
+    let path = dir.join("lookalike.palyra-skill");
+    std::fs::write(&path, entries.to_zip().unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn a_lookalike_publisher_is_refused_and_never_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let attacker = cargo_palyra_skill::signing::SecretKey::from_seed(&[9; 32]);
+    let fake = lookalike_artifact(dir.path(), " acme", &attacker);
+
+    // Against an allowlist of `acme`.
+    let store = dir.path().join("trust.json");
+    std::fs::write(&store, format!(r#"{{"trusted_publishers":{{"acme":["{TEST_PUBLIC_HEX}"]}}}}"#)).unwrap();
+    let before = std::fs::read(&store).unwrap();
+    cmd()
+        .args(["verify", "--allow-tofu", "--trust-store"])
+        .arg(&store)
+        .arg(&fake)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("looks like publisher `acme`"));
+    assert_eq!(std::fs::read(&store).unwrap(), before, "no pin from a rejected artifact");
+
+    // Against a TOFU pin of `acme`: still refused, the store unchanged, and
+    // genuine `acme` artifacts keep verifying.
+    let pinned = dir.path().join("pinned.json");
+    cmd()
+        .args(["verify", "--allow-tofu", "--trust-store"])
+        .arg(&pinned)
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .assert()
+        .success();
+    let before = std::fs::read(&pinned).unwrap();
+    cmd().args(["verify", "--allow-tofu", "--trust-store"]).arg(&pinned).arg(&fake).assert().code(1);
+    assert_eq!(std::fs::read(&pinned).unwrap(), before);
+    cmd()
+        .args(["verify", "--allow-tofu", "--trust-store"])
+        .arg(&pinned)
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .assert()
+        .success();
+
+    // The JSON report names the reason.
+    cmd()
+        .args(["verify", "--allow-tofu", "--message-format", "json"])
+        .arg(&fake)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("lookalike_publisher"));
+}

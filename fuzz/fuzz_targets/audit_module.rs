@@ -31,7 +31,15 @@ fuzz_target!(|data: &[u8]| {
             &generated
         }
     };
-    let _ = audit::analysis::analyze(data);
+    // The memory bound: what is kept of a module is capped, whatever it
+    // declares, and nothing is read past a validation error.
+    let facts = audit::analysis::analyze(data);
+    assert!(facts.imports.len() <= audit::analysis::MAX_RECORDED);
+    assert!(facts.exports.len() <= audit::analysis::MAX_RECORDED);
+    assert!(facts.imports.iter().all(|i| i.ty.len() <= audit::analysis::MAX_SIGNATURE + 40));
+    if facts.validation_error.is_some() {
+        assert!(facts.imports.is_empty() && facts.exports.is_empty() && facts.memories.is_empty());
+    }
     let subject = Subject {
         manifest: Some(manifest()),
         trust_decision: None,

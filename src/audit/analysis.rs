@@ -13,6 +13,12 @@ use wasmparser::{
 /// Host path prefixes that betray the build machine (AUDIT.md).
 const HOST_PATH_MARKERS: &[&str] = &["/home/", "/Users/", "/root/", "C:\\Users\\"];
 
+/// Imports and exports recorded per module; the rest are counted only, so
+/// memory stays proportional to the module whatever it declares.
+pub const MAX_RECORDED: usize = 1_000;
+/// The longest rendered signature; longer ones end in `...`.
+pub const MAX_SIGNATURE: usize = 120;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Import {
     pub module: String,
@@ -41,8 +47,15 @@ pub struct Producer {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ModuleFacts {
     pub validation_error: Option<(usize, String)>,
+    /// The first [`MAX_RECORDED`] imports.
     pub imports: Vec<Import>,
+    /// The first [`MAX_RECORDED`] exports.
     pub exports: Vec<Export>,
+    /// Imports and exports past [`MAX_RECORDED`], counted only.
+    pub imports_omitted: usize,
+    pub exports_omitted: usize,
+    /// Exported functions, all of them.
+    pub exported_function_count: usize,
     /// Initial and maximum pages of each defined or imported memory.
     pub memories: Vec<(u64, Option<u64>)>,
     pub tables: Vec<u64>,
@@ -56,7 +69,7 @@ pub struct ModuleFacts {
 
 impl ModuleFacts {
     pub fn exported_functions(&self) -> usize {
-        self.exports.iter().filter(|e| e.kind == "func").count()
+        self.exported_function_count
     }
 }
 
@@ -64,10 +77,23 @@ fn val(ty: &ValType) -> String {
     ty.to_string()
 }
 
+/// `(params) -> (results)`, at most [`MAX_SIGNATURE`] characters.
 pub fn signature(ty: &FuncType) -> String {
-    let params: Vec<String> = ty.params().iter().map(val).collect();
-    let results: Vec<String> = ty.results().iter().map(val).collect();
-    format!("({}) -> ({})", params.join(", "), results.join(", "))
+    let list = |types: &[ValType]| {
+        let mut out = String::new();
+        for (i, t) in types.iter().enumerate() {
+            if out.len() > MAX_SIGNATURE {
+                out.push_str(&format!(", ... {} in all", types.len()));
+                break;
+            }
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&val(t));
+        }
+        out
+    };
+    format!("({}) -> ({})", list(ty.params()), list(ty.results()))
 }
 
 /// The features the runtime's engine enables (wasmtime's defaults).
@@ -79,7 +105,10 @@ pub fn features() -> WasmFeatures {
 pub fn analyze(bytes: &[u8]) -> ModuleFacts {
     let mut facts = ModuleFacts::default();
     if let Err(error) = validate(bytes) {
+        // An invalid module is reported as such; reading it further could
+        // only cost memory on what it pretends to declare.
         facts.validation_error = Some((error.offset(), error.message().to_owned()));
+        return facts;
     }
     if let Err(error) = read(bytes, &mut facts) {
         facts.validation_error.get_or_insert((error.offset(), error.message().to_owned()));
@@ -124,8 +153,9 @@ fn validate(bytes: &[u8]) -> wasmparser::Result<()> {
 }
 
 fn read(bytes: &[u8], facts: &mut ModuleFacts) -> wasmparser::Result<()> {
-    // Function types by type index; the function index space (imports first).
-    let mut types: Vec<Option<FuncType>> = Vec::new();
+    // Rendered function types by type index; the function index space
+    // (imports first).
+    let mut types: Vec<Option<String>> = Vec::new();
     let mut functions: Vec<u32> = Vec::new();
     let mut exports: Vec<(String, ExternalKind, u32)> = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
@@ -134,7 +164,7 @@ fn read(bytes: &[u8], facts: &mut ModuleFacts) -> wasmparser::Result<()> {
                 for group in reader {
                     for sub in group?.into_types() {
                         types.push(match &sub.composite_type.inner {
-                            CompositeInnerType::Func(f) => Some(f.clone()),
+                            CompositeInnerType::Func(f) => Some(signature(f)),
                             _ => None,
                         });
                     }
@@ -147,7 +177,7 @@ fn read(bytes: &[u8], facts: &mut ModuleFacts) -> wasmparser::Result<()> {
                         TypeRef::Func(index) | TypeRef::FuncExact(index) => {
                             functions.push(index);
                             let ty = types.get(index as usize).and_then(Option::as_ref);
-                            (ty.map_or_else(|| "func".to_owned(), signature), true)
+                            (ty.map_or_else(|| "func".to_owned(), String::clone), true)
                         }
                         TypeRef::Memory(m) => {
                             facts.memories.push((m.initial, m.maximum));
@@ -160,6 +190,10 @@ fn read(bytes: &[u8], facts: &mut ModuleFacts) -> wasmparser::Result<()> {
                         TypeRef::Global(_) => ("global".to_owned(), false),
                         TypeRef::Tag(_) => ("tag".to_owned(), false),
                     };
+                    if facts.imports.len() >= MAX_RECORDED {
+                        facts.imports_omitted += 1;
+                        continue;
+                    }
                     facts.imports.push(Import {
                         module: import.module.to_owned(),
                         name: import.name.to_owned(),
@@ -188,6 +222,13 @@ fn read(bytes: &[u8], facts: &mut ModuleFacts) -> wasmparser::Result<()> {
             Payload::ExportSection(reader) => {
                 for export in reader {
                     let export = export?;
+                    if matches!(export.kind, ExternalKind::Func | ExternalKind::FuncExact) {
+                        facts.exported_function_count += 1;
+                    }
+                    if exports.len() >= MAX_RECORDED {
+                        facts.exports_omitted += 1;
+                        continue;
+                    }
                     exports.push((export.name.to_owned(), export.kind, export.index));
                 }
             }
@@ -229,7 +270,7 @@ fn read(bytes: &[u8], facts: &mut ModuleFacts) -> wasmparser::Result<()> {
                     .get(index as usize)
                     .and_then(|t| types.get(*t as usize))
                     .and_then(Option::as_ref)
-                    .map(signature);
+                    .cloned();
                 ("func", ty)
             }
             ExternalKind::Memory => ("memory", None),

@@ -139,6 +139,21 @@ pub(super) fn module_findings(
             );
         }
     }
+    if facts.imports_omitted + facts.exports_omitted > 0 {
+        finding(
+            "too_many_entries",
+            Severity::Warning,
+            None,
+            None,
+            format!(
+                "the module declares {} imports and {} exports: only the first {} of each were analysed",
+                facts.imports.len() + facts.imports_omitted,
+                facts.exports.len() + facts.exports_omitted,
+                super::analysis::MAX_RECORDED
+            ),
+            "a skill needs a handful of imports and exports: check what generated the rest".into(),
+        );
+    }
     let quota = manifest.map(|m| m.capabilities.quotas.max_memory_bytes);
     for (initial, maximum) in &facts.memories {
         let bytes_needed = initial.saturating_mul(65_536);
