@@ -573,3 +573,18 @@ fn a_step_that_could_not_run_fails_the_report_and_says_which() {
         .success()
         .stdout("acme.echo\n");
 }
+
+/// GitHub's runner evaluates `${{ }}` everywhere in a `run:` script (a
+/// backslash does not escape it) and a composite action has no `secrets`
+/// context: inputs reach scripts through `env:` only.
+#[test]
+fn no_run_script_contains_an_expression() {
+    let action: Yaml =
+        serde_yaml::from_str(&std::fs::read_to_string(Path::new(REPO).join("action.yml")).unwrap()).unwrap();
+    for step in action["runs"]["steps"].as_sequence().unwrap() {
+        if let Some(script) = step.get("run").and_then(Yaml::as_str) {
+            let name = step.get("id").or(step.get("name")).and_then(Yaml::as_str).unwrap_or("?");
+            assert!(!script.contains("${{"), "step `{name}` has an expression in its run script");
+        }
+    }
+}
