@@ -28,7 +28,7 @@ seed() {
     local target=$1 dir=corpus/$1
     mkdir -p "$dir"
     case $target in
-        artifact_verify) cp ../fixtures/vectors/*.palyra-skill "$dir/" ;;
+        artifact_verify) cp ../fixtures/vectors/*.palyra-skill seeds/artifact_verify/* "$dir/" ;;
         manifest_parse) cp ../fixtures/manifests/*.toml "$dir/"
                         cp ../fixtures/skills/echo/skill.toml "$dir/echo.toml"
                         cp ../templates/skill.toml.tmpl "$dir/template.toml" ;;

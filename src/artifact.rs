@@ -287,26 +287,32 @@ impl Entries {
     }
 }
 
-/// The entry count the end-of-central-directory record declares (ZIP64 aware).
+/// The entry count the end-of-central-directory record declares (ZIP64
+/// aware). Every offset here comes from untrusted bytes: all arithmetic is
+/// checked, and anything out of range is `None`.
+#[deny(clippy::arithmetic_side_effects)]
 fn declared_entry_count(bytes: &[u8]) -> Option<u64> {
     const EOCD: &[u8] = b"PK\x05\x06";
-    let search_from = bytes.len().saturating_sub(22 + u16::MAX as usize);
-    let at = search_from + bytes[search_from..].windows(4).rposition(|w| w == EOCD)?;
-    let u16_at = |i: usize| bytes.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let total = u16_at(at + 10)?;
+    // The record (22 bytes) and the longest comment.
+    const FARTHEST: usize = 22 + u16::MAX as usize;
+    let search_from = bytes.len().saturating_sub(FARTHEST);
+    let at = search_from.checked_add(bytes.get(search_from..)?.windows(4).rposition(|w| w == EOCD)?)?;
+    let slice = |i: usize, n: usize| bytes.get(i..i.checked_add(n)?);
+    let u16_at = |i: usize| slice(i, 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u64_at = |i: usize| slice(i, 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+    let total = u16_at(at.checked_add(10)?)?;
     if total != u16::MAX {
         return Some(u64::from(total));
     }
-    let u64_at = |i: usize| bytes.get(i..i + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
     let locator = at.checked_sub(20)?;
-    if bytes.get(locator..locator + 4)? != b"PK\x06\x07" {
+    if slice(locator, 4)? != b"PK\x06\x07" {
         return None;
     }
-    let record = usize::try_from(u64_at(locator + 8)?).ok()?;
-    if bytes.get(record..record + 4)? != b"PK\x06\x06" {
+    let record = usize::try_from(u64_at(locator.checked_add(8)?)?).ok()?;
+    if slice(record, 4)? != b"PK\x06\x06" {
         return None;
     }
-    u64_at(record + 32)
+    u64_at(record.checked_add(32)?)
 }
 
 pub fn is_module_path(path: &str) -> bool {

@@ -428,3 +428,19 @@ fn a_lookalike_publisher_is_refused_and_never_pinned() {
         .code(1)
         .stdout(predicate::str::contains("lookalike_publisher"));
 }
+
+/// Found by `cargo fuzz run artifact_verify`: a ZIP64 locator whose record
+/// offset is near `u64::MAX` (an addition that overflowed and panicked in
+/// debug builds). Now read without a panic, and never verified.
+#[test]
+fn a_zip64_locator_near_u64_max_is_refused_without_a_panic() {
+    let bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/seeds/artifact_verify/zip64-locator-overflow.bin"),
+    )
+    .unwrap();
+    assert_eq!(bytes.len(), 262);
+    // Whatever the reader makes of it, it returns, and it never verifies.
+    let _ = Entries::read_zip(&bytes);
+    assert!(verify_bytes(&bytes).is_err());
+}
