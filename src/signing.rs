@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -33,10 +33,29 @@ pub enum KeyError {
         "`{0}` is not an Ed25519 public key: expected 64 hex characters (32 bytes) of a valid curve point"
     )]
     PublicKey(String),
+    #[error(
+        "this is a public key ({0}), which cannot sign: sign with the private key file (the one `keygen` wrote without `.pub`)"
+    )]
+    PublicKeyGiven(&'static str),
+    #[error(
+        "this is not an Ed25519 key ({0}): Palyra signatures are Ed25519; generate a key with `cargo palyra-skill keygen`"
+    )]
+    OtherAlgorithm(&'static str),
 }
 
 /// A publisher's private key. Its `Debug` shows only the `key_id`; the
 /// secret bytes are zeroized on drop and never formatted.
+/// A PKCS#8 error in words: the `pkcs8` crate names the OID it *expected*
+/// (Ed25519's own, 1.3.101.112) when a key is of another algorithm.
+fn pkcs8_error(error: ed25519_dalek::pkcs8::Error) -> KeyError {
+    let text = error.to_string();
+    if text.contains("OID") || text.contains("algorithm") {
+        KeyError::OtherAlgorithm("a PKCS#8 key of another algorithm, e.g. RSA or ECDSA")
+    } else {
+        KeyError::Pkcs8(text)
+    }
+}
+
 pub struct SecretKey(SigningKey);
 
 impl std::fmt::Debug for SecretKey {
@@ -66,6 +85,9 @@ impl SecretKey {
         if let Ok(seed) = <[u8; 32]>::try_from(trimmed) {
             return Ok(SecretKey::from_seed(&seed));
         }
+        if trimmed.starts_with(b"ssh-") || trimmed.starts_with(b"ecdsa-sha2-") {
+            return Err(KeyError::PublicKeyGiven("an OpenSSH public key"));
+        }
         if trimmed.starts_with(b"-----BEGIN") {
             let text = std::str::from_utf8(trimmed)
                 .map_err(|_| KeyError::UnrecognizedFormat { len: input.len() })?;
@@ -75,9 +97,16 @@ impl SecretKey {
             if text.starts_with("-----BEGIN OPENSSH PRIVATE KEY") {
                 return Err(KeyError::OpenSsh);
             }
-            return SigningKey::from_pkcs8_pem(text)
-                .map(SecretKey)
-                .map_err(|e| KeyError::Pkcs8(e.to_string()));
+            if text.starts_with("-----BEGIN PUBLIC KEY") {
+                return Err(KeyError::PublicKeyGiven("an SPKI PEM `PUBLIC KEY`"));
+            }
+            if text.starts_with("-----BEGIN RSA ") {
+                return Err(KeyError::OtherAlgorithm("an RSA key"));
+            }
+            if text.starts_with("-----BEGIN EC ") {
+                return Err(KeyError::OtherAlgorithm("an elliptic-curve (ECDSA) key"));
+            }
+            return SigningKey::from_pkcs8_pem(text).map(SecretKey).map_err(pkcs8_error);
         }
         if let Ok(text) = std::str::from_utf8(trimmed) {
             let decoded =
@@ -88,9 +117,10 @@ impl SecretKey {
         }
         // DER starts with a SEQUENCE tag (0x30, also ASCII `0`, hence after the text forms).
         if input.first() == Some(&0x30) {
-            return SigningKey::from_pkcs8_der(input)
-                .map(SecretKey)
-                .map_err(|e| KeyError::Pkcs8(e.to_string()));
+            if VerifyingKey::from_public_key_der(input).is_ok() {
+                return Err(KeyError::PublicKeyGiven("an SPKI DER public key"));
+            }
+            return SigningKey::from_pkcs8_der(input).map(SecretKey).map_err(pkcs8_error);
         }
         Err(KeyError::UnrecognizedFormat { len: input.len() })
     }
@@ -147,6 +177,11 @@ impl std::fmt::Debug for PublicKey {
 impl PublicKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Option<PublicKey> {
         VerifyingKey::from_bytes(bytes).ok().map(PublicKey)
+    }
+
+    /// SPKI PEM (`-----BEGIN PUBLIC KEY-----`), what `openssl pkey -pubin` reads.
+    pub fn to_spki_pem(&self) -> String {
+        self.0.to_public_key_pem(Default::default()).expect("an Ed25519 public key always encodes as SPKI")
     }
 
     /// 64 hex characters, any case, surrounding whitespace ignored.

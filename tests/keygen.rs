@@ -6,6 +6,9 @@ use cargo_palyra_skill::signing::SecretKey;
 use predicates::prelude::*;
 use support::cmd;
 
+#[allow(unused_imports)]
+use support::*;
+
 #[cfg(unix)]
 fn mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
@@ -13,7 +16,7 @@ fn mode(path: &std::path::Path) -> u32 {
 }
 
 #[test]
-fn writes_a_private_pem_0600_and_a_public_hex_file() {
+fn writes_a_private_pem_0600_and_a_public_spki_pem() {
     let dir = tempfile::tempdir().unwrap();
     let key_path = dir.path().join("acme.pem");
     let out = cmd().args(["keygen", "--message-format", "json", "--out"]).arg(&key_path).assert().success();
@@ -22,8 +25,9 @@ fn writes_a_private_pem_0600_and_a_public_hex_file() {
     let pem = std::fs::read(&key_path).unwrap();
     assert!(pem.starts_with(b"-----BEGIN PRIVATE KEY-----"));
     let key = SecretKey::decode(&pem).unwrap();
-    let public_hex = std::fs::read_to_string(dir.path().join("acme.pem.pub")).unwrap();
-    assert_eq!(public_hex.trim(), key.public().to_hex());
+    let public_pem = std::fs::read_to_string(dir.path().join("acme.pem.pub")).unwrap();
+    assert!(public_pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{public_pem}");
+    assert_eq!(public_pem, key.public().to_spki_pem());
     assert_eq!(report["public_key_hex"], key.public().to_hex());
     assert_eq!(report["key_id"], key.public().key_id());
     #[cfg(unix)]
@@ -70,4 +74,76 @@ fn human_output_shows_the_key_id_and_the_trust_hint() {
             predicate::str::is_match("key_id      ed25519:[0-9a-f]{16}\npublic key  [0-9a-f]{64}\n").unwrap(),
         )
         .stderr(predicate::str::contains("--trusted-publisher acme="));
+}
+
+/// Every form of public key is refused where a signing key is expected,
+/// and `sign` leaves the artifact untouched.
+#[test]
+fn a_public_key_never_signs() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("acme.pem");
+    cmd().args(["-q", "keygen", "--out"]).arg(&key_path).assert().success();
+    let key = SecretKey::decode(&std::fs::read(&key_path).unwrap()).unwrap();
+    let spki_pem = key.public().to_spki_pem();
+    let der_body: String = spki_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let spki_der = base64::engine::general_purpose::STANDARD.decode(der_body).unwrap();
+    let openssh =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHm1Vi6P5lT5QHixEuipi6eQH4U65pW+1+DjkQutBJZk acme@example";
+
+    // The library refuses each form by its content.
+    for (bytes, form) in [
+        (spki_pem.as_bytes().to_vec(), "SPKI PEM"),
+        (spki_der.clone(), "SPKI DER"),
+        (openssh.as_bytes().to_vec(), "OpenSSH public key"),
+    ] {
+        let error = SecretKey::decode(&bytes).unwrap_err().to_string();
+        assert!(error.contains("this is a public key") && error.contains(form), "{form}: {error}");
+    }
+
+    // The command line refuses each, `.pub` files whatever they hold (the
+    // hex an older keygen wrote would load as a seed), and `sign` leaves the
+    // artifact byte for byte as it was.
+    let unsigned = dir.path().join("x.palyra-skill");
+    let (entries, _) = cargo_palyra_skill::pack::assemble(support::echo_parts(&support::fixture_text(
+        "vectors/inputs/skill.toml",
+    )))
+    .unwrap();
+    std::fs::write(&unsigned, entries.to_zip().unwrap()).unwrap();
+    let before = std::fs::read(&unsigned).unwrap();
+    let files = [
+        ("acme.pem.pub", spki_pem.as_bytes().to_vec()),
+        ("old.pem.pub", format!("{}\n", key.public().to_hex()).into_bytes()),
+        ("public.der", spki_der),
+        ("id_ed25519.txt", openssh.as_bytes().to_vec()),
+    ];
+    for (name, bytes) in files {
+        let path = dir.path().join(name);
+        if !path.exists() {
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        cmd()
+            .args(["sign", "--key"])
+            .arg(&path)
+            .arg(&unsigned)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("public key"))
+            .stderr(predicate::str::contains("readable by group").not());
+        assert_eq!(std::fs::read(&unsigned).unwrap(), before, "{name}: the artifact was touched");
+    }
+}
+
+#[test]
+fn a_key_of_another_algorithm_is_named_as_such() {
+    // Test keys made with `openssl genpkey` (RSA 1024, EC P-256), PKCS#8 PEM.
+    for name in ["keys/rsa-pkcs8.pem", "keys/ec-pkcs8.pem"] {
+        let error = SecretKey::decode(&support::read_fixture(name)).unwrap_err().to_string();
+        assert!(!error.contains("1.3.101.112"), "{name}: {error}");
+        assert!(error.contains("this is not an Ed25519 key"), "{name}: {error}");
+    }
+    let error = SecretKey::decode(b"-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not an Ed25519 key (an RSA key)"), "{error}");
 }

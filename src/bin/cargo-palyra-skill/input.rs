@@ -47,12 +47,11 @@ impl KeyArgs {
     /// when that is set, else `None`. Errors never contain key material.
     pub fn load(&self, shell: &mut Shell) -> Result<Option<(SecretKey, String)>> {
         let (bytes, source) = if let Some(path) = &self.key {
-            if let Some(mode) = readable_by_others(path) {
-                shell.warn(format_args!(
-                    "key file `{}` is readable by group or others (mode {mode:04o}): run `chmod 600 {}`",
-                    path.display(),
+            if path.extension().is_some_and(|e| e == "pub") {
+                bail!(
+                    "`{}` is a public key file, which cannot sign: pass the private key file `keygen` wrote beside it (without `.pub`)",
                     path.display()
-                ));
+                );
             }
             let bytes = std::fs::read(path)
                 .with_context(|| format!("could not read key file `{}`", path.display()))?;
@@ -83,6 +82,16 @@ impl KeyArgs {
         };
         let key = SecretKey::decode(&bytes)
             .with_context(|| format!("could not load the signing key from {source}"))?;
+        // Only a private key is worth protecting: warn once it decoded as one.
+        if let Some(path) = &self.key
+            && let Some(mode) = readable_by_others(path)
+        {
+            shell.warn(format_args!(
+                "key file `{}` is readable by group or others (mode {mode:04o}): run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ));
+        }
         Ok(Some((key, source)))
     }
 }

@@ -1,4 +1,4 @@
-//! `keygen`: a new Ed25519 publisher key, PKCS#8 PEM (0600) plus `FILE.pub`.
+//! `keygen`: a new Ed25519 publisher key, PKCS#8 PEM (0600) plus `FILE.pub` (SPKI PEM).
 
 use std::path::PathBuf;
 
@@ -14,7 +14,10 @@ use crate::shell::{MessageFormat, Shell};
 /// Generate an Ed25519 signing key for publishing skills.
 ///
 /// Writes the private key as PKCS#8 PEM (mode 0600) and the public key as
-/// hex to `FILE.pub`. The private key is never printed.
+/// SPKI PEM (`PUBLIC KEY`, which `openssl pkey -pubin` reads, and which can
+/// never load as a private key) to `FILE.pub`. The hex that
+/// `--trusted-publisher` and trust stores take is printed. The private key
+/// is never printed.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
@@ -66,7 +69,9 @@ impl Opts {
         let public = key.public();
         write_atomic(&self.out, key.to_pkcs8_pem().as_bytes(), Some(0o600), existing)
             .with_context(|| format!("could not write private key `{}`", self.out.display()))?;
-        write_atomic(&public_path, format!("{}\n", public.to_hex()).as_bytes(), Some(0o644), existing)
+        // SPKI PEM, never hex: 64 hex characters would also load as a
+        // private seed, and sign with a key anyone can derive.
+        write_atomic(&public_path, public.to_spki_pem().as_bytes(), Some(0o644), existing)
             .with_context(|| format!("could not write public key `{}`", public_path.display()))?;
 
         shell.status(
