@@ -74,6 +74,10 @@ pub enum ArtifactError {
     Duplicate { path: String },
     #[error("the central directory lists an entry name twice")]
     DuplicateRaw,
+    #[error(
+        "ambiguous archive, which ZIP readers could read differently: {0}; rebuild it with `cargo palyra-skill pack` or `build`"
+    )]
+    Ambiguous(crate::zipcheck::Ambiguity),
     #[error("entry `{path}` inflates past {MAX_ENTRY_BYTES} bytes (16 MiB), the per-entry limit")]
     EntryTooLarge { path: String },
     #[error("the entries inflate past {MAX_ARCHIVE_BYTES} bytes (64 MiB) in total, the archive limit")]
@@ -202,6 +206,8 @@ impl Entries {
         }
         let mut archive =
             ZipArchive::new(Cursor::new(bytes)).map_err(|e| ArtifactError::NotZip(e.to_string()))?;
+        // One reading only: every reader must see these entries and bytes.
+        crate::zipcheck::check_layout(bytes).map_err(ArtifactError::Ambiguous)?;
         if archive.len() > MAX_ENTRIES {
             return Err(ArtifactError::TooManyEntries { count: archive.len() });
         }

@@ -21,3 +21,4 @@ pub mod sbom;
 pub mod signing;
 pub mod trust;
 pub mod verify;
+pub mod zipcheck;

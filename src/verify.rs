@@ -48,6 +48,7 @@ impl VerifyError {
     /// A stable name for the reason, for JSON reports.
     pub fn kind(&self) -> &'static str {
         match self {
+            VerifyError::Archive(crate::artifact::ArtifactError::Ambiguous(_)) => "ambiguous_archive",
             VerifyError::Archive(_) => "archive",
             VerifyError::Missing(_) => "missing_entry",
             VerifyError::Manifest(_) => "manifest",

@@ -444,3 +444,172 @@ fn a_zip64_locator_near_u64_max_is_refused_without_a_panic() {
     let _ = Entries::read_zip(&bytes);
     assert!(verify_bytes(&bytes).is_err());
 }
+
+/// Offsets in a ZIP: each local header by name, the central directory
+/// records by name, and the end record.
+struct Layout {
+    local: Vec<(String, usize)>,
+    central: Vec<(String, usize)>,
+    end: usize,
+}
+
+fn u16_le(b: &[u8], at: usize) -> usize {
+    u16::from_le_bytes([b[at], b[at + 1]]) as usize
+}
+
+fn u32_le(b: &[u8], at: usize) -> usize {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
+}
+
+fn layout(b: &[u8]) -> Layout {
+    let end = b.windows(4).rposition(|w| w == b"PK\x05\x06").unwrap();
+    let mut central = Vec::new();
+    let mut at = u32_le(b, end + 16);
+    for _ in 0..u16_le(b, end + 10) {
+        let name_len = u16_le(b, at + 28);
+        let name = String::from_utf8(b[at + 46..at + 46 + name_len].to_vec()).unwrap();
+        central.push((name, at));
+        at += 46 + name_len + u16_le(b, at + 30) + u16_le(b, at + 32);
+    }
+    let local = central.iter().map(|(name, record)| (name.clone(), u32_le(b, record + 42))).collect();
+    Layout { local, central, end }
+}
+
+fn reference() -> Vec<u8> {
+    read_fixture("vectors/reference-echo.palyra-skill")
+}
+
+#[track_caller]
+fn ambiguous(bytes: &[u8], entry: Option<&str>, field: &str) {
+    match verify_bytes(bytes) {
+        Err(error) => {
+            assert_eq!(error.kind(), "ambiguous_archive", "{error}");
+            let text = error.to_string();
+            assert!(
+                text.contains(&format!("{field}:")) || text.contains(&format!("{field} ")),
+                "{field}: {text}"
+            );
+            if let Some(entry) = entry {
+                assert!(text.contains(&format!("entry `{entry}`")), "{text}");
+            }
+        }
+        Ok(_) => panic!("accepted an ambiguous archive ({field})"),
+    }
+}
+
+const MODULE: &str = "modules/echo.wasm";
+
+fn local_of(b: &[u8], name: &str) -> usize {
+    layout(b).local.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+#[test]
+fn the_four_variants_that_other_readers_read_differently_are_rejected() {
+    let original = reference();
+    assert!(verify_bytes(&original).is_ok());
+
+    // A local header whose name differs from the central directory's.
+    let mut renamed = original.clone();
+    let at = local_of(&renamed, MODULE) + 30 + "modules/".len();
+    renamed[at] = b'$';
+    ambiguous(&renamed, Some(MODULE), "name");
+
+    // 64 bytes before the first entry, offsets unadjusted.
+    let prefixed = [vec![0u8; 64], original.clone()].concat();
+    assert!(verify_bytes(&prefixed).is_err());
+    if let Err(error) = verify_bytes(&prefixed) {
+        assert!(matches!(error.kind(), "ambiguous_archive" | "archive"), "{error}");
+    }
+
+    // Bytes after the end record.
+    let trailing = [original.clone(), b"trailing".to_vec()].concat();
+    ambiguous(&trailing, None, "end record");
+
+    // A local compressed size that disagrees with the central directory.
+    let mut resized = original.clone();
+    let at = local_of(&resized, MODULE) + 18;
+    resized[at] ^= 1;
+    ambiguous(&resized, Some(MODULE), "compressed size");
+}
+
+#[test]
+fn each_layout_rule_rejects_with_the_entry_and_field() {
+    let original = reference();
+    let patch = |offset: usize, value: &[u8]| {
+        let mut b = original.clone();
+        b[offset..offset + value.len()].copy_from_slice(value);
+        b
+    };
+    let module = local_of(&original, MODULE);
+    let central = layout(&original).central.iter().find(|(n, _)| n == MODULE).unwrap().1;
+    let end = layout(&original).end;
+
+    let flags = u16_le(&original, module + 6) as u16 | 0x0002;
+    ambiguous(&patch(module + 6, &flags.to_le_bytes()), Some(MODULE), "flags");
+    ambiguous(&patch(module + 8, &0u16.to_le_bytes()), Some(MODULE), "method");
+    let crc = u32_le(&original, module + 14) as u32 ^ 1;
+    ambiguous(&patch(module + 14, &crc.to_le_bytes()), Some(MODULE), "crc-32");
+    let size = u32_le(&original, module + 22) as u32 + 1;
+    ambiguous(&patch(module + 22, &size.to_le_bytes()), Some(MODULE), "size");
+
+    // Encrypted, in both headers.
+    let mut encrypted = original.clone();
+    for at in [module + 6, central + 8] {
+        let f = u16_le(&encrypted, at) as u16 | 1;
+        encrypted[at..at + 2].copy_from_slice(&f.to_le_bytes());
+    }
+    ambiguous(&encrypted, Some(MODULE), "flags");
+
+    // Two central records pointing at one entry (an overlap).
+    let first = layout(&original).central[0].1;
+    let second = layout(&original).central[1].1;
+    let first_offset = original[first + 42..first + 46].to_vec();
+    let overlapped = patch(second + 42, &first_offset);
+    assert!(verify_bytes(&overlapped).is_err());
+
+    // Bytes between the last entry and the central directory.
+    let cd = u32_le(&original, end + 16);
+    let mut gap = [original[..cd].to_vec(), vec![0; 16], original[cd..].to_vec()].concat();
+    let new_end = end + 16;
+    gap[new_end + 16..new_end + 20].copy_from_slice(&((cd + 16) as u32).to_le_bytes());
+    for (_, record) in &layout(&gap).central {
+        assert!(u32_le(&gap, record + 42) < cd);
+    }
+    ambiguous(&gap, None, "central directory");
+
+    // ZIP64 where it is not needed.
+    let zip64 = patch(end + 16, &u32::MAX.to_le_bytes());
+    assert!(verify_bytes(&zip64).is_err());
+
+    // A comment is fine when its length matches, and not when it hides a
+    // second end record.
+    let mut commented = [original.clone(), b"note".to_vec()].concat();
+    commented[end + 20..end + 22].copy_from_slice(&4u16.to_le_bytes());
+    assert!(verify_bytes(&commented).is_ok(), "{:?}", verify_bytes(&commented).err());
+    let fake_end = original[end..end + 22].to_vec();
+    let mut hidden = [original.clone(), fake_end].concat();
+    hidden[end + 20..end + 22].copy_from_slice(&22u16.to_le_bytes());
+    assert!(verify_bytes(&hidden).is_err());
+}
+
+#[test]
+fn what_verify_accepts_a_streaming_reader_reads_alike() {
+    // Our writer's output and the consumer's vectors: the local headers,
+    // read front to back as an extractor does, give the same names and bytes.
+    let ours = signed_entries(&fixture_text("vectors/inputs/skill.toml"), &test_key()).to_zip().unwrap();
+    for bytes in [reference(), read_fixture("vectors/reference-echo-asset.palyra-skill"), ours] {
+        let (entries, _) = verify_bytes(&bytes).unwrap();
+        let mut cursor = std::io::Cursor::new(&bytes);
+        let mut streamed = Vec::new();
+        while let Some(mut file) = zip::read::read_zipfile_from_stream(&mut cursor).unwrap() {
+            let name = file.name().unwrap().into_owned();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut data).unwrap();
+            streamed.push((name, data));
+        }
+        let central: Vec<(String, Vec<u8>)> =
+            entries.iter().map(|(p, e)| (p.to_owned(), e.bytes.clone())).collect();
+        streamed.sort();
+        assert_eq!(streamed, central);
+    }
+}
