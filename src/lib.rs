@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod host;
 pub mod manifest;
 pub mod pack;
+pub mod parallel;
 pub mod provenance;
 pub mod registry;
 pub mod runtime;

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::artifact::{MAX_ARCHIVE_BYTES, normalize_path};
 use crate::fsutil::{Existing, lock_beside, write_atomic};
 use crate::manifest::{Version, is_identifier};
+use crate::parallel::map_in_order;
 use crate::signing::{PublicKey, SecretKey, SignatureError, SignatureRecord};
 use crate::verify::{Verified, verify_bytes};
 
@@ -540,8 +541,20 @@ pub fn verify_registry(dir: &Path) -> Result<(RegistryReport, Option<SignedIndex
                 .into(),
         ));
     }
+    // Reading, hashing and verifying every artifact uses every core; the
+    // problems are then listed in index order.
+    let prepared = map_in_order(&signed.index.entries, |entry| {
+        let safe = normalize_path(&entry.artifact).ok().as_deref() == Some(entry.artifact.as_str())
+            && refuse_symlinks(dir, &entry.artifact).is_ok();
+        safe.then(|| {
+            read_limited(&dir.join(&entry.artifact), MAX_ARCHIVE_BYTES).map(|bytes| {
+                let sha256 = hex::encode(Sha256::digest(&bytes));
+                (bytes.len(), sha256, entry_for(&entry.artifact, &bytes))
+            })
+        })
+    });
     let mut seen = BTreeMap::new();
-    for entry in &signed.index.entries {
+    for (entry, prepared) in signed.index.entries.iter().zip(prepared) {
         let subject = entry.artifact.as_str();
         if let Some(previous) = seen.insert((entry.skill_id.as_str(), entry.version.as_str()), subject) {
             report.problems.push(problem(
@@ -558,7 +571,6 @@ pub fn verify_registry(dir: &Path) -> Result<(RegistryReport, Option<SignedIndex
             ));
             continue;
         }
-        let file = dir.join(&entry.artifact);
         if let Err(RegistryError::Symlink(link)) = refuse_symlinks(dir, &entry.artifact) {
             report.problems.push(problem(
                 subject,
@@ -567,8 +579,11 @@ pub fn verify_registry(dir: &Path) -> Result<(RegistryReport, Option<SignedIndex
             ));
             continue;
         }
-        let bytes = match read_limited(&file, MAX_ARCHIVE_BYTES) {
-            Ok(bytes) => bytes,
+        let Some(read) = prepared else {
+            continue;
+        };
+        let (len, sha256, checked) = match read {
+            Ok(read) => read,
             Err(e) => {
                 report.problems.push(problem(
                     subject,
@@ -579,20 +594,17 @@ pub fn verify_registry(dir: &Path) -> Result<(RegistryReport, Option<SignedIndex
             }
         };
         report.artifacts_checked += 1;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
-        if bytes.len() as u64 != entry.artifact_bytes || sha256 != entry.artifact_sha256 {
+        if len as u64 != entry.artifact_bytes || sha256 != entry.artifact_sha256 {
             report.problems.push(problem(
                 subject,
                 "hash_mismatch",
                 format!(
                     "the index lists {} bytes, sha256 {}; the file has {} bytes, sha256 {sha256}",
-                    entry.artifact_bytes,
-                    entry.artifact_sha256,
-                    bytes.len()
+                    entry.artifact_bytes, entry.artifact_sha256, len
                 ),
             ));
         }
-        match entry_for(&entry.artifact, &bytes) {
+        match checked {
             Ok((actual, verified)) => {
                 for (field, listed, real) in [
                     ("skill_id", &entry.skill_id, &actual.skill_id),

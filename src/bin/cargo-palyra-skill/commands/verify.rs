@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use cargo_palyra_skill::manifest::ManifestWarning;
+use cargo_palyra_skill::parallel::map_in_order;
 use cargo_palyra_skill::signing::PublicKey;
 use cargo_palyra_skill::trust::{TrustDecision, TrustRejection, TrustStore, parse_trusted_publisher};
-use cargo_palyra_skill::verify::{Verified, verify_bytes};
+use cargo_palyra_skill::verify::{Verified, VerifyError, verify_bytes};
 use clap::Args;
 use serde::Serialize;
 
@@ -95,16 +96,24 @@ impl Opts {
                 ),
             );
         }
+        // Reading and verifying (inflate, hash, signature) use every core;
+        // trust decisions and pins follow one by one, in input order.
+        let checked = map_in_order(&self.artifacts, |path| {
+            read_artifact(path).map(|bytes| (bytes.len(), verify_bytes(&bytes).map(|(_, verified)| verified)))
+        });
         let mut results = Vec::new();
         let mut io_failed = 0;
-        for path in &self.artifacts {
-            let result = match read_artifact(path) {
+        for (path, outcome) in self.artifacts.iter().zip(checked) {
+            let result = match outcome {
                 Err(error) => {
                     shell.error(&error);
                     io_failed += 1;
                     rejected(path, None, "io", format!("{error:#}"))
                 }
-                Ok(bytes) => self.check(shell, path, &bytes, &overlay, &mut memory)?,
+                Ok((len, verified)) => {
+                    shell.verbose("Verified", format_args!("`{}` ({len} bytes)", path.display()));
+                    self.check(path, verified, &overlay, &mut memory)?
+                }
             };
             self.report_one(shell, &result)?;
             results.push(result);
@@ -126,18 +135,16 @@ impl Opts {
         Ok(if report.rejected == 0 { Outcome::Success } else { Outcome::CheckFailed })
     }
 
-    /// Steps 1-11 for one artifact's bytes.
+    /// Step 11 (trust) after steps 1-10.
     fn check(
         &self,
-        shell: &mut Shell,
         path: &Path,
-        bytes: &[u8],
+        verified: Result<Verified, VerifyError>,
         overlay: &[(String, PublicKey)],
         memory: &mut TrustStore,
     ) -> Result<ArtifactResult> {
-        shell.verbose("Verifying", format_args!("`{}` ({} bytes)", path.display(), bytes.len()));
-        let verified = match verify_bytes(bytes) {
-            Ok((_, verified)) => verified,
+        let verified = match verified {
+            Ok(verified) => verified,
             Err(error) => return Ok(rejected(path, None, error.kind(), error.to_string())),
         };
         Ok(match self.decide(&verified, overlay, memory)? {
