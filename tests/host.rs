@@ -13,32 +13,12 @@ const CAPS: &str = r#"http_egress_allowlist = ["b.example.com", "c.example.com"]
 /// A manifest with `caps` as the body of `[capabilities]` and `extra` appended.
 fn manifest_with(caps: &str, quotas: (u64, u64, u64), extra: &str) -> Manifest {
     let (timeout, fuel, memory) = quotas;
-    let text = format!(
-        r#"skill_id = "acme.probe"
-name = "Probe"
-version = "1.0.0"
-publisher = "acme"
-
-[[entrypoints.tools]]
-id = "acme.probe"
-name = "probe"
-description = "Probes its grants"
-input_schema = {{ type = "object" }}
-output_schema = {{ type = "object" }}
-
-[capabilities]
-{caps}
-
-[capabilities.quotas]
-wall_clock_timeout_ms = {timeout}
-fuel_budget = {fuel}
-max_memory_bytes = {memory}
-
-[compat]
-required_protocol_major = 1
-min_palyra_version = "0.1.0"
-{extra}"#
-    );
+    let text = test_manifest(
+        "probe",
+        &format!(
+            "[capabilities]\n{caps}\n\n[capabilities.quotas]\nwall_clock_timeout_ms = {timeout}\nfuel_budget = {fuel}\nmax_memory_bytes = {memory}"
+        ),
+    ) + extra;
     Manifest::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 

@@ -230,28 +230,7 @@ fn invalid_input_is_refused_before_the_call() {
 
 /// A manifest for `acme.fs` with these filesystem roots.
 fn fs_manifest(read: &str, write: &str) -> String {
-    format!(
-        r#"skill_id = "acme.fs"
-name = "Fs"
-version = "1.0.0"
-publisher = "acme"
-
-[[entrypoints.tools]]
-id = "acme.fs"
-name = "fs"
-description = "Plants a symlink"
-input_schema = {{ type = "object" }}
-output_schema = {{ type = "object" }}
-
-[capabilities.filesystem]
-read_roots = [{read}]
-write_roots = [{write}]
-
-[compat]
-required_protocol_major = 1
-min_palyra_version = "0.1.0"
-"#
-    )
+    test_manifest("fs", &format!("[capabilities.filesystem]\nread_roots = [{read}]\nwrite_roots = [{write}]"))
 }
 
 #[test]

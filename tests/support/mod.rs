@@ -134,3 +134,28 @@ pub fn test_limits() -> Limits {
         max_stderr_bytes: 1024 * 1024,
     }
 }
+
+/// A minimal manifest for skill (and tool) `acme.<name>`, with `sections`
+/// (TOML tables such as `[capabilities]`) before `[compat]`.
+pub fn test_manifest(name: &str, sections: &str) -> String {
+    format!(
+        r#"skill_id = "acme.{name}"
+name = "Test {name}"
+version = "1.0.0"
+publisher = "acme"
+
+[[entrypoints.tools]]
+id = "acme.{name}"
+name = "{name}"
+description = "A test skill"
+input_schema = {{ type = "object" }}
+output_schema = {{ type = "object" }}
+
+{sections}
+
+[compat]
+required_protocol_major = 1
+min_palyra_version = "0.1.0"
+"#
+    )
+}
