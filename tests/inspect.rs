@@ -27,6 +27,8 @@ fn human_report_shows_entries_capabilities_and_signature() {
         .stdout(predicate::str::contains("modules/echo.wasm"))
         .stdout(predicate::str::contains("http      api.example.com"))
         .stdout(predicate::str::contains("signature valid ed25519:65b60673d6ed884b by acme"))
+        .stdout(predicate::str::contains("signed at 2026-11-22T01:50:44Z"))
+        .stdout(predicate::str::contains(format!("public key {TEST_PUBLIC_HEX}")))
         .stdout(predicate::str::contains(
             "payload sha256  831f41b055a5aa8c56e9bc93459807cb3944b0749be8dc77f6d535e4ba41164f",
         ));

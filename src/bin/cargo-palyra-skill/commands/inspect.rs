@@ -241,9 +241,16 @@ fn human(r: &Report) -> String {
         Some(s) => {
             let state = if s.valid { Shell::good("valid") } else { Shell::bad("invalid") };
             out += &format!(
-                "\nsignature {state} {} by {}, signed at {} ms",
-                s.key_id, s.publisher, s.signed_at_unix_ms
+                "\nsignature {state} {} by {}, signed at {} ({} ms)",
+                s.key_id,
+                s.publisher,
+                cargo_palyra_skill::sbom::rfc3339(s.signed_at_unix_ms.div_euclid(1000)),
+                s.signed_at_unix_ms
             );
+            if let Some(hex) = &s.public_key_hex {
+                out +=
+                    &format!("\n          public key {hex} (for `--trusted-publisher {}=HEX`)", s.publisher);
+            }
             if let Some(p) = &s.problem {
                 out += &format!("\n          {p}");
             }
