@@ -65,7 +65,7 @@ pub enum TrustRejection {
     )]
     TofuKeyMismatch { publisher: String, key_id: String },
     #[error(
-        "publisher `{publisher}` is not trusted: pass `--trusted-publisher {publisher}=<public key hex>`, a `--trust-store` that lists it, or `--allow-tofu` to pin its key on first use"
+        "publisher `{publisher}` is not trusted: pass `--trusted-publisher {publisher}=<public key hex>` or a `--trust-store` that lists it (`verify` also takes `--allow-tofu`, to pin its key on first use)"
     )]
     Untrusted { publisher: String },
     #[error(
