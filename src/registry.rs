@@ -322,11 +322,18 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
         })?;
     }
     let index_path = dir.join(INDEX_FILE);
-    // A dry run only reads, and must not even create the lock file.
+    // A dry run only reads, and must not even create the lock file. The
+    // lock is `<dir>.lock` beside the directory, never inside it, so a
+    // deployment of the directory never ships it.
     let _lock = if request.dry_run {
         None
     } else {
-        Some(lock_beside(&index_path).map_err(|(path, source)| RegistryError::Io {
+        let absolute = fs::canonicalize(dir).map_err(|source| RegistryError::Io {
+            action: "resolve",
+            path: dir.to_owned(),
+            source,
+        })?;
+        Some(lock_beside(&absolute).map_err(|(path, source)| RegistryError::Io {
             action: "lock",
             path,
             source,

@@ -333,6 +333,18 @@ fn files_below(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+fn publish_leaves_no_lock_file_in_the_registry() {
+    let work = tempfile::tempdir().unwrap();
+    let registry = work.path().join("site");
+    publish(&registry, &artifact(work.path(), "acme", "1.0.0")).success();
+    assert_eq!(
+        files_below(&registry),
+        ["acme/acme.echo_http/acme.echo_http-1.0.0.palyra-skill", "index.json"]
+    );
+    assert!(work.path().join("site.lock").exists(), "the lock is beside the directory");
+}
+
+#[test]
 fn publish_never_writes_outside_the_registry_directory() {
     let work = tempfile::tempdir().unwrap();
     let site = work.path().join("site");

@@ -20,7 +20,7 @@ use crate::shell::{MessageFormat, Shell, human_size};
 /// signed with the registry key. A published version never changes:
 /// publishing different bytes under an existing version is refused, the
 /// same bytes are a no-op. Concurrent publishes into one directory are
-/// serialized by a lock (`index.json.lock`).
+/// serialized by a lock (`DIR.lock`, beside the directory, never in it).
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
