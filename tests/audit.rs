@@ -523,6 +523,24 @@ fn audit_takes_an_operator_config() {
         report["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
     assert!(ids.contains(&"quota_above_host_cap"), "{ids:?}");
     assert!(!ids.contains(&"capability_not_allowed_by_operator"), "{ids:?}");
+    // The findings that predict the daemon reach SARIF (and human output) too.
+    let out = cmd()
+        .args(["audit", "--message-format", "sarif", "--operator-config"])
+        .arg(&config)
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .output()
+        .unwrap();
+    let sarif: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let quota = results.iter().find(|r| r["ruleId"] == "quota_above_host_cap").expect("a SARIF result");
+    assert_eq!(quota["level"], "note");
+    assert!(quota["message"]["text"].as_str().unwrap().contains("calls run with 5"), "{quota}");
+    cmd()
+        .args(["audit", "--operator-config"])
+        .arg(&config)
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .assert()
+        .stdout(predicate::str::contains("quota_above_host_cap [skill.toml]"));
     std::fs::write(&config, "[tool_call.wasm_runtime]\nfuel_budget = 0\n").unwrap();
     cmd()
         .args(["audit", "--operator-config"])
