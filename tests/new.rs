@@ -227,7 +227,10 @@ fn new_refuses_bad_names_and_non_empty_directories() {
     std::fs::write(cwd.join("taken/keep.txt"), "mine").unwrap();
     tool(cwd, cwd).args(["new", "taken"]).assert().code(2).stderr(predicate::str::contains("not empty"));
     assert_eq!(std::fs::read_to_string(cwd.join("taken/keep.txt")).unwrap(), "mine");
+    // `-q` prints no guidance.
+    tool(cwd, cwd).args(["-q", "new", "quiet"]).assert().success().stdout("");
     // An existing empty directory is fine.
+
     std::fs::create_dir_all(cwd.join("empty")).unwrap();
     tool(cwd, cwd)
         .args(["new", "empty", "--publisher", "acme", "--message-format", "json"])

@@ -151,6 +151,8 @@ impl Opts {
         };
         match self.message_format {
             MessageFormat::Json => shell.print_json(&report)?,
+            // Guidance, not data: `-q` keeps it quiet.
+            MessageFormat::Human if shell.is_quiet() => {}
             MessageFormat::Human => shell.print(format_args!(
                 "next:\n  cd {}\n  cargo palyra-skill build\n  cargo palyra-skill test\n  cargo palyra-skill run --allow-http api.example.com",
                 self.path.display(),
