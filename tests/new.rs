@@ -227,6 +227,16 @@ fn new_refuses_bad_names_and_non_empty_directories() {
     std::fs::write(cwd.join("taken/keep.txt"), "mine").unwrap();
     tool(cwd, cwd).args(["new", "taken"]).assert().code(2).stderr(predicate::str::contains("not empty"));
     assert_eq!(std::fs::read_to_string(cwd.join("taken/keep.txt")).unwrap(), "mine");
+    // A directory holding only `.git`, and `new .` inside it (the name
+    // comes from the directory).
+    std::fs::create_dir_all(cwd.join("gitdir/.git")).unwrap();
+    std::fs::write(cwd.join("gitdir/.git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    tool(cwd, &cwd.join("gitdir"))
+        .args(["new", ".", "--message-format", "json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"skill_id\": \"example.gitdir\""));
+    assert!(cwd.join("gitdir/skill.toml").is_file() && cwd.join("gitdir/.git/HEAD").is_file());
     // `-q` prints no guidance.
     tool(cwd, cwd).args(["-q", "new", "quiet"]).assert().success().stdout("");
     // An existing empty directory is fine.

@@ -86,7 +86,14 @@ fn write_all(root: &Path, substitutions: &[(&str, &str)]) -> Result<()> {
 
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let dir_name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // `new .` takes the name of the directory it is in.
+        let dir_name = match self.path.file_name() {
+            Some(name) => name.to_string_lossy().into_owned(),
+            None => std::fs::canonicalize(&self.path)
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default(),
+        };
         let crate_name = self.name.clone().unwrap_or(dir_name);
         if !valid_crate_name(&crate_name) {
             bail!(
@@ -104,7 +111,11 @@ impl Opts {
             bail!("`{skill_id}` would not be a valid skill id: choose another `--publisher` or `--name`");
         }
         let existed = self.path.exists();
-        if existed && std::fs::read_dir(&self.path).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        // Empty, or holding only a fresh `.git`: nothing of the user's to overwrite.
+        let occupied = std::fs::read_dir(&self.path)
+            .map(|entries| entries.flatten().any(|e| e.file_name() != ".git"))
+            .unwrap_or(true);
+        if existed && occupied {
             bail!("`{}` already exists and is not empty: choose a new path", self.path.display());
         }
         let lib_name = crate_name.replace('-', "_");
@@ -123,14 +134,14 @@ impl Opts {
             ("{{tool_version}}", env!("CARGO_PKG_VERSION")),
         ];
         if let Err(error) = write_all(&self.path, &substitutions) {
-            // Leave nothing half-written behind.
+            // Leave nothing half-written behind, and nothing else touched
+            // (a `.git` that was there stays).
             if existed {
-                for entry in std::fs::read_dir(&self.path).into_iter().flatten().flatten() {
-                    let _ = if entry.path().is_dir() {
-                        std::fs::remove_dir_all(entry.path())
-                    } else {
-                        std::fs::remove_file(entry.path())
-                    };
+                for (rel, _) in FILES {
+                    let _ = std::fs::remove_file(self.path.join(rel));
+                }
+                for dir in ["src", "fixtures/check", "fixtures", ".github/workflows", ".github"] {
+                    let _ = std::fs::remove_dir(self.path.join(dir));
                 }
             } else {
                 let _ = std::fs::remove_dir_all(&self.path);
