@@ -64,7 +64,9 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
 pub enum ArtifactError {
     #[error("the artifact is {actual} bytes, over the limit of {MAX_ARCHIVE_BYTES} bytes (64 MiB)")]
     ArchiveTooLarge { actual: u64 },
-    #[error("not a readable ZIP archive: {0}")]
+    #[error(
+        "not a readable ZIP archive, so not a `.palyra-skill` ({0}): check the path, or rebuild it with `cargo palyra-skill build` or `pack`"
+    )]
     NotZip(String),
     #[error("the archive has {count} entries, over the limit of {MAX_ENTRIES}")]
     TooManyEntries { count: usize },
@@ -205,7 +207,7 @@ impl Entries {
             return Err(ArtifactError::ArchiveTooLarge { actual: bytes.len() as u64 });
         }
         let mut archive =
-            ZipArchive::new(Cursor::new(bytes)).map_err(|e| ArtifactError::NotZip(e.to_string()))?;
+            ZipArchive::new(Cursor::new(bytes)).map_err(|e| ArtifactError::NotZip(plain_zip_error(&e)))?;
         // One reading only: every reader must see these entries and bytes.
         crate::zipcheck::check_layout(bytes).map_err(ArtifactError::Ambiguous)?;
         if archive.len() > MAX_ENTRIES {
@@ -290,6 +292,16 @@ impl Entries {
             return Err(ArtifactError::ArchiveTooLarge { actual: bytes.len() as u64 });
         }
         Ok(bytes)
+    }
+}
+
+/// The zip crate's error in words a user can act on.
+fn plain_zip_error(error: &zip::result::ZipError) -> String {
+    let text = error.to_string();
+    if text.contains("EOCD") || text.contains("end of central directory") {
+        "no ZIP end record: a random, truncated or non-ZIP file".to_owned()
+    } else {
+        text
     }
 }
 
