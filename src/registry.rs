@@ -77,7 +77,7 @@ pub enum RegistryError {
     #[error("`{path}` does not verify: {message}")]
     Artifact { path: PathBuf, message: String },
     #[error(
-        "`{path}` already exists with different bytes (sha256 {existing}, new {new}): a published version never changes; bump `version` in skill.toml and publish again"
+        "`{path}` already exists with different bytes (sha256 {existing}, new {new}): a published version never changes; bump the version (in `Cargo.toml` for a crate built with `build`, which fills in `skill.toml`; else `version` in `skill.toml`) and publish again"
     )]
     Conflict { path: PathBuf, existing: String, new: String },
     #[error(

@@ -36,6 +36,8 @@ fn publish(registry: &Path, artifact: &Path) -> assert_cmd::assert::Assert {
         .arg(registry)
         .env("PALYRA_SKILL_SIGNING_KEY", REGISTRY_SEED_HEX)
         .env("SOURCE_DATE_EPOCH", "1700000000")
+        // No development key: an empty config directory beside the registry.
+        .env("PALYRA_SKILL_CONFIG_DIR", registry.with_extension("config"))
         .assert()
 }
 
@@ -161,7 +163,9 @@ fn republishing_the_same_bytes_is_a_no_op_and_different_bytes_are_refused() {
     publish(&registry, &other)
         .code(2)
         .stderr(predicates::str::contains("already exists with different bytes"))
-        .stderr(predicates::str::contains("bump `version`"));
+        .stderr(predicates::str::contains(
+            "bump the version (in `Cargo.toml` for a crate built with `build`",
+        ));
     let stored =
         std::fs::read(registry.join("acme/acme.echo_http/acme.echo_http-1.0.0.palyra-skill")).unwrap();
     assert_eq!(stored, std::fs::read(&first).unwrap());
@@ -389,4 +393,32 @@ fn publish_and_registry_verify_follow_no_symlinked_folder() {
         .assert()
         .code(1)
         .stdout(predicates::str::contains("\"symlink\""));
+}
+
+#[test]
+fn an_artifact_signed_with_the_development_key_needs_allow_dev_key() {
+    let work = tempfile::tempdir().unwrap();
+    let registry = work.path().join("site");
+    let config = work.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    // The test key is this user's development key here.
+    std::fs::write(config.join("dev-signing-key.pem"), test_key().to_pkcs8_pem().as_bytes()).unwrap();
+    let artifact = artifact(work.path(), "acme", "1.0.0");
+    let publish = |extra: &[&str]| {
+        cmd()
+            .arg("publish")
+            .arg(&artifact)
+            .arg("--registry-dir")
+            .arg(&registry)
+            .args(extra)
+            .env("PALYRA_SKILL_SIGNING_KEY", REGISTRY_SEED_HEX)
+            .env("PALYRA_SKILL_CONFIG_DIR", &config)
+            .assert()
+    };
+    publish(&[])
+        .code(2)
+        .stderr(predicates::str::contains("signed with your local development key"))
+        .stderr(predicates::str::contains("--allow-dev-key"));
+    assert!(!registry.join("index.json").exists(), "nothing published");
+    publish(&["--allow-dev-key"]).success();
 }

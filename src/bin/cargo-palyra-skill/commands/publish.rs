@@ -2,13 +2,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use cargo_palyra_skill::pack::signed_at_unix_ms;
 use cargo_palyra_skill::registry::{self, PublishRequest};
+use cargo_palyra_skill::verify::verify_bytes;
 use clap::Args;
 
 use crate::Outcome;
-use crate::input::{KeyArgs, read_artifact};
+use crate::input::{KeyArgs, dev_key, dev_key_exists, read_artifact};
 use crate::shell::{MessageFormat, Shell, human_size};
 
 /// Publish an artifact to a static registry directory.
@@ -41,6 +42,10 @@ pub struct Opts {
     /// Show what would change without writing anything
     #[arg(long)]
     dry_run: bool,
+    /// Publish an artifact signed with your local development key (which no
+    /// operator trusts), for a test registry
+    #[arg(long)]
+    allow_dev_key: bool,
     #[command(flatten)]
     key: KeyArgs,
     /// Output format
@@ -49,10 +54,33 @@ pub struct Opts {
 }
 
 impl Opts {
+    /// An artifact signed with the local development key is refused unless
+    /// `--allow-dev-key`: it would publish a skill no operator can trust.
+    fn refuse_dev_key(&self, bytes: &[u8]) -> Result<()> {
+        if self.allow_dev_key || !dev_key_exists() {
+            return Ok(());
+        }
+        let Ok((_, verified)) = verify_bytes(bytes) else {
+            return Ok(()); // `publish` reports why it does not verify.
+        };
+        let (dev, path, _) = dev_key()?;
+        if dev.public() == verified.public_key {
+            bail!(
+                "`{}` is signed with your local development key {} (`{}`), which no operator trusts: sign it with your publisher key (`cargo palyra-skill sign {} --key FILE`), or pass `--allow-dev-key` for a test registry",
+                self.artifact.display(),
+                dev.public().key_id(),
+                path.display(),
+                self.artifact.display()
+            );
+        }
+        Ok(())
+    }
+
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let (key, source) = self.key.require(shell, "registry signing key")?;
         shell.verbose("Signing", format_args!("the index with {} from {source}", key.public().key_id()));
         let bytes = read_artifact(&self.artifact)?;
+        self.refuse_dev_key(&bytes)?;
         let now = signed_at_unix_ms().map_err(|e| anyhow!(e))?;
         let report = registry::publish(PublishRequest {
             dir: &self.registry_dir,
