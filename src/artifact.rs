@@ -209,13 +209,13 @@ impl Entries {
         let mut archive =
             ZipArchive::new(Cursor::new(bytes)).map_err(|e| ArtifactError::NotZip(plain_zip_error(&e)))?;
         // One reading only: every reader must see these entries and bytes.
-        crate::zipcheck::check_layout(bytes).map_err(ArtifactError::Ambiguous)?;
+        let records = crate::zipcheck::check_layout(bytes).map_err(ArtifactError::Ambiguous)?;
         if archive.len() > MAX_ENTRIES {
             return Err(ArtifactError::TooManyEntries { count: archive.len() });
         }
-        // The zip crate keeps one of two same-named entries: count the
-        // central directory's records ourselves so a shadowed one is caught.
-        if declared_entry_count(bytes).is_some_and(|n| n != archive.len() as u64) {
+        // The zip crate keeps one of two same-named entries: the central
+        // directory's own count catches a shadowed one.
+        if records != archive.len() {
             return Err(ArtifactError::DuplicateRaw);
         }
         let mut entries = Entries::new();
@@ -303,34 +303,6 @@ fn plain_zip_error(error: &zip::result::ZipError) -> String {
     } else {
         text
     }
-}
-
-/// The entry count the end-of-central-directory record declares (ZIP64
-/// aware). Every offset here comes from untrusted bytes: all arithmetic is
-/// checked, and anything out of range is `None`.
-#[deny(clippy::arithmetic_side_effects)]
-fn declared_entry_count(bytes: &[u8]) -> Option<u64> {
-    const EOCD: &[u8] = b"PK\x05\x06";
-    // The record (22 bytes) and the longest comment.
-    const FARTHEST: usize = 22 + u16::MAX as usize;
-    let search_from = bytes.len().saturating_sub(FARTHEST);
-    let at = search_from.checked_add(bytes.get(search_from..)?.windows(4).rposition(|w| w == EOCD)?)?;
-    let slice = |i: usize, n: usize| bytes.get(i..i.checked_add(n)?);
-    let u16_at = |i: usize| slice(i, 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u64_at = |i: usize| slice(i, 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
-    let total = u16_at(at.checked_add(10)?)?;
-    if total != u16::MAX {
-        return Some(u64::from(total));
-    }
-    let locator = at.checked_sub(20)?;
-    if slice(locator, 4)? != b"PK\x06\x07" {
-        return None;
-    }
-    let record = usize::try_from(u64_at(locator.checked_add(8)?)?).ok()?;
-    if slice(record, 4)? != b"PK\x06\x06" {
-        return None;
-    }
-    u64_at(record.checked_add(32)?)
 }
 
 pub fn is_module_path(path: &str) -> bool {

@@ -213,8 +213,9 @@ fn central_records(
     Ok(records)
 }
 
-/// Checks that every reader reads the same entries with the same bytes.
-pub fn check_layout(bytes: &[u8]) -> Result<(), Ambiguity> {
+/// Checks that every reader reads the same entries with the same bytes;
+/// returns how many records the central directory holds.
+pub fn check_layout(bytes: &[u8]) -> Result<usize, Ambiguity> {
     let (cd_offset, cd_end, _end, total) = end_record(bytes)?;
     let records = central_records(bytes, cd_offset, cd_end, total)?;
     let mut expected = 0usize;
@@ -328,5 +329,5 @@ pub fn check_layout(bytes: &[u8]) -> Result<(), Ambiguity> {
             ),
         ));
     }
-    Ok(())
+    Ok(records.len())
 }

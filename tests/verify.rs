@@ -433,7 +433,8 @@ fn a_lookalike_publisher_is_refused_and_never_pinned() {
 
 /// Found by `cargo fuzz run artifact_verify`: a ZIP64 locator whose record
 /// offset is near `u64::MAX` (an addition that overflowed and panicked in
-/// debug builds). Now read without a panic, and never verified.
+/// debug builds). The layout check now refuses it (an artifact never needs
+/// ZIP64) with checked arithmetic: no panic, never verified.
 #[test]
 fn a_zip64_locator_near_u64_max_is_refused_without_a_panic() {
     let bytes = std::fs::read(

@@ -32,18 +32,6 @@ const WASI_FILESYSTEM: &[&str] = &[
 ];
 const MAX_TABLE_ELEMENTS: u64 = 100_000;
 
-fn host_function(name: &str) -> Option<(CapabilityClass, &'static str)> {
-    CapabilityClass::ALL.into_iter().find_map(|class| {
-        if name == format!("{}-count", class.prefix()) {
-            Some((class, "() -> (i32)"))
-        } else if name == format!("{}-handle", class.prefix()) {
-            Some((class, "(i32) -> (i32)"))
-        } else {
-            None
-        }
-    })
-}
-
 #[allow(clippy::too_many_arguments)]
 pub(super) fn module_findings(
     path: &str,
@@ -88,7 +76,7 @@ pub(super) fn module_findings(
     for import in &facts.imports {
         let qualified = format!("{}::{}", import.module, import.name);
         if import.module == HOST_MODULE {
-            match host_function(&import.name) {
+            match CapabilityClass::host_function(&import.name) {
                 Some((class, ty)) if import.ty == ty => {
                     imported_classes.insert(class.prefix());
                 }

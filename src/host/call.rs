@@ -16,7 +16,7 @@ use crate::audit::analysis::analyze;
 use crate::manifest::Manifest;
 use crate::runtime::{
     CacheOutcome, CapabilityClass, Failure, FailureClass, Grants, HOST_MODULE, Limits, Linking, RunRequest,
-    Runtime, Tier, thousands,
+    Runtime, Tier,
 };
 
 /// Limits given on the command line, which replace the computed ones.
@@ -107,45 +107,8 @@ pub fn limits(
 }
 
 /// Our explanation of a refusal before the module ran.
-fn refusal(error: &HostError, module_len: u64) -> Failure {
-    let (class, fix) = match error.kind {
-        PalyraErrorKind::Disabled => (
-            FailureClass::Disabled,
-            "the operator must set `[tool_call.wasm_runtime] enabled = true` in palyrad.toml".to_owned(),
-        ),
-        PalyraErrorKind::CapabilityDenied => (
-            FailureClass::CapabilityDenied,
-            "a capability is granted only when the skill declares it in `skill.toml` AND the operator lists it in `[tool_call.wasm_runtime]` (`allowed_http_hosts`, `allowed_storage_prefixes`; secrets and channels are never grantable in Palyra 0.1.0)".to_owned(),
-        ),
-        PalyraErrorKind::QuotaExceeded => (
-            FailureClass::ModuleTooLarge,
-            format!(
-                "the module is {} bytes: shrink it (`opt-level = \"s\"`, `lto = true`, `strip = true`) or have the operator raise `max_module_size_bytes`",
-                thousands(module_len)
-            ),
-        ),
-        _ if error.message.contains("module payload") => {
-            (FailureClass::InvalidModule, "the module is empty: rebuild it".to_owned())
-        }
-        _ if error.message.contains("module_path") || error.message.contains("multiple modules") => (
-            FailureClass::InvalidInput,
-            "name the module with `--module`, or set `operator.plugin.default_module_path` in `skill.toml`".to_owned(),
-        ),
-        _ if error.message.contains("entrypoint") => (
-            FailureClass::InvalidInput,
-            "entrypoints are `[a-z0-9_-]+`: fix `--entrypoint` or `operator.plugin.default_entrypoint`".to_owned(),
-        ),
-        _ if error.message.contains("tool_id") => (
-            FailureClass::InvalidInput,
-            "name a tool `id` of `skill.toml` with `--tool`, or fix `operator.plugin.default_tool_id`".to_owned(),
-        ),
-        _ => (
-            FailureClass::InvalidGrant,
-            "every value must follow the daemon's grammar (HOST.md section 2): fix it in `skill.toml` or in the request"
-                .to_owned(),
-        ),
-    };
-    Failure { class, message: fix, palyra_error_kind: error.kind }
+fn refusal(error: &HostError) -> Failure {
+    Failure { class: error.class, message: error.fix.clone(), palyra_error_kind: error.kind }
 }
 
 /// The daemon's words for a failure of the call itself.
@@ -169,10 +132,6 @@ fn daemon_message(failure: &Failure, entrypoint: &str) -> String {
         }
         _ => format!("palyra.plugin.run execution failed: {}", failure.message),
     }
-}
-
-fn handles(items: &[String], class: CapabilityClass) -> Vec<i32> {
-    (0..items.len()).map(|i| class.base() + i as i32).collect()
 }
 
 /// Runs one call as the daemon does. Never panics on guest behaviour.
@@ -216,7 +175,7 @@ pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
     let (tool_id, module_path, entrypoint) = match chosen {
         Ok(chosen) => chosen,
         Err(error) => {
-            fail(&mut outcome, refusal(&error, 0), error.message);
+            fail(&mut outcome, refusal(&error), error.message);
             return outcome;
         }
     };
@@ -227,7 +186,7 @@ pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
     let authorized = match authorize(call.operator, call.manifest, wasm.len() as u64, call.requested) {
         Ok(authorized) => authorized,
         Err(error) => {
-            fail(&mut outcome, refusal(&error, wasm.len() as u64), error.message);
+            fail(&mut outcome, refusal(&error), error.message);
             return outcome;
         }
     };
@@ -258,7 +217,7 @@ pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
         stdin: Vec::new(),
         env: Vec::new(),
         program: call.manifest.skill_id.trim().to_owned(),
-        grants,
+        grants: grants.clone(),
         limits,
         preopens: Vec::new(),
     });
@@ -295,10 +254,10 @@ pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
             "tool_id": tool_id,
         },
         "capabilities": {
-            "http_handles": handles(&granted.http_hosts, CapabilityClass::Http),
+            "http_handles": grants.handles(CapabilityClass::Http),
             "secret_handles_count": granted.secrets.len(),
-            "storage_handles": handles(&granted.storage_prefixes, CapabilityClass::Storage),
-            "channel_handles": handles(&granted.channels, CapabilityClass::Channel),
+            "storage_handles": grants.handles(CapabilityClass::Storage),
+            "channel_handles": grants.handles(CapabilityClass::Channel),
             "granted_http_hosts": granted.http_hosts,
             "granted_storage_prefixes": granted.storage_prefixes,
             "granted_channels": granted.channels,
@@ -328,18 +287,7 @@ pub fn link_problems(wasm: &[u8]) -> Vec<LinkProblem> {
         .filter_map(|import| {
             let qualified = format!("{}::{}", import.module, import.name);
             let expected = (import.module == HOST_MODULE)
-                .then(|| {
-                    CapabilityClass::ALL.into_iter().find_map(|class| {
-                        let p = class.prefix();
-                        if import.name == format!("{p}-count") {
-                            Some("() -> (i32)")
-                        } else if import.name == format!("{p}-handle") {
-                            Some("(i32) -> (i32)")
-                        } else {
-                            None
-                        }
-                    })
-                })
+                .then(|| CapabilityClass::host_function(&import.name).map(|(_, ty)| ty))
                 .flatten();
             let reason = match expected {
                 Some(ty) if import.ty == ty => return None,

@@ -6,10 +6,15 @@
 
 use std::collections::BTreeSet;
 
-use super::{HostError, PalyraErrorKind};
+use super::HostError;
+use crate::runtime::FailureClass;
 
 fn invalid(message: String) -> HostError {
-    HostError::new(PalyraErrorKind::InvalidInput, message)
+    HostError::new(
+        FailureClass::InvalidGrant,
+        message,
+        "every value must follow the daemon's grammar (HOST.md section 2): fix it in `skill.toml` or in the request",
+    )
 }
 
 fn trimmed(raw: &[String]) -> impl Iterator<Item = &str> {
@@ -111,6 +116,7 @@ pub fn config_list(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::PalyraErrorKind;
 
     fn s(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()

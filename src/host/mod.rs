@@ -17,18 +17,23 @@ pub use plan::{
     select_module, select_tool, skill_grant_errors,
 };
 
+use crate::runtime::FailureClass;
 pub use crate::runtime::PalyraErrorKind;
 
-/// A refusal as the daemon words it (`WasmPluginRunError`).
+/// A refusal as the daemon words it (`WasmPluginRunError`), with our class
+/// for it and what to change.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct HostError {
     pub kind: PalyraErrorKind,
     pub message: String,
+    pub class: FailureClass,
+    pub fix: String,
 }
 
 impl HostError {
-    pub fn new(kind: PalyraErrorKind, message: impl Into<String>) -> HostError {
-        HostError { kind, message: message.into() }
+    /// The daemon's kind follows from our class.
+    pub fn new(class: FailureClass, message: impl Into<String>, fix: impl Into<String>) -> HostError {
+        HostError { kind: class.palyra_kind(), message: message.into(), class, fix: fix.into() }
     }
 }
 

@@ -5,13 +5,19 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use super::HostError;
 use super::grammar::{hosts, identifiers, storage_prefixes};
 use super::operator::OperatorConfig;
-use super::{HostError, PalyraErrorKind};
 use crate::manifest::{Manifest, Tool};
+use crate::runtime::{FailureClass, thousands};
 
-fn invalid(message: impl Into<String>) -> HostError {
-    HostError::new(PalyraErrorKind::InvalidInput, message)
+const MODULE_FIX: &str =
+    "name the module with `--module`, or set `operator.plugin.default_module_path` in `skill.toml`";
+const ENTRYPOINT_FIX: &str =
+    "entrypoints are `[a-z0-9_-]+`: fix `--entrypoint` or `operator.plugin.default_entrypoint`";
+
+fn invalid(message: impl Into<String>, fix: &str) -> HostError {
+    HostError::new(FailureClass::InvalidInput, message, fix)
 }
 
 /// The capabilities a call requests (`capabilities` of `palyra.plugin.run`).
@@ -113,14 +119,22 @@ pub fn authorize(
 ) -> Result<Authorized, HostError> {
     ensure_enabled(operator)?;
     if module_len == 0 {
-        return Err(invalid("palyra.plugin.run module payload cannot be empty"));
+        return Err(HostError::new(
+            FailureClass::InvalidModule,
+            "palyra.plugin.run module payload cannot be empty",
+            "the module is empty: rebuild it",
+        ));
     }
     if module_len > operator.max_module_size_bytes {
         return Err(HostError::new(
-            PalyraErrorKind::QuotaExceeded,
+            FailureClass::ModuleTooLarge,
             format!(
                 "palyra.plugin.run module payload exceeds max_module_size_bytes={} bytes",
                 operator.max_module_size_bytes
+            ),
+            format!(
+                "the module is {} bytes: shrink it (`opt-level = \"s\"`, `lto = true`, `strip = true`) or have the operator raise `max_module_size_bytes`",
+                thousands(module_len)
             ),
         ));
     }
@@ -154,8 +168,9 @@ pub fn authorize(
         let denied: Vec<&str> = wanted.iter().filter(|w| !allowed.contains(w)).map(String::as_str).collect();
         if !denied.is_empty() {
             return Err(HostError::new(
-                PalyraErrorKind::CapabilityDenied,
+                FailureClass::CapabilityDenied,
                 format!("palyra.plugin.run capability denied for {name}: {}", denied.join(",")),
+                "a capability is granted only when the skill declares it in `skill.toml` AND the operator lists it in `[tool_call.wasm_runtime]` (`allowed_http_hosts`, `allowed_storage_prefixes`; secrets and channels are never grantable in Palyra 0.1.0)",
             ));
         }
     }
@@ -167,7 +182,11 @@ pub fn ensure_enabled(operator: &OperatorConfig) -> Result<(), HostError> {
     if operator.enabled {
         return Ok(());
     }
-    Err(HostError::new(PalyraErrorKind::Disabled, "wasm plugin runtime is disabled by runtime policy"))
+    Err(HostError::new(
+        FailureClass::Disabled,
+        "wasm plugin runtime is disabled by runtime policy",
+        "the operator must set `[tool_call.wasm_runtime] enabled = true` in palyrad.toml",
+    ))
 }
 
 /// The tool a call names (its `tool_id` must be declared exactly).
@@ -175,13 +194,12 @@ pub fn select_tool<'m>(manifest: &'m Manifest, tool_id: Option<&str>) -> Result<
     let Some(tool_id) = tool_id.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    manifest
-        .entrypoints
-        .tools
-        .iter()
-        .find(|tool| tool.id == tool_id)
-        .map(Some)
-        .ok_or_else(|| invalid(format!("skill artifact does not declare tool_id '{tool_id}'")))
+    manifest.entrypoints.tools.iter().find(|tool| tool.id == tool_id).map(Some).ok_or_else(|| {
+        invalid(
+            format!("skill artifact does not declare tool_id '{tool_id}'"),
+            "name a tool `id` of `skill.toml` with `--tool`, or fix `operator.plugin.default_tool_id`",
+        )
+    })
 }
 
 /// `module_path` if given (a `modules/*.wasm` entry), else the only module.
@@ -199,17 +217,19 @@ pub fn select_module(modules: &[&str], requested: Option<&str>) -> Result<String
         {
             return Err(invalid(
                 "palyra.plugin.run module_path must reference a modules/*.wasm artifact entry",
+                MODULE_FIX,
             ));
         }
-        return paths
-            .into_iter()
-            .find(|p| *p == path)
-            .map(str::to_owned)
-            .ok_or_else(|| invalid(format!("skill artifact does not contain module_path '{path}'")));
+        return paths.into_iter().find(|p| *p == path).map(str::to_owned).ok_or_else(|| {
+            invalid(format!("skill artifact does not contain module_path '{path}'"), MODULE_FIX)
+        });
     }
     match paths.as_slice() {
         [only] => Ok((*only).to_owned()),
-        _ => Err(invalid("skill artifact contains multiple modules; specify module_path to select one")),
+        _ => Err(invalid(
+            "skill artifact contains multiple modules; specify module_path to select one",
+            MODULE_FIX,
+        )),
     }
 }
 
@@ -217,12 +237,13 @@ pub fn select_module(modules: &[&str], requested: Option<&str>) -> Result<String
 pub fn select_entrypoint(requested: Option<&str>) -> Result<String, HostError> {
     let entrypoint = requested.map(str::trim).unwrap_or("run");
     if entrypoint.is_empty() {
-        return Err(invalid("palyra.plugin.run entrypoint cannot be empty"));
+        return Err(invalid("palyra.plugin.run entrypoint cannot be empty", ENTRYPOINT_FIX));
     }
     if !entrypoint.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-')) {
-        return Err(invalid(format!(
-            "palyra.plugin.run entrypoint '{entrypoint}' contains invalid characters"
-        )));
+        return Err(invalid(
+            format!("palyra.plugin.run entrypoint '{entrypoint}' contains invalid characters"),
+            ENTRYPOINT_FIX,
+        ));
     }
     Ok(entrypoint.to_owned())
 }

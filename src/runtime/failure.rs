@@ -72,6 +72,27 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
+    pub const ALL: [FailureClass; 18] = [
+        FailureClass::TimedOut,
+        FailureClass::OutOfFuel,
+        FailureClass::MemoryLimit,
+        FailureClass::TableLimit,
+        FailureClass::StackExhausted,
+        FailureClass::Trap,
+        FailureClass::LinkError,
+        FailureClass::MissingEntrypoint,
+        FailureClass::OutputTooLarge,
+        FailureClass::OutputNotJson,
+        FailureClass::InvalidInput,
+        FailureClass::OutputSchema,
+        FailureClass::NonzeroExit,
+        FailureClass::Disabled,
+        FailureClass::CapabilityDenied,
+        FailureClass::InvalidGrant,
+        FailureClass::ModuleTooLarge,
+        FailureClass::InvalidModule,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailureClass::TimedOut => "timed_out",

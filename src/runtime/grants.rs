@@ -31,6 +31,20 @@ impl CapabilityClass {
         }
     }
 
+    /// The host function `name` of [`HOST_MODULE`]: its class and its wasm
+    /// type as `wasmparser` renders it (`() -> (i32)`, `(i32) -> (i32)`).
+    pub fn host_function(name: &str) -> Option<(CapabilityClass, &'static str)> {
+        CapabilityClass::ALL.into_iter().find_map(|class| {
+            if name == format!("{}-count", class.prefix()) {
+                Some((class, "() -> (i32)"))
+            } else if name == format!("{}-handle", class.prefix()) {
+                Some((class, "(i32) -> (i32)"))
+            } else {
+                None
+            }
+        })
+    }
+
     /// The ABI's name prefix: `http` in `http-count` and `http-handle`.
     pub fn prefix(self) -> &'static str {
         match self {
@@ -117,6 +131,11 @@ impl Grants {
 
     pub fn count(&self, class: CapabilityClass) -> i32 {
         i32::try_from(self.items(class).len()).unwrap_or(i32::MAX)
+    }
+
+    /// Every handle of `class`, in order.
+    pub fn handles(&self, class: CapabilityClass) -> Vec<i32> {
+        (0..self.count(class)).map(|i| self.handle(class, i)).collect()
     }
 
     /// `base + i` for the i-th granted item, `-1` when `i` is negative or out of range.

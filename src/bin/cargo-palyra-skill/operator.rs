@@ -40,23 +40,28 @@ impl OperatorArgs {
     /// with the runtime enabled and `requested` as the allowlists. Returns
     /// notes for the report.
     pub fn operator(&self, requested: &Requested) -> Result<(OperatorConfig, Vec<String>)> {
-        if let Some(config) = self.read()? {
-            let mut notes = Vec::new();
-            if !config.allows_plugin_runs() {
-                notes.push(
+        Ok(operator_for(self.read()?, requested))
+    }
+}
+
+/// The operator for a call from an already read config: see [`OperatorArgs::operator`].
+pub fn operator_for(config: Option<OperatorConfig>, requested: &Requested) -> (OperatorConfig, Vec<String>) {
+    if let Some(config) = config {
+        let mut notes = Vec::new();
+        if !config.allows_plugin_runs() {
+            notes.push(
                     "the operator config's `[tool_call] allowed_tools` does not list `palyra.plugin.run`: the daemon will not offer the tool that runs skills".to_owned(),
                 );
-            }
-            return Ok((config, notes));
         }
-        let mut config = OperatorConfig::enabled_defaults();
-        let mut notes = vec![ASSUMED_OPERATOR.to_owned()];
-        notes.extend(config.allow_from_flags(
-            &requested.http_hosts,
-            &requested.secrets,
-            &requested.storage_prefixes,
-            &requested.channels,
-        ));
-        Ok((config, notes))
+        return (config, notes);
     }
+    let mut config = OperatorConfig::enabled_defaults();
+    let mut notes = vec![ASSUMED_OPERATOR.to_owned()];
+    notes.extend(config.allow_from_flags(
+        &requested.http_hosts,
+        &requested.secrets,
+        &requested.storage_prefixes,
+        &requested.channels,
+    ));
+    (config, notes)
 }

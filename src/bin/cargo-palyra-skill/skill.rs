@@ -187,19 +187,21 @@ pub fn compile(
     let wasm = &skill.entries.get(module_path).context("no such module")?.bytes;
     let started = std::time::Instant::now();
     let module = runtime.load_module(wasm, tier).with_context(|| format!("cannot load `{module_path}`"))?;
-    log_cache(shell, module_path, &module.cache, module.tier(), started.elapsed().as_millis());
+    log_cache(shell, module_path, &module.cache, module.tier(), Some(started.elapsed().as_millis()));
     Ok(module)
 }
 
-/// A verbose line on where the module's code came from.
-pub fn log_cache(shell: &mut Shell, module_path: &str, cache: &CacheOutcome, tier: Tier, ms: u128) {
+/// A verbose line on where the module's code came from (and how long
+/// loading it took, when that was timed on its own).
+pub fn log_cache(shell: &mut Shell, module_path: &str, cache: &CacheOutcome, tier: Tier, ms: Option<u128>) {
     let how = match cache {
         CacheOutcome::Hit => "cache hit".to_owned(),
         CacheOutcome::Miss => "compiled, cached".to_owned(),
         CacheOutcome::Replaced(reason) => format!("cache entry discarded ({reason}), compiled again"),
         CacheOutcome::Disabled => "compiled, cache off".to_owned(),
     };
-    shell.verbose("Module", format_args!("`{module_path}`: {} code, {how} in {ms} ms", tier.as_str()));
+    let took = ms.map(|ms| format!(" in {ms} ms")).unwrap_or_default();
+    shell.verbose("Module", format_args!("`{module_path}`: {} code, {how}{took}", tier.as_str()));
     if let CacheOutcome::Replaced(reason) = cache {
         shell.warn(format_args!("a corrupt module cache entry was replaced: {reason}"));
     }

@@ -171,7 +171,6 @@ impl Opts {
             "Running",
             format_args!("{} {} as the Palyra host runs it", manifest.skill_id, manifest.version),
         );
-        let started = std::time::Instant::now();
         let outcome = host::execute(
             &runtime,
             &HostCall {
@@ -191,7 +190,8 @@ impl Opts {
             },
         );
         if let (Some(cache), Some(tier), Some(path)) = (&outcome.cache, outcome.tier, &outcome.module_path) {
-            skill::log_cache(shell, path, cache, tier, started.elapsed().as_millis());
+            // The load was not timed apart from the call.
+            skill::log_cache(shell, path, cache, tier, None);
         }
         for name in &outcome.overridden {
             notes.push(format!("`{name}` set on the command line: the host would use the lesser of the manifest's and the operator's"));

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Outcome;
-use crate::operator::OperatorArgs;
+use crate::operator::{OperatorArgs, operator_for};
 use crate::shell::{MessageFormat, Shell};
 use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill};
 
@@ -122,27 +122,8 @@ struct Report {
 
 /// Every name `expect.error` may use.
 fn known_error(name: &str) -> bool {
-    const CLASSES: &[FailureClass] = &[
-        FailureClass::TimedOut,
-        FailureClass::OutOfFuel,
-        FailureClass::MemoryLimit,
-        FailureClass::TableLimit,
-        FailureClass::StackExhausted,
-        FailureClass::Trap,
-        FailureClass::LinkError,
-        FailureClass::MissingEntrypoint,
-        FailureClass::OutputTooLarge,
-        FailureClass::OutputNotJson,
-        FailureClass::InvalidInput,
-        FailureClass::OutputSchema,
-        FailureClass::NonzeroExit,
-        FailureClass::Disabled,
-        FailureClass::CapabilityDenied,
-        FailureClass::InvalidGrant,
-        FailureClass::ModuleTooLarge,
-        FailureClass::InvalidModule,
-    ];
-    CLASSES.iter().any(|c| c.as_str() == name) || PalyraErrorKind::ALL.iter().any(|k| k.as_str() == name)
+    FailureClass::ALL.iter().any(|c| c.as_str() == name)
+        || PalyraErrorKind::ALL.iter().any(|k| k.as_str() == name)
 }
 
 fn read_case(path: &Path, abi: Abi) -> Result<Case> {
@@ -279,19 +260,7 @@ impl Opts {
             storage_prefixes: grants.map(|g| g.storage.clone()).unwrap_or_default(),
             channels: grants.map(|g| g.channels.clone()).unwrap_or_default(),
         };
-        let mut operator = match base {
-            Some(config) => config.clone(),
-            None => {
-                let mut config = OperatorConfig::enabled_defaults();
-                config.allow_from_flags(
-                    &requested.http_hosts,
-                    &requested.secrets,
-                    &requested.storage_prefixes,
-                    &requested.channels,
-                );
-                config
-            }
-        };
+        let (mut operator, _) = operator_for(base.cloned(), &requested);
         if let Some(overrides) = &case.operator {
             operator = operator
                 .with_overrides(overrides)
