@@ -37,7 +37,7 @@ pub enum Outcome {
         "Examples:\n",
         "  cargo palyra-skill new demo && cd demo\n",
         "  cargo palyra-skill build && cargo palyra-skill test\n",
-        "  cargo palyra-skill run --tool example.echo --input '{\"text\":\"hi\"}'\n",
+        "  cargo palyra-skill run --allow-http api.example.com\n",
         "  cargo palyra-skill audit target/palyra-skill/example.demo-0.1.0.palyra-skill\n",
         "  cargo palyra-skill keygen --out publisher.pem\n",
         "  cargo palyra-skill pack --manifest skill.toml --module echo.wasm --sbom sbom.cdx.json \\\n",
