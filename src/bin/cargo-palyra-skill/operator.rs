@@ -31,7 +31,10 @@ impl OperatorArgs {
             .with_context(|| format!("operator config `{}` is not UTF-8 text", path.display()))?;
         OperatorConfig::from_toml(&text)
             .with_context(|| {
-                format!("invalid operator config `{}` (fix it as palyrad would refuse it)", path.display())
+                format!(
+                    "invalid operator config `{}`: fix the key named below (palyrad refuses it too)",
+                    path.display()
+                )
             })
             .map(Some)
     }
