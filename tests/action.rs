@@ -8,13 +8,11 @@
 
 #![cfg(unix)]
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_yaml::Value as Yaml;
-use support::{
+use crate::support::{
     TEST_PUBLIC_HEX, TEST_SEED_HEX, assert_clean, cmd, fixture_text, sbom_with, test_key, write_artifact,
 };
 

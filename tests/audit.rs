@@ -2,8 +2,6 @@
 //! each of our findings triggered and not, SARIF that validates against the
 //! SARIF 2.1.0 schema, and malformed modules that never panic.
 
-mod support;
-
 use std::path::PathBuf;
 
 use cargo_palyra_skill::artifact::sha256_hex;
@@ -13,7 +11,7 @@ use cargo_palyra_skill::manifest::Manifest;
 use cargo_palyra_skill::pack::{self, Parts};
 use predicates::prelude::*;
 use serde_json::{Value, json};
-use support::*;
+use crate::support::*;
 
 /// The vector's echo module: imports `http-count`/`http-handle`, exports `run` and memory.
 /// (No `$names`, which would add a `name` section.)
@@ -324,27 +322,9 @@ fn exit_codes_and_flags() {
         .stdout(predicate::str::contains("\"entrypoint_missing\""));
 }
 
-/// The SARIF 2.1.0 schema, from the npm package `@microsoft/jest-sarif`
-/// (fetched once into the target directory).
+/// The SARIF 2.1.0 schema (see `fixtures/sarif/README.md` for its source).
 fn sarif_schema() -> Value {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sarif-schema");
-    let schema = dir.join("package/lib/schemas/sarif-2.1.0-rtm.5.json");
-    if !schema.exists() {
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = std::process::Command::new("npm")
-            .args(["pack", "--silent", "@microsoft/jest-sarif@1.0.0-beta.0"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is needed to fetch the SARIF 2.1.0 schema");
-        assert!(status.success(), "npm pack failed");
-        let status = std::process::Command::new("tar")
-            .args(["xzf", "microsoft-jest-sarif-1.0.0-beta.0.tgz"])
-            .current_dir(&dir)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    serde_json::from_slice(&std::fs::read(schema).unwrap()).unwrap()
+    serde_json::from_str(&fixture_text("sarif/sarif-2.1.0-rtm.5.json")).unwrap()
 }
 
 #[test]

@@ -2,14 +2,12 @@
 //! wasm32-wasip1; the artifacts verify, their SBOM and provenance state the
 //! facts, builds are reproducible, and every error names its fix.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
 use cargo_palyra_skill::artifact::Entries;
 use predicates::prelude::*;
 use serde_json::Value;
-use support::*;
+use crate::support::*;
 
 /// A copy of a fixture crate (without any `target/`) in a fresh directory.
 fn copy_crate(name: &str, into: &Path) -> PathBuf {

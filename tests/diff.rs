@@ -1,10 +1,8 @@
 //! `diff`: escalations, breaking changes and dependency changes between
 //! versions, in human, JSON and Markdown output.
 
-mod support;
-
 use serde_json::Value;
-use support::{cmd, fixture_text, sbom_with, test_key, write_artifact};
+use crate::support::{cmd, fixture_text, sbom_with, test_key, write_artifact};
 
 const DEPS: &[(&str, &str)] = &[("serde", "1.0.200"), ("itoa", "1.0.11")];
 
@@ -131,7 +129,7 @@ fn a_crate_directory_is_built_and_compared() {
     // The fixture crate against the artifact built from it: the same skill,
     // so only the signature side differs (a crate builds unsigned).
     let work = tempfile::tempdir().unwrap();
-    let crate_dir = support::fixture("skills/echo");
+    let crate_dir = crate::support::fixture("skills/echo");
     let target = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("diff-target");
     let built = cmd()
         .args(["-q", "build", "--locked", "--manifest-path"])
@@ -140,7 +138,7 @@ fn a_crate_directory_is_built_and_compared() {
         .arg(&target)
         .arg("--out")
         .arg(work.path())
-        .env("PALYRA_SKILL_SIGNING_KEY", support::TEST_SEED_HEX)
+        .env("PALYRA_SKILL_SIGNING_KEY", crate::support::TEST_SEED_HEX)
         .env("CARGO_TARGET_DIR", &target)
         .assert()
         .success();

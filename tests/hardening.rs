@@ -2,14 +2,12 @@
 //! the final name) and secrecy (no output or written file carries the
 //! private key in any encoding).
 
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
 use cargo_palyra_skill::artifact::Entries;
 use cargo_palyra_skill::signing::SecretKey;
-use support::*;
+use crate::support::*;
 
 /// `pack` of a manifest and a large module (so writing takes a while).
 fn pack_command(dir: &Path, module: &Path, out: &Path, seed: &str) -> std::process::Command {

@@ -1,10 +1,8 @@
 //! `inspect`: entries, manifest summary and signature, without trust.
 
-mod support;
-
 use cargo_palyra_skill::artifact::Entries;
 use predicates::prelude::*;
-use support::*;
+use crate::support::*;
 
 #[test]
 fn json_report_of_the_vector() {

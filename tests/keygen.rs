@@ -1,13 +1,11 @@
 //! `keygen`: key files, permissions, output, and never printing the secret.
 
-mod support;
-
 use cargo_palyra_skill::signing::SecretKey;
 use predicates::prelude::*;
-use support::cmd;
+use crate::support::cmd;
 
 #[allow(unused_imports)]
-use support::*;
+use crate::support::*;
 
 #[cfg(unix)]
 fn mode(path: &std::path::Path) -> u32 {
@@ -105,7 +103,7 @@ fn a_public_key_never_signs() {
     // hex an older keygen wrote would load as a seed), and `sign` leaves the
     // artifact byte for byte as it was.
     let unsigned = dir.path().join("x.palyra-skill");
-    let (entries, _) = cargo_palyra_skill::pack::assemble(support::echo_parts(&support::fixture_text(
+    let (entries, _) = cargo_palyra_skill::pack::assemble(crate::support::echo_parts(&crate::support::fixture_text(
         "vectors/inputs/skill.toml",
     )))
     .unwrap();
@@ -138,7 +136,7 @@ fn a_public_key_never_signs() {
 fn a_key_of_another_algorithm_is_named_as_such() {
     // Test keys made with `openssl genpkey` (RSA 1024, EC P-256), PKCS#8 PEM.
     for name in ["keys/rsa-pkcs8.pem", "keys/ec-pkcs8.pem"] {
-        let error = SecretKey::decode(&support::read_fixture(name)).unwrap_err().to_string();
+        let error = SecretKey::decode(&crate::support::read_fixture(name)).unwrap_err().to_string();
         assert!(!error.contains("1.3.101.112"), "{name}: {error}");
         assert!(error.contains("this is not an Ed25519 key"), "{name}: {error}");
     }

@@ -1,10 +1,8 @@
 //! Every rule of MANIFEST.md, each with a manifest it accepts and one it
 //! rejects, and the consumer's warnings.
 
-mod support;
-
 use cargo_palyra_skill::manifest::{CompatError, Manifest, ManifestError};
-use support::fixture_text;
+use crate::support::fixture_text;
 
 fn full() -> String {
     fixture_text("manifests/full.toml")

@@ -1,12 +1,10 @@
 //! `new`, then `build`, `test` and `run` on what it wrote, from a fresh
 //! directory, as a first-time user would; and `test` reporting failures.
 
-mod support;
-
 use std::path::Path;
 
 use predicates::prelude::*;
-use support::*;
+use crate::support::*;
 
 /// The tool with isolated config, cache and state directories under `home`.
 fn tool(home: &Path, cwd: &Path) -> assert_cmd::Command {

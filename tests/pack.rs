@@ -1,13 +1,11 @@
 //! `pack`: manifests with every optional table round-trip through pack and
 //! verify; key sources; reproducibility; errors that name the fix.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
 use cargo_palyra_skill::artifact::Entries;
 use predicates::prelude::*;
-use support::*;
+use crate::support::*;
 
 struct Workspace {
     dir: tempfile::TempDir,

@@ -2,8 +2,6 @@
 //! our serializer, every artifact we write verifies, and no change to a
 //! signed artifact is accepted with entries other than the signed ones.
 
-mod support;
-
 use cargo_palyra_skill::artifact::Entries;
 use cargo_palyra_skill::manifest::{Manifest, SecretScope};
 use cargo_palyra_skill::pack::{self, Parts};
@@ -12,7 +10,7 @@ use cargo_palyra_skill::verify::verify_bytes;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use support::fixture_text;
+use crate::support::fixture_text;
 
 fn label() -> impl Strategy<Value = String> {
     "[a-z][a-z0-9_-]{0,11}"
@@ -116,8 +114,8 @@ prop_compose! {
             manifest_text: m.to_toml(),
             modules: vec![("main.wasm".into(), [b"\0asm\x01\0\0\0".as_slice(), &module].concat())],
             assets: vec![("notes.txt".into(), asset)],
-            sbom: support::read_fixture("vectors/inputs/sbom.cdx.json"),
-            provenance: support::read_fixture("vectors/inputs/provenance.json"),
+            sbom: crate::support::read_fixture("vectors/inputs/sbom.cdx.json"),
+            provenance: crate::support::read_fixture("vectors/inputs/provenance.json"),
         })
         .unwrap();
         pack::sign(&mut entries, &manifest.publisher, &key(seed), signed_at).unwrap();

@@ -3,15 +3,13 @@
 //! for field (checked here independently of our serializer), published
 //! versions never change, and concurrent publishes lose nothing.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use support::{
+use crate::support::{
     TEST_PUBLIC_HEX, TEST_SEED_HEX, cmd, fixture_text, sbom_with, test_key, with_publisher, write_artifact,
 };
 

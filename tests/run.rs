@@ -2,15 +2,13 @@
 //! module suite (each contained and classified within its limit), the module
 //! cache, and the data plane's input and output checks.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use cargo_palyra_skill::runtime::{
     FailureClass, Grants, Limits, Linking, Preopen, RunReport, RunRequest, Runtime, Tier,
 };
 use predicates::prelude::*;
-use support::*;
+use crate::support::*;
 
 fn run_wat(name: &str, limits: Limits, preopens: Vec<Preopen>) -> RunReport {
     let wasm = wat::parse_file(fixture(&format!("hostile/{name}.wat"))).unwrap();

@@ -3,8 +3,6 @@
 //! on optimized code; runs that may write state start on optimized code;
 //! optimized code compiled for a confirmation is cached and preferred.
 
-mod support;
-
 use std::path::PathBuf;
 
 use cargo_palyra_skill::artifact::Entries;
@@ -13,7 +11,7 @@ use cargo_palyra_skill::runtime::{
     RunReport, RunRequest, Runtime, Tier,
 };
 use serde_json::Value;
-use support::*;
+use crate::support::*;
 
 fn request<'a>(
     module: &'a LoadedModule,

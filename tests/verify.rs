@@ -1,15 +1,13 @@
 //! `verify`: the consumer's verification order and trust decisions, through
 //! the binary and the library: vectors, tampering, hostile archives, trust stores.
 
-mod support;
-
 use std::io::Write;
 
 use cargo_palyra_skill::artifact::{ArtifactError, Entries};
 use cargo_palyra_skill::verify::{VerifyError, verify_bytes};
 use predicates::prelude::*;
 use serde_json::Value;
-use support::*;
+use crate::support::*;
 use zip::write::SimpleFileOptions;
 
 fn json(output: &[u8]) -> Value {

@@ -1,0 +1,25 @@
+//! The integration tests, one binary: each module drives one command (or
+//! one concern) through the built `cargo-palyra-skill` and the library,
+//! sharing `support/`. One binary links wasmtime once instead of once per
+//! file, which keeps a cold `target/` small.
+
+mod support;
+
+mod action;
+mod audit;
+mod build;
+mod diff;
+mod hardening;
+mod host;
+mod inspect;
+mod keygen;
+mod manifest;
+mod new;
+mod pack;
+mod properties;
+mod registry;
+mod run;
+mod sign;
+mod tiers;
+mod vectors;
+mod verify;
