@@ -1,17 +1,23 @@
 //! The GitHub Action, run locally the way a runner runs a composite action:
-//! `action.yml` is parsed, `${{ inputs.* }}`, `${{ steps.*.outputs.* }}` and
-//! `${{ github.action_path }}` are substituted, `if:` conditions evaluated,
-//! and each `run` step's bash script executed in order with the `GITHUB_*`
-//! environment and real `GITHUB_OUTPUT` / `GITHUB_STEP_SUMMARY` files,
-//! against the fixture skill. `uses:` steps (the cache, the SARIF upload)
-//! need GitHub's services; they are checked to be pinned and skipped.
+//! `action.yml` is parsed; every expression the runner evaluates (`run`,
+//! `env`, `with`, `if`, `working-directory`, `name`, the action's `outputs`)
+//! is parsed and evaluated with exactly a composite action's contexts
+//! (`crate::gha`), so `secrets`, `vars` or a syntax error fail the test as
+//! they fail the runner; `if:` gets the implicit `success()`; and each `run`
+//! step's bash script runs in order with the `GITHUB_*` environment and real
+//! `GITHUB_OUTPUT` / `GITHUB_STEP_SUMMARY` files, against the fixture skill.
+//! `uses:` steps (the cache, the SARIF upload) need GitHub's services: their
+//! `with:` is evaluated, they are checked to be pinned, and skipped.
 
 #![cfg(unix)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
 use serde_yaml::Value as Yaml;
+
+use crate::gha;
 use crate::support::{
     TEST_PUBLIC_HEX, TEST_SEED_HEX, assert_clean, cmd, fixture_text, sbom_with, test_key, write_artifact,
 };
@@ -37,56 +43,6 @@ fn yaml_str(value: &Yaml) -> String {
         Yaml::Number(n) => n.to_string(),
         Yaml::Null => String::new(),
         other => panic!("not a scalar: {other:?}"),
-    }
-}
-
-struct Context<'a> {
-    inputs: &'a BTreeMap<String, String>,
-    steps: &'a BTreeMap<String, BTreeMap<String, String>>,
-}
-
-impl Context<'_> {
-    /// One expression: `inputs.x`, `steps.id.outputs.x`, `github.action_path`,
-    /// a quoted string, or `a == b` / `a != b` / `a && b` over those.
-    fn eval(&self, expr: &str) -> String {
-        let expr = expr.trim();
-        if let Some((a, b)) = expr.split_once("&&") {
-            let truthy = |s: String| !s.is_empty() && s != "false";
-            return (truthy(self.eval(a)) && truthy(self.eval(b))).to_string();
-        }
-        for (op, equal) in [("!=", false), ("==", true)] {
-            if let Some((a, b)) = expr.split_once(op) {
-                return ((self.eval(a) == self.eval(b)) == equal).to_string();
-            }
-        }
-        if let Some(quoted) = expr.strip_prefix('\'').and_then(|e| e.strip_suffix('\'')) {
-            return quoted.to_owned();
-        }
-        if let Some(name) = expr.strip_prefix("inputs.") {
-            return self.inputs.get(name).unwrap_or_else(|| panic!("no input `{name}`")).clone();
-        }
-        if let Some(rest) = expr.strip_prefix("steps.") {
-            let (id, output) =
-                rest.split_once(".outputs.").unwrap_or_else(|| panic!("bad expression {expr}"));
-            return self.steps.get(id).and_then(|o| o.get(output)).cloned().unwrap_or_default();
-        }
-        match expr {
-            "github.action_path" => REPO.to_owned(),
-            _ => panic!("the simulated runner does not know `${{{{ {expr} }}}}`"),
-        }
-    }
-
-    fn substitute(&self, text: &str) -> String {
-        let mut out = String::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("${{") {
-            out.push_str(&rest[..start]);
-            let end = rest[start..].find("}}").expect("unclosed expression") + start;
-            out.push_str(&self.eval(&rest[start + 3..end]));
-            rest = &rest[end + 2..];
-        }
-        out.push_str(rest);
-        out
     }
 }
 
@@ -192,30 +148,79 @@ fn run_action_with(
     ];
     adjust(&mut base_env);
 
-    let mut steps: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let env_of =
+        |name: &str| base_env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut contexts: BTreeMap<&'static str, Value> = BTreeMap::from([
+        (
+            "github",
+            gha::object(
+                [
+                    ("action_path", "GITHUB_ACTION_PATH"),
+                    ("workspace", "GITHUB_WORKSPACE"),
+                    ("ref", "GITHUB_REF"),
+                    ("event_name", "GITHUB_EVENT_NAME"),
+                    ("repository", "GITHUB_REPOSITORY"),
+                    ("sha", "GITHUB_SHA"),
+                    ("run_id", "GITHUB_RUN_ID"),
+                    ("run_attempt", "GITHUB_RUN_ATTEMPT"),
+                    ("server_url", "GITHUB_SERVER_URL"),
+                ]
+                .map(|(key, var)| (key, Value::from(env_of(var)))),
+            ),
+        ),
+        ("inputs", gha::object(inputs.iter().map(|(k, v)| (k.as_str(), Value::from(v.as_str()))))),
+        (
+            "runner",
+            gha::object([
+                ("os", Value::from(env_of("RUNNER_OS"))),
+                ("arch", Value::from(env_of("RUNNER_ARCH"))),
+                ("temp", Value::from(env_of("RUNNER_TEMP"))),
+                ("environment", Value::from(env_of("RUNNER_ENVIRONMENT"))),
+            ]),
+        ),
+        ("job", gha::object([("status", Value::from("success"))])),
+        ("strategy", gha::object([])),
+        ("matrix", gha::object([])),
+        ("env", gha::object([])),
+        ("steps", gha::object([])),
+    ]);
+
     let mut log = Vec::new();
     let mut failed = None;
     for (index, step) in action["runs"]["steps"].as_sequence().unwrap().iter().enumerate() {
-        let context = Context { inputs: &inputs, steps: &steps };
-        if let Some(condition) = step.get("if")
-            && context.eval(&yaml_str(condition)) != "true"
-        {
+        let scope = gha::Scope { contexts: &contexts, failed: failed.is_some(), workspace: &workspace };
+        let eval = |text: &Yaml| {
+            scope.substitute(&yaml_str(text), &gha::COMPOSITE).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let id = step.get("id").map(yaml_str).unwrap_or_else(|| format!("__step{index}"));
+        let condition = step.get("if").map(yaml_str).unwrap_or_default();
+        let run_it = condition.is_empty() && failed.is_none()
+            || !condition.is_empty()
+                && scope
+                    .condition(&condition, &gha::COMPOSITE_IF)
+                    .unwrap_or_else(|e| panic!("step {id}: {e}"));
+        if let Some(name) = step.get("name") {
+            eval(name);
+        }
+        if !run_it {
             continue;
         }
         if let Some(uses) = step.get("uses") {
             let uses = yaml_str(uses);
             let (_, sha) = uses.split_once('@').unwrap();
             assert!(sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "`{uses}` is not pinned");
+            for (_, value) in step.get("with").and_then(Yaml::as_mapping).into_iter().flatten() {
+                eval(value);
+            }
             continue;
         }
-        let id = step.get("id").map(yaml_str).unwrap_or_else(|| format!("step{index}"));
-        let script = runner_temp.join(format!("{id}.sh"));
-        std::fs::write(&script, yaml_str(&step["run"])).unwrap();
         assert_eq!(step.get("shell").map(yaml_str).as_deref(), Some("bash"), "step {id} needs `shell: bash`");
+        let script = runner_temp.join(format!("{id}.sh"));
+        std::fs::write(&script, eval(&step["run"])).unwrap();
         let output_path = runner_temp.join(format!("{id}.output"));
         std::fs::write(&output_path, "").unwrap();
         let cwd = match step.get("working-directory") {
-            Some(wd) => workspace.join(context.substitute(&yaml_str(wd))),
+            Some(wd) => workspace.join(eval(wd)),
             None => workspace.clone(),
         };
         let mut command = std::process::Command::new("bash");
@@ -223,23 +228,38 @@ fn run_action_with(
         command.envs(base_env.iter().map(|(k, v)| (*k, v.as_str())));
         command.env("GITHUB_OUTPUT", &output_path);
         for (name, value) in step.get("env").and_then(Yaml::as_mapping).into_iter().flatten() {
-            command.env(yaml_str(name), context.substitute(&yaml_str(value)));
+            command.env(yaml_str(name), eval(value));
         }
         let output = command.output().unwrap();
         log.extend_from_slice(&output.stdout);
         log.extend_from_slice(&output.stderr);
-        steps.insert(id.clone(), parse_output_file(&std::fs::read_to_string(&output_path).unwrap()));
-        if !output.status.success() {
+        let outcome = if output.status.success() { "success" } else { "failure" };
+        let step_outputs = parse_output_file(&std::fs::read_to_string(&output_path).unwrap());
+        contexts.get_mut("steps").unwrap().as_object_mut().unwrap().insert(
+            id.clone(),
+            gha::object([
+                (
+                    "outputs",
+                    gha::object(step_outputs.iter().map(|(k, v)| (k.as_str(), Value::from(v.as_str())))),
+                ),
+                ("outcome", Value::from(outcome)),
+                ("conclusion", Value::from(outcome)),
+            ]),
+        );
+        if !output.status.success() && failed.is_none() {
             failed = Some((id, output.status.code().unwrap_or(-1)));
-            break;
         }
     }
 
-    let context = Context { inputs: &inputs, steps: &steps };
+    // A failed composite action has no outputs for its caller to read.
+    let scope = gha::Scope { contexts: &contexts, failed: failed.is_some(), workspace: &workspace };
     let mut outputs = BTreeMap::new();
     if failed.is_none() {
         for (name, spec) in action["outputs"].as_mapping().unwrap() {
-            outputs.insert(yaml_str(name), context.substitute(&yaml_str(&spec["value"])));
+            let value = scope
+                .substitute(&yaml_str(&spec["value"]), &gha::COMPOSITE)
+                .unwrap_or_else(|e| panic!("{e}"));
+            outputs.insert(yaml_str(name), value);
         }
     }
     let summary = std::fs::read_to_string(&summary_path).unwrap_or_default();
@@ -457,79 +477,240 @@ fn a_release_can_publish_to_a_registry_and_diff_against_the_previous_release() {
     }
 }
 
-#[test]
-fn the_tool_is_installed_from_the_action_source_once_then_reused() {
-    // A runner's HOME that persists between jobs, `~/.cargo/bin` on PATH
-    // (as on GitHub's images), and a `cargo` whose `install` is recorded
-    // and stands in for the real one by copying the binary under test.
-    let persistent = tempfile::tempdir().unwrap();
-    let home = persistent.path().join("home");
-    let fake = persistent.path().join("fake-bin");
-    std::fs::create_dir_all(home.join(".cargo/bin")).unwrap();
-    std::fs::create_dir_all(&fake).unwrap();
-    let real_cargo = String::from_utf8(
-        std::process::Command::new("rustup").args(["which", "cargo"]).output().unwrap().stdout,
-    )
-    .unwrap();
-    let log = persistent.path().join("installs.log");
-    std::fs::write(
-        fake.join("cargo"),
-        format!(
-            "#!/bin/sh\nif [ \"$1\" = install ]; then\n  echo \"$*\" >> '{log}'\n  cp '{bin}' \"$HOME/.cargo/bin/cargo-palyra-skill\"\n  exit 0\nfi\nexec '{real}' \"$@\"\n",
-            log = log.display(),
-            bin = env!("CARGO_BIN_EXE_cargo-palyra-skill"),
-            real = real_cargo.trim(),
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(fake.join("cargo"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let system_path: Vec<String> = std::env::var("PATH")
-        .unwrap()
-        .split(':')
-        .filter(|dir| {
-            !Path::new(dir).join("cargo-palyra-skill").exists() && !Path::new(dir).join("cargo").exists()
-        })
-        .map(str::to_owned)
-        .collect();
-    // The toolchain's own directory (rustc beside cargo) and rustup itself.
-    let toolchain_bin = Path::new(real_cargo.trim()).parent().unwrap().to_owned();
-    let rustup = String::from_utf8(
-        std::process::Command::new("sh").args(["-c", "command -v rustup"]).output().unwrap().stdout,
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(rustup.trim(), fake.join("rustup")).unwrap();
-    let path = format!(
-        "{}:{}:{}:{}",
-        fake.display(),
-        home.join(".cargo/bin").display(),
-        toolchain_bin.display(),
-        system_path.join(":")
-    );
-    let run = |home: &Path, path: &str| {
-        run_action_with(
-            &[("working-directory", "skills/guard"), ("run-tests", "false")],
-            "refs/heads/main",
-            "push",
-            |env| {
-                for (name, value) in env.iter_mut() {
-                    match *name {
-                        "HOME" => *value = home.display().to_string(),
-                        "PATH" => *value = path.to_owned(),
-                        _ => {}
-                    }
-                }
-            },
+/// A runner whose HOME persists between jobs, with `~/.cargo/bin` on PATH
+/// (as on GitHub's images) and no cargo-palyra-skill installed, and a
+/// `cargo` whose `install` is recorded and stands in for the real one by
+/// copying the binary under test.
+struct InstallRig {
+    dir: tempfile::TempDir,
+    home: PathBuf,
+    path: String,
+    installs: PathBuf,
+}
+
+impl InstallRig {
+    fn new() -> InstallRig {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let fake = dir.path().join("fake-bin");
+        std::fs::create_dir_all(home.join(".cargo/bin")).unwrap();
+        std::fs::create_dir_all(&fake).unwrap();
+        let real_cargo = String::from_utf8(
+            std::process::Command::new("rustup").args(["which", "cargo"]).output().unwrap().stdout,
         )
+        .unwrap();
+        let installs = dir.path().join("installs.log");
+        std::fs::write(
+            fake.join("cargo"),
+            format!(
+                "#!/bin/sh\nif [ \"$1\" = install ]; then\n  echo \"$*\" >> '{log}'\n  cp '{bin}' \"$HOME/.cargo/bin/cargo-palyra-skill\"\n  exit 0\nfi\nexec '{real}' \"$@\"\n",
+                log = installs.display(),
+                bin = env!("CARGO_BIN_EXE_cargo-palyra-skill"),
+                real = real_cargo.trim(),
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(fake.join("cargo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let system_path: Vec<String> = std::env::var("PATH")
+            .unwrap()
+            .split(':')
+            .filter(|dir| {
+                !Path::new(dir).join("cargo-palyra-skill").exists() && !Path::new(dir).join("cargo").exists()
+            })
+            .map(str::to_owned)
+            .collect();
+        // The toolchain's own directory (rustc beside cargo) and rustup itself.
+        let toolchain_bin = Path::new(real_cargo.trim()).parent().unwrap().to_owned();
+        let rustup = String::from_utf8(
+            std::process::Command::new("sh").args(["-c", "command -v rustup"]).output().unwrap().stdout,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(rustup.trim(), fake.join("rustup")).unwrap();
+        let path = format!(
+            "{}:{}:{}:{}",
+            fake.display(),
+            home.join(".cargo/bin").display(),
+            toolchain_bin.display(),
+            system_path.join(":")
+        );
+        InstallRig { dir, home, path, installs }
+    }
+
+    fn run(&self, with: &[(&str, &str)]) -> Run {
+        let mut inputs = vec![("working-directory", "skills/guard"), ("run-tests", "false")];
+        inputs.extend_from_slice(with);
+        run_action_with(&inputs, "refs/heads/main", "push", |env| {
+            for (name, value) in env.iter_mut() {
+                match *name {
+                    "HOME" => *value = self.home.display().to_string(),
+                    "PATH" => *value = self.path.clone(),
+                    _ => {}
+                }
+            }
+        })
+    }
+
+    fn installs(&self) -> String {
+        std::fs::read_to_string(&self.installs).unwrap_or_default()
+    }
+
+    fn installed(&self) -> PathBuf {
+        self.home.join(".cargo/bin/cargo-palyra-skill")
+    }
+}
+
+/// A release of the freshly built binary, as `.github/workflows/release.yml`
+/// makes it (`package.sh`, then `sha256sum`), under `root/v<version>/`.
+fn make_release(root: &Path) -> (String, PathBuf) {
+    let version = env!("CARGO_PKG_VERSION");
+    let target = match std::env::consts::ARCH {
+        "x86_64" => "x86_64-unknown-linux-gnu",
+        "aarch64" => "aarch64-unknown-linux-gnu",
+        other => panic!("no release target for {other}"),
     };
-    let first = run(&home, &path);
-    assert!(first.failed.is_none(), "{}", String::from_utf8_lossy(&first.log));
-    let installs = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(installs, format!("install --locked --force --path {REPO}\n"));
-    let second = run(&home, &path);
-    assert!(second.failed.is_none(), "{}", String::from_utf8_lossy(&second.log));
+    let dir = root.join(format!("v{version}"));
+    let status = std::process::Command::new(Path::new(REPO).join(".github/release/package.sh"))
+        .arg(env!("CARGO_BIN_EXE_cargo-palyra-skill"))
+        .args([version, target])
+        .arg(&dir)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let archive = format!("cargo-palyra-skill-v{version}-{target}.tar.gz");
+    let sums = std::process::Command::new("sha256sum").arg(&archive).current_dir(&dir).output().unwrap();
+    assert!(sums.status.success());
+    std::fs::write(dir.join("SHA256SUMS"), sums.stdout).unwrap();
+    (archive, dir)
+}
+
+/// A static HTTP/1.1 file server on loopback: GET of a file under `root`,
+/// 404 otherwise. Returns its base URL and the paths it was asked for.
+fn serve(root: &Path) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (root, log) = (root.to_owned(), seen.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            log.lock().unwrap().push(path.clone());
+            let file = root.join(path.trim_start_matches('/'));
+            let mut stream = &stream;
+            let safe = !path.contains("..");
+            match std::fs::read(&file) {
+                Ok(body) if safe && file.is_file() => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(&body);
+                }
+                _ => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                }
+            }
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn the_action_installs_the_release_of_its_version_checked_against_sha256sums() {
+    let releases = tempfile::tempdir().unwrap();
+    let (archive, dir) = make_release(releases.path());
+    let (url, seen) = serve(releases.path());
+    let rig = InstallRig::new();
+    let run = rig.run(&[("release-url", &url)]);
+    let log = String::from_utf8_lossy(&run.log);
+    assert!(run.failed.is_none(), "{log}");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        log.contains(&format!("cargo-palyra-skill {version} installed from release v{version} ({archive}")),
+        "{log}"
+    );
+    assert_eq!(rig.installs(), "", "nothing is built from source");
+    assert_eq!(
+        std::fs::read(rig.installed()).unwrap(),
+        std::fs::read(env!("CARGO_BIN_EXE_cargo-palyra-skill")).unwrap(),
+        "the binary from the archive"
+    );
+    assert_eq!(*seen.lock().unwrap(), [format!("/v{version}/SHA256SUMS"), format!("/v{version}/{archive}")]);
+    assert!(!log.contains("::warning title=cargo-palyra-skill::"), "{log}");
+
+    // A second job on the same runner reuses it.
+    let again = rig.run(&[("release-url", &url)]);
+    assert!(again.failed.is_none());
+    assert!(String::from_utf8_lossy(&again.log).contains("restored from the cache"));
+    assert_eq!(seen.lock().unwrap().len(), 2);
+
+    // An archive that does not match SHA256SUMS fails the step and installs nothing.
+    let tampered = tempfile::tempdir().unwrap();
+    let (_, tampered_dir) = make_release(tampered.path());
+    let sums = std::fs::read_to_string(tampered_dir.join("SHA256SUMS")).unwrap();
+    std::fs::write(tampered_dir.join("SHA256SUMS"), format!("{}{}", "0".repeat(64), &sums[64..])).unwrap();
+    let (tampered_url, _) = serve(tampered.path());
+    let rig = InstallRig::new();
+    let run = rig.run(&[("release-url", &tampered_url)]);
+    let log = String::from_utf8_lossy(&run.log);
+    assert_eq!(run.failed, Some(("install".to_owned(), 1)), "{log}");
+    assert!(
+        log.contains(&format!(
+            "::error title=cargo-palyra-skill::{archive} does not match the SHA256SUMS of release v{version}"
+        )),
+        "{log}"
+    );
+    assert!(log.contains("Nothing was installed"), "{log}");
+    assert!(!rig.installed().exists() && rig.installs().is_empty());
+    drop(dir);
+}
+
+#[test]
+fn without_a_matching_release_the_action_builds_from_source_and_says_why() {
+    // A server with no release at all.
+    let empty = tempfile::tempdir().unwrap();
+    let (url, seen) = serve(empty.path());
+    let rig = InstallRig::new();
+    let run = rig.run(&[("release-url", &url)]);
+    let log = String::from_utf8_lossy(&run.log);
+    assert!(run.failed.is_none(), "{log}");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        log.contains(&format!(
+            "::warning title=cargo-palyra-skill::release v{version} could not be downloaded from {url}/v{version}: building cargo-palyra-skill {version} from source instead"
+        )),
+        "{log}"
+    );
+    assert_eq!(rig.installs(), format!("install --locked --force --path {REPO}\n"));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+
+    // `tool-version: source` builds from source without asking any server.
+    let rig = InstallRig::new();
+    let run = rig.run(&[("release-url", &url), ("tool-version", "source")]);
+    assert!(run.failed.is_none(), "{}", String::from_utf8_lossy(&run.log));
+    assert!(!String::from_utf8_lossy(&run.log).contains("::warning title=cargo-palyra-skill::"));
+    assert_eq!(rig.installs(), format!("install --locked --force --path {REPO}\n"));
+    assert_eq!(seen.lock().unwrap().len(), 1, "no download was tried");
+    let second = rig.run(&[("release-url", &url), ("tool-version", "source")]);
+    assert!(second.failed.is_none());
     assert!(String::from_utf8_lossy(&second.log).contains("cargo-palyra-skill restored from the cache"));
-    assert_eq!(std::fs::read_to_string(&log).unwrap(), installs, "the second job reuses the binary");
+    assert_eq!(rig.installs().lines().count(), 1, "the second job reuses the binary");
+    drop(rig.dir);
 }
 
 #[test]
@@ -574,15 +755,158 @@ fn a_step_that_could_not_run_fails_the_report_and_says_which() {
 
 /// GitHub's runner evaluates `${{ }}` everywhere in a `run:` script (a
 /// backslash does not escape it) and a composite action has no `secrets`
-/// context: inputs reach scripts through `env:` only.
+/// context: inputs reach scripts through `env:` only. The simulator runs
+/// the steps that one test or another reaches; this reads them all.
 #[test]
-fn no_run_script_contains_an_expression() {
+fn no_run_script_contains_an_expression_and_every_expression_is_a_composite_one() {
     let action: Yaml =
         serde_yaml::from_str(&std::fs::read_to_string(Path::new(REPO).join("action.yml")).unwrap()).unwrap();
     for step in action["runs"]["steps"].as_sequence().unwrap() {
+        let name = step.get("id").or(step.get("name")).and_then(Yaml::as_str).unwrap_or("?");
         if let Some(script) = step.get("run").and_then(Yaml::as_str) {
-            let name = step.get("id").or(step.get("name")).and_then(Yaml::as_str).unwrap_or("?");
             assert!(!script.contains("${{"), "step `{name}` has an expression in its run script");
         }
+        if let Some(condition) = step.get("if") {
+            gha::check_condition(&yaml_str(condition), &gha::COMPOSITE_IF)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        for key in ["with", "env"] {
+            for (_, value) in step.get(key).and_then(Yaml::as_mapping).into_iter().flatten() {
+                gha::check_text(&yaml_str(value), &gha::COMPOSITE).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
+        for key in ["name", "working-directory", "shell", "uses"] {
+            if let Some(value) = step.get(key) {
+                gha::check_text(&yaml_str(value), &gha::COMPOSITE).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
+    }
+    for (_, spec) in action["outputs"].as_mapping().unwrap() {
+        gha::check_text(&yaml_str(&spec["value"]), &gha::COMPOSITE).unwrap();
+    }
+}
+
+/// The workflow `new` writes: every expression uses only the contexts and
+/// functions GitHub offers where it sits, and no `run:` script holds one.
+#[test]
+fn the_workflow_template_uses_only_the_contexts_each_key_offers() {
+    let text = std::fs::read_to_string(Path::new(REPO).join("templates/skill-workflow.yml")).unwrap();
+    let workflow: Yaml = serde_yaml::from_str(&text).unwrap();
+    let mut checked = 0;
+    let mut check = |value: &Yaml, place: &gha::Place, at: &str| {
+        let text = yaml_str(value);
+        checked += gha::expressions(&text).unwrap().len();
+        gha::check_text(&text, place).unwrap_or_else(|e| panic!("{at}: {e}"));
+    };
+    for (name, value) in workflow["env"].as_mapping().into_iter().flatten() {
+        check(value, &gha::WORKFLOW_ENV, &format!("env.{}", yaml_str(name)));
+    }
+    for (job_name, job) in workflow["jobs"].as_mapping().unwrap() {
+        let job_name = yaml_str(job_name);
+        if let Some(condition) = job.get("if") {
+            gha::check_condition(&yaml_str(condition), &gha::JOB_IF)
+                .unwrap_or_else(|e| panic!("{job_name}: {e}"));
+        }
+        for key in ["runs-on", "permissions", "env", "outputs", "strategy", "container", "services"] {
+            if let Some(value) = job.get(key) {
+                assert!(
+                    !serde_yaml::to_string(value).unwrap().contains("${{"),
+                    "jobs.{job_name}.{key}: expressions here are not checked by this test; add the key's contexts"
+                );
+            }
+        }
+        for (index, step) in job["steps"].as_sequence().unwrap().iter().enumerate() {
+            let at = format!("jobs.{job_name}.steps[{index}]");
+            if let Some(condition) = step.get("if") {
+                gha::check_condition(&yaml_str(condition), &gha::WORKFLOW_STEP_IF)
+                    .unwrap_or_else(|e| panic!("{at}: {e}"));
+            }
+            if let Some(script) = step.get("run") {
+                assert!(!yaml_str(script).contains("${{"), "{at}: an expression in a run script");
+            }
+            for key in ["name", "working-directory", "uses"] {
+                if let Some(value) = step.get(key) {
+                    check(value, &gha::WORKFLOW_STEP, &format!("{at}.{key}"));
+                }
+            }
+            for key in ["with", "env"] {
+                for (name, value) in step.get(key).and_then(Yaml::as_mapping).into_iter().flatten() {
+                    check(value, &gha::WORKFLOW_STEP, &format!("{at}.{key}.{}", yaml_str(name)));
+                }
+            }
+        }
+    }
+    assert!(checked > 10, "only {checked} expressions found");
+}
+
+/// `cargo binstall` finds what the release workflow uploads: for every
+/// target in `release.yml`'s matrix, `[package.metadata.binstall]` expands
+/// to the archive `package.sh` writes and to the binary's path inside it.
+#[test]
+fn binstall_metadata_names_the_archives_the_release_workflow_makes() {
+    let manifest: toml::Table =
+        std::fs::read_to_string(Path::new(REPO).join("Cargo.toml")).unwrap().parse().unwrap();
+    let package = &manifest["package"];
+    let binstall = &package["metadata"]["binstall"];
+    let release: Yaml = serde_yaml::from_str(
+        &std::fs::read_to_string(Path::new(REPO).join(".github/workflows/release.yml")).unwrap(),
+    )
+    .unwrap();
+    let targets: Vec<String> = release["jobs"]["build"]["strategy"]["matrix"]["include"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|entry| yaml_str(&entry["target"]))
+        .collect();
+    assert_eq!(targets.len(), 5, "{targets:?}");
+    let version = package["version"].as_str().unwrap();
+    let repo = package["repository"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fake_binary = dir.path().join("binary");
+    std::fs::write(&fake_binary, b"not really a binary").unwrap();
+    for target in &targets {
+        let windows = target.contains("windows");
+        let setting = |key: &str| {
+            binstall["overrides"]
+                .get(target.as_str())
+                .and_then(|o| o.get(key))
+                .unwrap_or(&binstall[key])
+                .as_str()
+                .unwrap()
+        };
+        let expand = |template: &str| {
+            template
+                .replace("{ repo }", repo)
+                .replace("{ version }", version)
+                .replace("{ name }", "cargo-palyra-skill")
+                .replace("{ target }", target)
+                .replace("{ bin }", "cargo-palyra-skill")
+                .replace("{ binary-ext }", if windows { ".exe" } else { "" })
+        };
+        let url = expand(setting("pkg-url"));
+        assert_eq!(setting("pkg-fmt"), if windows { "zip" } else { "tgz" });
+        let out = dir.path().join(target);
+        let made = std::process::Command::new(Path::new(REPO).join(".github/release/package.sh"))
+            .arg(&fake_binary)
+            .args([version, target])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let archive = PathBuf::from(String::from_utf8(made.stdout).unwrap().trim());
+        let name = archive.file_name().unwrap().to_str().unwrap();
+        assert_eq!(url, format!("{repo}/releases/download/v{version}/{name}"));
+        let listing = if windows {
+            std::process::Command::new("python3")
+                .args(["-m", "zipfile", "-l"])
+                .arg(&archive)
+                .output()
+                .unwrap()
+        } else {
+            std::process::Command::new("tar").arg("tzf").arg(&archive).output().unwrap()
+        };
+        let listing = String::from_utf8(listing.stdout).unwrap();
+        let bin_dir = expand(setting("bin-dir"));
+        assert!(listing.contains(&bin_dir), "{bin_dir} not in {name}:\n{listing}");
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::support::*;
 use cargo_palyra_skill::artifact::sha256_hex;
 use cargo_palyra_skill::audit::{self, AuditReport, Policy, Status, Subject};
 use cargo_palyra_skill::host::OperatorConfig;
@@ -11,7 +12,6 @@ use cargo_palyra_skill::manifest::Manifest;
 use cargo_palyra_skill::pack::{self, Parts};
 use predicates::prelude::*;
 use serde_json::{Value, json};
-use crate::support::*;
 
 /// The vector's echo module: imports `http-count`/`http-handle`, exports `run` and memory.
 /// (No `$names`, which would add a `name` section.)

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::support::*;
 use cargo_palyra_skill::artifact::Entries;
 use predicates::prelude::*;
 use serde_json::Value;
-use crate::support::*;
 
 /// A copy of a fixture crate (without any `target/`) in a fresh directory.
 fn copy_crate(name: &str, into: &Path) -> PathBuf {

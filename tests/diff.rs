@@ -1,8 +1,8 @@
 //! `diff`: escalations, breaking changes and dependency changes between
 //! versions, in human, JSON and Markdown output.
 
-use serde_json::Value;
 use crate::support::{cmd, fixture_text, sbom_with, test_key, write_artifact};
+use serde_json::Value;
 
 const DEPS: &[(&str, &str)] = &[("serde", "1.0.200"), ("itoa", "1.0.11")];
 

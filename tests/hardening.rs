@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::*;
 use cargo_palyra_skill::artifact::Entries;
 use cargo_palyra_skill::signing::SecretKey;
-use crate::support::*;
 
 /// `pack` of a manifest and a large module (so writing takes a while).
 fn pack_command(dir: &Path, module: &Path, out: &Path, seed: &str) -> std::process::Command {

@@ -1,10 +1,10 @@
 //! The Palyra daemon's `execute_module` as `run` and `test` reproduce it
 //! (HOST.md sections 1 to 3): one test per rule, through the library.
 
+use crate::support::*;
 use cargo_palyra_skill::host::{self, HostCall, HostOutcome, OperatorConfig, Overrides, Requested};
 use cargo_palyra_skill::manifest::Manifest;
 use cargo_palyra_skill::runtime::{FailureClass, Runtime, Tier};
-use crate::support::*;
 
 const CAPS: &str = r#"http_egress_allowlist = ["b.example.com", "c.example.com"]"#;
 

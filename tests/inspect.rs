@@ -1,8 +1,8 @@
 //! `inspect`: entries, manifest summary and signature, without trust.
 
+use crate::support::*;
 use cargo_palyra_skill::artifact::Entries;
 use predicates::prelude::*;
-use crate::support::*;
 
 #[test]
 fn json_report_of_the_vector() {

@@ -1,8 +1,8 @@
 //! `keygen`: key files, permissions, output, and never printing the secret.
 
+use crate::support::cmd;
 use cargo_palyra_skill::signing::SecretKey;
 use predicates::prelude::*;
-use crate::support::cmd;
 
 #[allow(unused_imports)]
 use crate::support::*;
@@ -103,9 +103,9 @@ fn a_public_key_never_signs() {
     // hex an older keygen wrote would load as a seed), and `sign` leaves the
     // artifact byte for byte as it was.
     let unsigned = dir.path().join("x.palyra-skill");
-    let (entries, _) = cargo_palyra_skill::pack::assemble(crate::support::echo_parts(&crate::support::fixture_text(
-        "vectors/inputs/skill.toml",
-    )))
+    let (entries, _) = cargo_palyra_skill::pack::assemble(crate::support::echo_parts(
+        &crate::support::fixture_text("vectors/inputs/skill.toml"),
+    ))
     .unwrap();
     std::fs::write(&unsigned, entries.to_zip().unwrap()).unwrap();
     let before = std::fs::read(&unsigned).unwrap();

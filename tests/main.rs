@@ -9,6 +9,7 @@ mod action;
 mod audit;
 mod build;
 mod diff;
+mod gha;
 mod hardening;
 mod host;
 mod inspect;

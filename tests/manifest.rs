@@ -1,8 +1,8 @@
 //! Every rule of MANIFEST.md, each with a manifest it accepts and one it
 //! rejects, and the consumer's warnings.
 
-use cargo_palyra_skill::manifest::{CompatError, Manifest, ManifestError};
 use crate::support::fixture_text;
+use cargo_palyra_skill::manifest::{CompatError, Manifest, ManifestError};
 
 fn full() -> String {
     fixture_text("manifests/full.toml")

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use predicates::prelude::*;
 use crate::support::*;
+use predicates::prelude::*;
 
 /// The tool with isolated config, cache and state directories under `home`.
 fn tool(home: &Path, cwd: &Path) -> assert_cmd::Command {
@@ -58,6 +58,12 @@ fn new_build_test_run_works_out_of_the_box() {
     ] {
         assert!(demo.join(file).is_file(), "{file}");
     }
+    // The workflow fetches the action from this tool's repository at its
+    // version's tag (the action then installs that release, or builds it).
+    let workflow = std::fs::read_to_string(demo.join(".github/workflows/skill.yml")).unwrap();
+    assert!(!workflow.contains("{{"), "a placeholder is left:\n{workflow}");
+    assert!(workflow.contains(&format!("PALYRA_SKILL_REPOSITORY: \"{}\"", env!("CARGO_PKG_REPOSITORY"))));
+    assert!(workflow.contains(&format!("PALYRA_SKILL_VERSION: \"{}\"", env!("CARGO_PKG_VERSION"))));
     tool(home.path(), &demo).arg("build").assert().success().stderr(predicate::str::contains("Finished"));
 
     // The module is what Palyra 0.1.0 links: host functions only.

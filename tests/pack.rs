@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::support::*;
 use cargo_palyra_skill::artifact::Entries;
 use predicates::prelude::*;
-use crate::support::*;
 
 struct Workspace {
     dir: tempfile::TempDir,

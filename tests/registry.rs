@@ -5,13 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::support::{
+    TEST_PUBLIC_HEX, TEST_SEED_HEX, cmd, fixture_text, sbom_with, test_key, with_publisher, write_artifact,
+};
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use crate::support::{
-    TEST_PUBLIC_HEX, TEST_SEED_HEX, cmd, fixture_text, sbom_with, test_key, with_publisher, write_artifact,
-};
 
 /// A registry key other than the publishers' test key.
 const REGISTRY_SEED_HEX: &str = "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f";

@@ -4,11 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use cargo_palyra_skill::runtime::{
     FailureClass, Grants, Limits, Linking, Preopen, RunReport, RunRequest, Runtime, Tier,
 };
 use predicates::prelude::*;
-use crate::support::*;
 
 fn run_wat(name: &str, limits: Limits, preopens: Vec<Preopen>) -> RunReport {
     let wasm = wat::parse_file(fixture(&format!("hostile/{name}.wat"))).unwrap();

@@ -1,11 +1,11 @@
 //! `sign`: signing unsigned artifacts, key rotation, and refusing to bless
 //! tampered content.
 
+use crate::support::*;
 use cargo_palyra_skill::artifact::Entries;
 use cargo_palyra_skill::pack;
 use cargo_palyra_skill::signing::SecretKey;
 use predicates::prelude::*;
-use crate::support::*;
 
 fn unsigned(dir: &std::path::Path) -> std::path::PathBuf {
     let (entries, _) = pack::assemble(echo_parts(&fixture_text("manifests/full.toml"))).unwrap();

@@ -5,13 +5,13 @@
 
 use std::path::PathBuf;
 
+use crate::support::*;
 use cargo_palyra_skill::artifact::Entries;
 use cargo_palyra_skill::runtime::{
     CacheKey, CacheOutcome, FailureClass, Grants, Limits, Linking, LoadedModule, ModuleCache, Preopen,
     RunReport, RunRequest, Runtime, Tier,
 };
 use serde_json::Value;
-use crate::support::*;
 
 fn request<'a>(
     module: &'a LoadedModule,

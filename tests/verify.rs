@@ -3,11 +3,11 @@
 
 use std::io::Write;
 
+use crate::support::*;
 use cargo_palyra_skill::artifact::{ArtifactError, Entries};
 use cargo_palyra_skill::verify::{VerifyError, verify_bytes};
 use predicates::prelude::*;
 use serde_json::Value;
-use crate::support::*;
 use zip::write::SimpleFileOptions;
 
 fn json(output: &[u8]) -> Value {

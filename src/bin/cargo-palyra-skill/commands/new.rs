@@ -132,6 +132,7 @@ impl Opts {
             ("{{publisher}}", publisher),
             ("{{display_name}}", display_name.as_str()),
             ("{{tool_version}}", env!("CARGO_PKG_VERSION")),
+            ("{{tool_repository}}", env!("CARGO_PKG_REPOSITORY")),
         ];
         if let Err(error) = write_all(&self.path, &substitutions) {
             // Leave nothing half-written behind, and nothing else touched
