@@ -44,6 +44,10 @@ impl Abi {
 pub enum CargoError {
     #[error("could not read the cargo metadata of `{manifest}`: {message}")]
     Metadata { manifest: String, message: String },
+    #[error(
+        "no skill crate here: {message}. Run this in a skill crate's directory or pass the crate's path, or create one with `cargo palyra-skill new NAME`"
+    )]
+    NoCrate { message: String },
     #[error("no package `{0}` in this workspace: pass one of its members with `-p`")]
     NoSuchPackage(String),
     #[error("`{manifest}` is a workspace with several skill packages ({names}): pick one with `-p NAME`")]
@@ -218,9 +222,20 @@ fn metadata(
     other.extend(cargo_flags.iter().cloned());
     command.other_options(other);
     let shown = manifest_path.map_or("Cargo.toml".into(), |p| p.display().to_string());
-    command
-        .exec()
-        .map_err(|e| CargoError::Metadata { manifest: shown, message: e.to_string().trim().to_owned() })
+    command.exec().map_err(|e| metadata_error(shown, e))
+}
+
+/// Cargo's own complaint, without its `error: ` prefix (ours precedes it),
+/// and no crate at all told apart from a broken one.
+fn metadata_error(manifest: String, error: cargo_metadata::Error) -> CargoError {
+    let message = match &error {
+        cargo_metadata::Error::CargoMetadata { stderr } => stderr.trim().to_owned(),
+        other => other.to_string(),
+    };
+    let message = message.strip_prefix("error: ").unwrap_or(&message).to_owned();
+    let missing = message.starts_with("could not find `Cargo.toml`")
+        || (message.starts_with("manifest path `") && message.ends_with("` does not exist"));
+    if missing { CargoError::NoCrate { message } } else { CargoError::Metadata { manifest, message } }
 }
 
 /// What `cargo build` is asked to do.

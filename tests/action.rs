@@ -19,7 +19,8 @@ use serde_yaml::Value as Yaml;
 
 use crate::gha;
 use crate::support::{
-    TEST_PUBLIC_HEX, TEST_SEED_HEX, assert_clean, cmd, fixture_text, sbom_with, test_key, write_artifact,
+    TEST_PUBLIC_HEX, TEST_SEED_HEX, assert_clean, cmd, copy_dir, fixture_text, sbom_with, test_key,
+    write_artifact,
 };
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -59,22 +60,6 @@ fn parse_output_file(text: &str) -> BTreeMap<String, String> {
         }
     }
     outputs
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == "target" {
-            continue;
-        }
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
 }
 
 /// Runs `action.yml` with `with` as the step's inputs under a simulated

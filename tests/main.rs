@@ -11,6 +11,7 @@ mod build;
 mod diff;
 mod gha;
 mod hardening;
+mod hints;
 mod host;
 mod inspect;
 mod keygen;

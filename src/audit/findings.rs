@@ -162,7 +162,8 @@ pub(super) fn module_findings(
                 None,
                 None,
                 "the memory declares no maximum: only the host's quota bounds it".into(),
-                "optionally set a maximum (`-C link-arg=--max-memory=...`)".into(),
+                "optionally set a maximum (`RUSTFLAGS=\"-C link-arg=--max-memory=BYTES\"` when building)"
+                    .into(),
             );
         }
     }

@@ -2,7 +2,7 @@
 //! binary under test, and artifacts built in memory.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use cargo_palyra_skill::artifact::Entries;
@@ -158,4 +158,25 @@ required_protocol_major = 1
 min_palyra_version = "0.1.0"
 "#
     )
+}
+
+/// Copies a directory tree, leaving out any `target/`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let path = entry.path();
+        if entry.file_name() == "target" {
+            continue;
+        }
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Copies `fixtures/<rel>` (a crate) to `to`.
+pub fn copy_fixture_dir(rel: &str, to: &Path) {
+    copy_dir(&fixture(rel), to);
 }

@@ -105,11 +105,23 @@ impl Shell {
         }
     }
 
-    /// `error: ...` and its `Caused by:` chain; shown even with `-q`.
+    /// `error: ...` and its `Caused by:` chain; shown even with `-q`. A
+    /// cause whose text was already shown (a message that embeds its
+    /// source) is not repeated.
     pub fn error(&mut self, error: &anyhow::Error) {
-        let _ = writeln!(self.err, "{RED}error{RED:#}: {error}");
-        let mut causes = error.chain().skip(1).peekable();
-        if causes.peek().is_some() {
+        let mut shown = error.to_string();
+        let _ = writeln!(self.err, "{RED}error{RED:#}: {shown}");
+        let causes: Vec<String> = error
+            .chain()
+            .skip(1)
+            .filter_map(|cause| {
+                let text = cause.to_string();
+                let new = !shown.contains(&text);
+                shown.push_str(&text);
+                new.then_some(text)
+            })
+            .collect();
+        if !causes.is_empty() {
             let _ = writeln!(self.err, "\nCaused by:");
             for cause in causes {
                 let _ = writeln!(self.err, "  {cause}");

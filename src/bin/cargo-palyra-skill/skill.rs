@@ -19,6 +19,55 @@ use clap::Args;
 use crate::input::read_entries;
 use crate::shell::Shell;
 
+/// Where a crate command finds the crate: a positional PATH (its directory
+/// or its `Cargo.toml`) or cargo's own `--manifest-path`; the current
+/// directory by default.
+#[derive(Debug, Clone, Args)]
+pub struct CratePath {
+    /// The skill crate: its directory or its `Cargo.toml` [default: .]
+    #[arg(value_name = "PATH", conflicts_with = "manifest_path")]
+    path: Option<PathBuf>,
+    /// Path to the crate's `Cargo.toml` (as cargo takes it)
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+}
+
+impl CratePath {
+    /// The crate's `Cargo.toml`, or `None` for cargo's own search from the
+    /// current directory.
+    pub fn manifest(&self) -> Option<PathBuf> {
+        match (&self.manifest_path, &self.path) {
+            (Some(manifest), _) => Some(manifest.clone()),
+            (None, Some(path)) if path.is_dir() => Some(path.join("Cargo.toml")),
+            (None, Some(path)) => Some(path.clone()),
+            (None, None) => None,
+        }
+    }
+
+    /// The crate's `Cargo.toml`, `./Cargo.toml` by default.
+    pub fn manifest_or_default(&self) -> PathBuf {
+        self.manifest().unwrap_or_else(|| PathBuf::from("Cargo.toml"))
+    }
+}
+
+/// Where `run` and `audit` find what they take: a positional TARGET (an
+/// artifact or a crate) or `--manifest-path` (a crate).
+#[derive(Debug, Clone, Args)]
+pub struct TargetPath {
+    /// A `.palyra-skill` artifact, or a skill crate (its directory or `Cargo.toml`) [default: .]
+    #[arg(value_name = "PATH", conflicts_with = "manifest_path")]
+    target: Option<PathBuf>,
+    /// Path to the crate's `Cargo.toml` (as cargo takes it)
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+}
+
+impl TargetPath {
+    pub fn path(&self) -> PathBuf {
+        self.manifest_path.clone().or_else(|| self.target.clone()).unwrap_or_else(|| PathBuf::from("."))
+    }
+}
+
 /// Build options for a crate given to `run`, `test` or `audit`.
 #[derive(Debug, Clone, Args)]
 pub struct BuildArgs {

@@ -26,7 +26,7 @@ pub enum AuditFormat {
 
 /// Audit a skill as the Palyra host does before letting it run, and more.
 ///
-/// TARGET is a `.palyra-skill` artifact, a `.wasm` module, or a crate
+/// PATH is a `.palyra-skill` artifact, a `.wasm` module, or a crate
 /// directory (built and signed first, with the key options or, as `build`
 /// does, `$PALYRA_SKILL_SIGNING_KEY` or your development key). Runs every check of
 /// the consumer's audit with its ids and defaults (after verification, like
@@ -42,15 +42,18 @@ pub enum AuditFormat {
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill audit dist/acme.echo-1.0.0.palyra-skill\n",
-    "  cargo palyra-skill audit . --message-format sarif --output audit.sarif\n",
+    "  cargo palyra-skill audit . --message-format sarif --out audit.sarif\n",
     "  cargo palyra-skill audit . --operator-config /etc/palyra/palyrad.toml\n",
     "  cargo palyra-skill audit target/wasm32-unknown-unknown/release/guard.wasm --message-format json\n\n",
     "Exit status:\n  0  passed\n  1  quarantine (a consumer check failed) or an error finding\n  2  could not audit (bad input, verification failed, I/O error)"
 ))]
 pub struct Opts {
-    /// An artifact, a `.wasm` module, or a crate directory
-    #[arg(default_value = ".")]
-    target: PathBuf,
+    /// An artifact, a `.wasm` module, or a skill crate (its directory or `Cargo.toml`) [default: .]
+    #[arg(value_name = "PATH", conflicts_with = "manifest_path")]
+    path: Option<PathBuf>,
+    /// Path to the crate's `Cargo.toml` (as cargo takes it)
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
     /// Audit policy (TOML): `max_module_bytes`, `max_exported_functions`,
     /// `allow_device_capabilities`, `allow_wildcard_capabilities`, `max_debug_info_bytes`
     #[arg(long, value_name = "FILE")]
@@ -77,9 +80,9 @@ pub struct Opts {
     #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
     message_format: AuditFormat,
     /// Write the report to FILE instead of stdout
-    #[arg(long, short, value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// Where `skill.toml` is in the repository, for SARIF locations [default: beside TARGET]
+    #[arg(long, short, value_name = "FILE", alias = "output")]
+    out: Option<PathBuf>,
+    /// Where `skill.toml` is in the repository, for SARIF locations [default: beside PATH]
     #[arg(long, value_name = "PATH")]
     manifest_uri: Option<String>,
     #[command(flatten)]
@@ -109,16 +112,21 @@ impl Opts {
         Ok(policy)
     }
 
+    /// What to audit: PATH, `--manifest-path`, or the current directory.
+    fn target(&self) -> PathBuf {
+        self.manifest_path.clone().or_else(|| self.path.clone()).unwrap_or_else(|| PathBuf::from("."))
+    }
+
     /// The artifact bytes to audit: read, or built and signed from a crate.
     fn artifact_bytes(&self, shell: &mut Shell) -> Result<Vec<u8>> {
-        if !skill::is_crate(&self.target) {
-            return crate::input::read_artifact(&self.target);
+        if !skill::is_crate(&self.target()) {
+            return crate::input::read_artifact(&self.target());
         }
         let key = match self.key.load(shell)? {
             Some((key, _)) => key,
             None => dev_key()?.0,
         };
-        Ok(skill::build_crate(&self.target, &self.build, Some(&key), shell)?.bytes)
+        Ok(skill::build_crate(&self.target(), &self.build, Some(&key), shell)?.bytes)
     }
 
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
@@ -126,10 +134,10 @@ impl Opts {
         let hook = std::env::var("PALYRA_SKILL_AUDIT_VULN_FEED_HOOK").ok();
         let now = cargo_palyra_skill::pack::signed_at_unix_ms().unwrap_or(0);
         let operator = self.operator.read()?.unwrap_or_default();
-        let is_module = self.target.extension().is_some_and(|e| e == "wasm");
+        let is_module = self.target().extension().is_some_and(|e| e == "wasm");
         let (report, manifest_text) = if is_module {
-            let bytes = read_limited(&self.target, 256 * 1024 * 1024, "module")?;
-            let path = self.target.display().to_string();
+            let bytes = read_limited(&self.target(), 256 * 1024 * 1024, "module")?;
+            let path = self.target().display().to_string();
             let subject = Subject {
                 manifest: None,
                 trust_decision: None,
@@ -143,7 +151,7 @@ impl Opts {
         } else {
             let bytes = self.artifact_bytes(shell)?;
             let (entries, verified) = verify_bytes(&bytes).with_context(|| {
-                format!("could not audit `{}`: it fails verification", self.target.display())
+                format!("could not audit `{}`: it fails verification", self.target().display())
             })?;
             let decision = self.decide(&verified)?;
             let subject =
@@ -159,7 +167,8 @@ impl Opts {
             AuditFormat::Sarif => {
                 let uri = match &self.manifest_uri {
                     Some(uri) => PathBuf::from(uri),
-                    None if self.target.is_dir() => self.target.join("skill.toml"),
+                    None if self.target().is_dir() => self.target().join("skill.toml"),
+                    None if skill::is_crate(&self.target()) => self.target().with_file_name("skill.toml"),
                     None => PathBuf::from("skill.toml"),
                 };
                 serde_json::to_string_pretty(&audit::to_sarif(
@@ -170,7 +179,7 @@ impl Opts {
             }
             AuditFormat::Human => human(&report),
         };
-        match &self.output {
+        match &self.out {
             Some(path) => {
                 write_atomic(path, rendered.as_bytes(), Some(0o644), Existing::Replace)
                     .with_context(|| format!("could not write `{}`", path.display()))?;

@@ -15,8 +15,9 @@ use super::pack::ArtifactReport;
 use crate::Outcome;
 use crate::input::{KeyArgs, dev_key, dev_key_exists};
 use crate::shell::{MessageFormat, Shell, human_size};
+use crate::skill::CratePath;
 
-/// Build the skill crate for wasm32-wasip1 into a signed `.palyra-skill`.
+/// Build the skill crate to a wasm module (wasm32-unknown-unknown, or wasm32-wasip1 for the WASI preview) in a signed `.palyra-skill`.
 ///
 /// Compiles with cargo (release profile by default), generates a CycloneDX
 /// SBOM from the real dependency graph and SLSA provenance, packs the crate's
@@ -27,15 +28,14 @@ use crate::shell::{MessageFormat, Shell, human_size};
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill build\n",
-    "  cargo palyra-skill build --manifest-path skills/echo/Cargo.toml --key release.pem --attestation\n",
+    "  cargo palyra-skill build skills/echo --key release.pem --attestation\n",
     "  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) cargo palyra-skill build --locked --check-reproducible\n\n",
     "The artifact goes to `target/palyra-skill/<skill_id>-<version>.palyra-skill` unless `--out DIR` says otherwise.\n\n",
     exit_status!()
 ))]
 pub struct Opts {
-    /// Path to the crate's `Cargo.toml`
-    #[arg(long, value_name = "PATH")]
-    manifest_path: Option<PathBuf>,
+    #[command(flatten)]
+    location: CratePath,
     /// The package to build, in a workspace
     #[arg(long, short, value_name = "SPEC")]
     package: Option<String>,
@@ -109,7 +109,7 @@ impl Opts {
             .map(str::to_owned)
             .collect();
         BuildOptions {
-            manifest_path: self.manifest_path.clone(),
+            manifest_path: self.location.manifest(),
             package: self.package.clone(),
             profile: self.profile.clone(),
             features: Features {
@@ -207,7 +207,7 @@ impl Opts {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = std::process::Command::new(cargo);
         command.args(["locate-project", "--message-format", "plain"]);
-        if let Some(path) = &self.manifest_path {
+        if let Some(path) = self.location.manifest() {
             command.arg("--manifest-path").arg(path);
         }
         let output = command.output().context("could not run `cargo locate-project`")?;

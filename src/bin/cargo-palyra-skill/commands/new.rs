@@ -23,7 +23,8 @@ use crate::shell::{MessageFormat, Shell};
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill new demo\n",
-    "  cargo palyra-skill new skills/weather --publisher acme --name weather\n\n",
+    "  cargo palyra-skill new skills/weather --publisher acme --name weather\n",
+    "  cargo palyra-skill new . --vcs none\n\n",
     exit_status!()
 ))]
 pub struct Opts {
@@ -35,9 +36,18 @@ pub struct Opts {
     /// Crate name [default: the directory name]
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
+    /// Version control: `git` runs `git init` unless PATH is already inside a work tree
+    #[arg(long, value_enum, value_name = "VCS", default_value_t = Vcs::Git)]
+    vcs: Vcs,
     /// Output format
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     message_format: MessageFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Vcs {
+    Git,
+    None,
 }
 
 const FILES: &[(&str, &str)] = &[
@@ -59,6 +69,36 @@ struct Report {
     skill_id: String,
     tool_id: String,
     files: Vec<&'static str>,
+    /// `initialized`, `existing` (inside a work tree already), `none`
+    /// (`--vcs none`) or `unavailable` (no `git` on PATH).
+    git: &'static str,
+}
+
+/// `git init` at `path` unless it is already inside a work tree.
+fn init_git(path: &Path, shell: &mut Shell) -> &'static str {
+    let inside = std::process::Command::new("git")
+        .args(["rev-parse", "--is-inside-work-tree"])
+        .current_dir(path)
+        .stderr(std::process::Stdio::null())
+        .output();
+    match inside {
+        Err(_) => {
+            shell.warn("`git` is not on PATH: no repository was created (install git, or pass `--vcs none`)");
+            "unavailable"
+        }
+        Ok(out) if out.status.success() => "existing",
+        Ok(_) => match std::process::Command::new("git").args(["init", "--quiet"]).current_dir(path).status()
+        {
+            Ok(status) if status.success() => "initialized",
+            _ => {
+                shell.warn(format_args!(
+                    "`git init` failed in `{}`: no repository was created",
+                    path.display()
+                ));
+                "unavailable"
+            }
+        },
+    }
 }
 
 fn valid_crate_name(name: &str) -> bool {
@@ -154,21 +194,42 @@ impl Opts {
             "Created",
             format_args!("skill `{skill_id}` (crate `{crate_name}`) in `{}`", self.path.display()),
         );
+        let git = match self.vcs {
+            Vcs::Git => init_git(&self.path, shell),
+            Vcs::None => "none",
+        };
         let report = Report {
             path: self.path.clone(),
             crate_name,
             skill_id,
             tool_id,
             files: FILES.iter().map(|(rel, _)| *rel).collect(),
+            git,
         };
         match self.message_format {
             MessageFormat::Json => shell.print_json(&report)?,
             // Guidance, not data: `-q` keeps it quiet.
             MessageFormat::Human if shell.is_quiet() => {}
-            MessageFormat::Human => shell.print(format_args!(
-                "next:\n  cd {}\n  cargo palyra-skill build\n  cargo palyra-skill test\n  cargo palyra-skill run --allow-http api.example.com",
-                self.path.display(),
-            ))?,
+            MessageFormat::Human => {
+                let mut text = String::from("wrote:\n");
+                for (rel, _) in FILES {
+                    let what = match *rel {
+                        ".github/workflows/skill.yml" => {
+                            "  (GitHub workflow: checks pull requests, signs and releases `v*` tags)"
+                        }
+                        _ => "",
+                    };
+                    text.push_str(&format!("  {rel}{what}\n"));
+                }
+                if git == "initialized" {
+                    text.push_str("  .git/ (a new git repository; `--vcs none` skips it)\n");
+                }
+                text.push_str(&format!(
+                    "next:\n  cd {}\n  cargo palyra-skill build\n  cargo palyra-skill test\n  cargo palyra-skill run --allow-http api.example.com",
+                    self.path.display(),
+                ));
+                shell.print(text)?
+            }
         }
         Ok(Outcome::Success)
     }

@@ -15,11 +15,11 @@ use serde_json::Value;
 use crate::Outcome;
 use crate::operator::OperatorArgs;
 use crate::shell::{MessageFormat, Shell, human_size};
-use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill};
+use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill, TargetPath};
 
 /// Run a skill as the Palyra daemon runs it, and show what it would answer.
 ///
-/// TARGET is a `.palyra-skill` artifact, or a crate directory (built first).
+/// PATH is a `.palyra-skill` artifact, or a crate (built first).
 /// By default the module is called as Palyra 0.1.0's daemon calls it (host
 /// ABI v1): linked against the eight host functions only, no input, the
 /// exit code as the result; capabilities are granted only when requested
@@ -43,9 +43,8 @@ use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill};
     "Exit status:\n  0  the call returned an exit code (whatever it is)\n  1  the call failed (the daemon's error kind is reported)\n  2  could not run (bad arguments, unreadable artifact, I/O error)"
 ))]
 pub struct Opts {
-    /// A `.palyra-skill` artifact or a skill crate directory
-    #[arg(default_value = ".")]
-    target: PathBuf,
+    #[command(flatten)]
+    target: TargetPath,
     /// The module ABI [default: the crate's `abi` setting, else palyra-host-v1]
     #[arg(long, value_enum)]
     abi: Option<AbiArg>,
@@ -144,7 +143,7 @@ impl Opts {
     }
 
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let skill = skill::load(&self.target, &self.build, shell)?;
+        let skill = skill::load(&self.target.path(), &self.build, shell)?;
         match skill.abi(self.abi) {
             Abi::PalyraHostV1 => self.run_host(&skill, shell),
             Abi::WasiJson => self.run_preview(&skill, shell),

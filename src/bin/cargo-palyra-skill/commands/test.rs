@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::Outcome;
 use crate::operator::{OperatorArgs, operator_for};
 use crate::shell::{MessageFormat, Shell};
-use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill};
+use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, CratePath, Skill};
 
 /// Build the skill crate and run its fixture cases.
 ///
@@ -43,13 +43,12 @@ use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill};
     "Examples:\n",
     "  cargo palyra-skill test\n",
     "  cargo palyra-skill test --operator-config palyrad.toml\n",
-    "  cargo palyra-skill test --manifest-path skills/guard/Cargo.toml --message-format json\n\n",
+    "  cargo palyra-skill test skills/guard --message-format json\n\n",
     "Exit status:\n  0  every case passed\n  1  a case failed\n  2  could not run (build failed, bad fixture)"
 ))]
 pub struct Opts {
-    /// Path to the crate's `Cargo.toml`
-    #[arg(long, value_name = "PATH", default_value = "Cargo.toml")]
-    manifest_path: PathBuf,
+    #[command(flatten)]
+    location: CratePath,
     /// The module ABI [default: the crate's `abi` setting, else palyra-host-v1]
     #[arg(long, value_enum)]
     abi: Option<AbiArg>,
@@ -179,7 +178,7 @@ fn matches(failure: &Failure, expected: &str) -> bool {
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let runtime = skill::runtime(self.code.no_cache, shell)?;
-        let skill = skill::load(&self.manifest_path, &self.build, shell)?;
+        let skill = skill::load(&self.location.manifest_or_default(), &self.build, shell)?;
         let abi = skill.abi(self.abi);
         let base = self.operator.read()?;
         let module = match abi {

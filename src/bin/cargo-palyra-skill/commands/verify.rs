@@ -105,8 +105,9 @@ impl Opts {
         let mut io_failed = 0;
         for (path, outcome) in self.artifacts.iter().zip(checked) {
             let result = match outcome {
+                // One artifact that cannot be read: that is the whole story.
+                Err(error) if self.artifacts.len() == 1 => return Err(error),
                 Err(error) => {
-                    shell.error(&error);
                     io_failed += 1;
                     rejected(path, None, "io", format!("{error:#}"))
                 }
@@ -130,7 +131,7 @@ impl Opts {
             shell.status_failed("Finished", summary)
         }
         if io_failed > 0 {
-            anyhow::bail!("could not read {io_failed} of {} artifacts", self.artifacts.len());
+            anyhow::bail!("could not read {io_failed} of {} artifacts (listed above)", self.artifacts.len());
         }
         Ok(if report.rejected == 0 { Outcome::Success } else { Outcome::CheckFailed })
     }
