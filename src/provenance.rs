@@ -13,7 +13,7 @@ use crate::signing::SecretKey;
 
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
-/// Our build type, documented in README ("Provenance").
+/// Our build type, documented in docs/build.md ("Provenance").
 /// The build type: `cargo build` of a skill cdylib; `externalParameters`
 /// name the target and the ABI.
 pub const BUILD_TYPE: &str = "urn:palyra:cargo-palyra-skill:buildtype:cargo-cdylib:v2";

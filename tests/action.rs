@@ -771,12 +771,32 @@ fn no_run_script_contains_an_expression_and_every_expression_is_a_composite_one(
     }
 }
 
-/// The workflow `new` writes: every expression uses only the contexts and
-/// functions GitHub offers where it sits, and no `run:` script holds one.
+/// The workflow `new` writes and the one README shows: every expression
+/// uses only the contexts and functions GitHub offers where it sits, no
+/// `run:` script holds one, and every action is pinned by commit. The
+/// README's copy is left in `target/tmp/readme-workflow.yml`, where `.ci/run`
+/// lints it with zizmor, actionlint and action-validator.
 #[test]
-fn the_workflow_template_uses_only_the_contexts_each_key_offers() {
-    let text = std::fs::read_to_string(Path::new(REPO).join("templates/skill-workflow.yml")).unwrap();
-    let workflow: Yaml = serde_yaml::from_str(&text).unwrap();
+fn the_workflow_template_and_readme_workflow_use_only_the_contexts_each_key_offers() {
+    let template = std::fs::read_to_string(Path::new(REPO).join("templates/skill-workflow.yml")).unwrap();
+    check_workflow(&template);
+    let readme = std::fs::read_to_string(Path::new(REPO).join("README.md")).unwrap();
+    let start = readme.find("```yaml\n").expect("README shows a workflow") + "```yaml\n".len();
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    check_workflow(block);
+    let keep = Path::new(REPO).join("target/tmp");
+    std::fs::create_dir_all(&keep).unwrap();
+    std::fs::write(keep.join("readme-workflow.yml"), block).unwrap();
+    // It fetches the action the way the template does.
+    let fetch = |text: &str| {
+        let at = text.find("          if ! git clone").expect("the fetch step");
+        text[at..at + text[at..].find("          fi\n").unwrap()].to_owned()
+    };
+    assert_eq!(fetch(block), fetch(&template));
+}
+
+fn check_workflow(text: &str) {
+    let workflow: Yaml = serde_yaml::from_str(text).unwrap();
     let mut checked = 0;
     let mut check = |value: &Yaml, place: &gha::Place, at: &str| {
         let text = yaml_str(value);
@@ -809,6 +829,13 @@ fn the_workflow_template_uses_only_the_contexts_each_key_offers() {
             if let Some(script) = step.get("run") {
                 assert!(!yaml_str(script).contains("${{"), "{at}: an expression in a run script");
             }
+            if let Some(uses) = step.get("uses").map(yaml_str).filter(|u| !u.starts_with("./")) {
+                let sha = uses.split_once('@').map(|(_, sha)| sha).unwrap_or("");
+                assert!(
+                    sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{at}: `{uses}` is not pinned"
+                );
+            }
             for key in ["name", "working-directory", "uses"] {
                 if let Some(value) = step.get(key) {
                     check(value, &gha::WORKFLOW_STEP, &format!("{at}.{key}"));
@@ -821,7 +848,7 @@ fn the_workflow_template_uses_only_the_contexts_each_key_offers() {
             }
         }
     }
-    assert!(checked > 10, "only {checked} expressions found");
+    assert!(checked >= 3, "only {checked} expressions found");
 }
 
 /// `cargo binstall` finds what the release workflow uploads: for every

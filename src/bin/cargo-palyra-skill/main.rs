@@ -1,9 +1,19 @@
 //! `cargo palyra-skill`: argument parsing, dispatch, error printing and exit codes.
 
-/// The exit status table every `--help` ends with.
+/// Where the reference is; every `--help` ends with it.
+macro_rules! reference {
+    () => {
+        concat!("Reference, one page per command: ", env!("CARGO_PKG_REPOSITORY"), "/tree/main/docs")
+    };
+}
+
+/// The exit status table most `--help` pages end with.
 macro_rules! exit_status {
     () => {
-        "Exit status:\n  0  success\n  1  a check failed (verification rejected, audit quarantined, test failed)\n  2  could not run (bad input, I/O error)"
+        concat!(
+            "Exit status:\n  0  success\n  1  a check failed (verification rejected, audit quarantined, test failed)\n  2  could not run (bad input, I/O error)\n\n",
+            reference!()
+        )
     };
 }
 

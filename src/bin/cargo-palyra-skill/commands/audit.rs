@@ -45,7 +45,9 @@ pub enum AuditFormat {
     "  cargo palyra-skill audit . --message-format sarif --out audit.sarif\n",
     "  cargo palyra-skill audit . --operator-config /etc/palyra/palyrad.toml\n",
     "  cargo palyra-skill audit target/wasm32-unknown-unknown/release/guard.wasm --message-format json\n\n",
-    "Exit status:\n  0  passed\n  1  quarantine (a consumer check failed) or an error finding\n  2  could not audit (bad input, verification failed, I/O error)"
+    "Exit status:\n  0  passed\n  1  quarantine (a consumer check failed) or an error finding\n  2  could not audit (bad input, verification failed, I/O error)",
+    "\n\n",
+    reference!()
 ))]
 pub struct Opts {
     /// An artifact, a `.wasm` module, or a skill crate (its directory or `Cargo.toml`) [default: .]

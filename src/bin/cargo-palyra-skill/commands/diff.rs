@@ -28,7 +28,9 @@ use crate::skill::{self, BuildArgs};
     "  cargo palyra-skill diff echo-1.0.0.palyra-skill echo-1.1.0.palyra-skill\n",
     "  cargo palyra-skill diff released.palyra-skill . --fail-on-escalation\n",
     "  cargo palyra-skill diff old.palyra-skill new.palyra-skill --message-format markdown >> \"$GITHUB_STEP_SUMMARY\"\n\n",
-    "Exit status:\n  0  compared (and no escalation, with --fail-on-escalation)\n  1  an escalation was found with --fail-on-escalation\n  2  could not compare (bad input, I/O error, build failed)"
+    "Exit status:\n  0  compared (and no escalation, with --fail-on-escalation)\n  1  an escalation was found with --fail-on-escalation\n  2  could not compare (bad input, I/O error, build failed)",
+    "\n\n",
+    reference!()
 ))]
 pub struct Opts {
     /// The old version: a `.palyra-skill` artifact or a crate directory

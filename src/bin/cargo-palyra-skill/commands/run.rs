@@ -40,7 +40,9 @@ use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill, TargetPath};
     "  cargo palyra-skill run . --operator-config /etc/palyra/palyrad.toml --allow-http api.example.com\n",
     "  cargo palyra-skill run . --message-format json --optimized\n",
     "  cargo palyra-skill run echo.palyra-skill --abi wasi-json --input '{\"text\":\"hi\"}'\n\n",
-    "Exit status:\n  0  the call returned an exit code (whatever it is)\n  1  the call failed (the daemon's error kind is reported)\n  2  could not run (bad arguments, unreadable artifact, I/O error)"
+    "Exit status:\n  0  the call returned an exit code (whatever it is)\n  1  the call failed (the daemon's error kind is reported)\n  2  could not run (bad arguments, unreadable artifact, I/O error)",
+    "\n\n",
+    reference!()
 ))]
 pub struct Opts {
     #[command(flatten)]

@@ -44,7 +44,9 @@ use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, CratePath, Skill};
     "  cargo palyra-skill test\n",
     "  cargo palyra-skill test --operator-config palyrad.toml\n",
     "  cargo palyra-skill test skills/guard --message-format json\n\n",
-    "Exit status:\n  0  every case passed\n  1  a case failed\n  2  could not run (build failed, bad fixture)"
+    "Exit status:\n  0  every case passed\n  1  a case failed\n  2  could not run (build failed, bad fixture)",
+    "\n\n",
+    reference!()
 ))]
 pub struct Opts {
     #[command(flatten)]
