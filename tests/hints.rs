@@ -223,3 +223,41 @@ fn each_error_is_said_once_with_its_fix() {
     assert_eq!(stderr.matches("fuel_budget = \"lots\"").count(), 1, "{stderr}");
     assert!(stderr.contains("capabilities.quotas.fuel_budget") && !stderr.contains("Caused by"), "{stderr}");
 }
+
+/// One value name per flag across all commands. Two flags share a name but
+/// not a meaning, and say so: `build --out DIR` names a directory (every
+/// other `--out` a file), and `pack --module [NAME=]PATH` adds a file where
+/// `run --module ENTRY` picks an entry of the artifact.
+#[test]
+fn each_flag_has_one_value_name_everywhere() {
+    let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for command in COMMANDS.iter().filter(|c| !["help", "registry"].contains(c)) {
+        let out = cmd().args(command.split(' ')).arg("--help").output().unwrap();
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let line = line.trim_start();
+            let line =
+                line.split_once(", ").filter(|(short, _)| short.len() == 2).map_or(line, |(_, long)| long);
+            let Some((flag, rest)) = line.split_once(" <") else { continue };
+            if !flag.starts_with("--") || flag.contains(' ') {
+                continue;
+            }
+            let value = rest.split_once('>').map_or(rest, |(v, _)| v).to_owned();
+            match (*command, flag) {
+                ("build", "--out") => assert_eq!(value, "DIR"),
+                ("pack", "--module") => assert_eq!(value, "[NAME=]PATH"),
+                _ => {}
+            }
+            if matches!((*command, flag), ("build", "--out") | ("pack", "--module")) {
+                continue;
+            }
+            if let Some((first, other)) = seen.get(flag) {
+                assert_eq!(&value, first, "`{flag}` is <{first}> in `{other}` but <{value}> in `{command}`");
+            } else {
+                seen.insert(flag.to_owned(), (value, (*command).to_owned()));
+            }
+        }
+    }
+    assert!(seen.len() > 20, "{seen:?}");
+    assert_eq!(seen["--trusted-publisher"].0, "PUBLISHER=HEX");
+    assert_eq!(seen["--manifest-path"].0, "PATH");
+}

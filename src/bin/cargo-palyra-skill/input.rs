@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::artifact::{Entries, MAX_ARCHIVE_BYTES};
 use cargo_palyra_skill::fsutil::{Existing, readable_by_others, write_atomic};
-use cargo_palyra_skill::signing::SecretKey;
+use cargo_palyra_skill::signing::{PublicKey, SecretKey};
+use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
 use clap::Args;
 use zeroize::Zeroizing;
 
@@ -186,4 +187,48 @@ pub fn read_artifact(path: &Path) -> Result<Vec<u8>> {
 pub fn read_entries(path: &Path) -> Result<Entries> {
     let bytes = read_artifact(path)?;
     Entries::read_zip(&bytes).with_context(|| format!("could not read artifact `{}`", path.display()))
+}
+
+/// Which publishers to trust, for `verify`, `audit` and `registry verify`:
+/// a trust store file and keys allowlisted on the command line.
+#[derive(Debug, Clone, Args)]
+pub struct TrustArgs {
+    /// A trust store JSON (the consumer's format); `verify --allow-tofu` saves first-use pins to it
+    #[arg(long, value_name = "FILE")]
+    pub trust_store: Option<PathBuf>,
+    /// Trust PUBLISHER's key (64 hex characters) for this run; repeatable
+    #[arg(long = "trusted-publisher", value_name = "PUBLISHER=HEX")]
+    pub trusted_publishers: Vec<String>,
+}
+
+impl TrustArgs {
+    /// Whether a store or a key was given.
+    pub fn given(&self) -> bool {
+        self.trust_store.is_some() || !self.trusted_publishers.is_empty()
+    }
+
+    /// The `--trusted-publisher` keys, each checked.
+    pub fn allowlisted(&self) -> Result<Vec<(String, PublicKey)>> {
+        self.trusted_publishers.iter().map(|arg| Ok(parse_trusted_publisher(arg)?)).collect()
+    }
+
+    /// The trust store file, with a message naming it when it cannot be used.
+    pub fn load_store(&self) -> Result<Option<TrustStore>> {
+        self.trust_store
+            .as_deref()
+            .map(|path| {
+                TrustStore::load(path)
+                    .with_context(|| format!("could not use trust store `{}`", path.display()))
+            })
+            .transpose()
+    }
+
+    /// The store (or an empty one) with the allowlisted keys added.
+    pub fn store(&self) -> Result<TrustStore> {
+        let mut store = self.load_store()?.unwrap_or_default();
+        for (publisher, key) in self.allowlisted()? {
+            store.trust(&publisher, &key).map_err(anyhow::Error::msg)?;
+        }
+        Ok(store)
+    }
 }

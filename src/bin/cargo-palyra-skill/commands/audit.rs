@@ -7,12 +7,11 @@ use cargo_palyra_skill::artifact::{Entries, PROVENANCE_PATH, SBOM_PATH};
 use cargo_palyra_skill::audit::{self, AuditReport, Policy, Severity, Status, Subject};
 use cargo_palyra_skill::fsutil::{Existing, write_atomic};
 use cargo_palyra_skill::host::OperatorConfig;
-use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
 use cargo_palyra_skill::verify::verify_bytes;
 use clap::{Args, ValueEnum};
 
 use crate::Outcome;
-use crate::input::{KeyArgs, dev_key, read_limited};
+use crate::input::{KeyArgs, TrustArgs, dev_key, read_limited};
 use crate::operator::OperatorArgs;
 use crate::shell::Shell;
 use crate::skill::{self, BuildArgs};
@@ -72,12 +71,9 @@ pub struct Opts {
     /// Do not fail `forbidden_wildcard_capabilities`
     #[arg(long)]
     allow_wildcard_capabilities: bool,
-    /// Decide trust with this store (as `verify` does) instead of first use
-    #[arg(long, value_name = "FILE")]
-    trust_store: Option<PathBuf>,
-    /// Trust PUBLISHER's key for this run; repeatable
-    #[arg(long = "trusted-publisher", value_name = "PUBLISHER=HEX")]
-    trusted_publishers: Vec<String>,
+    /// Trust is decided as `verify` decides it; without these, as on first use
+    #[command(flatten)]
+    trust: TrustArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
     message_format: AuditFormat,
@@ -204,15 +200,8 @@ impl Opts {
         &self,
         verified: &cargo_palyra_skill::verify::Verified,
     ) -> Result<cargo_palyra_skill::trust::TrustDecision> {
-        let mut store = match &self.trust_store {
-            Some(path) => TrustStore::load(path)?,
-            None => TrustStore::default(),
-        };
-        for arg in &self.trusted_publishers {
-            let (publisher, key) = parse_trusted_publisher(arg)?;
-            store.trust(&publisher, &key).map_err(anyhow::Error::msg)?;
-        }
-        let allow_tofu = self.trust_store.is_none() && self.trusted_publishers.is_empty();
+        let mut store = self.trust.store()?;
+        let allow_tofu = !self.trust.given();
         match store.decide(&verified.manifest.publisher, &verified.public_key, allow_tofu) {
             Ok(decision) => Ok(decision),
             Err(rejection) => bail!("could not audit: the publisher is not trusted: {rejection}"),

@@ -33,7 +33,7 @@ pub struct Opts {
     #[arg(long)]
     force: bool,
     /// Publisher name to show in the trust-store hint
-    #[arg(long, value_name = "NAME", default_value = "<publisher>")]
+    #[arg(long, value_name = "PUBLISHER", default_value = "<publisher>")]
     publisher: String,
     /// Output format
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]

@@ -31,7 +31,7 @@ pub struct Opts {
     /// Where to create the crate
     path: PathBuf,
     /// Publisher identifier (`a-z 0-9 . _ - :`), the namespace of the tool ids
-    #[arg(long, value_name = "ID", default_value = "example")]
+    #[arg(long, value_name = "PUBLISHER", default_value = "example")]
     publisher: String,
     /// Crate name [default: the directory name]
     #[arg(long, value_name = "NAME")]

@@ -2,13 +2,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use cargo_palyra_skill::registry::{Problem, verify_registry};
-use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::Outcome;
+use crate::input::TrustArgs;
 use crate::shell::{MessageFormat, Shell};
 
 /// Work with a static registry directory.
@@ -43,12 +43,9 @@ enum RegistryCommand {
 struct VerifyOpts {
     /// The registry directory
     dir: PathBuf,
-    /// The consumer's trust store JSON; also used for the index signer
-    #[arg(long, value_name = "FILE")]
-    trust_store: Option<PathBuf>,
-    /// Trust NAME's key (64 hex characters) for this run; repeatable
-    #[arg(long = "trusted-publisher", value_name = "NAME=HEX")]
-    trusted_publishers: Vec<String>,
+    /// Trust for the index signer and every artifact's publisher (nothing is pinned)
+    #[command(flatten)]
+    trust: TrustArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     message_format: MessageFormat,
@@ -72,18 +69,7 @@ impl Opts {
 
 impl VerifyOpts {
     fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let mut store = match &self.trust_store {
-            Some(path) => Some(
-                TrustStore::load(path)
-                    .with_context(|| format!("could not use trust store `{}`", path.display()))?,
-            ),
-            None => None,
-        };
-        for arg in &self.trusted_publishers {
-            let (name, key) = parse_trusted_publisher(arg)?;
-            let store = store.get_or_insert_with(TrustStore::default);
-            store.trust(&name, &key).map_err(anyhow::Error::msg)?;
-        }
+        let store = if self.trust.given() { Some(self.trust.store()?) } else { None };
         if !self.dir.is_dir() {
             anyhow::bail!("`{}` is not a directory: pass the registry directory", self.dir.display());
         }

@@ -85,8 +85,8 @@ pub struct Opts {
     /// Wall-clock limit in ms [default: the lesser of `quotas.wall_clock_timeout_ms` and `execution_timeout_ms`]
     #[arg(long, value_name = "MS")]
     timeout_ms: Option<u64>,
-    /// The module to run [default: `operator.plugin.default_module_path`, else the only one]
-    #[arg(long, value_name = "PATH")]
+    /// The module entry to run, such as `modules/guard.wasm` [default: `operator.plugin.default_module_path`, else the only one]
+    #[arg(long, value_name = "ENTRY")]
     module: Option<String>,
     /// The export to call [default: `operator.plugin.default_entrypoint`, else `run`]
     #[arg(long, value_name = "NAME")]

@@ -6,13 +6,13 @@ use anyhow::{Context, Result};
 use cargo_palyra_skill::manifest::ManifestWarning;
 use cargo_palyra_skill::parallel::map_in_order;
 use cargo_palyra_skill::signing::PublicKey;
-use cargo_palyra_skill::trust::{TrustDecision, TrustRejection, TrustStore, parse_trusted_publisher};
+use cargo_palyra_skill::trust::{TrustDecision, TrustRejection, TrustStore};
 use cargo_palyra_skill::verify::{Verified, VerifyError, verify_bytes};
 use clap::Args;
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::input::read_artifact;
+use crate::input::{TrustArgs, read_artifact};
 use crate::shell::{MessageFormat, Shell};
 
 /// Verify artifacts exactly as the Palyra runtime does before installing them.
@@ -33,12 +33,8 @@ pub struct Opts {
     /// Artifacts to verify
     #[arg(required = true, value_name = "ARTIFACT")]
     artifacts: Vec<PathBuf>,
-    /// The consumer's trust store JSON; first-use pins are saved to it
-    #[arg(long, value_name = "FILE")]
-    trust_store: Option<PathBuf>,
-    /// Trust PUBLISHER's key (64 hex characters) for this run; repeatable
-    #[arg(long = "trusted-publisher", value_name = "PUBLISHER=HEX")]
-    trusted_publishers: Vec<String>,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// Accept and pin the key of a publisher seen for the first time
     #[arg(long)]
     allow_tofu: bool,
@@ -77,15 +73,10 @@ struct Report {
 
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let overlay = self
-            .trusted_publishers
-            .iter()
-            .map(|arg| parse_trusted_publisher(arg))
-            .collect::<Result<Vec<_>, _>>()?;
+        let overlay = self.trust.allowlisted()?;
         let mut memory = TrustStore::default();
-        if let Some(path) = &self.trust_store {
-            // Fail on an unreadable or invalid store before verifying anything.
-            let store = TrustStore::load(path)?;
+        // Fail on an unreadable or invalid store before verifying anything.
+        if let (Some(store), Some(path)) = (self.trust.load_store()?, &self.trust.trust_store) {
             shell.verbose(
                 "Trusting",
                 format_args!(
@@ -174,7 +165,7 @@ impl Opts {
             }
             decision
         };
-        match &self.trust_store {
+        match &self.trust.trust_store {
             Some(path) => TrustStore::update(path, decide)
                 .with_context(|| format!("could not use trust store `{}`", path.display())),
             None => Ok(decide(memory)),
@@ -187,7 +178,7 @@ impl Opts {
             shell.warn(format_args!("{name}: {}: {}", warning.code, warning.message));
         }
         if result.trust_decision == Some(TrustDecision::TofuNewlyPinned) {
-            match &self.trust_store {
+            match &self.trust.trust_store {
                 Some(store) => shell.note(format_args!(
                     "pinned publisher `{}` to {} in `{}`",
                     result.publisher.as_deref().unwrap_or_default(),
