@@ -184,6 +184,11 @@ impl PublicKey {
         self.0.to_public_key_pem(Default::default()).expect("an Ed25519 public key always encodes as SPKI")
     }
 
+    /// An SPKI PEM (`-----BEGIN PUBLIC KEY-----`) holding an Ed25519 key.
+    pub fn from_spki_pem(text: &str) -> Option<PublicKey> {
+        VerifyingKey::from_public_key_pem(text.trim()).ok().map(PublicKey)
+    }
+
     /// 64 hex characters, any case, surrounding whitespace ignored.
     pub fn from_hex(text: &str) -> Result<PublicKey, KeyError> {
         let bytes = hex::decode(text.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());

@@ -114,6 +114,8 @@ fn a_public_key_never_signs() {
         ("old.pem.pub", format!("{}\n", key.public().to_hex()).into_bytes()),
         ("public.der", spki_der),
         ("id_ed25519.txt", openssh.as_bytes().to_vec()),
+        // 64 hex characters that are the public key of `acme.pem` beside it.
+        ("acme.hex", format!("{}\n", key.public().to_hex()).into_bytes()),
     ];
     for (name, bytes) in files {
         let path = dir.path().join(name);
@@ -130,6 +132,13 @@ fn a_public_key_never_signs() {
             .stderr(predicate::str::contains("readable by group").not());
         assert_eq!(std::fs::read(&unsigned).unwrap(), before, "{name}: the artifact was touched");
     }
+    cmd()
+        .args(["sign", "--key"])
+        .arg(dir.path().join("acme.hex"))
+        .arg(&unsigned)
+        .assert()
+        .stderr(predicate::str::contains("acme.hex` holds the public key of `"))
+        .stderr(predicate::str::contains("acme.pem`, which cannot sign"));
 }
 
 #[test]

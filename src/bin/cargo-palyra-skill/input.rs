@@ -83,6 +83,16 @@ impl KeyArgs {
         };
         let key = SecretKey::decode(&bytes)
             .with_context(|| format!("could not load the signing key from {source}"))?;
+        if let Some(path) = &self.key
+            && let Some(owner) = public_key_beside(path, &key)
+        {
+            bail!(
+                "`{}` holds the public key of `{}`, which cannot sign: sign with the private key file `{}`",
+                path.display(),
+                owner.display(),
+                owner.display()
+            );
+        }
         // Only a private key is worth protecting: warn once it decoded as one.
         if let Some(path) = &self.key
             && let Some(mode) = readable_by_others(path)
@@ -95,6 +105,30 @@ impl KeyArgs {
         }
         Ok(Some((key, source)))
     }
+}
+
+/// A 32-byte "seed" in a key file that is really the public key of a key
+/// beside it (a private key or an SPKI `.pub` in the same directory): the
+/// file whose key it is. A few hundred small files are looked at, at most.
+fn public_key_beside(path: &Path, key: &SecretKey) -> Option<PathBuf> {
+    let seed = key.seed();
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    for entry in std::fs::read_dir(dir).ok()?.flatten().take(500) {
+        let other = entry.path();
+        let small = entry.metadata().is_ok_and(|m| m.is_file() && m.len() <= 16 * 1024);
+        if !small || other.file_name() == path.file_name() {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&other).map(Zeroizing::new) else { continue };
+        let public = match SecretKey::decode(&bytes) {
+            Ok(private) => Some(private.public()),
+            Err(_) => std::str::from_utf8(&bytes).ok().and_then(PublicKey::from_spki_pem),
+        };
+        if public.is_some_and(|public| public.bytes() == &*seed) {
+            return Some(path.with_file_name(entry.file_name()));
+        }
+    }
+    None
 }
 
 /// The per-user development key (`$PALYRA_SKILL_CONFIG_DIR`, else
