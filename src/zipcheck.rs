@@ -44,6 +44,8 @@ impl fmt::Display for Ambiguity {
     }
 }
 
+impl std::error::Error for Ambiguity {}
+
 fn at(bytes: &[u8], offset: usize, len: usize) -> Option<&[u8]> {
     bytes.get(offset..offset.checked_add(len)?)
 }
@@ -213,11 +215,45 @@ fn central_records(
     Ok(records)
 }
 
+/// Where one entry lies, as both its local header and its central
+/// directory record say (they agree, or the archive was refused).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EntryLayout {
+    pub name: String,
+    pub local_header_offset: u64,
+    pub data_offset: u64,
+    pub compressed_size: u64,
+    pub size: u64,
+    /// 0 stored, 8 deflated.
+    pub method: u16,
+    pub crc32: u32,
+    pub flags: u16,
+    /// Sizes and CRC follow the data in a descriptor (bit 3).
+    pub data_descriptor: bool,
+}
+
+/// The archive's one reading: its entries end to end, then the central
+/// directory, then the end record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Layout {
+    pub entries: Vec<EntryLayout>,
+    pub central_directory_offset: u64,
+    pub central_directory_bytes: u64,
+    pub end_record_offset: u64,
+    pub comment_bytes: u64,
+}
+
 /// Checks that every reader reads the same entries with the same bytes;
 /// returns how many records the central directory holds.
 pub fn check_layout(bytes: &[u8]) -> Result<usize, Ambiguity> {
-    let (cd_offset, cd_end, _end, total) = end_record(bytes)?;
+    layout(bytes).map(|layout| layout.entries.len())
+}
+
+/// As [`check_layout`], with where everything is.
+pub fn layout(bytes: &[u8]) -> Result<Layout, Ambiguity> {
+    let (cd_offset, cd_end, end, total) = end_record(bytes)?;
     let records = central_records(bytes, cd_offset, cd_end, total)?;
+    let mut entries = Vec::with_capacity(records.len());
     let mut expected = 0usize;
     for record in &records {
         let entry = String::from_utf8_lossy(&record.name).into_owned();
@@ -287,11 +323,19 @@ pub fn check_layout(bytes: &[u8]) -> Result<usize, Ambiguity> {
                 }
             }
         }
-        let data_end = name_at
-            .checked_add(name_len)
-            .and_then(|o| o.checked_add(extra_len))
-            .and_then(|o| o.checked_add(record.compressed as usize))
-            .ok_or_else(truncated)?;
+        let data_at = name_at.checked_add(name_len).and_then(|o| o.checked_add(extra_len)).ok_or_else(truncated)?;
+        let data_end = data_at.checked_add(record.compressed as usize).ok_or_else(truncated)?;
+        entries.push(EntryLayout {
+            name: entry.clone(),
+            local_header_offset: offset as u64,
+            data_offset: data_at as u64,
+            compressed_size: u64::from(record.compressed),
+            size: u64::from(record.size),
+            method: record.method,
+            crc32: record.crc,
+            flags: record.flags,
+            data_descriptor: descriptor,
+        });
         expected = data_end;
         if descriptor {
             // The descriptor, with or without its signature, must repeat the
@@ -329,5 +373,11 @@ pub fn check_layout(bytes: &[u8]) -> Result<usize, Ambiguity> {
             ),
         ));
     }
-    Ok(records.len())
+    Ok(Layout {
+        entries,
+        central_directory_offset: cd_offset as u64,
+        central_directory_bytes: cd_end.saturating_sub(cd_offset) as u64,
+        end_record_offset: end as u64,
+        comment_bytes: bytes.len().saturating_sub(end).saturating_sub(END_LEN) as u64,
+    })
 }

@@ -60,3 +60,46 @@ fn unreadable_artifacts_exit_2() {
         .code(2)
         .stderr(predicate::str::contains("could not read artifact"));
 }
+
+#[test]
+fn verbose_inspect_shows_where_every_entry_lies() {
+    let out = cmd()
+        .args(["-v", "inspect", "--message-format", "json"])
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let layout = &report["layout"];
+    let entries = layout["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), report["entries"].as_array().unwrap().len());
+    // End to end from offset 0, then the central directory, then the end record.
+    let mut next = 0;
+    for entry in entries {
+        assert_eq!(entry["local_header_offset"], next, "{entry}");
+        let data = entry["data_offset"].as_u64().unwrap();
+        assert_eq!(data, next + 30 + entry["name"].as_str().unwrap().len() as u64, "no extra field: {entry}");
+        next = data + entry["compressed_size"].as_u64().unwrap();
+    }
+    assert_eq!(layout["central_directory_offset"], next);
+    assert_eq!(
+        layout["end_record_offset"].as_u64().unwrap(),
+        next + layout["central_directory_bytes"].as_u64().unwrap()
+    );
+    assert_eq!(layout["end_record_offset"].as_u64().unwrap() + 22, report["bytes"].as_u64().unwrap());
+
+    // The same in the human report; without -v, no layout at all.
+    cmd()
+        .args(["-v", "inspect"])
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("layout (each local header agrees with the central directory):"))
+        .stdout(predicate::str::contains("         0          47      120       168  deflate e7cd6d53  modules/echo.wasm"))
+        .stdout(predicate::str::contains("central directory at 1971 (299 bytes), end record at 2270, comment 0 bytes"));
+    cmd()
+        .args(["inspect", "--message-format", "json"])
+        .arg(fixture("vectors/reference-echo.palyra-skill"))
+        .assert()
+        .stdout(predicate::str::contains("\"layout\"").not());
+}

@@ -62,6 +62,10 @@ impl Shell {
         self.verbosity == Verbosity::Quiet
     }
 
+    pub fn is_verbose(&self) -> bool {
+        self.verbosity == Verbosity::Verbose
+    }
+
     /// `    Verified acme.echo 1.0.0`: a right-aligned green verb, then the message.
     pub fn status(&mut self, verb: &str, message: impl Display) {
         if self.verbosity >= Verbosity::Normal {

@@ -14,17 +14,23 @@ use crate::Outcome;
 use crate::input::read_artifact;
 use crate::shell::{MessageFormat, Shell, human_size};
 use cargo_palyra_skill::artifact::Entries;
+use cargo_palyra_skill::zipcheck::{self, Layout};
 
 /// Show an artifact's entries, manifest summary and signature.
 ///
 /// Reads the archive under the consumer's limits and reports what each
 /// check would say, without consulting any trust store. Use `verify` to
-/// decide whether to install it.
+/// decide whether to install it. With `-v`, also where each entry lies: its
+/// local header and data offsets, sizes, method and CRC-32 (which the local
+/// header and the central directory both state; an archive where they
+/// differ is refused as `ambiguous_archive`), the central directory and the
+/// end record.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill inspect echo.palyra-skill\n",
-    "  cargo palyra-skill inspect echo.palyra-skill --message-format json | jq .signature\n\n",
+    "  cargo palyra-skill inspect echo.palyra-skill --message-format json | jq .signature\n",
+    "  cargo palyra-skill -v inspect echo.palyra-skill      # with the archive layout\n\n",
     exit_status!()
 ))]
 pub struct Opts {
@@ -87,6 +93,9 @@ struct Report {
     manifest_error: Option<String>,
     integrity_error: Option<String>,
     signature: Option<SignatureInfo>,
+    /// With `-v`: where every entry lies in the archive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layout: Option<Layout>,
 }
 
 impl Opts {
@@ -122,6 +131,7 @@ impl Opts {
             manifest_error,
             integrity_error,
             signature,
+            layout: shell.is_verbose().then(|| zipcheck::layout(&bytes)).transpose()?,
         };
         match self.message_format {
             MessageFormat::Json => shell.print_json(&report)?,
@@ -256,6 +266,35 @@ fn human(r: &Report) -> String {
             }
             out += "\n          (trust is not checked here: use `verify`)";
         }
+    }
+    if let Some(layout) = &r.layout {
+        out += "\n\nlayout (each local header agrees with the central directory):\n";
+        out += "  local at     data at   stored      size  method  crc-32    entry\n";
+        for e in &layout.entries {
+            let method = match e.method {
+                0 => "stored".to_owned(),
+                8 => "deflate".to_owned(),
+                other => other.to_string(),
+            };
+            out += &format!(
+                "  {:>8}  {:>10}  {:>7}  {:>8}  {:<7} {:08x}  {}{}\n",
+                e.local_header_offset,
+                e.data_offset,
+                e.compressed_size,
+                e.size,
+                method,
+                e.crc32,
+                e.name,
+                if e.data_descriptor { " (data descriptor)" } else { "" }
+            );
+        }
+        out += &format!(
+            "  central directory at {} ({} bytes), end record at {}, comment {} bytes",
+            layout.central_directory_offset,
+            layout.central_directory_bytes,
+            layout.end_record_offset,
+            layout.comment_bytes
+        );
     }
     out
 }
