@@ -1,5 +1,8 @@
 //! The `.palyra-skill` container: ZIP reading under the consumer's limits,
 //! the deterministic writer, the payload hash and the integrity table.
+//!
+//! Offsets, sizes and counts here come from untrusted bytes: arithmetic is checked.
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read, Write};
@@ -231,7 +234,7 @@ impl Entries {
                 return Err(ArtifactError::Duplicate { path });
             }
             let stored_size = file.compressed_size();
-            let room = MAX_ARCHIVE_BYTES - total;
+            let room = MAX_ARCHIVE_BYTES.saturating_sub(total);
             let cap = MAX_ENTRY_BYTES.min(room);
             let declared = file.size();
             if declared > MAX_ENTRY_BYTES {
@@ -243,7 +246,7 @@ impl Entries {
             // Reserve no more than the cap, however large the header claims.
             let mut buf = Vec::with_capacity(declared.min(cap) as usize);
             let mut hasher = Sha256::new();
-            let mut reader = file.take(cap + 1);
+            let mut reader = file.take(cap.saturating_add(1));
             loop {
                 let start = buf.len();
                 let read = (&mut reader)
@@ -262,7 +265,7 @@ impl Entries {
                     ArtifactError::EntryTooLarge { path }
                 });
             }
-            total += buf.len() as u64;
+            total = total.saturating_add(buf.len() as u64);
             entries.0.insert(path, Entry { bytes: buf, sha256: hasher.finalize().into(), stored_size });
         }
         Ok(entries)

@@ -4,6 +4,9 @@
 //! `publish` adds one verified artifact and re-signs the index under a lock;
 //! `verify_registry` checks the index signature, every entry against its
 //! file, every artifact, and that no artifact is left out of the index.
+//!
+//! Offsets, sizes and counts here come from untrusted bytes: arithmetic is checked.
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -211,7 +214,7 @@ pub fn load_index(dir: &Path) -> Result<Option<SignedIndex>, RegistryError> {
 fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    fs::File::open(path)?.take(limit + 1).read_to_end(&mut bytes)?;
+    fs::File::open(path)?.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {limit} bytes")));
     }
@@ -600,7 +603,7 @@ pub fn verify_registry(dir: &Path) -> Result<(RegistryReport, Option<SignedIndex
                 continue;
             }
         };
-        report.artifacts_checked += 1;
+        report.artifacts_checked = report.artifacts_checked.saturating_add(1);
         if len as u64 != entry.artifact_bytes || sha256 != entry.artifact_sha256 {
             report.problems.push(problem(
                 subject,

@@ -1,5 +1,8 @@
 //! The consumer's publisher trust store (JSON), its trust decision, and
 //! locked, atomic updates so concurrent TOFU pins are never lost.
+//!
+//! Offsets, sizes and counts here come from untrusted bytes: arithmetic is checked.
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -3,6 +3,9 @@
 //! tables, the start function, custom sections and embedded host paths.
 //! Malformed input ends the reading with an error, never a panic, and no
 //! allocation is sized by a count the module declares.
+//!
+//! Offsets, sizes and counts here come from untrusted bytes: arithmetic is checked.
+#![deny(clippy::arithmetic_side_effects)]
 
 use serde::Serialize;
 use wasmparser::{
@@ -122,11 +125,11 @@ fn validate(bytes: &[u8]) -> wasmparser::Result<()> {
     let mut validator = Validator::new_with_features(features());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let mut batches: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
-    let mut next = 0;
+    let mut next: usize = 0;
     for payload in Parser::new(0).parse_all(bytes) {
         if let ValidPayload::Func(func, body) = validator.payload(&payload?)? {
-            batches[next % threads].push((func, body));
-            next += 1;
+            batches[next.checked_rem(threads).unwrap_or(0)].push((func, body));
+            next = next.wrapping_add(1);
         }
     }
     let errors: Vec<BinaryReaderError> = std::thread::scope(|scope| {
@@ -191,7 +194,7 @@ fn read(bytes: &[u8], facts: &mut ModuleFacts) -> wasmparser::Result<()> {
                         TypeRef::Tag(_) => ("tag".to_owned(), false),
                     };
                     if facts.imports.len() >= MAX_RECORDED {
-                        facts.imports_omitted += 1;
+                        facts.imports_omitted = facts.imports_omitted.saturating_add(1);
                         continue;
                     }
                     facts.imports.push(Import {
@@ -223,10 +226,10 @@ fn read(bytes: &[u8], facts: &mut ModuleFacts) -> wasmparser::Result<()> {
                 for export in reader {
                     let export = export?;
                     if matches!(export.kind, ExternalKind::Func | ExternalKind::FuncExact) {
-                        facts.exported_function_count += 1;
+                        facts.exported_function_count = facts.exported_function_count.saturating_add(1);
                     }
                     if exports.len() >= MAX_RECORDED {
-                        facts.exports_omitted += 1;
+                        facts.exports_omitted = facts.exports_omitted.saturating_add(1);
                         continue;
                     }
                     exports.push((export.name.to_owned(), export.kind, export.index));
@@ -289,7 +292,7 @@ fn scan_host_paths(data: &[u8], base: usize, facts: &mut ModuleFacts) {
             return;
         }
         for at in memchr::memmem::find_iter(data, marker.as_bytes()).take(4) {
-            facts.host_paths.push((base + at, marker.to_string()));
+            facts.host_paths.push((base.saturating_add(at), marker.to_string()));
         }
     }
 }
