@@ -323,7 +323,8 @@ pub fn layout(bytes: &[u8]) -> Result<Layout, Ambiguity> {
                 }
             }
         }
-        let data_at = name_at.checked_add(name_len).and_then(|o| o.checked_add(extra_len)).ok_or_else(truncated)?;
+        let data_at =
+            name_at.checked_add(name_len).and_then(|o| o.checked_add(extra_len)).ok_or_else(truncated)?;
         let data_end = data_at.checked_add(record.compressed as usize).ok_or_else(truncated)?;
         entries.push(EntryLayout {
             name: entry.clone(),

@@ -95,8 +95,12 @@ fn verbose_inspect_shows_where_every_entry_lies() {
         .assert()
         .success()
         .stdout(predicate::str::contains("layout (each local header agrees with the central directory):"))
-        .stdout(predicate::str::contains("         0          47      120       168  deflate e7cd6d53  modules/echo.wasm"))
-        .stdout(predicate::str::contains("central directory at 1971 (299 bytes), end record at 2270, comment 0 bytes"));
+        .stdout(predicate::str::contains(
+            "         0          47      120       168  deflate e7cd6d53  modules/echo.wasm",
+        ))
+        .stdout(predicate::str::contains(
+            "central directory at 1971 (299 bytes), end record at 2270, comment 0 bytes",
+        ));
     cmd()
         .args(["inspect", "--message-format", "json"])
         .arg(fixture("vectors/reference-echo.palyra-skill"))
