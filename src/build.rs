@@ -49,8 +49,8 @@ pub enum BuildError {
     Pack(#[from] PackError),
     #[error("could not write `{path}`: {source}")]
     Write { path: PathBuf, source: std::io::Error },
-    #[error("{0}")]
-    Time(String),
+    #[error(transparent)]
+    Time(#[from] crate::clock::ClockError),
 }
 
 /// What the user asked `build` to do.
@@ -96,8 +96,8 @@ pub struct Built {
 /// Seconds since the epoch for every timestamp of a build:
 /// `SOURCE_DATE_EPOCH` when set, else now.
 pub fn build_time() -> Result<(i64, bool), BuildError> {
-    let ms = pack::signed_at_unix_ms().map_err(BuildError::Time)?;
-    Ok((ms / 1000, std::env::var_os("SOURCE_DATE_EPOCH").is_some()))
+    let now = crate::clock::now()?;
+    Ok((now.unix_ms.div_euclid(1000), now.fixed))
 }
 
 /// Builds the crate and writes the artifact (and attestation when asked).

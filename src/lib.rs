@@ -9,6 +9,7 @@ pub mod artifact;
 pub mod audit;
 pub mod build;
 pub mod cargo;
+pub mod clock;
 pub mod diff;
 pub mod fsutil;
 pub mod host;

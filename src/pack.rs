@@ -40,9 +40,9 @@ pub enum PackError {
     )]
     DefaultModuleMissing { path: String, available: String },
     #[error("invalid SBOM: {0}")]
-    Sbom(String),
+    Sbom(crate::verify::DocumentError),
     #[error("invalid provenance: {0}")]
-    Provenance(String),
+    Provenance(crate::verify::DocumentError),
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
     #[error(transparent)]
@@ -107,20 +107,6 @@ pub fn sign(
 }
 
 /// `signed_at_unix_ms`: `SOURCE_DATE_EPOCH` (seconds) when set, else now.
-pub fn signed_at_unix_ms() -> Result<i64, String> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(raw) => raw
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .and_then(|secs| secs.checked_mul(1000))
-            .filter(|ms| *ms >= 0)
-            .ok_or_else(|| {
-                format!("`SOURCE_DATE_EPOCH` is `{raw}`, not a number of seconds since 1970: fix or unset it")
-            }),
-        Err(_) => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            Ok(now.as_millis() as i64)
-        }
-    }
+pub fn signed_at_unix_ms() -> Result<i64, crate::clock::ClockError> {
+    crate::clock::now().map(|now| now.unix_ms)
 }

@@ -42,12 +42,27 @@ impl TrustDecision {
     }
 }
 
+/// Why trust store JSON is not a valid store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("`{0}` is not a publisher identifier (use only `a-z 0-9 . _ - :`)")]
+    BadPublisher(String),
+    #[error("trusted publisher `{0}` has an empty key list: list at least one key or remove it")]
+    EmptyKeyList(String),
+    #[error("the key for publisher `{0}` is not 64 hex characters (a 32-byte Ed25519 public key)")]
+    BadKey(String),
+    #[error("publisher `{0}` is pinned to two different keys")]
+    TwoPins(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
     #[error("could not read trust store `{path}`: {source}")]
     Read { path: PathBuf, source: io::Error },
-    #[error("trust store `{path}` is not valid: {message}")]
-    Invalid { path: PathBuf, message: String },
+    #[error("trust store `{path}` is not valid: {source}")]
+    Invalid { path: PathBuf, source: StoreError },
     #[error("could not save trust store `{path}`: {source}")]
     Write { path: PathBuf, source: io::Error },
     #[error(
@@ -95,17 +110,17 @@ impl TrustStore {
     pub fn load(path: &Path) -> Result<TrustStore, TrustError> {
         match fs::read(path) {
             Ok(bytes) => TrustStore::from_json(&bytes)
-                .map_err(|message| TrustError::Invalid { path: path.into(), message }),
+                .map_err(|source| TrustError::Invalid { path: path.into(), source }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(TrustStore::default()),
             Err(source) => Err(TrustError::Read { path: path.into(), source }),
         }
     }
 
-    pub fn from_json(bytes: &[u8]) -> Result<TrustStore, String> {
+    pub fn from_json(bytes: &[u8]) -> Result<TrustStore, StoreError> {
         if bytes.trim_ascii().is_empty() {
             return Ok(TrustStore::default());
         }
-        let mut store: TrustStore = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let mut store: TrustStore = serde_json::from_slice(bytes)?;
         store.normalize()?;
         Ok(store)
     }
@@ -118,14 +133,12 @@ impl TrustStore {
 
     /// Lowercases keys, sorts and dedups them, and checks every publisher
     /// and key as the consumer does.
-    pub fn normalize(&mut self) -> Result<(), String> {
+    pub fn normalize(&mut self) -> Result<(), StoreError> {
         let mut trusted = BTreeMap::<String, Vec<String>>::new();
         for (publisher, keys) in &self.trusted_publishers {
             let name = normalize_publisher(publisher)?;
             if keys.is_empty() {
-                return Err(format!(
-                    "trusted publisher `{name}` has an empty key list: list at least one key or remove it"
-                ));
+                return Err(StoreError::EmptyKeyList(name));
             }
             let list = trusted.entry(name.clone()).or_default();
             for key in keys {
@@ -139,7 +152,7 @@ impl TrustStore {
             let name = normalize_publisher(publisher)?;
             let key = normalize_key(&name, key)?;
             if tofu.get(&name).is_some_and(|existing| *existing != key) {
-                return Err(format!("publisher `{name}` is pinned to two different keys"));
+                return Err(StoreError::TwoPins(name));
             }
             tofu.insert(name, key);
         }
@@ -149,7 +162,7 @@ impl TrustStore {
     }
 
     /// Adds `key` to the allowlist of `publisher`.
-    pub fn trust(&mut self, publisher: &str, key: &PublicKey) -> Result<(), String> {
+    pub fn trust(&mut self, publisher: &str, key: &PublicKey) -> Result<(), StoreError> {
         let name = normalize_publisher(publisher)?;
         let keys = self.trusted_publishers.entry(name).or_default();
         keys.push(key.to_hex());
@@ -233,20 +246,18 @@ pub fn parse_trusted_publisher(arg: &str) -> Result<(String, PublicKey), TrustEr
     Ok((publisher, key))
 }
 
-fn normalize_publisher(publisher: &str) -> Result<String, String> {
+fn normalize_publisher(publisher: &str) -> Result<String, StoreError> {
     if !is_identifier(publisher) {
-        return Err(format!("`{publisher}` is not a publisher identifier (use only `a-z 0-9 . _ - :`)"));
+        return Err(StoreError::BadPublisher(publisher.to_owned()));
     }
     Ok(publisher.trim().to_owned())
 }
 
-fn normalize_key(publisher: &str, key: &str) -> Result<String, String> {
+fn normalize_key(publisher: &str, key: &str) -> Result<String, StoreError> {
     let key = key.trim().to_ascii_lowercase();
     match hex::decode(&key) {
         Ok(bytes) if bytes.len() == 32 => Ok(key),
-        _ => Err(format!(
-            "the key for publisher `{publisher}` is not 64 hex characters (a 32-byte Ed25519 public key)"
-        )),
+        _ => Err(StoreError::BadKey(publisher.to_owned())),
     }
 }
 
@@ -273,13 +284,15 @@ mod tests {
 
     #[test]
     fn invalid_stores_are_rejected_with_a_reason() {
-        let unknown = TrustStore::from_json(br#"{"trusted_publishers":{},"extra":{}}"#).unwrap_err();
+        let unknown =
+            TrustStore::from_json(br#"{"trusted_publishers":{},"extra":{}}"#).unwrap_err().to_string();
         assert!(unknown.contains("unknown field `extra`"), "{unknown}");
-        let bad_key = TrustStore::from_json(br#"{"tofu_publishers":{"acme":"zz"}}"#).unwrap_err();
+        let bad_key = TrustStore::from_json(br#"{"tofu_publishers":{"acme":"zz"}}"#).unwrap_err().to_string();
         assert!(bad_key.contains("not 64 hex"), "{bad_key}");
-        let empty = TrustStore::from_json(br#"{"trusted_publishers":{"acme":[]}}"#).unwrap_err();
+        let empty = TrustStore::from_json(br#"{"trusted_publishers":{"acme":[]}}"#).unwrap_err().to_string();
         assert!(empty.contains("empty key list"), "{empty}");
-        let publisher = TrustStore::from_json(br#"{"tofu_publishers":{"Acme":"00"}}"#).unwrap_err();
+        let publisher =
+            TrustStore::from_json(br#"{"tofu_publishers":{"Acme":"00"}}"#).unwrap_err().to_string();
         assert!(publisher.contains("not a publisher identifier"), "{publisher}");
     }
 

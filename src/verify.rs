@@ -21,9 +21,9 @@ pub enum VerifyError {
     #[error("invalid `skill.toml`: {0}")]
     Manifest(#[from] ManifestError),
     #[error("invalid `sbom.cdx.json`: {0}")]
-    Sbom(String),
+    Sbom(DocumentError),
     #[error("invalid `provenance.json`: {0}")]
-    Provenance(String),
+    Provenance(DocumentError),
     #[error("the artifact has no module: add at least one `modules/*.wasm` entry")]
     NoModule,
     #[error("the artifact is not signed (no `signature.json`): sign it with `cargo palyra-skill sign`")]
@@ -89,28 +89,44 @@ pub fn check_contents(entries: &Entries) -> Result<Manifest, VerifyError> {
     Ok(manifest)
 }
 
+/// Why an SBOM or provenance document fails the consumer's shape check.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("must be a JSON object")]
+    NotObject,
+    #[error("{0}")]
+    Field(&'static str),
+}
+
+fn json_object(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, DocumentError> {
+    match serde_json::from_slice(bytes)? {
+        Value::Object(object) => Ok(object),
+        _ => Err(DocumentError::NotObject),
+    }
+}
+
 /// The consumer's SBOM check: an object, `bomFormat` = `CycloneDX`, non-empty `specVersion`.
-pub fn check_sbom(bytes: &[u8]) -> Result<(), String> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
-    let object = value.as_object().ok_or("must be a JSON object")?;
+pub fn check_sbom(bytes: &[u8]) -> Result<(), DocumentError> {
+    let object = json_object(bytes)?;
     if object.get("bomFormat").and_then(Value::as_str) != Some("CycloneDX") {
-        return Err("`bomFormat` must be \"CycloneDX\"".into());
+        return Err(DocumentError::Field("`bomFormat` must be \"CycloneDX\""));
     }
     if object.get("specVersion").and_then(Value::as_str).is_none_or(str::is_empty) {
-        return Err("`specVersion` must be a non-empty string".into());
+        return Err(DocumentError::Field("`specVersion` must be a non-empty string"));
     }
     Ok(())
 }
 
 /// The consumer's provenance check: an object with an object `builder` and a non-empty `subject` array.
-pub fn check_provenance(bytes: &[u8]) -> Result<(), String> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
-    let object = value.as_object().ok_or("must be a JSON object")?;
+pub fn check_provenance(bytes: &[u8]) -> Result<(), DocumentError> {
+    let object = json_object(bytes)?;
     if !object.get("builder").is_some_and(Value::is_object) {
-        return Err("a top-level `builder` object is required".into());
+        return Err(DocumentError::Field("a top-level `builder` object is required"));
     }
     if object.get("subject").and_then(Value::as_array).is_none_or(Vec::is_empty) {
-        return Err("`subject` must be a non-empty array".into());
+        return Err(DocumentError::Field("`subject` must be a non-empty array"));
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ mod inspect;
 mod keygen;
 mod manifest;
 mod new;
+mod outputs;
 mod pack;
 mod properties;
 mod registry;

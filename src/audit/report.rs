@@ -108,8 +108,8 @@ impl Default for Policy {
 }
 
 impl Policy {
-    pub fn from_toml(text: &str) -> Result<Policy, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    pub fn from_toml(text: &str) -> Result<Policy, toml::de::Error> {
+        toml::from_str(text)
     }
 }
 

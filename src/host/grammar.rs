@@ -92,6 +92,16 @@ pub fn storage_prefixes(raw: &[String], source: &str) -> Result<Vec<String>, Hos
 }
 
 /// How the daemon reads a list from palyrad.toml: the entries joined with
+/// A list entry the daemon's grammar refuses, in the daemon's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{list} contains invalid {label} '{value}'")]
+pub struct InvalidListEntry {
+    /// The setting the list came from.
+    pub list: String,
+    pub label: String,
+    pub value: String,
+}
+
 /// `,` and split again (so `"a,b"` is two entries), trimmed, empties
 /// dropped, each checked by `check` (which may rewrite it), first
 /// occurrence kept.
@@ -100,12 +110,15 @@ pub fn config_list(
     check: impl Fn(&str) -> Option<String>,
     source: &str,
     label: &str,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, InvalidListEntry> {
     let joined = raw.join(",");
     let mut out: Vec<String> = Vec::new();
     for candidate in joined.split(',').map(str::trim).filter(|v| !v.is_empty()) {
-        let value =
-            check(candidate).ok_or_else(|| format!("{source} contains invalid {label} '{candidate}'"))?;
+        let value = check(candidate).ok_or_else(|| InvalidListEntry {
+            list: source.to_owned(),
+            label: label.to_owned(),
+            value: candidate.to_owned(),
+        })?;
         if !out.contains(&value) {
             out.push(value);
         }
@@ -162,7 +175,8 @@ mod tests {
                 "tool_call.wasm_runtime.allowed_secrets",
                 "secret handle"
             )
-            .unwrap_err(),
+            .unwrap_err()
+            .to_string(),
             "tool_call.wasm_runtime.allowed_secrets contains invalid secret handle 'global/key'"
         );
     }

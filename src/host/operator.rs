@@ -188,7 +188,7 @@ impl OperatorConfig {
             raw.map(|raw| config_list(&raw, check, &format!("{w}.{key}"), label))
                 .transpose()
                 .map(Option::unwrap_or_default)
-                .map_err(OperatorConfigError::Value)
+                .map_err(|e| OperatorConfigError::Value(e.to_string()))
         };
         if wasm.allowed_http_hosts.is_some() {
             config.allowed_http_hosts =

@@ -162,6 +162,19 @@ impl std::hash::Hasher for ShaHasher {
     }
 }
 
+/// Why a cache entry was not used (it is then removed and recompiled).
+#[derive(Debug, thiserror::Error)]
+pub enum EntryRejected {
+    #[error("{0}")]
+    Unsafe(std::io::Error),
+    #[error("unreadable: {0}")]
+    Unreadable(std::io::Error),
+    #[error("not a cache entry (bad header or truncated)")]
+    NotAnEntry,
+    #[error("its authentication tag does not match this user's cache key (truncated, altered or planted)")]
+    BadTag,
+}
+
 impl ModuleCache {
     /// Uses `dir`, creating it (mode 0700) if needed, with entries
     /// authenticated by `key`. Refuses a directory reached through a
@@ -211,27 +224,24 @@ impl ModuleCache {
     }
 
     /// The verified compiled code of an entry: `Ok(None)` if absent,
-    /// `Err(reason)` if present but not ours, truncated or altered.
-    pub fn load(&self, path: &Path) -> Result<Option<Vec<u8>>, String> {
+    /// `Err(why)` if present but not ours, truncated or altered.
+    pub fn load(&self, path: &Path) -> Result<Option<Vec<u8>>, EntryRejected> {
         match check_owned(path, "cache entry") {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(EntryRejected::Unsafe(e)),
         }
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("unreadable: {e}")),
+            Err(e) => return Err(EntryRejected::Unreadable(e)),
         };
         if bytes.len() < MAGIC.len() + TAG_LEN || &bytes[..MAGIC.len()] != MAGIC {
-            return Err("not a cache entry (bad header or truncated)".into());
+            return Err(EntryRejected::NotAnEntry);
         }
         let (tag, body) = bytes[MAGIC.len()..].split_at(TAG_LEN);
         if !self.key.verify(body, tag) {
-            return Err(
-                "its authentication tag does not match this user's cache key (truncated, altered or planted)"
-                    .into(),
-            );
+            return Err(EntryRejected::BadTag);
         }
         Ok(Some(body.to_vec()))
     }

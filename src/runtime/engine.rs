@@ -245,10 +245,10 @@ impl Runtime {
         let reason = match cache.load(&path) {
             Ok(Some(body)) => match deserialize(engine, &body) {
                 Ok(module) => return (Some(module), None),
-                Err(reason) => reason,
+                Err(e) => format!("wasmtime refused it: {e}"),
             },
             Ok(None) => return (None, None),
-            Err(reason) => reason,
+            Err(rejected) => rejected.to_string(),
         };
         let _ = std::fs::remove_file(&path);
         (None, Some(reason))
@@ -271,11 +271,11 @@ impl Runtime {
 /// Loads compiled code that [`ModuleCache::load`] has verified against the
 /// SHA-256 we wrote beside it, in a directory only this user can write.
 #[allow(unsafe_code)]
-fn deserialize(engine: &Engine, body: &[u8]) -> Result<Module, String> {
+fn deserialize(engine: &Engine, body: &[u8]) -> wasmtime::Result<Module> {
     // SAFETY: wasmtime requires the bytes to come from `Module::serialize`
     // of a compatible engine. They were written by `serialize` under a key
     // that includes this engine's compatibility hash and wasmtime's version,
     // and their checksum was verified just before this call, so they are
     // exactly the bytes we produced; wasmtime also re-checks compatibility.
-    unsafe { Module::deserialize(engine, body) }.map_err(|e| format!("wasmtime refused it: {e}"))
+    unsafe { Module::deserialize(engine, body) }
 }

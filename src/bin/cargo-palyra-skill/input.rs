@@ -261,7 +261,7 @@ impl TrustArgs {
     pub fn store(&self) -> Result<TrustStore> {
         let mut store = self.load_store()?.unwrap_or_default();
         for (publisher, key) in self.allowlisted()? {
-            store.trust(&publisher, &key).map_err(anyhow::Error::msg)?;
+            store.trust(&publisher, &key)?;
         }
         Ok(store)
     }

@@ -98,7 +98,6 @@ impl Opts {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("could not read policy `{}`", path.display()))?;
                 Policy::from_toml(&text)
-                    .map_err(anyhow::Error::msg)
                     .with_context(|| format!("invalid audit policy `{}`", path.display()))?
             }
             None => Policy::default(),

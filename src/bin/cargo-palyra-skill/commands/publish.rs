@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::pack::signed_at_unix_ms;
 use cargo_palyra_skill::registry::{self, PublishRequest};
 use cargo_palyra_skill::verify::verify_bytes;
@@ -81,7 +81,7 @@ impl Opts {
         shell.verbose("Signing", format_args!("the index with {} from {source}", key.public().key_id()));
         let bytes = read_artifact(&self.artifact)?;
         self.refuse_dev_key(&bytes)?;
-        let now = signed_at_unix_ms().map_err(|e| anyhow!(e))?;
+        let now = signed_at_unix_ms()?;
         let report = registry::publish(PublishRequest {
             dir: &self.registry_dir,
             artifact: &bytes,
