@@ -5,6 +5,7 @@
 //! signatures ([`signing`]), publisher trust ([`trust`]) and the consumer's
 //! verification order ([`verify`]).
 
+pub mod action;
 pub mod artifact;
 pub mod audit;
 pub mod build;
@@ -21,6 +22,7 @@ pub mod registry;
 pub mod runtime;
 pub mod sbom;
 pub mod signing;
+pub mod text;
 pub mod trust;
 pub mod verify;
 pub mod zipcheck;
