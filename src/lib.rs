@@ -14,6 +14,7 @@ pub mod clock;
 pub mod diff;
 pub mod fsutil;
 pub mod host;
+pub mod inspect;
 pub mod manifest;
 pub mod pack;
 pub mod parallel;
