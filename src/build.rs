@@ -73,9 +73,22 @@ pub struct BuildOptions {
 
 /// Progress the caller may show.
 pub enum Event<'a> {
-    Located { package: &'a str, version: &'a str, skill_toml: &'a Path },
-    Compiled { modules: &'a [PathBuf] },
-    Packed { skill_id: &'a str, version: &'a str },
+    Located {
+        package: &'a str,
+        version: &'a str,
+        skill_toml: &'a Path,
+    },
+    Compiled {
+        modules: &'a [PathBuf],
+    },
+    Packed {
+        skill_id: &'a str,
+        version: &'a str,
+    },
+    /// `reproduce`: round 1 or 2 starts, in a clean target directory.
+    Round {
+        round: u32,
+    },
 }
 
 /// A finished build.
@@ -91,6 +104,8 @@ pub struct Built {
     pub statement: Vec<u8>,
     /// The crate's module ABI.
     pub abi: Abi,
+    /// The crate's cargo target directory (where a normal build writes).
+    pub target_directory: PathBuf,
 }
 
 /// Seconds since the epoch for every timestamp of a build:
@@ -208,36 +223,144 @@ pub fn build(
         None => None,
     };
     let bytes = entries.to_zip().map_err(PackError::from)?;
+    let target_directory = krate.metadata.target_directory.as_std_path().to_owned();
     let out_dir = match &options.out_dir {
         Some(dir) => dir.clone(),
-        None if options.scratch => {
-            krate.metadata.target_directory.as_std_path().join("palyra-skill").join("scratch")
-        }
-        None => krate.metadata.target_directory.as_std_path().join("palyra-skill"),
+        None if options.scratch => target_directory.join("palyra-skill").join("scratch"),
+        None => target_directory.join("palyra-skill"),
     };
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|source| BuildError::Write { path: out_dir.clone(), source })?;
-    let artifact = out_dir.join(format!("{}-{}.palyra-skill", manifest.skill_id, manifest.version));
-    write_atomic(&artifact, &bytes, Some(0o644), Existing::Replace)
-        .map_err(|source| BuildError::Write { path: artifact.clone(), source })?;
+    let attest_with = key.filter(|_| attestation);
+    let (artifact, attestation) = write_outputs(&out_dir, &manifest, &bytes, &statement, attest_with)?;
+    Ok(Built {
+        artifact,
+        bytes,
+        entries,
+        manifest,
+        modules,
+        key_id,
+        attestation,
+        statement,
+        abi: krate.abi,
+        target_directory,
+    })
+}
 
-    let attestation = match (attestation, key) {
-        (true, Some(key)) => {
+/// Writes the artifact into `out_dir` as `<skill_id>-<version>.palyra-skill`
+/// and, with a key, the DSSE attestation beside it; each atomically.
+fn write_outputs(
+    out_dir: &Path,
+    manifest: &Manifest,
+    bytes: &[u8],
+    statement: &[u8],
+    attest_with: Option<&SecretKey>,
+) -> Result<(PathBuf, Option<PathBuf>), BuildError> {
+    std::fs::create_dir_all(out_dir)
+        .map_err(|source| BuildError::Write { path: out_dir.to_owned(), source })?;
+    let artifact = out_dir.join(format!("{}-{}.palyra-skill", manifest.skill_id, manifest.version));
+    write_atomic(&artifact, bytes, Some(0o644), Existing::Replace)
+        .map_err(|source| BuildError::Write { path: artifact.clone(), source })?;
+    let attestation = match attest_with {
+        Some(key) => {
             let mut path = artifact.clone().into_os_string();
             path.push(".intoto.jsonl");
             let path = PathBuf::from(path);
             write_atomic(
                 &path,
-                provenance::dsse_envelope(&statement, key).as_bytes(),
+                provenance::dsse_envelope(statement, key).as_bytes(),
                 Some(0o644),
                 Existing::Replace,
             )
             .map_err(|source| BuildError::Write { path: path.clone(), source })?;
             Some(path)
         }
-        _ => None,
+        None => None,
     };
-    Ok(Built { artifact, bytes, entries, manifest, modules, key_id, attestation, statement, abi: krate.abi })
+    Ok((artifact, attestation))
+}
+
+/// The outcome of building twice.
+#[derive(Debug)]
+pub enum Reproduction {
+    /// Both builds are byte-identical; the first was written where a
+    /// normal build writes it.
+    Identical(Box<Built>),
+    /// Which entries differ, and where.
+    Differs(Vec<String>),
+}
+
+/// Builds twice in fresh target directories at one fixed time and
+/// compares the bytes (`build --check-reproducible`).
+pub fn reproduce(
+    options: &BuildOptions,
+    key: Option<&SecretKey>,
+    attestation: bool,
+    env: &Environment,
+    progress: &mut dyn FnMut(Event),
+) -> Result<Reproduction, BuildError> {
+    let (time, _) = build_time()?;
+    let mut builds = Vec::new();
+    for round in 1..=2 {
+        let dir =
+            tempfile::tempdir().map_err(|source| BuildError::Write { path: std::env::temp_dir(), source })?;
+        progress(Event::Round { round });
+        let mut opts = options.clone();
+        opts.target_dir = Some(dir.path().join("target"));
+        opts.out_dir = Some(dir.path().join("out"));
+        opts.fixed_time = Some(time);
+        let built = build(&opts, key, false, env, progress)?;
+        builds.push((dir, built));
+    }
+    let (_, second) = builds.pop().expect("two builds");
+    let (_dir, first) = builds.pop().expect("two builds");
+    if first.bytes != second.bytes {
+        return Ok(Reproduction::Differs(differences(&first, &second)));
+    }
+    let out_dir = options.out_dir.clone().unwrap_or_else(|| first.target_directory.join("palyra-skill"));
+    let (artifact, attestation) = write_outputs(
+        &out_dir,
+        &first.manifest,
+        &first.bytes,
+        &first.statement,
+        key.filter(|_| attestation),
+    )?;
+    Ok(Reproduction::Identical(Box::new(Built { artifact, attestation, ..first })))
+}
+
+/// Which entries of two builds differ, and where.
+fn differences(a: &Built, b: &Built) -> Vec<String> {
+    let mut lines = Vec::new();
+    let paths: std::collections::BTreeSet<&str> =
+        a.entries.iter().chain(b.entries.iter()).map(|(p, _)| p).collect();
+    for path in paths {
+        match (a.entries.get(path), b.entries.get(path)) {
+            (Some(x), Some(y)) if x.bytes == y.bytes => {}
+            (Some(x), Some(y)) => {
+                let first = x
+                    .bytes
+                    .iter()
+                    .zip(&y.bytes)
+                    .position(|(l, r)| l != r)
+                    .unwrap_or(x.bytes.len().min(y.bytes.len()));
+                let count = x.bytes.iter().zip(&y.bytes).filter(|(l, r)| l != r).count();
+                lines.push(format!(
+                    "{path}: {} vs {} bytes, first difference at offset {first}, {count} differing bytes",
+                    x.bytes.len(),
+                    y.bytes.len()
+                ));
+            }
+            (Some(_), None) => lines.push(format!("{path}: only in the first build")),
+            (None, Some(_)) => lines.push(format!("{path}: only in the second build")),
+            (None, None) => {}
+        }
+    }
+    if lines.is_empty() {
+        lines.push(format!(
+            "the entries agree but the archives differ ({} vs {} bytes)",
+            a.bytes.len(),
+            b.bytes.len()
+        ));
+    }
+    lines
 }
 
 /// The skill manifest text with `version` filled in from the crate, or

@@ -3,11 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cargo_palyra_skill::build::{self, BuildOptions, Built, Event};
+use cargo_palyra_skill::build::{self, BuildOptions, Event, Reproduction};
 use cargo_palyra_skill::cargo::Features;
-use cargo_palyra_skill::fsutil::{Existing, write_atomic};
 use cargo_palyra_skill::provenance::Environment;
-use cargo_palyra_skill::signing::SecretKey;
 use clap::Args;
 use serde::Serialize;
 
@@ -153,10 +151,24 @@ impl Opts {
         let options = self.options(shell);
         let started = std::time::Instant::now();
         let (built, reproducible) = if self.check_reproducible {
-            let built = self.check_twice(shell, &options, key.as_ref(), &env)?;
-            match built {
-                Ok(built) => (built, Some(true)),
-                Err(()) => return Ok(Outcome::CheckFailed),
+            let reproduction = build::reproduce(&options, key.as_ref(), self.attestation, &env, &mut |e| {
+                progress(shell, e)
+            })?;
+            match reproduction {
+                Reproduction::Identical(built) => {
+                    shell.status(
+                        "Reproduced",
+                        format_args!("both builds are byte-identical ({} bytes)", built.bytes.len()),
+                    );
+                    (*built, Some(true))
+                }
+                Reproduction::Differs(lines) => {
+                    shell.status_failed("Differs", "the two builds are not byte-identical:");
+                    for line in lines {
+                        shell.print(format_args!("  {line}"))?;
+                    }
+                    return Ok(Outcome::CheckFailed);
+                }
             }
         } else {
             (build::build(&options, key.as_ref(), self.attestation, &env, &mut |e| progress(shell, e))?, None)
@@ -219,71 +231,6 @@ impl Opts {
         }
         Ok(())
     }
-
-    /// Two builds in fresh target directories at one fixed time; the first
-    /// is kept when both are identical.
-    fn check_twice(
-        &self,
-        shell: &mut Shell,
-        options: &BuildOptions,
-        key: Option<&SecretKey>,
-        env: &Environment,
-    ) -> Result<Result<Built, ()>> {
-        let (time, _) = build::build_time()?;
-        let mut builds = Vec::new();
-        for round in 1..=2 {
-            let dir = tempfile::tempdir().context("could not create a temporary target directory")?;
-            shell.status("Building", format_args!("round {round} of 2 in a clean target directory"));
-            let mut opts = options.clone();
-            opts.target_dir = Some(dir.path().join("target"));
-            opts.out_dir = Some(dir.path().join("out"));
-            opts.fixed_time = Some(time);
-            let built = build::build(&opts, key, false, env, &mut |e| progress(shell, e))?;
-            builds.push((dir, built));
-        }
-        let (_, second) = builds.pop().expect("two builds");
-        let (_dir, first) = builds.pop().expect("two builds");
-        if first.bytes != second.bytes {
-            shell.status_failed("Differs", "the two builds are not byte-identical:");
-            for line in diff_summary(&first, &second) {
-                shell.print(format_args!("  {line}"))?;
-            }
-            return Ok(Err(()));
-        }
-        shell.status(
-            "Reproduced",
-            format_args!("both builds are byte-identical ({} bytes)", first.bytes.len()),
-        );
-        // Keep the checked artifact where a normal build would have put it.
-        let out_dir = match &options.out_dir {
-            Some(dir) => dir.clone(),
-            None => cargo_palyra_skill::cargo::SkillCrate::locate(
-                options.manifest_path.as_deref(),
-                options.package.as_deref(),
-                &options.features,
-                &options.cargo_flags,
-            )?
-            .metadata
-            .target_directory
-            .as_std_path()
-            .join("palyra-skill"),
-        };
-        std::fs::create_dir_all(&out_dir)
-            .with_context(|| format!("could not create `{}`", out_dir.display()))?;
-        let name = first.artifact.file_name().context("artifact has a file name")?;
-        let artifact = out_dir.join(name);
-        write_atomic(&artifact, &first.bytes, Some(0o644), Existing::Replace)
-            .with_context(|| format!("could not write `{}`", artifact.display()))?;
-        let mut attestation = None;
-        if let (true, Some(key)) = (self.attestation, key) {
-            let path = PathBuf::from(format!("{}.intoto.jsonl", artifact.display()));
-            let envelope = cargo_palyra_skill::provenance::dsse_envelope(&first.statement, key);
-            write_atomic(&path, envelope.as_bytes(), Some(0o644), Existing::Replace)
-                .with_context(|| format!("could not write `{}`", path.display()))?;
-            attestation = Some(path);
-        }
-        Ok(Ok(Built { artifact, attestation, ..first }))
-    }
 }
 
 fn progress(shell: &mut Shell, event: Event) {
@@ -297,46 +244,12 @@ fn progress(shell: &mut Shell, event: Event) {
             }
         }
         Event::Packed { skill_id, version } => shell.status("Packing", format_args!("{skill_id} {version}")),
+        Event::Round { round } => {
+            shell.status("Building", format_args!("round {round} of 2 in a clean target directory"))
+        }
     }
 }
 
 fn display(path: &Path) -> String {
     path.display().to_string()
-}
-
-/// Which entries differ, and where.
-fn diff_summary(a: &Built, b: &Built) -> Vec<String> {
-    let mut lines = Vec::new();
-    let paths: std::collections::BTreeSet<&str> =
-        a.entries.iter().chain(b.entries.iter()).map(|(p, _)| p).collect();
-    for path in paths {
-        match (a.entries.get(path), b.entries.get(path)) {
-            (Some(x), Some(y)) if x.bytes == y.bytes => {}
-            (Some(x), Some(y)) => {
-                let first = x
-                    .bytes
-                    .iter()
-                    .zip(&y.bytes)
-                    .position(|(l, r)| l != r)
-                    .unwrap_or(x.bytes.len().min(y.bytes.len()));
-                let count = x.bytes.iter().zip(&y.bytes).filter(|(l, r)| l != r).count();
-                lines.push(format!(
-                    "{path}: {} vs {} bytes, first difference at offset {first}, {count} differing bytes",
-                    x.bytes.len(),
-                    y.bytes.len()
-                ));
-            }
-            (Some(_), None) => lines.push(format!("{path}: only in the first build")),
-            (None, Some(_)) => lines.push(format!("{path}: only in the second build")),
-            (None, None) => {}
-        }
-    }
-    if lines.is_empty() {
-        lines.push(format!(
-            "the entries agree but the archives differ ({} vs {} bytes)",
-            a.bytes.len(),
-            b.bytes.len()
-        ));
-    }
-    lines
 }
