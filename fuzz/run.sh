@@ -31,7 +31,7 @@ if [ "${FUZZ_TOOLCHAIN:-auto}" != stable ] && cargo +nightly --version >/dev/nul
     echo "fuzz: nightly toolchain, AddressSanitizer"
 else
     fuzz=(env RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none)
-    echo "fuzz: stable toolchain (no nightly installed): RUSTC_BOOTSTRAP=1, no sanitizer"
+    echo "fuzz: stable toolchain (no nightly, or FUZZ_TOOLCHAIN=stable): RUSTC_BOOTSTRAP=1, no sanitizer"
 fi
 
 seed() {

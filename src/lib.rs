@@ -10,6 +10,7 @@ pub mod artifact;
 pub mod audit;
 pub mod build;
 pub mod cargo;
+pub mod cases;
 pub mod clock;
 pub mod diff;
 pub mod fsutil;

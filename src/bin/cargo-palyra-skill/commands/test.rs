@@ -2,15 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use cargo_palyra_skill::cargo::Abi;
-use cargo_palyra_skill::host::{self, HostCall, OperatorConfig, Overrides, PalyraErrorKind, Requested};
+use cargo_palyra_skill::cases::{self, Case, CaseResult};
+use cargo_palyra_skill::host::{self, HostCall, OperatorConfig, Overrides, Requested};
 use cargo_palyra_skill::manifest::Tool;
-use cargo_palyra_skill::runtime::{
-    Allow, Failure, FailureClass, Grants, Limits, LoadedModule, Runtime, Tier, ToolCall,
-};
+use cargo_palyra_skill::runtime::{Allow, Grants, Limits, LoadedModule, Runtime, ToolCall};
 use clap::Args;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::Outcome;
@@ -65,52 +64,10 @@ pub struct Opts {
     message_format: MessageFormat,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Case {
-    input: Option<Value>,
-    expect: Expect,
-    max_fuel: Option<u64>,
-    grants: Option<CaseGrants>,
-    operator: Option<Value>,
-    allow_http: Option<Vec<String>>,
-    allow_secrets: Option<Vec<String>>,
-    allow_storage: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CaseGrants {
-    #[serde(default)]
-    http: Vec<String>,
-    #[serde(default)]
-    secrets: Vec<String>,
-    #[serde(default)]
-    storage: Vec<String>,
-    #[serde(default)]
-    channels: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Expect {
-    output: Option<Value>,
-    error: Option<String>,
-    exit_code: Option<i32>,
-}
-
-#[derive(Serialize)]
-struct CaseResult {
-    case: String,
-    tool: String,
-    passed: bool,
-    problem: Option<String>,
-    exit_code: Option<i32>,
-    palyra_error_kind: Option<PalyraErrorKind>,
-    fuel_consumed: u64,
-    wall_ms: u64,
-    /// The code the verdict comes from (`optimized` after a confirmation).
-    tier: Option<Tier>,
+fn read_case(path: &Path, abi: Abi) -> Result<Case> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("could not read `{}`", path.display()))?;
+    cases::parse_case(&text, abi).map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))
 }
 
 #[derive(Serialize)]
@@ -119,62 +76,6 @@ struct Report {
     passed: usize,
     failed: usize,
     cases: Vec<CaseResult>,
-}
-
-/// Every name `expect.error` may use.
-fn known_error(name: &str) -> bool {
-    FailureClass::ALL.iter().any(|c| c.as_str() == name)
-        || PalyraErrorKind::ALL.iter().any(|k| k.as_str() == name)
-}
-
-fn read_case(path: &Path, abi: Abi) -> Result<Case> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("could not read `{}`", path.display()))?;
-    let case: Case = serde_json::from_str(&text)
-        .with_context(|| format!("`{}` is not a valid test case", path.display()))?;
-    let shown = path.display();
-    let e = &case.expect;
-    if let Some(error) = &e.error
-        && !known_error(error)
-    {
-        bail!(
-            "`{shown}`: `expect.error` `{error}` is neither a Palyra error kind nor a failure class (see `test --help`)"
-        );
-    }
-    match abi {
-        Abi::PalyraHostV1 => {
-            if case.input.is_some() || e.output.is_some() {
-                bail!(
-                    "`{shown}` has `input`/`expect.output`, a WASI preview case: the Palyra host passes no input and reads only the exit code. \
-                     Write `{{ \"grants\": {{...}}, \"expect\": {{ \"exit_code\": N }} }}`, or opt in to the preview with `abi = \"wasi-json\"` in `[package.metadata.palyra-skill]`"
-                );
-            }
-            if case.allow_http.is_some() || case.allow_secrets.is_some() || case.allow_storage.is_some() {
-                bail!(
-                    "`{shown}`: host ABI cases request capabilities with `grants` (`http`, `secrets`, `storage`, `channels`)"
-                );
-            }
-            if e.exit_code.is_some() == e.error.is_some() {
-                bail!("`{shown}`: `expect` needs exactly one of `exit_code` or `error`");
-            }
-        }
-        Abi::WasiJson => {
-            if case.grants.is_some() || case.operator.is_some() || e.exit_code.is_some() {
-                bail!(
-                    "`{shown}`: `grants`, `operator` and `expect.exit_code` are for host ABI cases; a WASI preview case has `input` and `expect.output` or `expect.error`"
-                );
-            }
-            if e.output.is_some() == e.error.is_some() {
-                bail!("`{shown}`: `expect` needs exactly one of `output` or `error`");
-            }
-        }
-    }
-    Ok(case)
-}
-
-/// Whether a failure is the `expected` one: its class or the daemon's kind.
-fn matches(failure: &Failure, expected: &str) -> bool {
-    failure.class.as_str() == expected || failure.palyra_error_kind.as_str() == expected
 }
 
 impl Opts {
@@ -281,28 +182,7 @@ impl Opts {
                 tier: self.code.tier(),
             },
         );
-        let got = || match (&outcome.failure, outcome.exit_code) {
-            (Some(f), _) => format!("{} ({}): {}", f.palyra_error_kind.as_str(), f.class.as_str(), f.message),
-            (None, code) => format!("exit code {}", code.unwrap_or_default()),
-        };
-        let problem = match (&case.expect.exit_code, &case.expect.error, &outcome.failure) {
-            (Some(expected), _, _) if outcome.exit_code == Some(*expected) => None,
-            (Some(expected), ..) => Some(format!("expected exit code {expected}, got {}", got())),
-            (None, Some(expected), Some(failure)) if matches(failure, expected) => None,
-            (None, Some(expected), _) => Some(format!("expected error `{expected}`, got {}", got())),
-            (None, None, _) => unreachable!("checked by read_case"),
-        };
-        Ok(CaseResult {
-            case: String::new(),
-            tool: tool.id.clone(),
-            passed: false,
-            problem: problem.or_else(|| over_fuel(case.max_fuel, outcome.fuel_consumed)),
-            exit_code: outcome.exit_code,
-            palyra_error_kind: outcome.palyra_error_kind,
-            fuel_consumed: outcome.fuel_consumed,
-            wall_ms: outcome.wall_ms,
-            tier: outcome.tier,
-        })
+        Ok(cases::judge_host(case, &tool.id, &outcome))
     }
 
     fn preview_case(
@@ -330,48 +210,6 @@ impl Opts {
             limits: Limits::from_manifest(manifest),
             preopens: Vec::new(),
         });
-        let report = &outcome.report;
-        let failure = report.failure.as_ref();
-        let problem = match (&case.expect.output, &case.expect.error) {
-            (Some(expected), _) => match (failure, &outcome.output) {
-                (Some(f), _) => Some(format!("expected output, got {}: {}", f.class.as_str(), f.message)),
-                (None, Some(output)) if output != expected => {
-                    Some(format!("expected output {expected}, got {output}"))
-                }
-                _ => None,
-            },
-            (None, Some(class)) => match failure {
-                Some(f) if f.class.as_str() == class => None,
-                Some(f) => {
-                    Some(format!("expected error `{class}`, got `{}`: {}", f.class.as_str(), f.message))
-                }
-                None => Some(format!("expected error `{class}`, but the call succeeded")),
-            },
-            (None, None) => unreachable!("checked by read_case"),
-        };
-        let mut problem = problem.or_else(|| over_fuel(case.max_fuel, report.fuel_consumed));
-        if let (Some(p), Some(first)) = (&mut problem, &report.quick_failure) {
-            p.push_str(&format!(
-                " (quick code {}: the verdict is from optimized code, as the host compiles it)",
-                first.class.as_str()
-            ));
-        }
-        CaseResult {
-            case: String::new(),
-            tool: tool.id.clone(),
-            passed: false,
-            problem,
-            exit_code: report.exit_code,
-            palyra_error_kind: None,
-            fuel_consumed: report.fuel_consumed,
-            wall_ms: report.wall_ms,
-            tier: Some(report.tier),
-        }
+        cases::judge_preview(case, &tool.id, &outcome)
     }
-}
-
-fn over_fuel(max_fuel: Option<u64>, consumed: u64) -> Option<String> {
-    max_fuel
-        .filter(|max| consumed > *max)
-        .map(|max| format!("used {consumed} fuel, over the case's `max_fuel` of {max}"))
 }
