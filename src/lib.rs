@@ -24,6 +24,7 @@ pub mod registry;
 pub mod runtime;
 pub mod sbom;
 pub mod signing;
+pub mod skill;
 pub mod text;
 pub mod trust;
 pub mod verify;

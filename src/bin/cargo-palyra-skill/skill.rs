@@ -3,16 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use cargo_palyra_skill::artifact::Entries;
 use cargo_palyra_skill::build::{self, BuildOptions, Event};
 use cargo_palyra_skill::cargo::Abi;
 use cargo_palyra_skill::manifest::Manifest;
 use cargo_palyra_skill::provenance::Environment;
-use cargo_palyra_skill::runtime::{
-    CacheKey, CacheOutcome, LoadedModule, ModuleCache, Preopen, Runtime, Tier, open_roots,
-};
+use cargo_palyra_skill::runtime::{CacheKey, CacheOutcome, LoadedModule, ModuleCache, Runtime, Tier};
 use cargo_palyra_skill::signing::SecretKey;
+pub use cargo_palyra_skill::skill::{is_crate, module_arg, pick_module, preopens};
 use cargo_palyra_skill::verify::{check_contents, check_integrity};
 use clap::Args;
 
@@ -163,11 +162,6 @@ fn open_cache() -> Option<Result<ModuleCache>> {
     })())
 }
 
-/// Whether `path` names a crate (a directory or its `Cargo.toml`) rather than a file to read.
-pub fn is_crate(path: &Path) -> bool {
-    path.is_dir() || path.file_name().is_some_and(|n| n == "Cargo.toml")
-}
-
 /// A crate built for `run`, `test` or `audit`, into the scratch output directory.
 pub struct Scratch {
     pub bytes: Vec<u8>,
@@ -254,50 +248,4 @@ pub fn log_cache(shell: &mut Shell, module_path: &str, cache: &CacheOutcome, tie
     if let CacheOutcome::Replaced(reason) = cache {
         shell.warn(format_args!("a corrupt module cache entry was replaced: {reason}"));
     }
-}
-
-/// `--module`, else `operator.plugin.default_module_path`, else the only module.
-pub fn pick_module(manifest: &Manifest, entries: &Entries, wanted: Option<&str>) -> Result<String> {
-    let modules: Vec<&str> = entries.modules().map(|(path, _)| path).collect();
-    let wanted = module_arg(wanted);
-    if let Some(path) = wanted.as_deref().or(manifest.default_module_path()) {
-        if modules.contains(&path) {
-            return Ok(path.to_owned());
-        }
-        bail!("no module `{path}` in the skill (modules: {})", modules.join(", "));
-    }
-    match modules.as_slice() {
-        [only] => Ok((*only).to_owned()),
-        _ => bail!(
-            "the skill has {} modules ({}): pick one with `--module` or set `operator.plugin.default_module_path`",
-            modules.len(),
-            modules.join(", ")
-        ),
-    }
-}
-
-/// `--module NAME` as an entry path: `echo.wasm` means `modules/echo.wasm`.
-pub fn module_arg(wanted: Option<&str>) -> Option<String> {
-    wanted.map(|w| if w.starts_with("modules/") { w.to_owned() } else { format!("modules/{w}") })
-}
-
-/// `$PALYRA_SKILL_STATE_DIR`, else `$XDG_DATA_HOME/palyra-skill/state`,
-/// else `~/.local/share/palyra-skill/state`; one folder per skill below it.
-pub fn state_dir(skill_id: &str) -> Result<PathBuf> {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let base = var("PALYRA_SKILL_STATE_DIR")
-        .or_else(|| var("XDG_DATA_HOME").map(|d| d.join("palyra-skill").join("state")))
-        .or_else(|| var("HOME").map(|d| d.join(".local/share/palyra-skill/state")))
-        .context("no state directory: set `PALYRA_SKILL_STATE_DIR`")?;
-    Ok(base.join(skill_id.trim()))
-}
-
-/// The declared filesystem roots as preopens under the skill's state
-/// directory: read roots read-only, write roots read-write, each opened
-/// beneath it without following symlinks.
-pub fn preopens(manifest: &Manifest) -> Result<Vec<Preopen>> {
-    let state = state_dir(&manifest.skill_id)?;
-    let fs = &manifest.capabilities.filesystem;
-    open_roots(&state, &fs.read_roots, &fs.write_roots)
-        .with_context(|| format!("cannot grant the filesystem roots of `{}`", manifest.skill_id.trim()))
 }
