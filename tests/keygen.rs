@@ -154,3 +154,13 @@ fn a_key_of_another_algorithm_is_named_as_such() {
         .to_string();
     assert!(error.contains("not an Ed25519 key (an RSA key)"), "{error}");
 }
+
+#[test]
+fn keygen_creates_a_missing_folder_private_to_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("config/palyra/acme.pem");
+    cmd().args(["-q", "keygen", "--out"]).arg(&key).assert().success();
+    assert!(key.is_file() && dir.path().join("config/palyra/acme.pem.pub").is_file());
+    #[cfg(unix)]
+    assert_eq!(mode(&dir.path().join("config/palyra")), 0o700);
+}
