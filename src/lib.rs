@@ -23,6 +23,7 @@ pub mod provenance;
 pub mod registry;
 pub mod runtime;
 pub mod sbom;
+pub mod scaffold;
 pub mod signing;
 pub mod skill;
 pub mod text;

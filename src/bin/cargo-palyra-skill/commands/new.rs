@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use cargo_palyra_skill::manifest::{is_identifier, is_skill_id};
+use anyhow::Result;
+use cargo_palyra_skill::scaffold::{self, Names};
 use clap::Args;
 use serde::Serialize;
 
@@ -50,18 +50,6 @@ enum Vcs {
     None,
 }
 
-const FILES: &[(&str, &str)] = &[
-    ("Cargo.toml", include_str!("../../../../templates/Cargo.toml.tmpl")),
-    ("skill.toml", include_str!("../../../../templates/skill.toml.tmpl")),
-    ("src/lib.rs", include_str!("../../../../templates/lib.rs.tmpl")),
-    ("fixtures/check/granted.json", include_str!("../../../../templates/granted.json.tmpl")),
-    ("fixtures/check/not-granted.json", include_str!("../../../../templates/not-granted.json.tmpl")),
-    ("fixtures/check/undeclared-host.json", include_str!("../../../../templates/undeclared-host.json.tmpl")),
-    (".gitignore", include_str!("../../../../templates/gitignore.tmpl")),
-    ("README.md", include_str!("../../../../templates/README.md.tmpl")),
-    (".github/workflows/skill.yml", include_str!("../../../../templates/skill-workflow.yml")),
-];
-
 #[derive(Serialize)]
 struct Report {
     path: PathBuf,
@@ -101,95 +89,11 @@ fn init_git(path: &Path, shell: &mut Shell) -> &'static str {
     }
 }
 
-fn valid_crate_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && name.as_bytes()[0].is_ascii_lowercase()
-}
-
-fn write_all(root: &Path, substitutions: &[(&str, &str)]) -> Result<()> {
-    for (rel, template) in FILES {
-        let mut text = (*template).to_owned();
-        for (key, value) in substitutions {
-            text = text.replace(key, value);
-        }
-        let path = root.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("could not create `{}`", parent.display()))?;
-        }
-        std::fs::write(&path, text).with_context(|| format!("could not write `{}`", path.display()))?;
-    }
-    Ok(())
-}
-
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        // `new .` takes the name of the directory it is in.
-        let dir_name = match self.path.file_name() {
-            Some(name) => name.to_string_lossy().into_owned(),
-            None => std::fs::canonicalize(&self.path)
-                .ok()
-                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .unwrap_or_default(),
-        };
-        let crate_name = self.name.clone().unwrap_or(dir_name);
-        if !valid_crate_name(&crate_name) {
-            bail!(
-                "`{crate_name}` is not a usable crate name: use lowercase letters, digits, `-` and `_`, starting with a letter (or pass `--name`)"
-            );
-        }
-        let publisher = self.publisher.trim();
-        if !is_identifier(publisher) || publisher.contains(':') {
-            bail!(
-                "`{publisher}` is not a publisher identifier: use lowercase letters, digits, `.`, `_` and `-`"
-            );
-        }
-        let skill_id = format!("{publisher}.{}", crate_name.replace('-', "_"));
-        if !is_skill_id(&skill_id) {
-            bail!("`{skill_id}` would not be a valid skill id: choose another `--publisher` or `--name`");
-        }
-        let existed = self.path.exists();
-        // Empty, or holding only a fresh `.git`: nothing of the user's to overwrite.
-        let occupied = std::fs::read_dir(&self.path)
-            .map(|entries| entries.flatten().any(|e| e.file_name() != ".git"))
-            .unwrap_or(true);
-        if existed && occupied {
-            bail!("`{}` already exists and is not empty: choose a new path", self.path.display());
-        }
-        let lib_name = crate_name.replace('-', "_");
-        let display_name = crate_name
-            .split(['-', '_'])
-            .filter(|w| !w.is_empty())
-            .map(capitalize)
-            .collect::<Vec<_>>()
-            .join(" ");
-        let substitutions = [
-            ("{{crate_name}}", crate_name.as_str()),
-            ("{{lib_name}}", lib_name.as_str()),
-            ("{{skill_id}}", skill_id.as_str()),
-            ("{{publisher}}", publisher),
-            ("{{display_name}}", display_name.as_str()),
-            ("{{tool_version}}", env!("CARGO_PKG_VERSION")),
-            ("{{tool_repository}}", env!("CARGO_PKG_REPOSITORY")),
-        ];
-        if let Err(error) = write_all(&self.path, &substitutions) {
-            // Leave nothing half-written behind, and nothing else touched
-            // (a `.git` that was there stays).
-            if existed {
-                for (rel, _) in FILES {
-                    let _ = std::fs::remove_file(self.path.join(rel));
-                }
-                for dir in ["src", "fixtures/check", "fixtures", ".github/workflows", ".github"] {
-                    let _ = std::fs::remove_dir(self.path.join(dir));
-                }
-            } else {
-                let _ = std::fs::remove_dir_all(&self.path);
-            }
-            return Err(error);
-        }
-        let tool_id = format!("{publisher}.check");
+        let names = scaffold::names(&self.path, self.name.as_deref(), &self.publisher)?;
+        scaffold::write(&self.path, &names)?;
+        let Names { crate_name, skill_id, tool_id, .. } = names;
         shell.status(
             "Created",
             format_args!("skill `{skill_id}` (crate `{crate_name}`) in `{}`", self.path.display()),
@@ -203,7 +107,7 @@ impl Opts {
             crate_name,
             skill_id,
             tool_id,
-            files: FILES.iter().map(|(rel, _)| *rel).collect(),
+            files: scaffold::FILES.iter().map(|(rel, _)| *rel).collect(),
             git,
         };
         match self.message_format {
@@ -212,7 +116,7 @@ impl Opts {
             MessageFormat::Human if shell.is_quiet() => {}
             MessageFormat::Human => {
                 let mut text = String::from("wrote:\n");
-                for (rel, _) in FILES {
+                for (rel, _) in scaffold::FILES {
                     let what = match *rel {
                         ".github/workflows/skill.yml" => {
                             "  (GitHub workflow: checks pull requests, signs and releases `v*` tags)"
@@ -233,9 +137,4 @@ impl Opts {
         }
         Ok(Outcome::Success)
     }
-}
-
-fn capitalize(word: &str) -> String {
-    let mut chars = word.chars();
-    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
 }
