@@ -28,5 +28,6 @@ pub mod signing;
 pub mod skill;
 pub mod text;
 pub mod trust;
+pub mod verdict;
 pub mod verify;
 pub mod zipcheck;

@@ -1,13 +1,12 @@
 //! `verify`: the consumer's verification and trust decision, artifact by artifact.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use cargo_palyra_skill::manifest::ManifestWarning;
+use anyhow::Result;
 use cargo_palyra_skill::parallel::map_in_order;
-use cargo_palyra_skill::signing::PublicKey;
-use cargo_palyra_skill::trust::{TrustDecision, TrustRejection, TrustStore};
-use cargo_palyra_skill::verify::{Verified, VerifyError, verify_bytes};
+use cargo_palyra_skill::trust::{TrustDecision, TrustStore};
+use cargo_palyra_skill::verdict::{self, ArtifactResult, Trust};
+use cargo_palyra_skill::verify::verify_bytes;
 use clap::Args;
 use serde::Serialize;
 
@@ -41,27 +40,6 @@ pub struct Opts {
     /// Output format
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     message_format: MessageFormat,
-}
-
-#[derive(Serialize)]
-struct Rejection {
-    kind: &'static str,
-    message: String,
-}
-
-#[derive(Serialize, Default)]
-struct ArtifactResult {
-    artifact: PathBuf,
-    accepted: bool,
-    skill_id: Option<String>,
-    version: Option<String>,
-    publisher: Option<String>,
-    payload_sha256: Option<String>,
-    key_id: Option<String>,
-    public_key_hex: Option<String>,
-    trust_decision: Option<TrustDecision>,
-    manifest_warnings: Vec<ManifestWarning>,
-    error: Option<Rejection>,
 }
 
 #[derive(Serialize)]
@@ -100,11 +78,17 @@ impl Opts {
                 Err(error) if self.artifacts.len() == 1 => return Err(error),
                 Err(error) => {
                     io_failed += 1;
-                    rejected(path, None, "io", format!("{error:#}"))
+                    verdict::rejected(path, None, "io", format!("{error:#}"))
                 }
                 Ok((len, verified)) => {
                     shell.verbose("Verified", format_args!("`{}` ({len} bytes)", path.display()));
-                    self.check(path, verified, &overlay, &mut memory)?
+                    let trust = Trust {
+                        store: self.trust.trust_store.as_deref(),
+                        allowlisted: &overlay,
+                        allow_tofu: self.allow_tofu,
+                    };
+                    // A trust store error names the store.
+                    verdict::judge(path, verified, &trust, &mut memory)?
                 }
             };
             self.report_one(shell, &result)?;
@@ -125,51 +109,6 @@ impl Opts {
             anyhow::bail!("could not read {io_failed} of {} artifacts (listed above)", self.artifacts.len());
         }
         Ok(if report.rejected == 0 { Outcome::Success } else { Outcome::CheckFailed })
-    }
-
-    /// Step 11 (trust) after steps 1-10.
-    fn check(
-        &self,
-        path: &Path,
-        verified: Result<Verified, VerifyError>,
-        overlay: &[(String, PublicKey)],
-        memory: &mut TrustStore,
-    ) -> Result<ArtifactResult> {
-        let verified = match verified {
-            Ok(verified) => verified,
-            Err(error) => return Ok(rejected(path, None, error.kind(), error.to_string())),
-        };
-        Ok(match self.decide(&verified, overlay, memory)? {
-            Ok(decision) => accepted(path, verified, decision),
-            Err(rejection) => rejected(path, Some(verified), rejection.kind(), rejection.to_string()),
-        })
-    }
-
-    /// Step 11 against the store file (locked, pins saved) or the in-memory one.
-    fn decide(
-        &self,
-        verified: &Verified,
-        overlay: &[(String, PublicKey)],
-        memory: &mut TrustStore,
-    ) -> Result<Result<TrustDecision, TrustRejection>> {
-        let publisher = &verified.manifest.publisher;
-        let key = &verified.public_key;
-        let decide = |store: &mut TrustStore| {
-            let mut view = store.clone();
-            for (name, key) in overlay {
-                view.trust(name, key).expect("publisher checked when parsed");
-            }
-            let decision = view.decide(publisher, key, self.allow_tofu);
-            if decision == Ok(TrustDecision::TofuNewlyPinned) {
-                store.tofu_publishers.insert(publisher.clone(), key.to_hex());
-            }
-            decision
-        };
-        match &self.trust.trust_store {
-            Some(path) => TrustStore::update(path, decide)
-                .with_context(|| format!("could not use trust store `{}`", path.display())),
-            None => Ok(decide(memory)),
-        }
     }
 
     fn report_one(&self, shell: &mut Shell, result: &ArtifactResult) -> Result<()> {
@@ -210,26 +149,4 @@ impl Opts {
         }
         Ok(())
     }
-}
-
-fn describe(path: &Path, verified: Option<Verified>) -> ArtifactResult {
-    let mut result = ArtifactResult { artifact: path.to_owned(), ..Default::default() };
-    if let Some(v) = verified {
-        result.skill_id = Some(v.manifest.skill_id);
-        result.version = Some(v.manifest.version);
-        result.publisher = Some(v.manifest.publisher);
-        result.payload_sha256 = Some(v.payload_sha256);
-        result.key_id = Some(v.public_key.key_id());
-        result.public_key_hex = Some(v.public_key.to_hex());
-        result.manifest_warnings = v.warnings;
-    }
-    result
-}
-
-fn accepted(path: &Path, verified: Verified, decision: TrustDecision) -> ArtifactResult {
-    ArtifactResult { accepted: true, trust_decision: Some(decision), ..describe(path, Some(verified)) }
-}
-
-fn rejected(path: &Path, verified: Option<Verified>, kind: &'static str, message: String) -> ArtifactResult {
-    ArtifactResult { error: Some(Rejection { kind, message }), ..describe(path, verified) }
 }
