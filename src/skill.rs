@@ -5,8 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use crate::artifact::Entries;
+use crate::build::{self, BuildError, BuildOptions, Event};
+use crate::cargo::Abi;
 use crate::manifest::Manifest;
+use crate::provenance::Environment;
 use crate::runtime::{Preopen, StateError, open_roots};
+use crate::signing::SecretKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SkillError {
@@ -73,4 +77,69 @@ pub fn preopens(manifest: &Manifest) -> Result<Vec<Preopen>, SkillError> {
     let fs = &manifest.capabilities.filesystem;
     open_roots(&state, &fs.read_roots, &fs.write_roots)
         .map_err(|source| SkillError::Roots { skill_id: manifest.skill_id.trim().to_owned(), source })
+}
+
+/// A verified skill, ready to call.
+pub struct Skill {
+    pub manifest: Manifest,
+    pub entries: Entries,
+    /// The crate directory, when the skill came from one.
+    pub crate_dir: Option<PathBuf>,
+    /// The crate's ABI setting, when the skill came from a crate.
+    pub crate_abi: Option<Abi>,
+}
+
+impl Skill {
+    /// The ABI to run with: `flag`, else the crate's, else the host's.
+    pub fn abi(&self, flag: Option<Abi>) -> Abi {
+        flag.or(self.crate_abi).unwrap_or_default()
+    }
+
+    /// Every entry that may be a module, as the host selects from them.
+    pub fn modules(&self) -> Vec<(&str, &[u8])> {
+        self.entries.modules().map(|(path, entry)| (path, entry.bytes.as_slice())).collect()
+    }
+}
+
+/// A crate built for `run`, `test` or `audit`, into the scratch output directory.
+pub struct Scratch {
+    pub artifact: PathBuf,
+    pub bytes: Vec<u8>,
+    pub entries: Entries,
+    pub crate_dir: PathBuf,
+    pub abi: Abi,
+}
+
+/// Builds the crate at `path` (a directory or a `Cargo.toml`) into
+/// `<target>/palyra-skill/scratch`, so a real build's artifact is never
+/// replaced; signed with `key`, or unsigned.
+pub fn build_scratch(
+    path: &Path,
+    profile: &str,
+    cargo_flags: Vec<String>,
+    quiet: bool,
+    key: Option<&SecretKey>,
+) -> Result<Scratch, BuildError> {
+    let manifest_path = if path.is_dir() { path.join("Cargo.toml") } else { path.to_owned() };
+    let options = BuildOptions {
+        manifest_path: Some(manifest_path.clone()),
+        profile: profile.to_owned(),
+        cargo_flags,
+        quiet,
+        scratch: true,
+        ..Default::default()
+    };
+    let mut crate_dir = manifest_path.parent().map(Path::to_owned).unwrap_or_default();
+    let built = build::build(&options, key, false, &Environment::Local, &mut |event| {
+        if let Event::Located { skill_toml, .. } = event {
+            crate_dir = skill_toml.parent().map(Path::to_owned).unwrap_or_default();
+        }
+    })?;
+    Ok(Scratch {
+        artifact: built.artifact,
+        bytes: built.bytes,
+        entries: built.entries,
+        crate_dir,
+        abi: built.abi,
+    })
 }

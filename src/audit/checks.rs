@@ -8,25 +8,10 @@ use serde_json::json;
 use super::analysis::analyze;
 use super::findings::{WASI_P1, least_privilege, module_findings};
 use super::host_findings::{manifest_host_findings, module_host_findings};
-use super::report::{AuditReport, Check, Finding, ModuleSummary, Policy, Severity, Status};
+use super::report::{AuditReport, Check, Finding, ModuleSummary, Policy, Severity, Status, Subject};
 use crate::artifact::sha256_hex;
 use crate::host::OperatorConfig;
 use crate::manifest::Manifest;
-use crate::trust::TrustDecision;
-
-/// What is audited: an artifact's verified contents, or a bare module.
-pub struct Subject<'a> {
-    pub manifest: Option<&'a Manifest>,
-    pub trust_decision: Option<TrustDecision>,
-    pub payload_sha256: String,
-    /// `(path, bytes)` of every `modules/*.wasm`.
-    pub modules: Vec<(&'a str, &'a [u8])>,
-    pub sbom: Option<&'a [u8]>,
-    pub provenance: Option<&'a [u8]>,
-    /// The daemon's configuration the run-time findings assume (default:
-    /// a stock Palyra 0.1.0).
-    pub operator: Option<&'a OperatorConfig>,
-}
 
 /// Runs every check. `vuln_feed_hook` is `PALYRA_SKILL_AUDIT_VULN_FEED_HOOK`.
 pub fn audit(

@@ -7,8 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::analysis::ModuleFacts;
-use super::checks::Subject;
-use super::report::{Finding, Policy, Severity};
+use super::report::{Finding, Policy, Severity, Subject};
 use crate::artifact::sha256_hex;
 use crate::manifest::Manifest;
 use crate::runtime::{CapabilityClass, HOST_MODULE};

@@ -8,6 +8,6 @@ mod host_findings;
 mod report;
 mod sarif;
 
-pub use checks::{Subject, audit};
-pub use report::{AuditReport, Check, Finding, ModuleSummary, Policy, Severity, Status};
+pub use checks::audit;
+pub use report::{AuditReport, Check, Finding, ModuleSummary, Policy, Severity, Status, Subject};
 pub use sarif::to_sarif;

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::manifest::ManifestWarning;
+use crate::host::OperatorConfig;
+use crate::manifest::{Manifest, ManifestWarning};
 use crate::trust::TrustDecision;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,4 +187,18 @@ impl AuditReport {
             ),
         }
     }
+}
+
+/// What is audited: an artifact's verified contents, or a bare module.
+pub struct Subject<'a> {
+    pub manifest: Option<&'a Manifest>,
+    pub trust_decision: Option<TrustDecision>,
+    pub payload_sha256: String,
+    /// `(path, bytes)` of every `modules/*.wasm`.
+    pub modules: Vec<(&'a str, &'a [u8])>,
+    pub sbom: Option<&'a [u8]>,
+    pub provenance: Option<&'a [u8]>,
+    /// The daemon's configuration the run-time findings assume (default:
+    /// a stock Palyra 0.1.0).
+    pub operator: Option<&'a OperatorConfig>,
 }

@@ -1,24 +1,10 @@
 //! Parsing `skill.toml` (with the field path of a schema error), the
 //! validation entry point, runtime compatibility and the consumer's warnings.
 
-use std::fmt;
-
 use serde::Serialize;
 
 use super::model::*;
-use super::rules::{Validator, looks_secret};
-/// One broken rule: where (a dotted field path) and what is allowed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Violation {
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
+use super::rules::{Validator, Violation, looks_secret};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {

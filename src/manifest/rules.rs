@@ -3,12 +3,26 @@
 //! is collected with its field path.
 
 use std::collections::BTreeSet;
+use std::fmt;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use super::model::*;
-use super::parse::Violation;
-use crate::artifact::normalize_path;
+use crate::paths::normalize_path;
+
+/// One broken rule: where (a dotted field path) and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
 
 pub(super) fn looks_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();

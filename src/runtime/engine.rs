@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, Linker, Module, OptLevel};
 
 use super::cache::{CacheOutcome, ModuleCache};
-use super::exec::State;
 use super::grants::{CapabilityClass, HOST_MODULE};
+use super::store::State;
 
 /// The wasm stack a guest may use before it traps as "stack exhausted":
 /// wasmtime's default, which the consumer's host keeps.
@@ -70,8 +70,8 @@ pub enum Linking {
 /// One engine configuration, and its linkers once a run needs them.
 pub(super) struct Backend {
     pub(super) engine: Engine,
-    host_linker: OnceLock<Result<Linker<State>, String>>,
-    wasi_linker: OnceLock<Result<Linker<State>, String>>,
+    host_linker: OnceLock<Result<Linker<State>, std::sync::Arc<wasmtime::Error>>>,
+    wasi_linker: OnceLock<Result<Linker<State>, std::sync::Arc<wasmtime::Error>>>,
 }
 
 impl Backend {
@@ -103,9 +103,9 @@ impl Backend {
             Linking::PalyraHost => &self.host_linker,
             Linking::WasiPreview => &self.wasi_linker,
         };
-        cell.get_or_init(|| link(&self.engine, linking).map_err(|e| e.to_string()))
+        cell.get_or_init(|| link(&self.engine, linking).map_err(std::sync::Arc::new))
             .as_ref()
-            .map_err(|e| RuntimeError::Engine(e.clone()))
+            .map_err(|e| RuntimeError::Engine(e.to_string()))
     }
 }
 

@@ -5,59 +5,20 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use wasmtime::{Module, Store};
-use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::engine::{Linking, LoadedModule, Runtime, Tier};
-use super::failure::{CallError, Failure, FailureClass, classify, output_too_large, timed_out};
+use super::failure::{CallError, Failure, FailureClass, RunReport, classify, output_too_large, timed_out};
 use super::grants::Grants;
-use super::limits::{Limiter, MAX_INSTANCES, MAX_TABLE_ELEMENTS};
+use super::limits::{Limiter, Limits};
 use super::state::Preopen;
-use crate::manifest::Manifest;
+use super::store::State;
 
 /// Quick code yields to the async runtime (and its wall-clock timeout)
 /// after this much fuel: a fraction of a millisecond of compute.
 const QUICK_YIELD_FUEL: u64 = 100_000;
-
-/// Captured stdout and stderr are each capped at this by default.
-pub const DEFAULT_OUTPUT_CAP: usize = 1024 * 1024;
-
-pub(super) struct State {
-    pub(super) wasi: WasiP1Ctx,
-    pub(super) limiter: Limiter,
-    pub(super) grants: Grants,
-}
-
-/// The quotas of one call.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Limits {
-    pub fuel: u64,
-    pub max_memory_bytes: u64,
-    pub timeout_ms: u64,
-    pub max_table_elements: u64,
-    pub max_instances: u64,
-    pub max_stdout_bytes: usize,
-    pub max_stderr_bytes: usize,
-}
-
-impl Limits {
-    /// The manifest's quotas, as the consumer applies them.
-    pub fn from_manifest(manifest: &Manifest) -> Limits {
-        let q = &manifest.capabilities.quotas;
-        Limits {
-            fuel: q.fuel_budget,
-            max_memory_bytes: q.max_memory_bytes,
-            timeout_ms: q.wall_clock_timeout_ms,
-            max_table_elements: MAX_TABLE_ELEMENTS,
-            max_instances: MAX_INSTANCES,
-            max_stdout_bytes: DEFAULT_OUTPUT_CAP,
-            max_stderr_bytes: DEFAULT_OUTPUT_CAP,
-        }
-    }
-}
 
 pub struct RunRequest<'a> {
     pub module: &'a LoadedModule,
@@ -72,42 +33,6 @@ pub struct RunRequest<'a> {
     pub grants: Grants,
     pub limits: Limits,
     pub preopens: Vec<Preopen>,
-}
-
-/// What one call did.
-#[derive(Clone, Serialize)]
-pub struct RunReport {
-    pub exit_code: Option<i32>,
-    #[serde(skip)]
-    pub stdout: Vec<u8>,
-    #[serde(skip)]
-    pub stderr: Vec<u8>,
-    pub fuel_budget: u64,
-    pub fuel_consumed: u64,
-    pub peak_memory_bytes: u64,
-    pub wall_ms: u64,
-    pub failure: Option<Failure>,
-    /// The code this report comes from.
-    pub tier: Tier,
-    /// What quick code did first, when its time-out or stack exhaustion was
-    /// run again on optimized code (whose result this report is).
-    pub quick_failure: Option<Failure>,
-}
-
-impl std::fmt::Debug for RunReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunReport")
-            .field("exit_code", &self.exit_code)
-            .field("stdout_bytes", &self.stdout.len())
-            .field("stderr_bytes", &self.stderr.len())
-            .field("fuel_consumed", &self.fuel_consumed)
-            .field("peak_memory_bytes", &self.peak_memory_bytes)
-            .field("wall_ms", &self.wall_ms)
-            .field("failure", &self.failure)
-            .field("tier", &self.tier)
-            .field("quick_failure", &self.quick_failure)
-            .finish()
-    }
 }
 
 impl Runtime {

@@ -6,8 +6,8 @@ use serde::Serialize;
 use wasmtime::Trap;
 use wasmtime_wasi::I32Exit;
 
-use super::exec::{Limits, RunReport};
-use super::limits::LimitHit;
+use super::engine::Tier;
+use super::limits::{LimitHit, Limits};
 
 /// The error kinds of the consumer's daemon (`WasmPluginRunErrorKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -303,4 +303,40 @@ fn ours(
         return Err(Failure::new(FailureClass::LinkError, message));
     }
     Err(Failure::new(FailureClass::Trap, format!("the call failed: {text}")))
+}
+
+/// What one call did.
+#[derive(Clone, Serialize)]
+pub struct RunReport {
+    pub exit_code: Option<i32>,
+    #[serde(skip)]
+    pub stdout: Vec<u8>,
+    #[serde(skip)]
+    pub stderr: Vec<u8>,
+    pub fuel_budget: u64,
+    pub fuel_consumed: u64,
+    pub peak_memory_bytes: u64,
+    pub wall_ms: u64,
+    pub failure: Option<Failure>,
+    /// The code this report comes from.
+    pub tier: Tier,
+    /// What quick code did first, when its time-out or stack exhaustion was
+    /// run again on optimized code (whose result this report is).
+    pub quick_failure: Option<Failure>,
+}
+
+impl std::fmt::Debug for RunReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunReport")
+            .field("exit_code", &self.exit_code)
+            .field("stdout_bytes", &self.stdout.len())
+            .field("stderr_bytes", &self.stderr.len())
+            .field("fuel_consumed", &self.fuel_consumed)
+            .field("peak_memory_bytes", &self.peak_memory_bytes)
+            .field("wall_ms", &self.wall_ms)
+            .field("failure", &self.failure)
+            .field("tier", &self.tier)
+            .field("quick_failure", &self.quick_failure)
+            .finish()
+    }
 }

@@ -3,7 +3,10 @@
 //! most so many instances), recording which limit was hit and the peak
 //! linear memory of all memories together.
 
+use serde::Serialize;
 use wasmtime::ResourceLimiter;
+
+use crate::manifest::Manifest;
 
 /// Table elements the consumer allows by default (HOST.md section 2).
 pub const MAX_TABLE_ELEMENTS: u64 = 100_000;
@@ -79,5 +82,36 @@ impl ResourceLimiter for Limiter {
 
     fn instances(&self) -> usize {
         self.max_instances
+    }
+}
+
+/// Captured stdout and stderr are each capped at this by default.
+pub const DEFAULT_OUTPUT_CAP: usize = 1024 * 1024;
+
+/// The quotas of one call.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Limits {
+    pub fuel: u64,
+    pub max_memory_bytes: u64,
+    pub timeout_ms: u64,
+    pub max_table_elements: u64,
+    pub max_instances: u64,
+    pub max_stdout_bytes: usize,
+    pub max_stderr_bytes: usize,
+}
+
+impl Limits {
+    /// The manifest's quotas, as the consumer applies them.
+    pub fn from_manifest(manifest: &Manifest) -> Limits {
+        let q = &manifest.capabilities.quotas;
+        Limits {
+            fuel: q.fuel_budget,
+            max_memory_bytes: q.max_memory_bytes,
+            timeout_ms: q.wall_clock_timeout_ms,
+            max_table_elements: MAX_TABLE_ELEMENTS,
+            max_instances: MAX_INSTANCES,
+            max_stdout_bytes: DEFAULT_OUTPUT_CAP,
+            max_stderr_bytes: DEFAULT_OUTPUT_CAP,
+        }
     }
 }

@@ -11,14 +11,15 @@ mod grants;
 mod limits;
 mod schema;
 mod state;
+mod store;
 mod tool;
 
 pub use cache::{CacheKey, CacheOutcome, ModuleCache};
 pub use engine::{Linking, LoadedModule, MAX_WASM_STACK, Runtime, RuntimeError, Tier};
-pub use exec::{Limits, RunReport, RunRequest};
-pub use failure::{Failure, FailureClass, PalyraErrorKind, thousands};
+pub use exec::RunRequest;
+pub use failure::{Failure, FailureClass, PalyraErrorKind, RunReport, thousands};
 pub use grants::{Allow, CapabilityClass, Grants, HOST_MODULE};
-pub use limits::{MAX_INSTANCES, MAX_TABLE_ELEMENTS};
+pub use limits::{DEFAULT_OUTPUT_CAP, Limits, MAX_INSTANCES, MAX_TABLE_ELEMENTS};
 pub use schema::{SchemaError, check_instance};
 pub use state::{Preopen, StateError, open_roots};
 pub use tool::{ToolCall, ToolOutcome};

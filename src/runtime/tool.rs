@@ -4,9 +4,10 @@
 
 use super::engine::Linking;
 use super::engine::{LoadedModule, Runtime};
-use super::exec::{Limits, RunReport, RunRequest};
-use super::failure::{Failure, FailureClass};
+use super::exec::RunRequest;
+use super::failure::{Failure, FailureClass, RunReport};
 use super::grants::Grants;
+use super::limits::Limits;
 use super::schema::check_instance;
 use super::state::Preopen;
 use crate::manifest::{Manifest, Tool};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::artifact::{Entries, MAX_ARCHIVE_BYTES};
-use cargo_palyra_skill::fsutil::{Existing, readable_by_others, write_atomic};
+use cargo_palyra_skill::fsutil::readable_by_others;
 use cargo_palyra_skill::signing::{PublicKey, SecretKey};
 use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
 use clap::Args;
@@ -107,97 +107,7 @@ impl KeyArgs {
     }
 }
 
-/// A 32-byte "seed" in a key file that is really the public key of a key
-/// beside it (a private key or an SPKI `.pub` in the same directory): the
-/// file whose key it is. A few hundred small files are looked at, at most.
-fn public_key_beside(path: &Path, key: &SecretKey) -> Option<PathBuf> {
-    let seed = key.seed();
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    for entry in std::fs::read_dir(dir).ok()?.flatten().take(500) {
-        let other = entry.path();
-        let small = entry.metadata().is_ok_and(|m| m.is_file() && m.len() <= 16 * 1024);
-        if !small || other.file_name() == path.file_name() {
-            continue;
-        }
-        let Ok(bytes) = std::fs::read(&other).map(Zeroizing::new) else { continue };
-        let public = match SecretKey::decode(&bytes) {
-            Ok(private) => Some(private.public()),
-            Err(_) => std::str::from_utf8(&bytes).ok().and_then(PublicKey::from_spki_pem),
-        };
-        if public.is_some_and(|public| public.bytes() == &*seed) {
-            return Some(path.with_file_name(entry.file_name()));
-        }
-    }
-    None
-}
-
-/// The per-user development key (`$PALYRA_SKILL_CONFIG_DIR`, else
-/// `$XDG_CONFIG_HOME/palyra-skill`, else `~/.config/palyra-skill`), created
-/// (0600) on first use. Returns the key, its path, and whether it is new.
-/// Where the development key lives.
-fn dev_key_path() -> Result<PathBuf> {
-    Ok(config_dir()?.join("dev-signing-key.pem"))
-}
-
-/// `$PALYRA_SKILL_CONFIG_DIR`, else `$XDG_CONFIG_HOME/palyra-skill`, else
-/// `~/.config/palyra-skill`: the development key and the cache key live here.
-pub fn config_dir() -> Result<PathBuf> {
-    let dir = match (
-        std::env::var_os("PALYRA_SKILL_CONFIG_DIR"),
-        std::env::var_os("XDG_CONFIG_HOME"),
-        std::env::var_os("HOME"),
-    ) {
-        (Some(dir), _, _) => PathBuf::from(dir),
-        (None, Some(xdg), _) if !xdg.is_empty() => PathBuf::from(xdg).join("palyra-skill"),
-        (None, _, Some(home)) => PathBuf::from(home).join(".config").join("palyra-skill"),
-        _ => bail!("cannot find a config directory: set `PALYRA_SKILL_CONFIG_DIR` (or pass `--key`)"),
-    };
-    Ok(dir)
-}
-
-/// Whether the development key has been created already.
-pub fn dev_key_exists() -> bool {
-    dev_key_path().is_ok_and(|path| path.is_file())
-}
-
-pub fn dev_key() -> Result<(SecretKey, PathBuf, bool)> {
-    let path = dev_key_path()?;
-    let dir = path.parent().map(Path::to_owned).unwrap_or_default();
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let key = SecretKey::decode(&bytes)
-                .with_context(|| format!("could not load the development key `{}`", path.display()))?;
-            Ok((key, path, false))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create_private_dir(&dir)?;
-            let key = SecretKey::generate()?;
-            match write_atomic(&path, key.to_pkcs8_pem().as_bytes(), Some(0o600), Existing::Refuse) {
-                Ok(()) => Ok((key, path, true)),
-                // Another process created it first: use theirs.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let bytes = std::fs::read(&path)
-                        .with_context(|| format!("could not read `{}`", path.display()))?;
-                    Ok((SecretKey::decode(&bytes)?, path, false))
-                }
-                Err(e) => Err(e)
-                    .with_context(|| format!("could not write the development key `{}`", path.display())),
-            }
-        }
-        Err(e) => Err(e).with_context(|| format!("could not read the development key `{}`", path.display())),
-    }
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).with_context(|| format!("could not create `{}`", dir.display()))
-}
+pub use cargo_palyra_skill::keys::{config_dir, dev_key, dev_key_exists, public_key_beside};
 
 /// Reads a file of at most `limit` bytes; a larger file is refused before it is read.
 pub fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {

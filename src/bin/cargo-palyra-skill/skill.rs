@@ -4,14 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cargo_palyra_skill::artifact::Entries;
-use cargo_palyra_skill::build::{self, BuildOptions, Event};
 use cargo_palyra_skill::cargo::Abi;
-use cargo_palyra_skill::manifest::Manifest;
-use cargo_palyra_skill::provenance::Environment;
 use cargo_palyra_skill::runtime::{CacheKey, CacheOutcome, LoadedModule, ModuleCache, Runtime, Tier};
 use cargo_palyra_skill::signing::SecretKey;
-pub use cargo_palyra_skill::skill::{is_crate, module_arg, pick_module, preopens};
+pub use cargo_palyra_skill::skill::{Scratch, Skill, is_crate, module_arg, pick_module, preopens};
 use cargo_palyra_skill::verify::{check_contents, check_integrity};
 use clap::Args;
 
@@ -111,29 +107,12 @@ pub enum AbiArg {
     WasiJson,
 }
 
-/// A verified skill, ready to call.
-pub struct Skill {
-    pub manifest: Manifest,
-    pub entries: Entries,
-    /// The crate directory, when the skill came from one.
-    pub crate_dir: Option<PathBuf>,
-    /// The crate's ABI setting, when the skill came from a crate.
-    pub crate_abi: Option<Abi>,
-}
-
-impl Skill {
-    /// The ABI to run with: `flag`, else the crate's, else the host's.
-    pub fn abi(&self, flag: Option<AbiArg>) -> Abi {
-        match flag {
-            Some(AbiArg::PalyraHostV1) => Abi::PalyraHostV1,
-            Some(AbiArg::WasiJson) => Abi::WasiJson,
-            None => self.crate_abi.unwrap_or_default(),
-        }
-    }
-
-    /// Every entry that may be a module, as the host selects from them.
-    pub fn modules(&self) -> Vec<(&str, &[u8])> {
-        self.entries.modules().map(|(path, entry)| (path, entry.bytes.as_slice())).collect()
+impl AbiArg {
+    pub fn abi(flag: Option<AbiArg>) -> Option<Abi> {
+        flag.map(|flag| match flag {
+            AbiArg::PalyraHostV1 => Abi::PalyraHostV1,
+            AbiArg::WasiJson => Abi::WasiJson,
+        })
     }
 }
 
@@ -162,47 +141,25 @@ fn open_cache() -> Option<Result<ModuleCache>> {
     })())
 }
 
-/// A crate built for `run`, `test` or `audit`, into the scratch output directory.
-pub struct Scratch {
-    pub bytes: Vec<u8>,
-    pub entries: Entries,
-    pub crate_dir: PathBuf,
-    pub abi: Abi,
-}
-
 /// Builds the crate at `path` (a directory or a `Cargo.toml`), signed with
-/// `key` or unsigned.
+/// `key` or unsigned, into the scratch output directory.
 pub fn build_crate(
     path: &Path,
     args: &BuildArgs,
     key: Option<&SecretKey>,
     shell: &mut Shell,
 ) -> Result<Scratch> {
-    let manifest_path = if path.is_dir() { path.join("Cargo.toml") } else { path.to_owned() };
     let mut cargo_flags = Vec::new();
-    if args.locked {
-        cargo_flags.push("--locked".to_owned());
-    }
-    if args.offline {
-        cargo_flags.push("--offline".to_owned());
-    }
-    let options = BuildOptions {
-        manifest_path: Some(manifest_path.clone()),
-        profile: args.profile.clone(),
-        cargo_flags,
-        quiet: shell.is_quiet(),
-        scratch: true,
-        ..Default::default()
-    };
-    let mut crate_dir = manifest_path.parent().map(Path::to_owned).unwrap_or_default();
-    let built = build::build(&options, key, false, &Environment::Local, &mut |event| {
-        if let Event::Located { skill_toml, .. } = event {
-            crate_dir = skill_toml.parent().map(Path::to_owned).unwrap_or_default();
+    for (on, flag) in [(args.locked, "--locked"), (args.offline, "--offline")] {
+        if on {
+            cargo_flags.push(flag.to_owned());
         }
-    })?;
+    }
+    let scratch =
+        cargo_palyra_skill::skill::build_scratch(path, &args.profile, cargo_flags, shell.is_quiet(), key)?;
     let how = if key.is_some() { "signed" } else { "unsigned" };
-    shell.verbose("Built", format_args!("`{}` ({how})", built.artifact.display()));
-    Ok(Scratch { bytes: built.bytes, entries: built.entries, crate_dir, abi: built.abi })
+    shell.verbose("Built", format_args!("`{}` ({how})", scratch.artifact.display()));
+    Ok(scratch)
 }
 
 /// Loads and verifies a skill from an artifact file or a crate (built first).

@@ -68,7 +68,8 @@ impl Opts {
         // A key's folder may not exist yet (`~/.config/palyra/`): create it,
         // private to this user when it is new.
         if let Some(dir) = self.out.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-            create_private_dir(dir).with_context(|| format!("could not create `{}`", dir.display()))?;
+            cargo_palyra_skill::keys::create_private_dir(dir)
+                .with_context(|| format!("could not create `{}`", dir.display()))?;
         }
         let key = SecretKey::generate()?;
         let public = key.public();
@@ -111,15 +112,4 @@ impl Opts {
         }
         Ok(Outcome::Success)
     }
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
 }
