@@ -23,6 +23,7 @@ pub mod parallel;
 pub mod paths;
 pub mod provenance;
 pub mod registry;
+pub mod reproduce;
 pub mod runtime;
 pub mod sbom;
 pub mod scaffold;
