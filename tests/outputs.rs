@@ -210,3 +210,27 @@ fn publish_json_and_action_report_markdown() {
     insta::assert_snapshot!("action_report_summary", std::fs::read_to_string(&summary).unwrap());
     insta::assert_snapshot!("action_report_annotations", String::from_utf8(report.stdout).unwrap());
 }
+
+#[test]
+fn test_json_and_human_of_the_guard_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let skill = dir.path().join("guard");
+    copy_fixture_dir("skills/guard", &skill);
+    let target = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("outputs-target");
+    let run = |format: &str| {
+        let out = cmd()
+            .current_dir(&skill)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("PALYRA_SKILL_CONFIG_DIR", dir.path().join(".config"))
+            .env("PALYRA_SKILL_CACHE_DIR", dir.path().join(".cache"))
+            .args(["-q", "test", "--message-format", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    insta::assert_json_snapshot!("test_json", json(&run("json")), { ".cases[].wall_ms" => "[duration]" });
+    redacted!({
+        insta::assert_snapshot!("test_human", run("human"));
+    });
+}

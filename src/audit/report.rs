@@ -202,3 +202,37 @@ pub struct Subject<'a> {
     /// a stock Palyra 0.1.0).
     pub operator: Option<&'a OperatorConfig>,
 }
+
+impl<'a> Subject<'a> {
+    /// A verified artifact's contents, with its trust decision.
+    pub fn artifact(
+        entries: &'a crate::artifact::Entries,
+        verified: &'a crate::verify::Verified,
+        trust_decision: TrustDecision,
+        operator: &'a OperatorConfig,
+    ) -> Subject<'a> {
+        use crate::artifact::{PROVENANCE_PATH, SBOM_PATH};
+        Subject {
+            manifest: Some(&verified.manifest),
+            trust_decision: Some(trust_decision),
+            payload_sha256: verified.payload_sha256.clone(),
+            modules: entries.modules().map(|(path, entry)| (path, entry.bytes.as_slice())).collect(),
+            sbom: entries.get(SBOM_PATH).map(|e| e.bytes.as_slice()),
+            provenance: entries.get(PROVENANCE_PATH).map(|e| e.bytes.as_slice()),
+            operator: Some(operator),
+        }
+    }
+
+    /// A bare module, with no manifest, SBOM or provenance.
+    pub fn module(path: &'a str, bytes: &'a [u8], operator: &'a OperatorConfig) -> Subject<'a> {
+        Subject {
+            manifest: None,
+            trust_decision: None,
+            payload_sha256: String::new(),
+            modules: vec![(path, bytes)],
+            sbom: None,
+            provenance: None,
+            operator: Some(operator),
+        }
+    }
+}

@@ -155,3 +155,11 @@ impl Shell {
 }
 
 pub use cargo_palyra_skill::text::human_size;
+
+/// `--message-format human|json`, for every command that reports data.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
+}

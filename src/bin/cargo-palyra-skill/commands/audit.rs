@@ -3,10 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use cargo_palyra_skill::artifact::{Entries, PROVENANCE_PATH, SBOM_PATH};
 use cargo_palyra_skill::audit::{self, AuditReport, Policy, Severity, Status, Subject};
 use cargo_palyra_skill::fsutil::{Existing, write_atomic};
-use cargo_palyra_skill::host::OperatorConfig;
 use cargo_palyra_skill::verify::verify_bytes;
 use clap::{Args, ValueEnum};
 
@@ -129,21 +127,13 @@ impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let policy = self.policy()?;
         let hook = std::env::var("PALYRA_SKILL_AUDIT_VULN_FEED_HOOK").ok();
-        let now = cargo_palyra_skill::pack::signed_at_unix_ms().unwrap_or(0);
+        let now = cargo_palyra_skill::clock::now()?.unix_ms;
         let operator = self.operator.read()?.unwrap_or_default();
         let is_module = self.target().extension().is_some_and(|e| e == "wasm");
         let (report, manifest_text) = if is_module {
             let bytes = read_limited(&self.target(), 256 * 1024 * 1024, "module")?;
             let path = self.target().display().to_string();
-            let subject = Subject {
-                manifest: None,
-                trust_decision: None,
-                payload_sha256: String::new(),
-                modules: vec![(path.as_str(), &bytes)],
-                sbom: None,
-                provenance: None,
-                operator: Some(&operator),
-            };
+            let subject = Subject::module(&path, &bytes, &operator);
             (audit::audit(&subject, &policy, hook.as_deref(), now), None)
         } else {
             let bytes = self.artifact_bytes(shell)?;
@@ -151,8 +141,7 @@ impl Opts {
                 format!("could not audit `{}`: it fails verification", self.target().display())
             })?;
             let decision = self.decide(&verified)?;
-            let subject =
-                subject(&entries, &verified.manifest, verified.payload_sha256.clone(), decision, &operator);
+            let subject = Subject::artifact(&entries, &verified, decision, &operator);
             let report = audit::audit(&subject, &policy, hook.as_deref(), now);
             let text =
                 String::from_utf8_lossy(&entries.get("skill.toml").expect("verified").bytes).into_owned();
@@ -209,24 +198,6 @@ impl Opts {
 }
 
 /// The subject of an audit: verified entries.
-fn subject<'a>(
-    entries: &'a Entries,
-    manifest: &'a cargo_palyra_skill::manifest::Manifest,
-    payload_sha256: String,
-    decision: cargo_palyra_skill::trust::TrustDecision,
-    operator: &'a OperatorConfig,
-) -> Subject<'a> {
-    Subject {
-        manifest: Some(manifest),
-        trust_decision: Some(decision),
-        payload_sha256,
-        modules: entries.modules().map(|(path, entry)| (path, entry.bytes.as_slice())).collect(),
-        sbom: entries.get(SBOM_PATH).map(|e| e.bytes.as_slice()),
-        provenance: entries.get(PROVENANCE_PATH).map(|e| e.bytes.as_slice()),
-        operator: Some(operator),
-    }
-}
-
 /// Grouped by severity, failed checks first, then a one-line verdict.
 fn human(report: &AuditReport) -> String {
     let mut out = String::new();

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::pack::ArtifactReport;
 use crate::Outcome;
 use crate::input::{KeyArgs, dev_key, dev_key_exists};
-use crate::shell::{MessageFormat, Shell, human_size};
+use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 use crate::skill::CratePath;
 
 /// Build the skill crate to a wasm module (wasm32-unknown-unknown, or wasm32-wasip1 for the WASI preview) in a signed `.palyra-skill`.
@@ -75,9 +75,8 @@ pub struct Opts {
     /// Build twice in clean target directories and fail if the bytes differ
     #[arg(long)]
     check_reproducible: bool,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Serialize)]
@@ -189,7 +188,7 @@ impl Opts {
             built.bytes.len() as u64,
             built.key_id.clone(),
         );
-        match self.message_format {
+        match self.output.message_format {
             MessageFormat::Json => shell.print_json(&Report {
                 artifact,
                 signed_with,

@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::Outcome;
 use crate::input::read_artifact;
-use crate::shell::{MessageFormat, Shell, human_size};
+use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 
 /// Show an artifact's entries, manifest summary and signature.
 ///
@@ -30,9 +30,8 @@ use crate::shell::{MessageFormat, Shell, human_size};
 pub struct Opts {
     /// The artifact to inspect
     artifact: PathBuf,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 impl Opts {
@@ -40,7 +39,7 @@ impl Opts {
         let bytes = read_artifact(&self.artifact)?;
         let report = inspect(self.artifact.clone(), &bytes, shell.is_verbose())
             .with_context(|| format!("could not read artifact `{}`", self.artifact.display()))?;
-        match self.message_format {
+        match self.output.message_format {
             MessageFormat::Json => shell.print_json(&report)?,
             MessageFormat::Human => shell.print(human(&report))?,
         }

@@ -9,7 +9,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::{MessageFormat, OutputArgs, Shell};
 
 /// Generate an Ed25519 signing key for publishing skills.
 ///
@@ -35,9 +35,8 @@ pub struct Opts {
     /// Publisher name to show in the trust-store hint
     #[arg(long, value_name = "PUBLISHER", default_value = "<publisher>")]
     publisher: String,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Serialize)]
@@ -95,7 +94,7 @@ impl Opts {
             key_id: public.key_id(),
             public_key_hex: public.to_hex(),
         };
-        match self.message_format {
+        match self.output.message_format {
             MessageFormat::Json => shell.print_json(&report)?,
             MessageFormat::Human => {
                 shell.print(format_args!(

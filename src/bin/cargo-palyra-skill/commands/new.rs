@@ -8,7 +8,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::{MessageFormat, OutputArgs, Shell};
 
 /// Create a new skill crate at PATH.
 ///
@@ -39,9 +39,8 @@ pub struct Opts {
     /// Version control: `git` runs `git init` unless PATH is already inside a work tree
     #[arg(long, value_enum, value_name = "VCS", default_value_t = Vcs::Git)]
     vcs: Vcs,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -110,7 +109,7 @@ impl Opts {
             files: scaffold::FILES.iter().map(|(rel, _)| *rel).collect(),
             git,
         };
-        match self.message_format {
+        match self.output.message_format {
             MessageFormat::Json => shell.print_json(&report)?,
             // Guidance, not data: `-q` keeps it quiet.
             MessageFormat::Human if shell.is_quiet() => {}

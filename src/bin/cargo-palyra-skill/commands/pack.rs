@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::Outcome;
 use crate::input::{KeyArgs, read_limited};
-use crate::shell::{MessageFormat, Shell, human_size};
+use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 
 /// Pack a manifest, modules, assets, SBOM and provenance into a `.palyra-skill`.
 ///
@@ -53,9 +53,8 @@ pub struct Opts {
     unsigned: bool,
     #[command(flatten)]
     key: KeyArgs,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Serialize)]
@@ -191,7 +190,7 @@ impl Opts {
         write_atomic(&self.out, &bytes, Some(0o644), Existing::Replace)
             .with_context(|| format!("could not write `{}`", self.out.display()))?;
         ArtifactReport::new(&self.out, &manifest, &entries, bytes.len() as u64, key_id)
-            .finish(shell, self.message_format)?;
+            .finish(shell, self.output.message_format)?;
         Ok(Outcome::Success)
     }
 }

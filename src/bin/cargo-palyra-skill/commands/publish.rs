@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::Outcome;
 use crate::input::{KeyArgs, dev_key, dev_key_exists, read_artifact};
-use crate::shell::{MessageFormat, Shell, human_size};
+use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 
 /// Publish an artifact to a static registry directory.
 ///
@@ -48,9 +48,8 @@ pub struct Opts {
     allow_dev_key: bool,
     #[command(flatten)]
     key: KeyArgs,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 impl Opts {
@@ -91,7 +90,7 @@ impl Opts {
             dry_run: self.dry_run,
         })
         .with_context(|| format!("could not publish `{}`", self.artifact.display()))?;
-        if self.message_format == MessageFormat::Json {
+        if self.output.message_format == MessageFormat::Json {
             shell.print_json(&report)?;
             return Ok(Outcome::Success);
         }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::Outcome;
 use crate::input::TrustArgs;
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::{MessageFormat, OutputArgs, Shell};
 
 /// Work with a static registry directory.
 #[derive(Debug, Args)]
@@ -46,9 +46,8 @@ struct VerifyOpts {
     /// Trust for the index signer and every artifact's publisher (nothing is pinned)
     #[command(flatten)]
     trust: TrustArgs,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Serialize)]
@@ -88,7 +87,7 @@ impl VerifyOpts {
         }
         let ok = report.problems.is_empty();
         let trust_checked = store.is_some();
-        if self.message_format == MessageFormat::Json {
+        if self.output.message_format == MessageFormat::Json {
             shell.print_json(&Report { ok, trust_checked, registry: report })?;
         } else {
             for problem in &report.problems {

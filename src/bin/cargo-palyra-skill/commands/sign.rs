@@ -13,7 +13,7 @@ use clap::Args;
 use super::pack::ArtifactReport;
 use crate::Outcome;
 use crate::input::{KeyArgs, read_entries};
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::{OutputArgs, Shell};
 
 /// Sign an artifact, or re-sign it with a new key (key rotation).
 ///
@@ -35,9 +35,8 @@ pub struct Opts {
     out: Option<PathBuf>,
     #[command(flatten)]
     key: KeyArgs,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 impl Opts {
@@ -86,7 +85,7 @@ impl Opts {
         write_atomic(out, &bytes, Some(0o644), Existing::Replace)
             .with_context(|| format!("could not write `{}`", out.display()))?;
         ArtifactReport::new(out, &manifest, &entries, bytes.len() as u64, Some(record.key_id))
-            .finish(shell, self.message_format)?;
+            .finish(shell, self.output.message_format)?;
         Ok(Outcome::Success)
     }
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::Outcome;
 use crate::operator::{OperatorArgs, operator_for};
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::{MessageFormat, OutputArgs, Shell};
 use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, CratePath, Skill};
 
 /// Build the skill crate and run its fixture cases.
@@ -59,9 +59,8 @@ pub struct Opts {
     code: CodeArgs,
     #[command(flatten)]
     build: BuildArgs,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn read_case(path: &Path, abi: Abi) -> Result<Case> {
@@ -125,7 +124,7 @@ impl Opts {
                 result.case = name;
                 let passed = result.problem.is_none();
                 result.passed = passed;
-                if self.message_format == MessageFormat::Human {
+                if self.output.message_format == MessageFormat::Human {
                     let verdict = if passed { Shell::good("ok") } else { Shell::bad("FAILED") };
                     shell.print(format_args!("test {} ... {verdict}", result.case))?;
                     if let Some(problem) = &result.problem {
@@ -137,7 +136,7 @@ impl Opts {
         }
         let passed = results.iter().filter(|r| r.passed).count();
         let failed = results.len() - passed;
-        match self.message_format {
+        match self.output.message_format {
             MessageFormat::Json => {
                 shell.print_json(&Report { abi: abi.as_str(), passed, failed, cases: results })?
             }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::Outcome;
 use crate::input::{TrustArgs, read_artifact};
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::{MessageFormat, OutputArgs, Shell};
 
 /// Verify artifacts exactly as the Palyra runtime does before installing them.
 ///
@@ -37,9 +37,8 @@ pub struct Opts {
     /// Accept and pin the key of a publisher seen for the first time
     #[arg(long)]
     allow_tofu: bool,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Serialize)]
@@ -96,7 +95,7 @@ impl Opts {
         }
         let verified = results.iter().filter(|r| r.accepted).count();
         let report = Report { verified, rejected: results.len() - verified, artifacts: results };
-        if self.message_format == MessageFormat::Json {
+        if self.output.message_format == MessageFormat::Json {
             shell.print_json(&report)?;
         }
         let summary = format_args!("{} verified, {} rejected", report.verified, report.rejected);
@@ -130,7 +129,7 @@ impl Opts {
                 )),
             }
         }
-        if self.message_format == MessageFormat::Json {
+        if self.output.message_format == MessageFormat::Json {
             return Ok(());
         }
         if let Some(error) = &result.error {

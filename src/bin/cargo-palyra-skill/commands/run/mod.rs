@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::Outcome;
 use crate::operator::OperatorArgs;
-use crate::shell::{MessageFormat, Shell, human_size};
+use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill, TargetPath};
 
 mod preview;
@@ -97,9 +97,8 @@ pub struct Opts {
     code: CodeArgs,
     #[command(flatten)]
     build: BuildArgs,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    message_format: MessageFormat,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// The JSON report of a host-ABI run.
@@ -180,7 +179,7 @@ impl Opts {
         for name in &outcome.overridden {
             notes.push(format!("`{name}` set on the command line: the host would use the lesser of the manifest's and the operator's"));
         }
-        match self.message_format {
+        match self.output.message_format {
             MessageFormat::Json => shell.print_json(&HostReport {
                 skill_id: &manifest.skill_id,
                 version: &manifest.version,

@@ -140,7 +140,7 @@ impl Opts {
         if report.failure.as_ref().is_some_and(|f| f.class == FailureClass::InvalidInput) {
             bail!("{}", report.failure.as_ref().map(|f| f.message.as_str()).unwrap_or_default());
         }
-        match self.message_format {
+        match self.output.message_format {
             MessageFormat::Json => shell.print_json(&PreviewReport {
                 skill_id: &manifest.skill_id,
                 abi: Abi::WasiJson.as_str(),
