@@ -151,8 +151,8 @@ pub fn build(
     let crate_dir = krate.crate_dir().to_owned();
     let host_facts = std::thread::spawn(move || HostFacts {
         source: git_source(&crate_dir),
-        rustc: tool_version("RUSTC", "rustc", &["-vV"]),
-        cargo: tool_version("CARGO", "cargo", &["-V"]),
+        rustc: tool_version(crate::env::Var::Rustc, "rustc", &["-vV"]),
+        cargo: tool_version(crate::env::Var::Cargo, "cargo", &["-V"]),
     });
     let wasm = cargo::build(&BuildRequest {
         manifest_path: krate.package.manifest_path.as_std_path(),
@@ -313,12 +313,12 @@ fn manifest_with_version(path: &Path, crate_version: &str) -> Result<String, Bui
 /// directory, cargo home and rustup home; longest last, as rustc applies
 /// the last matching rule.
 fn remap_prefixes(krate: &SkillCrate, target_dir: Option<&Path>) -> Vec<(PathBuf, String)> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
+    use crate::env::{Var, os};
+    let home = os(Var::Home).map(PathBuf::from);
     let cargo_home =
-        std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".cargo")));
-    let rustup_home = std::env::var_os("RUSTUP_HOME")
-        .map(PathBuf::from)
-        .or_else(|| home.as_ref().map(|h| h.join(".rustup")));
+        os(Var::CargoHome).map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".cargo")));
+    let rustup_home =
+        os(Var::RustupHome).map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".rustup")));
     let target = target_dir
         .map(Path::to_owned)
         .unwrap_or_else(|| krate.metadata.target_directory.as_std_path().to_owned());
@@ -368,8 +368,8 @@ struct HostFacts {
     cargo: String,
 }
 
-fn tool_version(var: &str, default: &str, args: &[&str]) -> String {
-    let program = std::env::var_os(var).unwrap_or_else(|| default.into());
+fn tool_version(var: crate::env::Var, default: &str, args: &[&str]) -> String {
+    let program = crate::env::os(var).unwrap_or_else(|| default.into());
     Command::new(program)
         .args(args)
         .output()

@@ -260,7 +260,7 @@ pub struct BuildRequest<'a> {
 /// Runs `cargo build` for the request's target and returns the cdylib's `.wasm`
 /// files as cargo reports them (never guessed from `target/`).
 pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let cargo = crate::env::os(crate::env::Var::Cargo).unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .arg("build")
@@ -335,9 +335,10 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
 /// The user's rustflags (`CARGO_ENCODED_RUSTFLAGS` or `RUSTFLAGS`) plus our
 /// `--remap-path-prefix` flags, so no host path reaches the module.
 fn encoded_rustflags(remap: &[(PathBuf, String)]) -> String {
-    let mut flags: Vec<String> = match std::env::var("CARGO_ENCODED_RUSTFLAGS") {
-        Ok(encoded) if !encoded.is_empty() => encoded.split('\x1f').map(str::to_owned).collect(),
-        _ => std::env::var("RUSTFLAGS").unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
+    use crate::env::{Var, string};
+    let mut flags: Vec<String> = match string(Var::CargoEncodedRustflags) {
+        Some(encoded) if !encoded.is_empty() => encoded.split('\x1f').map(str::to_owned).collect(),
+        _ => string(Var::Rustflags).unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
     };
     for (from, to) in remap {
         flags.push(format!("--remap-path-prefix={}={to}", from.display()));

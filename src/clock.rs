@@ -16,8 +16,8 @@ pub struct Now {
 
 /// Reads the clock (and the environment) once.
 pub fn now() -> Result<Now, ClockError> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(raw) => raw
+    match crate::env::string(crate::env::Var::SourceDateEpoch) {
+        Some(raw) => raw
             .trim()
             .parse::<i64>()
             .ok()
@@ -25,7 +25,7 @@ pub fn now() -> Result<Now, ClockError> {
             .filter(|ms| *ms >= 0)
             .map(|unix_ms| Now { unix_ms, fixed: true })
             .ok_or(ClockError(raw)),
-        Err(_) => {
+        None => {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             Ok(Now { unix_ms: i64::try_from(now.as_millis()).unwrap_or(i64::MAX), fixed: false })
         }

@@ -29,11 +29,8 @@ pub enum LocalKeyError {
 /// `$PALYRA_SKILL_CONFIG_DIR`, else `$XDG_CONFIG_HOME/palyra-skill`, else
 /// `~/.config/palyra-skill`: the development key and the cache key live here.
 pub fn config_dir() -> Result<PathBuf, LocalKeyError> {
-    match (
-        std::env::var_os("PALYRA_SKILL_CONFIG_DIR"),
-        std::env::var_os("XDG_CONFIG_HOME"),
-        std::env::var_os("HOME"),
-    ) {
+    use crate::env::{Var, os};
+    match (os(Var::ConfigDir), os(Var::XdgConfigHome), os(Var::Home)) {
         (Some(dir), _, _) => Ok(PathBuf::from(dir)),
         (None, Some(xdg), _) if !xdg.is_empty() => Ok(PathBuf::from(xdg).join("palyra-skill")),
         (None, _, Some(home)) => Ok(PathBuf::from(home).join(".config").join("palyra-skill")),

@@ -13,6 +13,7 @@ pub mod cargo;
 pub mod cases;
 pub mod clock;
 pub mod diff;
+pub mod env;
 pub mod fsutil;
 pub mod host;
 pub mod inspect;

@@ -61,10 +61,10 @@ pub fn module_arg(wanted: Option<&str>) -> Option<String> {
 /// `$PALYRA_SKILL_STATE_DIR`, else `$XDG_DATA_HOME/palyra-skill/state`,
 /// else `~/.local/share/palyra-skill/state`; one folder per skill below it.
 pub fn state_dir(skill_id: &str) -> Result<PathBuf, SkillError> {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let base = var("PALYRA_SKILL_STATE_DIR")
-        .or_else(|| var("XDG_DATA_HOME").map(|d| d.join("palyra-skill").join("state")))
-        .or_else(|| var("HOME").map(|d| d.join(".local/share/palyra-skill/state")))
+    use crate::env::{Var, path};
+    let base = path(Var::StateDir)
+        .or_else(|| path(Var::XdgDataHome).map(|d| d.join("palyra-skill").join("state")))
+        .or_else(|| path(Var::Home).map(|d| d.join(".local/share/palyra-skill/state")))
         .ok_or(SkillError::NoStateDir)?;
     Ok(base.join(skill_id.trim()))
 }

@@ -201,10 +201,10 @@ impl ModuleCache {
     /// `$PALYRA_SKILL_CACHE_DIR`, else `$XDG_CACHE_HOME/palyra-skill/modules`,
     /// else `~/.cache/palyra-skill/modules`.
     pub fn default_dir() -> Option<PathBuf> {
-        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-        var("PALYRA_SKILL_CACHE_DIR")
-            .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("palyra-skill").join("modules")))
-            .or_else(|| var("HOME").map(|d| d.join(".cache").join("palyra-skill").join("modules")))
+        use crate::env::{Var, path};
+        path(Var::CacheDir)
+            .or_else(|| path(Var::XdgCacheHome).map(|d| d.join("palyra-skill").join("modules")))
+            .or_else(|| path(Var::Home).map(|d| d.join(".cache").join("palyra-skill").join("modules")))
     }
 
     pub fn dir(&self) -> &Path {
