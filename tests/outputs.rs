@@ -37,6 +37,9 @@ macro_rules! redacted {
     ($body:block) => {
         insta::with_settings!({ filters => vec![
             (r"\b\d+(\.\d+)?(ms|s)\b", "[duration]"),
+            (r"\b\d+ ms \(limit", "[duration] (limit"),
+            (r#""duration_ms": \d+"#, r#""duration_ms": "[duration]""#),
+            (r"payload [0-9a-f]{64}, key", "payload [depends on the time], key"),
             (r"/tmp/\.tmp[A-Za-z0-9]+", "[tmp]"),
         ]}, $body)
     };
@@ -232,5 +235,59 @@ fn test_json_and_human_of_the_guard_fixture() {
     insta::assert_json_snapshot!("test_json", json(&run("json")), { ".cases[].wall_ms" => "[duration]" });
     redacted!({
         insta::assert_snapshot!("test_human", run("human"));
+    });
+}
+
+/// Status lines (stderr) of a command, durations and paths redacted.
+fn status(cwd: &Path, args: &[&str], code: i32) -> String {
+    let out = cmd()
+        .current_dir(cwd)
+        .env("PALYRA_SKILL_CONFIG_DIR", cwd.join(".config"))
+        .env("PALYRA_SKILL_CACHE_DIR", cwd.join(".cache"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn run_and_publish_human() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = wat::parse_file(fixture("host/exit.wat")).unwrap();
+    let parts = cargo_palyra_skill::pack::Parts {
+        modules: vec![("echo.wasm".to_owned(), wasm)],
+        ..echo_parts(&fixture_text("vectors/inputs/skill.toml"))
+    };
+    let (mut entries, manifest) = cargo_palyra_skill::pack::assemble(parts).unwrap();
+    cargo_palyra_skill::pack::sign(&mut entries, &manifest.publisher, &test_key(), 1_700_000_000_000)
+        .unwrap();
+    std::fs::write(dir.path().join("exit.palyra-skill"), entries.to_zip().unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("registry.hex"),
+        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path().join("registry.hex"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+    }
+    let d = dir.path();
+    redacted!({
+        insta::assert_snapshot!("run_host_stdout", output(d, &["run", "exit.palyra-skill"], 0));
+        insta::assert_snapshot!(
+            "run_host_status",
+            status(d, &["run", "exit.palyra-skill", "--allow-http", "api.example.com"], 0)
+        );
+        insta::assert_snapshot!(
+            "publish_status",
+            status(
+                d,
+                &["publish", "exit.palyra-skill", "--registry-dir", "site", "--key", "registry.hex"],
+                0
+            )
+        );
     });
 }

@@ -98,6 +98,15 @@ pub enum RegistryError {
     Symlink(PathBuf),
 }
 
+/// An I/O failure of `action` on `path`, for `map_err`.
+pub(super) fn io_error(
+    action: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(io::Error) -> RegistryError {
+    let path = path.into();
+    move |source| RegistryError::Io { action, path, source }
+}
+
 /// Why `index.json` is not a signed index of this schema.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexFormatError {
@@ -230,23 +239,14 @@ pub fn scan(dir: &Path) -> Result<Vec<String>, RegistryError> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(current) = pending.pop() {
-        let listing = fs::read_dir(&current).map_err(|source| RegistryError::Io {
-            action: "list",
-            path: current.clone(),
-            source,
-        })?;
+        let listing = fs::read_dir(&current).map_err(io_error("list", current.clone()))?;
         for item in listing {
-            let item =
-                item.map_err(|source| RegistryError::Io { action: "list", path: current.clone(), source })?;
+            let item = item.map_err(io_error("list", current.clone()))?;
             let name = item.file_name();
             if name.to_string_lossy().starts_with('.') {
                 continue;
             }
-            let kind = item.file_type().map_err(|source| RegistryError::Io {
-                action: "stat",
-                path: item.path(),
-                source,
-            })?;
+            let kind = item.file_type().map_err(io_error("stat", item.path()))?;
             if kind.is_dir() {
                 pending.push(item.path());
             } else if kind.is_file() && name.to_string_lossy().ends_with(ARTIFACT_EXTENSION) {

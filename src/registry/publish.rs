@@ -61,11 +61,7 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
     refuse_symlinks(dir, &relative)?;
 
     if !request.dry_run {
-        fs::create_dir_all(dir).map_err(|source| RegistryError::Io {
-            action: "create",
-            path: dir.to_owned(),
-            source,
-        })?;
+        fs::create_dir_all(dir).map_err(io_error("create", dir.to_owned()))?;
     }
     let index_path = dir.join(INDEX_FILE);
     // A dry run only reads, and must not even create the lock file. The
@@ -74,11 +70,7 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
     let _lock = if request.dry_run {
         None
     } else {
-        let absolute = fs::canonicalize(dir).map_err(|source| RegistryError::Io {
-            action: "resolve",
-            path: dir.to_owned(),
-            source,
-        })?;
+        let absolute = fs::canonicalize(dir).map_err(io_error("resolve", dir.to_owned()))?;
         Some(lock_beside(&absolute).map_err(|(path, source)| RegistryError::Io {
             action: "lock",
             path,
@@ -98,14 +90,9 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if !request.dry_run {
                 let parent = destination.parent().expect("below the registry");
-                fs::create_dir_all(parent).map_err(|source| RegistryError::Io {
-                    action: "create",
-                    path: parent.to_owned(),
-                    source,
-                })?;
-                write_atomic(&destination, request.artifact, Some(0o644), Existing::Refuse).map_err(
-                    |source| RegistryError::Io { action: "write", path: destination.clone(), source },
-                )?;
+                fs::create_dir_all(parent).map_err(io_error("create", parent.to_owned()))?;
+                write_atomic(&destination, request.artifact, Some(0o644), Existing::Refuse)
+                    .map_err(io_error("write", destination.clone()))?;
             }
             true
         }
@@ -129,11 +116,7 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
             continue;
         }
         let file = dir.join(&path);
-        let bytes = read_limited(&file, MAX_ARCHIVE_BYTES).map_err(|source| RegistryError::Io {
-            action: "read",
-            path: file.clone(),
-            source,
-        })?;
+        let bytes = read_limited(&file, MAX_ARCHIVE_BYTES).map_err(io_error("read", file.clone()))?;
         let sha256 = sha256_hex(&bytes);
         // An artifact the signed index already lists with these exact bytes
         // was verified when it was indexed.
