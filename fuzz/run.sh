@@ -43,7 +43,7 @@ seed() {
                         cp ../fixtures/skills/echo/skill.toml "$dir/echo.toml"
                         cp ../templates/skill.toml.tmpl "$dir/template.toml" ;;
         trust_store) cp seeds/trust_store/*.json "$dir/" ;;
-        audit_module) cp ../fixtures/vectors/inputs/*.wasm "$dir/" ;;
+        audit_module) cp ../fixtures/vectors/inputs/*.wasm seeds/audit_module/* "$dir/" ;;
         runtime_run) ;; # wasm-smith input: any bytes are a seed
     esac
 }

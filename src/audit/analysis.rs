@@ -80,20 +80,32 @@ fn val(ty: &ValType) -> String {
     ty.to_string()
 }
 
-/// `(params) -> (results)`, at most [`MAX_SIGNATURE`] characters.
+/// `(params) -> (results)`, at most [`MAX_SIGNATURE`] bytes: each list
+/// keeps as many types as fit in its half and then says how many there are.
 pub fn signature(ty: &FuncType) -> String {
+    // "(" + params + ") -> (" + results + ")": 8 bytes around two lists.
+    let budget = (MAX_SIGNATURE - 8) / 2;
     let list = |types: &[ValType]| {
+        let items: Vec<String> = types.iter().take(budget).map(val).collect();
+        let full = items.join(", ");
+        if items.len() == types.len() && full.len() <= budget {
+            return full;
+        }
+        let suffix = format!("... {} in all", types.len());
         let mut out = String::new();
-        for (i, t) in types.iter().enumerate() {
-            if out.len() > MAX_SIGNATURE {
-                out.push_str(&format!(", ... {} in all", types.len()));
+        for item in &items {
+            let sep = if out.is_empty() { "" } else { ", " };
+            let needed = [sep.len(), item.len(), 2, suffix.len()].iter().fold(out.len(), |n, m| n.saturating_add(*m));
+            if needed > budget {
                 break;
             }
-            if i > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&val(t));
+            out.push_str(sep);
+            out.push_str(item);
         }
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(&suffix);
         out
     };
     format!("({}) -> ({})", list(ty.params()), list(ty.results()))
@@ -293,6 +305,29 @@ fn scan_host_paths(data: &[u8], base: usize, facts: &mut ModuleFacts) {
         }
         for at in memchr::memmem::find_iter(data, marker.as_bytes()).take(4) {
             facts.host_paths.push((base.saturating_add(at), marker.to_string()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmparser::{FuncType, ValType};
+
+    use super::{MAX_SIGNATURE, signature};
+
+    /// Found by the `audit_module` fuzz target: long parameter and result
+    /// lists made a signature of about 290 bytes.
+    #[test]
+    fn a_signature_never_exceeds_its_bound() {
+        let short = FuncType::new([ValType::I32, ValType::I64], [ValType::F32]);
+        assert_eq!(signature(&short), "(i32, i64) -> (f32)");
+        for n in [0, 1, 10, 26, 27, 200, 5000] {
+            let ty = FuncType::new(vec![ValType::I32; n], vec![ValType::F64; n]);
+            let text = signature(&ty);
+            assert!(text.len() <= MAX_SIGNATURE, "{n}: {} bytes: {text}", text.len());
+            if n > 26 {
+                assert!(text.contains(&format!("... {n} in all")), "{text}");
+            }
         }
     }
 }
