@@ -95,7 +95,8 @@ pub fn signature(ty: &FuncType) -> String {
         let mut out = String::new();
         for item in &items {
             let sep = if out.is_empty() { "" } else { ", " };
-            let needed = [sep.len(), item.len(), 2, suffix.len()].iter().fold(out.len(), |n, m| n.saturating_add(*m));
+            let needed =
+                [sep.len(), item.len(), 2, suffix.len()].iter().fold(out.len(), |n, m| n.saturating_add(*m));
             if needed > budget {
                 break;
             }
