@@ -68,6 +68,8 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// Seconds since the epoch for every timestamp; default `SOURCE_DATE_EPOCH` or now.
     pub fixed_time: Option<i64>,
+    /// Leave out the `.dep-v0` dependency list (`--no-embed-dependencies`).
+    pub no_embed_dependencies: bool,
     /// Builds for `run` and `test`: the default output directory is
     /// `<target>/palyra-skill/scratch`, so a real build's artifact is never replaced.
     pub scratch: bool,
@@ -168,10 +170,18 @@ pub fn build(
     })?;
     progress(Event::Compiled { modules: &wasm });
 
+    // The dependency list goes in before anything is hashed, so the SBOM,
+    // the provenance subjects and the payload hash describe the final bytes.
+    let dependencies =
+        if options.no_embed_dependencies { None } else { Some(crate::auditable::version_info(&krate)?) };
     let mut modules = Vec::new();
     let mut module_parts = Vec::new();
     for path in &wasm {
         let bytes = std::fs::read(path).map_err(|source| BuildError::Read { path: path.clone(), source })?;
+        let bytes = match &dependencies {
+            Some(info) => crate::auditable::embed(&bytes, info),
+            None => bytes,
+        };
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         modules.push(ModuleFile { name: name.clone(), sha256: sha256_hex(&bytes) });
         module_parts.push((name, bytes));

@@ -8,6 +8,7 @@
 pub mod action;
 pub mod artifact;
 pub mod audit;
+pub mod auditable;
 pub mod build;
 pub mod cargo;
 pub mod cases;

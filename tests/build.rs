@@ -370,3 +370,53 @@ fn no_crate_no_development_key() {
         .stderr(predicate::str::contains("no crate to build: could not find `Cargo.toml`"));
     assert!(!dir.path().join("config").exists(), "no key is created for a build that cannot happen");
 }
+
+/// The module carries its dependency list as `cargo auditable` writes it
+/// (`.dep-v0`), read back with `auditable-info` as `cargo audit bin` does;
+/// it is the same crate set as the SBOM, and `--no-embed-dependencies`
+/// leaves it out.
+#[test]
+fn the_module_carries_its_dependency_list_for_auditing_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = copy_crate("guard", dir.path());
+    let out = dir.path().join("out");
+    build_cmd(&crate_dir, &shared_target(), &out)
+        .env("PALYRA_SKILL_SIGNING_KEY", TEST_SEED_HEX)
+        .assert()
+        .success();
+    let artifact = entries(&out.join("acme.guard-1.2.3.palyra-skill"));
+    let module = &artifact.get("modules/acme_guard.wasm").unwrap().bytes;
+    let info = auditable_info::audit_info_from_slice(module, 1024 * 1024).unwrap();
+    let root: Vec<_> = info.packages.iter().filter(|p| p.root).collect();
+    assert_eq!(root.len(), 1);
+    assert_eq!(root[0].name, "acme-guard");
+    let names: std::collections::BTreeSet<String> =
+        info.packages.iter().filter(|p| !p.root).map(|p| format!("{}@{}", p.name, p.version)).collect();
+    let sbom = json_entry(&artifact, "sbom.cdx.json");
+    let listed: std::collections::BTreeSet<String> = sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{}@{}", c["name"].as_str().unwrap(), c["version"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, listed, "the embedded list is the SBOM's crate set");
+    assert!(names.iter().any(|n| n.starts_with("serde_json@")), "{names:?}");
+    // The SBOM's module hash is of the final bytes, section included.
+    let file = &sbom["metadata"]["component"]["components"][0];
+    assert_eq!(file["hashes"][0]["content"], artifact.get("modules/acme_guard.wasm").unwrap().sha256_hex());
+
+    let plain = dir.path().join("plain");
+    build_cmd(&crate_dir, &shared_target(), &plain)
+        .arg("--no-embed-dependencies")
+        .env("PALYRA_SKILL_SIGNING_KEY", TEST_SEED_HEX)
+        .assert()
+        .success();
+    let plain_entries = entries(&plain.join("acme.guard-1.2.3.palyra-skill"));
+    let plain_module = &plain_entries.get("modules/acme_guard.wasm").unwrap().bytes;
+    assert!(auditable_info::audit_info_from_slice(plain_module, 1024 * 1024).is_err());
+    println!(
+        "dependency list: {} bytes in a {}-byte module",
+        module.len() - plain_module.len(),
+        module.len()
+    );
+}

@@ -72,6 +72,9 @@ pub struct Opts {
     /// Also write `<artifact>.intoto.jsonl`, a DSSE-signed provenance attestation
     #[arg(long, conflicts_with = "unsigned")]
     attestation: bool,
+    /// Do not embed the dependency list (`.dep-v0`, as `cargo auditable` writes it) in the module
+    #[arg(long)]
+    no_embed_dependencies: bool,
     /// Build twice in clean target directories and fail if the bytes differ
     #[arg(long)]
     check_reproducible: bool,
@@ -120,6 +123,7 @@ impl Opts {
             quiet: shell.is_quiet(),
             fixed_time: None,
             scratch: false,
+            no_embed_dependencies: self.no_embed_dependencies,
         }
     }
 
