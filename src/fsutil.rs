@@ -38,6 +38,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>, existing: Exis
     }
 }
 
+/// Creates `dir` and its missing parents, private to this user (0700) on Unix.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 /// Unix permission bits of a file when group or others may read it.
 pub fn readable_by_others(path: &Path) -> Option<u32> {
     #[cfg(unix)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::fsutil::{Existing, write_atomic};
+use crate::fsutil::{Existing, create_private_dir, write_atomic};
 use crate::signing::{KeyError, PublicKey, SecretKey};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,18 +74,6 @@ pub fn dev_key() -> Result<(SecretKey, PathBuf, bool), LocalKeyError> {
         }
         Err(source) => Err(LocalKeyError::Read { path, source }),
     }
-}
-
-/// Creates `dir` and its missing parents, private to this user (0700) on Unix.
-pub fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
 }
 
 /// A 32-byte "seed" in a key file that is really the public key of a key

@@ -414,16 +414,7 @@ fn read_fixture_wat(rel: &str) -> Vec<u8> {
 
 /// An artifact of the vector manifest around `module`, signed with the test key.
 fn artifact_with(dir: &std::path::Path, module: Vec<u8>) -> std::path::PathBuf {
-    use cargo_palyra_skill::pack::{self, Parts};
-    let parts = Parts {
-        modules: vec![("echo.wasm".into(), module)],
-        ..echo_parts(&fixture_text("vectors/inputs/skill.toml"))
-    };
-    let (mut entries, manifest) = pack::assemble(parts).unwrap();
-    pack::sign(&mut entries, &manifest.publisher, &test_key(), 1_700_000_000_000).unwrap();
-    let path = dir.join("skill.palyra-skill");
-    std::fs::write(&path, entries.to_zip().unwrap()).unwrap();
-    path
+    artifact_with_module(dir, "skill.palyra-skill", module)
 }
 
 #[test]

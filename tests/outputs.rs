@@ -29,6 +29,17 @@ fn with_vector() -> tempfile::TempDir {
     dir
 }
 
+/// A registry signing key in `dir/registry.hex`, readable by its owner only.
+fn registry_key(dir: &Path) {
+    let path = dir.join("registry.hex");
+    std::fs::write(&path, "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap()
 }
@@ -143,15 +154,7 @@ fn diff_human_markdown_and_json() {
 #[test]
 fn run_json_of_a_host_call() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = wat::parse_file(fixture("host/exit.wat")).unwrap();
-    let parts = cargo_palyra_skill::pack::Parts {
-        modules: vec![("echo.wasm".to_owned(), wasm)],
-        ..echo_parts(&fixture_text("vectors/inputs/skill.toml"))
-    };
-    let (mut entries, manifest) = cargo_palyra_skill::pack::assemble(parts).unwrap();
-    cargo_palyra_skill::pack::sign(&mut entries, &manifest.publisher, &test_key(), 1_700_000_000_000)
-        .unwrap();
-    std::fs::write(dir.path().join("exit.palyra-skill"), entries.to_zip().unwrap()).unwrap();
+    artifact_with_module(dir.path(), "exit.palyra-skill", wat::parse_file(fixture("host/exit.wat")).unwrap());
     redacted!({
         insta::assert_json_snapshot!(
             "run_host_json",
@@ -165,11 +168,7 @@ fn run_json_of_a_host_call() {
 fn publish_json_and_action_report_markdown() {
     let dir = with_vector();
     let d = dir.path();
-    std::fs::write(
-        d.join("registry.hex"),
-        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\n",
-    )
-    .unwrap();
+    registry_key(d);
     redacted!({
         insta::assert_json_snapshot!(
             "publish_json",
@@ -254,26 +253,8 @@ fn status(cwd: &Path, args: &[&str], code: i32) -> String {
 #[test]
 fn run_and_publish_human() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = wat::parse_file(fixture("host/exit.wat")).unwrap();
-    let parts = cargo_palyra_skill::pack::Parts {
-        modules: vec![("echo.wasm".to_owned(), wasm)],
-        ..echo_parts(&fixture_text("vectors/inputs/skill.toml"))
-    };
-    let (mut entries, manifest) = cargo_palyra_skill::pack::assemble(parts).unwrap();
-    cargo_palyra_skill::pack::sign(&mut entries, &manifest.publisher, &test_key(), 1_700_000_000_000)
-        .unwrap();
-    std::fs::write(dir.path().join("exit.palyra-skill"), entries.to_zip().unwrap()).unwrap();
-    std::fs::write(
-        dir.path().join("registry.hex"),
-        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\n",
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path().join("registry.hex"), std::fs::Permissions::from_mode(0o600))
-            .unwrap();
-    }
+    artifact_with_module(dir.path(), "exit.palyra-skill", wat::parse_file(fixture("host/exit.wat")).unwrap());
+    registry_key(dir.path());
     let d = dir.path();
     redacted!({
         insta::assert_snapshot!("run_host_stdout", output(d, &["run", "exit.palyra-skill"], 0));

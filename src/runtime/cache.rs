@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 
-use crate::fsutil::{Existing, write_atomic};
+use crate::fsutil::{Existing, create_private_dir, write_atomic};
 
 const MAGIC: &[u8; 8] = b"PSKCACH2";
 const TAG_LEN: usize = 32;
@@ -73,17 +73,6 @@ impl CacheKey {
         mac.update(body);
         mac.verify_slice(tag).is_ok()
     }
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
 }
 
 /// Not a symlink, owned by the current user, and (for a directory) not

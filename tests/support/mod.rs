@@ -180,3 +180,17 @@ pub fn copy_dir(from: &Path, to: &Path) {
 pub fn copy_fixture_dir(rel: &str, to: &Path) {
     copy_dir(&fixture(rel), to);
 }
+
+/// The vector's manifest with `module` as its `modules/echo.wasm`, signed
+/// with the test key, written to `dir/name`.
+pub fn artifact_with_module(dir: &Path, name: &str, module: Vec<u8>) -> PathBuf {
+    let parts = Parts {
+        modules: vec![("echo.wasm".into(), module)],
+        ..echo_parts(&fixture_text("vectors/inputs/skill.toml"))
+    };
+    let (mut entries, manifest) = pack::assemble(parts).unwrap();
+    pack::sign(&mut entries, &manifest.publisher, &test_key(), 1_700_000_000_000).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, entries.to_zip().unwrap()).unwrap();
+    path
+}

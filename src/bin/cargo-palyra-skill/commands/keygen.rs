@@ -67,7 +67,7 @@ impl Opts {
         // A key's folder may not exist yet (`~/.config/palyra/`): create it,
         // private to this user when it is new.
         if let Some(dir) = self.out.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-            cargo_palyra_skill::keys::create_private_dir(dir)
+            cargo_palyra_skill::fsutil::create_private_dir(dir)
                 .with_context(|| format!("could not create `{}`", dir.display()))?;
         }
         let key = SecretKey::generate()?;
