@@ -72,7 +72,7 @@ fn audit_for(
         provenance: Some(&provenance),
         operator: Some(operator),
     };
-    audit::audit(&subject, policy, None, 0)
+    audit::audit(&subject, policy, &audit::Feed::default(), 0)
 }
 
 fn failed(report: &AuditReport) -> Vec<&str> {
@@ -216,7 +216,12 @@ fn each_finding_has_a_trigger_and_a_clean_case() {
         provenance: Some(&provenance),
         operator: Some(&vector_operator()),
     };
-    let report = audit::audit(&subject, &policy, Some("https://feed.example.com"), 0);
+    let report = audit::audit(
+        &subject,
+        &policy,
+        &audit::Feed { hook: Some("https://feed.example.com"), advisory_db: None },
+        0,
+    );
     assert_eq!(finding_ids(&report), ["supply_chain_mismatch", "supply_chain_mismatch"]);
     assert_eq!(report.vulnerability_scan.status, Status::Pass);
 }

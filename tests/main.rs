@@ -6,6 +6,7 @@
 mod support;
 
 mod action;
+mod advisories;
 mod audit;
 mod build;
 mod diff;

@@ -5,21 +5,18 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
+use super::advisories::{AdvisoryKind, Dependencies, Scan, scan};
 use super::analysis::analyze;
 use super::findings::{WASI_P1, least_privilege, module_findings};
 use super::host_findings::{manifest_host_findings, module_host_findings};
-use super::report::{AuditReport, Check, Finding, ModuleSummary, Policy, Severity, Status, Subject};
+use super::report::{AuditReport, Check, Feed, Finding, ModuleSummary, Policy, Severity, Status, Subject};
 use crate::artifact::sha256_hex;
 use crate::host::OperatorConfig;
 use crate::manifest::Manifest;
 
-/// Runs every check. `vuln_feed_hook` is `PALYRA_SKILL_AUDIT_VULN_FEED_HOOK`.
-pub fn audit(
-    subject: &Subject,
-    policy: &Policy,
-    vuln_feed_hook: Option<&str>,
-    now_unix_ms: i64,
-) -> AuditReport {
+/// Runs every check, and the vulnerability scan when `feed` names an
+/// advisory database.
+pub fn audit(subject: &Subject, policy: &Policy, feed: &Feed, now_unix_ms: i64) -> AuditReport {
     let mut checks = Vec::new();
     let mut findings = Vec::new();
     let mut summaries = Vec::new();
@@ -170,18 +167,34 @@ pub fn audit(
         manifest_host_findings(manifest, &paths, operator, &mut findings);
     }
 
-    let vulnerability_scan = match vuln_feed_hook.map(str::trim).filter(|h| !h.is_empty()) {
-        Some(hook) => Check::pass(
-            "vulnerability_feed_hook",
-            "vulnerability feed hook is configured",
-            Some(json!({ "hook": hook })),
-        ),
-        None => Check::warn(
-            "vulnerability_feed_hook",
-            "vulnerability feed hook is not configured (set PALYRA_SKILL_AUDIT_VULN_FEED_HOOK)",
-            None,
-        ),
-    };
+    let advisories = feed.advisory_db.map(|db| {
+        let mut deps = Dependencies::default();
+        if let Some(sbom) = subject.sbom {
+            deps.add_sbom(sbom, crate::artifact::SBOM_PATH);
+        }
+        for (path, bytes) in &subject.modules {
+            deps.add_module(bytes, path);
+        }
+        for (source, reason) in &deps.unreadable {
+            findings.push(Finding {
+                id: "dependency_list_unreadable",
+                severity: Severity::Warning,
+                location: source.clone(),
+                offset: None,
+                name: None,
+                message: format!(
+                    "the dependency list in `{source}` could not be read, so it was not scanned: {reason}"
+                ),
+                fix:
+                    "rebuild with `cargo palyra-skill build`, which writes both lists from the resolved graph"
+                        .into(),
+            });
+        }
+        let scan = scan(db, &deps);
+        advisory_findings(&scan, &mut findings);
+        scan
+    });
+    let vulnerability_scan = feed_check(feed.hook, advisories.as_ref());
     checks.push(vulnerability_scan.clone());
 
     let quarantine_reasons: Vec<String> =
@@ -202,8 +215,93 @@ pub fn audit(
         checks,
         quarantine_reasons,
         vulnerability_scan,
+        advisories,
         findings,
         modules: summaries,
+    }
+}
+
+/// The consumer's `vulnerability_feed_hook` check: a warning when nothing
+/// is configured, a pass when a hook is set or a database was scanned (and
+/// then it says what was scanned).
+fn feed_check(hook: Option<&str>, scan: Option<&Scan>) -> Check {
+    let hook = hook.map(str::trim).filter(|h| !h.is_empty());
+    match (scan, hook) {
+        (Some(scan), _) => {
+            let vulnerable = scan.matches.iter().filter(|m| m.kind == AdvisoryKind::Vulnerability).count();
+            let sources = if scan.sources.is_empty() {
+                "no dependency list".to_owned()
+            } else {
+                scan.sources.join(", ")
+            };
+            Check::pass(
+                "vulnerability_feed_hook",
+                format!(
+                    "scanned {} crate(s) from {sources} against {} advisories in `{}`: {vulnerable} vulnerable, {} warning(s)",
+                    scan.crates_scanned,
+                    scan.advisories,
+                    scan.database,
+                    scan.matches.len() - vulnerable
+                ),
+                Some(json!({
+                    "advisory_db": scan.database,
+                    "advisories": scan.advisories,
+                    "crates_scanned": scan.crates_scanned,
+                    "sources": scan.sources,
+                    "vulnerable": vulnerable,
+                    "hook": hook,
+                })),
+            )
+        }
+        (None, Some(hook)) => Check::pass(
+            "vulnerability_feed_hook",
+            "vulnerability feed hook is configured",
+            Some(json!({ "hook": hook })),
+        ),
+        (None, None) => Check::warn(
+            "vulnerability_feed_hook",
+            "vulnerability feed hook is not configured (set PALYRA_SKILL_AUDIT_VULN_FEED_HOOK)",
+            None,
+        ),
+    }
+}
+
+/// One finding per advisory that applies: vulnerabilities are errors;
+/// unmaintained, unsound and notices are warnings.
+fn advisory_findings(scan: &Scan, findings: &mut Vec<Finding>) {
+    for m in &scan.matches {
+        let patched = if m.patched.is_empty() { "none".to_owned() } else { m.patched.join(", ") };
+        let (id, severity, what) = match m.kind {
+            AdvisoryKind::Vulnerability => ("vulnerable_dependency", Severity::Error, "is vulnerable"),
+            AdvisoryKind::Unmaintained => ("unmaintained_dependency", Severity::Warning, "is unmaintained"),
+            AdvisoryKind::Unsound => ("unsound_dependency", Severity::Warning, "is unsound"),
+            AdvisoryKind::Notice => ("dependency_advisory", Severity::Warning, "has an advisory"),
+        };
+        let url = m.url.as_deref().map(|u| format!(" ({u})")).unwrap_or_default();
+        let fix = if m.patched.is_empty() {
+            format!("no patched version of `{}` exists: replace or remove it ({})", m.krate, m.id)
+        } else {
+            format!(
+                "`cargo update -p {}` to a patched version ({patched}); if none fits your requirement, raise it in Cargo.toml",
+                m.krate
+            )
+        };
+        findings.push(Finding {
+            id,
+            severity,
+            location: "Cargo.lock".into(),
+            offset: None,
+            name: Some(format!("{}@{}", m.krate, m.version)),
+            message: format!(
+                "`{} {}` {what}: {} {}{url}; patched: {patched}; listed in {}",
+                m.krate,
+                m.version,
+                m.id,
+                m.title,
+                m.listed_in.join(", ")
+            ),
+            fix,
+        });
     }
 }
 

@@ -1,6 +1,7 @@
 //! `audit`: the consumer's security audit, check for check, and our static
 //! analysis of every module, with human, JSON and SARIF reports.
 
+pub mod advisories;
 pub mod analysis;
 mod checks;
 mod findings;
@@ -8,6 +9,7 @@ mod host_findings;
 mod report;
 mod sarif;
 
+pub use advisories::{AdvisoryDb, AdvisoryDbError};
 pub use checks::audit;
-pub use report::{AuditReport, Check, Finding, ModuleSummary, Policy, Severity, Status, Subject};
+pub use report::{AuditReport, Check, Feed, Finding, ModuleSummary, Policy, Severity, Status, Subject};
 pub use sarif::to_sarif;

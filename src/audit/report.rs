@@ -84,6 +84,10 @@ pub struct Policy {
     /// Ours: DWARF `.debug_*` sections larger than this (bytes) are reported.
     #[serde(default = "default_max_debug_bytes")]
     pub max_debug_info_bytes: u64,
+    /// Ours: a RustSec advisory database checkout to scan dependencies
+    /// against (relative to the policy file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advisory_db: Option<std::path::PathBuf>,
 }
 
 fn default_max_module_bytes() -> u64 {
@@ -104,6 +108,7 @@ impl Default for Policy {
             allow_device_capabilities: false,
             allow_wildcard_capabilities: false,
             max_debug_info_bytes: default_max_debug_bytes(),
+            advisory_db: None,
         }
     }
 }
@@ -159,6 +164,9 @@ pub struct AuditReport {
     pub checks: Vec<Check>,
     pub quarantine_reasons: Vec<String>,
     pub vulnerability_scan: Check,
+    /// Ours: the RustSec scan, when a database was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advisories: Option<super::advisories::Scan>,
     pub findings: Vec<Finding>,
     pub modules: Vec<ModuleSummary>,
 }
@@ -182,11 +190,19 @@ impl AuditReport {
             ),
             (false, 0) => format!("the Palyra host would accept {} {}", self.skill_id, self.version),
             (false, n) => format!(
-                "the Palyra host's audit would pass {} {}, but {n} finding(s) are errors that break it",
+                "the Palyra host's audit would pass {} {}, but {n} finding(s) are errors (see `findings`)",
                 self.skill_id, self.version
             ),
         }
     }
+}
+
+/// Where vulnerability information comes from: the consumer's hook
+/// (`PALYRA_SKILL_AUDIT_VULN_FEED_HOOK`) and our RustSec database.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Feed<'a> {
+    pub hook: Option<&'a str>,
+    pub advisory_db: Option<&'a super::advisories::AdvisoryDb>,
 }
 
 /// What is audited: an artifact's verified contents, or a bare module.

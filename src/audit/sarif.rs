@@ -72,11 +72,14 @@ pub fn to_sarif(report: &AuditReport, manifest_uri: &str, manifest_text: Option<
     }
     for finding in &report.findings {
         rule(finding.id, &finding.message, &finding.fix, finding.severity);
-        let (uri, line) = if finding.location == "skill.toml" {
-            let key = finding.name.as_deref().unwrap_or("");
-            (manifest_uri.to_owned(), manifest_text.and_then(|t| line_of(t, key)))
-        } else {
-            (finding.location.clone(), None)
+        let (uri, line) = match finding.location.as_str() {
+            "skill.toml" => {
+                let key = finding.name.as_deref().unwrap_or("");
+                (manifest_uri.to_owned(), manifest_text.and_then(|t| line_of(t, key)))
+            }
+            // Dependency findings: the lock file beside the manifest.
+            "Cargo.lock" => (sibling(manifest_uri, "Cargo.lock"), None),
+            other => (other.to_owned(), None),
         };
         let mut message = format!("{} ({})", finding.message, finding.fix);
         if let Some(offset) = finding.offset {
@@ -102,6 +105,14 @@ pub fn to_sarif(report: &AuditReport, manifest_uri: &str, manifest_text: Option<
             "results": results,
         }],
     })
+}
+
+/// `name` in the directory of `uri` (a repository-relative path).
+fn sibling(uri: &str, name: &str) -> String {
+    match uri.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{name}"),
+        None => name.to_owned(),
+    }
 }
 
 /// The manifest key a consumer check is about, to find its line.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use cargo_palyra_skill::audit::{self, AuditReport, Policy, Severity, Status, Subject};
+use cargo_palyra_skill::audit::{self, AdvisoryDb, AuditReport, Feed, Policy, Severity, Status, Subject};
 use cargo_palyra_skill::fsutil::{Existing, write_atomic};
 use cargo_palyra_skill::verify::verify_bytes;
 use clap::{Args, ValueEnum};
@@ -35,13 +35,19 @@ pub enum AuditFormat {
 /// manifest values that fail every run, an ambiguous module, quotas it
 /// caps, capabilities the operator will not grant or nobody can, typed
 /// contracts whose adapter forbids the declared capabilities.
+///
+/// With `--advisory-db`, the crates of the SBOM and of each module's
+/// embedded dependency list are matched against a local RustSec advisory
+/// database: a vulnerable crate is an error, an unmaintained or unsound one
+/// a warning; withdrawn advisories are ignored. Nothing is fetched.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill audit dist/acme.echo-1.0.0.palyra-skill\n",
     "  cargo palyra-skill audit . --message-format sarif --out audit.sarif\n",
     "  cargo palyra-skill audit . --operator-config /etc/palyra/palyrad.toml\n",
-    "  cargo palyra-skill audit target/wasm32-unknown-unknown/release/guard.wasm --message-format json\n\n",
+    "  cargo palyra-skill audit target/wasm32-unknown-unknown/release/guard.wasm --message-format json\n",
+    "  cargo palyra-skill audit . --advisory-db ~/.cargo/advisory-db\n\n",
     "Exit status:\n  0  passed\n  1  quarantine (a consumer check failed) or an error finding\n  2  could not audit (bad input, verification failed, I/O error)",
     "\n\n",
     reference!()
@@ -54,9 +60,14 @@ pub struct Opts {
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
     /// Audit policy (TOML): `max_module_bytes`, `max_exported_functions`,
-    /// `allow_device_capabilities`, `allow_wildcard_capabilities`, `max_debug_info_bytes`
+    /// `allow_device_capabilities`, `allow_wildcard_capabilities`,
+    /// `max_debug_info_bytes`, `advisory_db`
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Scan dependencies against this RustSec advisory database (a checkout
+    /// of github.com/rustsec/advisory-db, e.g. ~/.cargo/advisory-db)
+    #[arg(long, value_name = "DIR", env = "PALYRA_SKILL_ADVISORY_DB")]
+    advisory_db: Option<PathBuf>,
     /// Largest module allowed [default: 8388608]
     #[arg(long, value_name = "N")]
     max_module_bytes: Option<u64>,
@@ -95,8 +106,12 @@ impl Opts {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("could not read policy `{}`", path.display()))?;
-                Policy::from_toml(&text)
-                    .with_context(|| format!("invalid audit policy `{}`", path.display()))?
+                let mut policy = Policy::from_toml(&text)
+                    .with_context(|| format!("invalid audit policy `{}`", path.display()))?;
+                if let (Some(db), Some(dir)) = (&policy.advisory_db, path.parent()) {
+                    policy.advisory_db = Some(dir.join(db));
+                }
+                policy
             }
             None => Policy::default(),
         };
@@ -104,6 +119,8 @@ impl Opts {
         policy.max_exported_functions = self.max_exported_functions.unwrap_or(policy.max_exported_functions);
         policy.allow_device_capabilities |= self.allow_device_capabilities;
         policy.allow_wildcard_capabilities |= self.allow_wildcard_capabilities;
+        policy.advisory_db =
+            self.advisory_db.clone().filter(|p| !p.as_os_str().is_empty()).or(policy.advisory_db);
         Ok(policy)
     }
 
@@ -127,6 +144,15 @@ impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let policy = self.policy()?;
         let hook = std::env::var("PALYRA_SKILL_AUDIT_VULN_FEED_HOOK").ok();
+        let advisory_db = match &policy.advisory_db {
+            Some(path) => {
+                let db = AdvisoryDb::open(path)?;
+                shell.status("Loaded", format_args!("{} advisories from `{}`", db.len(), path.display()));
+                Some(db)
+            }
+            None => None,
+        };
+        let feed = Feed { hook: hook.as_deref(), advisory_db: advisory_db.as_ref() };
         let now = cargo_palyra_skill::clock::now()?.unix_ms;
         let operator = self.operator.read()?.unwrap_or_default();
         let is_module = self.target().extension().is_some_and(|e| e == "wasm");
@@ -134,7 +160,7 @@ impl Opts {
             let bytes = read_limited(&self.target(), 256 * 1024 * 1024, "module")?;
             let path = self.target().display().to_string();
             let subject = Subject::module(&path, &bytes, &operator);
-            (audit::audit(&subject, &policy, hook.as_deref(), now), None)
+            (audit::audit(&subject, &policy, &feed, now), None)
         } else {
             let bytes = self.artifact_bytes(shell)?;
             let (entries, verified) = verify_bytes(&bytes).with_context(|| {
@@ -142,7 +168,7 @@ impl Opts {
             })?;
             let decision = self.decide(&verified)?;
             let subject = Subject::artifact(&entries, &verified, decision, &operator);
-            let report = audit::audit(&subject, &policy, hook.as_deref(), now);
+            let report = audit::audit(&subject, &policy, &feed, now);
             let text =
                 String::from_utf8_lossy(&entries.get("skill.toml").expect("verified").bytes).into_owned();
             (report, Some(text))
@@ -220,6 +246,9 @@ fn human(report: &AuditReport) -> String {
     }
     for check in warned {
         out += &format!("  warn {}: {}\n", check.check_id, check.message);
+    }
+    if report.advisories.is_some() {
+        out += &format!("\nvulnerability scan: {}\n", report.vulnerability_scan.message);
     }
     for (severity, title) in
         [(Severity::Error, "errors"), (Severity::Warning, "warnings"), (Severity::Info, "notes")]

@@ -1,0 +1,256 @@
+//! The vulnerability scan: the crates an artifact is built from (its SBOM,
+//! and the `.dep-v0` list embedded in each module) matched against a local
+//! RustSec advisory database with the `rustsec` crate. No network access.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rustsec::advisory::Informational;
+use rustsec::database::Query;
+use rustsec::{Advisory, Collection, Database, Version};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The largest `.dep-v0` list read back (decompressed), as `cargo audit bin`
+/// bounds it.
+const MAX_DEPENDENCY_LIST: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdvisoryDbError {
+    #[error(
+        "no advisory database at `{path}`: clone it there first (`git clone https://github.com/rustsec/advisory-db {path}`, or `cargo audit fetch` puts it in ~/.cargo/advisory-db)"
+    )]
+    Missing { path: String },
+    #[error(
+        "`{path}` is not a RustSec advisory database: it has no `crates/` directory (point --advisory-db at a checkout of https://github.com/rustsec/advisory-db)"
+    )]
+    NotADatabase { path: String },
+    #[error(
+        "could not read the advisory database at `{path}`: {message} (repair the checkout: `git -C {path} status` shows what changed, or clone it again)"
+    )]
+    Unreadable { path: String, message: String },
+}
+
+/// A RustSec advisory database, loaded from a checkout in its standard
+/// layout (`crates/<name>/RUSTSEC-*.md`).
+pub struct AdvisoryDb {
+    path: PathBuf,
+    database: Database,
+}
+
+impl std::fmt::Debug for AdvisoryDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdvisoryDb").field("path", &self.path).field("advisories", &self.len()).finish()
+    }
+}
+
+impl AdvisoryDb {
+    pub fn open(path: &Path) -> Result<AdvisoryDb, AdvisoryDbError> {
+        let shown = path.display().to_string();
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(AdvisoryDbError::NotADatabase { path: shown }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(AdvisoryDbError::Missing { path: shown });
+            }
+            Err(e) => return Err(AdvisoryDbError::Unreadable { path: shown, message: e.to_string() }),
+        }
+        if !path.join("crates").is_dir() {
+            return Err(AdvisoryDbError::NotADatabase { path: shown });
+        }
+        let database = Database::open(path)
+            .map_err(|e| AdvisoryDbError::Unreadable { path: shown, message: e.to_string() })?;
+        Ok(AdvisoryDb { path: path.to_owned(), database })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Advisories loaded, withdrawn ones included.
+    pub fn len(&self) -> usize {
+        self.database.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A crates.io crate the artifact is built from, and where it was listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    pub name: String,
+    pub version: Version,
+    /// `sbom.cdx.json`, or the path of a module whose `.dep-v0` lists it.
+    pub listed_in: Vec<String>,
+}
+
+/// The crates to scan, by name and version, each with every list naming it.
+#[derive(Debug, Default)]
+pub struct Dependencies {
+    crates: BTreeMap<(String, Version), Vec<String>>,
+    /// The lists read, in order.
+    pub sources: Vec<String>,
+    /// Lists that were present but could not be read, with the reason.
+    pub unreadable: Vec<(String, String)>,
+}
+
+impl Dependencies {
+    fn add(&mut self, name: &str, version: Version, source: &str) {
+        let listed = self.crates.entry((name.to_owned(), version)).or_default();
+        if !listed.iter().any(|s| s == source) {
+            listed.push(source.to_owned());
+        }
+    }
+
+    /// The crates.io components of a CycloneDX SBOM (plain `pkg:cargo/`
+    /// purls: other registries, git and path crates carry a qualifier and
+    /// have no RustSec advisories). The root component is the skill itself.
+    pub fn add_sbom(&mut self, sbom: &[u8], source: &str) {
+        let document: Value = match serde_json::from_slice(sbom) {
+            Ok(document) => document,
+            Err(e) => {
+                self.unreadable.push((source.to_owned(), e.to_string()));
+                return;
+            }
+        };
+        self.sources.push(source.to_owned());
+        let mut stack: Vec<&Value> = vec![&document["components"]];
+        while let Some(components) = stack.pop() {
+            for component in components.as_array().into_iter().flatten() {
+                stack.push(&component["components"]);
+                let Some(purl) = component["purl"].as_str() else { continue };
+                let Ok(purl) = purl.parse::<purl::GenericPurl<String>>() else { continue };
+                if purl.package_type() != "cargo" || !purl.qualifiers().is_empty() {
+                    continue;
+                }
+                if let Some(version) = purl.version().and_then(|v| Version::parse(v).ok()) {
+                    self.add(purl.name(), version, source);
+                }
+            }
+        }
+    }
+
+    /// The crates.io packages of a module's embedded `.dep-v0` list; a
+    /// module without one adds nothing.
+    pub fn add_module(&mut self, module: &[u8], source: &str) {
+        use auditable_info::Error;
+        match auditable_info::audit_info_from_slice(module, MAX_DEPENDENCY_LIST) {
+            Ok(info) => {
+                self.sources.push(source.to_owned());
+                for package in info.packages {
+                    if package.source == auditable_serde::Source::CratesIo {
+                        self.add(&package.name, package.version, source);
+                    }
+                }
+            }
+            Err(Error::NoAuditData) => {}
+            Err(e) => self.unreadable.push((source.to_owned(), e.to_string())),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.crates.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.crates.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Dependency> + '_ {
+        self.crates.iter().map(|((name, version), listed_in)| Dependency {
+            name: name.clone(),
+            version: version.clone(),
+            listed_in: listed_in.clone(),
+        })
+    }
+}
+
+/// What an advisory says of a crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdvisoryKind {
+    Vulnerability,
+    Unmaintained,
+    Unsound,
+    /// `notice` and informational kinds the database adds later.
+    Notice,
+}
+
+/// One advisory that applies to one crate of the artifact.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdvisoryMatch {
+    pub id: String,
+    pub kind: AdvisoryKind,
+    pub title: String,
+    #[serde(rename = "crate")]
+    pub krate: String,
+    pub version: String,
+    /// Version requirements that are fixed (empty: no fix exists).
+    pub patched: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub listed_in: Vec<String>,
+}
+
+/// A finished scan: what was scanned and what applies.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scan {
+    pub database: String,
+    pub advisories: usize,
+    pub crates_scanned: usize,
+    pub sources: Vec<String>,
+    pub matches: Vec<AdvisoryMatch>,
+}
+
+/// Every advisory of `db` that applies to a crate of `deps` on the wasm32
+/// targets skills are built for. Withdrawn advisories are ignored, as
+/// `cargo audit` ignores them.
+pub fn scan(db: &AdvisoryDb, deps: &Dependencies) -> Scan {
+    let mut matches = Vec::new();
+    for dep in deps.iter() {
+        let Ok(name) = dep.name.parse() else { continue };
+        // Not `Query::crate_scope()`: that leaves out informational advisories.
+        let query = Query::new()
+            .collection(Collection::Crates)
+            .withdrawn(false)
+            .package_name(name)
+            .package_version(dep.version.clone())
+            .target_arch(vec!["wasm32".into()])
+            .target_os(vec!["unknown".into(), "wasi".into()]);
+        for advisory in db.database.query(&query) {
+            matches.push(advisory_match(advisory, &dep));
+        }
+    }
+    matches.sort_by(|a, b| (a.kind as u8, &a.krate, &a.id).cmp(&(b.kind as u8, &b.krate, &b.id)));
+    Scan {
+        database: db.path.display().to_string(),
+        advisories: db.len(),
+        crates_scanned: deps.len(),
+        sources: deps.sources.clone(),
+        matches,
+    }
+}
+
+fn advisory_match(advisory: &Advisory, dep: &Dependency) -> AdvisoryMatch {
+    let kind = match &advisory.metadata.informational {
+        None => AdvisoryKind::Vulnerability,
+        Some(Informational::Unmaintained) => AdvisoryKind::Unmaintained,
+        Some(Informational::Unsound) => AdvisoryKind::Unsound,
+        Some(_) => AdvisoryKind::Notice,
+    };
+    AdvisoryMatch {
+        id: advisory.id().to_string(),
+        kind,
+        title: advisory.title().to_owned(),
+        krate: dep.name.clone(),
+        version: dep.version.to_string(),
+        patched: advisory.versions.patched().iter().map(ToString::to_string).collect(),
+        url: advisory.metadata.url.as_ref().map(ToString::to_string).or_else(|| {
+            Some(format!("https://rustsec.org/advisories/{}", advisory.id()))
+                .filter(|_| advisory.id().is_rustsec())
+        }),
+        listed_in: dep.listed_in.clone(),
+    }
+}
