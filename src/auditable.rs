@@ -75,7 +75,8 @@ pub fn embed(wasm: &[u8], info: &VersionInfo) -> Vec<u8> {
     out
 }
 
-fn has_section(wasm: &[u8]) -> bool {
+/// Whether `wasm` already carries a `.dep-v0` section.
+pub fn has_section(wasm: &[u8]) -> bool {
     wasmparser::Parser::new(0).parse_all(wasm).any(|payload| {
         matches!(payload, Ok(wasmparser::Payload::CustomSection(reader)) if reader.name() == SECTION)
     })

@@ -73,6 +73,9 @@ pub struct BuildOptions {
     /// Builds for `run` and `test`: the default output directory is
     /// `<target>/palyra-skill/scratch`, so a real build's artifact is never replaced.
     pub scratch: bool,
+    /// A rustup toolchain to build with (`rustup run TOOLCHAIN cargo`)
+    /// instead of the current one: `rebuild` uses the recorded one.
+    pub toolchain: Option<String>,
 }
 
 /// Progress the caller may show.
@@ -151,10 +154,11 @@ pub fn build(
     // Facts for the provenance that need their own processes: gathered
     // while cargo builds.
     let crate_dir = krate.crate_dir().to_owned();
+    let toolchain = options.toolchain.clone();
     let host_facts = std::thread::spawn(move || HostFacts {
         source: git_source(&crate_dir),
-        rustc: tool_version(crate::env::Var::Rustc, "rustc", &["-vV"]),
-        cargo: tool_version(crate::env::Var::Cargo, "cargo", &["-V"]),
+        rustc: tool_version(crate::env::Var::Rustc, "rustc", &["-vV"], toolchain.as_deref()),
+        cargo: tool_version(crate::env::Var::Cargo, "cargo", &["-V"], toolchain.as_deref()),
     });
     let wasm = cargo::build(&BuildRequest {
         manifest_path: krate.package.manifest_path.as_std_path(),
@@ -167,6 +171,7 @@ pub fn build(
         target_dir: options.target_dir.as_deref(),
         remap: &remap,
         quiet: options.quiet,
+        toolchain: options.toolchain.as_deref(),
     })?;
     progress(Event::Compiled { modules: &wasm });
 
@@ -358,6 +363,8 @@ fn build_facts(
         abi: krate.abi,
         profile: options.profile.clone(),
         features,
+        all_features: options.features.all_features,
+        no_default_features: options.features.no_default_features,
         locked: options.cargo_flags.iter().any(|f| f == "--locked" || f == "--frozen"),
         subjects: modules.iter().map(|m| (m.name.clone(), m.sha256.clone())).collect(),
         source: host.source,
@@ -378,9 +385,22 @@ struct HostFacts {
     cargo: String,
 }
 
-fn tool_version(var: crate::env::Var, default: &str, args: &[&str]) -> String {
-    let program = crate::env::os(var).unwrap_or_else(|| default.into());
-    Command::new(program)
+/// `program args` (`$var` or `default`), or `rustup run toolchain default args`.
+pub(crate) fn tool_version(
+    var: crate::env::Var,
+    default: &str,
+    args: &[&str],
+    toolchain: Option<&str>,
+) -> String {
+    let mut command = match toolchain {
+        Some(toolchain) => {
+            let mut command = Command::new("rustup");
+            command.args(["run", toolchain, default]).env_remove("RUSTC").env_remove("RUSTUP_TOOLCHAIN");
+            command
+        }
+        None => Command::new(crate::env::os(var).unwrap_or_else(|| default.into())),
+    };
+    command
         .args(args)
         .output()
         .ok()
@@ -390,7 +410,7 @@ fn tool_version(var: crate::env::Var, default: &str, args: &[&str]) -> String {
 }
 
 /// The commit, remote and dirty flag of the git work tree around `dir`.
-fn git_source(dir: &Path) -> Option<SourceInfo> {
+pub(crate) fn git_source(dir: &Path) -> Option<SourceInfo> {
     let git = |args: &[&str]| {
         Command::new("git")
             .arg("-C")

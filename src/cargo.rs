@@ -255,13 +255,23 @@ pub struct BuildRequest<'a> {
     pub remap: &'a [(PathBuf, String)],
     /// Show cargo's progress and diagnostics (stderr is inherited either way when true).
     pub quiet: bool,
+    /// Build with this rustup toolchain (`rustup run TOOLCHAIN cargo`).
+    pub toolchain: Option<&'a str>,
 }
 
 /// Runs `cargo build` for the request's target and returns the cdylib's `.wasm`
 /// files as cargo reports them (never guessed from `target/`).
 pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
-    let cargo = crate::env::os(crate::env::Var::Cargo).unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = match request.toolchain {
+        Some(toolchain) => {
+            // Cargo's `$RUSTC` and rustup's `$RUSTUP_TOOLCHAIN` would pick
+            // the current toolchain's compiler again.
+            let mut command = Command::new("rustup");
+            command.args(["run", toolchain, "cargo"]).env_remove("RUSTC").env_remove("RUSTUP_TOOLCHAIN");
+            command
+        }
+        None => Command::new(crate::env::os(crate::env::Var::Cargo).unwrap_or_else(|| "cargo".into())),
+    };
     command
         .arg("build")
         .arg("--manifest-path")

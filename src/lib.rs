@@ -24,6 +24,7 @@ pub mod pack;
 pub mod parallel;
 pub mod paths;
 pub mod provenance;
+pub mod rebuild;
 pub mod registry;
 pub mod reproduce;
 pub mod runtime;

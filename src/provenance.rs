@@ -149,6 +149,8 @@ pub struct BuildFacts {
     pub abi: crate::cargo::Abi,
     pub profile: String,
     pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
     pub locked: bool,
     /// Module file name and SHA-256 hex.
     pub subjects: Vec<(String, String)>,
@@ -177,6 +179,14 @@ pub fn statement(facts: &BuildFacts, env: &Environment) -> Statement {
         "features": facts.features,
         "source": facts.source.as_ref().and_then(|s| s.uri.clone()).unwrap_or_else(|| "local".into()),
     });
+    // Recorded only when set, so the common provenance keeps its shape;
+    // `rebuild` needs them to build the same thing.
+    if facts.all_features {
+        external["all_features"] = json!(true);
+    }
+    if facts.no_default_features {
+        external["no_default_features"] = json!(true);
+    }
     let mut internal = json!({ "rustc": facts.rustc, "cargo": facts.cargo, "locked": facts.locked });
     let mut resolved = Vec::new();
     let (builder_id, invocation_id) = match env {

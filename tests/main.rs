@@ -21,6 +21,7 @@ mod new;
 mod outputs;
 mod pack;
 mod properties;
+mod rebuild;
 mod registry;
 mod run;
 mod sign;

@@ -94,6 +94,7 @@ enum Command {
     Audit(commands::audit::Opts),
     Diff(commands::diff::Opts),
     Publish(commands::publish::Opts),
+    Rebuild(commands::rebuild::Opts),
     Registry(commands::registry::Opts),
     #[command(hide = true)]
     ActionReport(commands::action_report::Opts),
@@ -138,6 +139,7 @@ fn main() -> ExitCode {
         Command::Audit(opts) => opts.run(&mut shell),
         Command::Diff(opts) => opts.run(&mut shell),
         Command::Publish(opts) => opts.run(&mut shell),
+        Command::Rebuild(opts) => opts.run(&mut shell),
         Command::Registry(opts) => opts.run(&mut shell),
         Command::ActionReport(opts) => opts.run(&mut shell),
     };

@@ -124,6 +124,7 @@ impl Opts {
             fixed_time: None,
             scratch: false,
             no_embed_dependencies: self.no_embed_dependencies,
+            toolchain: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod keygen;
 pub mod new;
 pub mod pack;
 pub mod publish;
+pub mod rebuild;
 pub mod registry;
 pub mod run;
 pub mod sign;
