@@ -922,3 +922,51 @@ fn binstall_metadata_names_the_archives_the_release_workflow_makes() {
         assert!(listing.contains(&bin_dir), "{bin_dir} not in {name}:\n{listing}");
     }
 }
+
+#[test]
+fn with_an_advisory_database_vulnerable_dependencies_fail_the_audit_and_are_shown() {
+    let db = Path::new(REPO).join("fixtures/advisory-db");
+    let run = run_action(
+        &[
+            ("working-directory", "skills/guard"),
+            ("tool-version", "preinstalled"),
+            ("signing-key", TEST_SEED_HEX),
+            ("run-tests", "false"),
+            ("advisory-db", db.to_str().unwrap()),
+        ],
+        "refs/heads/main",
+        "push",
+    );
+    let log = String::from_utf8_lossy(&run.log);
+    assert_eq!(run.failed.as_ref().map(|(step, code)| (step.as_str(), *code)), Some(("report", 1)), "{log}");
+    assert!(
+        log.lines().any(|l| l.starts_with("::error title=vulnerable_dependency,file=skills/guard/Cargo.lock::")
+            && l.contains("RUSTSEC-2026-9001")),
+        "{log}"
+    );
+    assert!(log.contains("::warning title=unmaintained_dependency,file=skills/guard/Cargo.lock::"), "{log}");
+    let summary = &run.summary;
+    assert!(summary.contains("#### Dependencies"), "{summary}");
+    assert!(summary.contains("5 crate(s) scanned against 7 RustSec advisories: 3 match(es)."), "{summary}");
+    assert!(
+        summary.contains(
+            "| [RUSTSEC-2026-9001](https://rustsec.org/advisories/RUSTSEC-2026-9001) | **vulnerability** | `serde_json` |"
+        ),
+        "{summary}"
+    );
+    assert!(summary.contains("| `vulnerability_feed_hook` | pass | scanned 5 crate(s)"), "{summary}");
+
+    // Without the input, the same build passes, and the feed check warns.
+    let plain = run_action(
+        &[
+            ("working-directory", "skills/guard"),
+            ("tool-version", "preinstalled"),
+            ("signing-key", TEST_SEED_HEX),
+            ("run-tests", "false"),
+        ],
+        "refs/heads/main",
+        "push",
+    );
+    assert!(plain.failed.is_none(), "{}", String::from_utf8_lossy(&plain.log));
+    assert!(!plain.summary.contains("#### Dependencies"));
+}

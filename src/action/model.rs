@@ -47,6 +47,29 @@ pub struct AuditView {
     pub should_quarantine: bool,
     pub checks: Vec<CheckView>,
     pub findings: Vec<FindingView>,
+    /// The RustSec scan, when the action was given `advisory-db`.
+    pub advisories: Option<AdvisoriesView>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AdvisoriesView {
+    pub crates_scanned: u64,
+    pub advisories: u64,
+    pub matches: Vec<AdvisoryView>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AdvisoryView {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    #[serde(rename = "crate")]
+    pub krate: String,
+    pub version: String,
+    pub patched: Vec<String>,
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

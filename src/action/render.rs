@@ -110,6 +110,34 @@ fn audit_tables(report: &AuditView) -> String {
     for check in &report.checks {
         let _ = writeln!(out, "| `{}` | {} | {} |", check.check_id, check.status, cell(&check.message));
     }
+    if let Some(scan) = &report.advisories {
+        let _ = writeln!(
+            out,
+            "\n#### Dependencies\n\n{} crate(s) scanned against {} RustSec advisories: {} match(es).",
+            scan.crates_scanned,
+            scan.advisories,
+            scan.matches.len()
+        );
+        if !scan.matches.is_empty() {
+            let _ = writeln!(out, "\n| Advisory | Kind | Crate | Version | Patched | Title |\n|---|---|---|---|---|---|");
+            for m in &scan.matches {
+                let id = match &m.url {
+                    Some(url) => format!("[{}]({url})", m.id),
+                    None => m.id.clone(),
+                };
+                let kind = if m.kind == "vulnerability" { "**vulnerability**".to_owned() } else { m.kind.clone() };
+                let patched = if m.patched.is_empty() { "none".to_owned() } else { m.patched.join(", ") };
+                let _ = writeln!(
+                    out,
+                    "| {id} | {kind} | `{}` | {} | {} | {} |",
+                    m.krate,
+                    m.version,
+                    cell(&patched),
+                    cell(&m.title)
+                );
+            }
+        }
+    }
     if !report.findings.is_empty() {
         let _ = writeln!(out, "\n| Severity | Finding | Location | Message |\n|---|---|---|---|");
         for f in &report.findings {
@@ -144,7 +172,7 @@ fn test_table(report: &TestView) -> String {
 }
 
 /// Workflow commands: one per SARIF result (findings about `skill.toml`
-/// carry its file and line), then one `::error` per failed check.
+/// carry its file and line, dependency findings `Cargo.lock`), then one `::error` per failed check.
 pub fn annotations(r: &ActionReport) -> String {
     let mut out = String::new();
     let results = r.sarif.iter().flat_map(|sarif| sarif.runs.first()).flat_map(|run| &run.results);
@@ -156,7 +184,8 @@ pub fn annotations(r: &ActionReport) -> String {
         };
         let mut properties = format!("title={}", escape_property(&result.rule_id));
         if let Some(location) = result.locations.first().map(|l| &l.physical_location)
-            && location.artifact_location.uri.ends_with("skill.toml")
+            && (location.artifact_location.uri.ends_with("skill.toml")
+                || location.artifact_location.uri.ends_with("Cargo.lock"))
         {
             let _ = write!(properties, ",file={}", escape_property(&location.artifact_location.uri));
             if let Some(line) = location.region.as_ref().and_then(|r| r.start_line) {
