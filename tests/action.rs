@@ -940,8 +940,9 @@ fn with_an_advisory_database_vulnerable_dependencies_fail_the_audit_and_are_show
     let log = String::from_utf8_lossy(&run.log);
     assert_eq!(run.failed.as_ref().map(|(step, code)| (step.as_str(), *code)), Some(("report", 1)), "{log}");
     assert!(
-        log.lines().any(|l| l.starts_with("::error title=vulnerable_dependency,file=skills/guard/Cargo.lock::")
-            && l.contains("RUSTSEC-2026-9001")),
+        log.lines()
+            .any(|l| l.starts_with("::error title=vulnerable_dependency,file=skills/guard/Cargo.lock::")
+                && l.contains("RUSTSEC-2026-9001")),
         "{log}"
     );
     assert!(log.contains("::warning title=unmaintained_dependency,file=skills/guard/Cargo.lock::"), "{log}");

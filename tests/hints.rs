@@ -29,13 +29,14 @@ fn long_flags(text: &str) -> Vec<String> {
 }
 
 /// The subcommands `cargo-palyra-skill` has, two words for `registry ...`.
-const COMMANDS: [&str; 16] = [
+const COMMANDS: [&str; 17] = [
     "new",
     "build",
     "test",
     "run",
     "audit",
     "diff",
+    "rebuild",
     "pack",
     "sign",
     "keygen",
@@ -134,6 +135,11 @@ fn every_flag_a_hint_names_is_one_the_command_accepts() {
         ("audit", vec![vector.clone()]),
         ("audit", vec![p("flipped.palyra-skill")]),
         ("audit", vec![p("empty")]),
+        ("audit", vec![vector.clone(), "--advisory-db".into(), p("empty")]),
+        ("audit", vec![vector.clone(), "--advisory-db".into(), p("missing-db")]),
+        ("rebuild", vec![vector.clone()]),
+        ("rebuild", vec![p("random.palyra-skill")]),
+        ("rebuild", vec![p("flipped.palyra-skill")]),
         ("build", vec![p("empty")]),
         ("test", vec![p("empty")]),
         ("run", vec![p("empty")]),

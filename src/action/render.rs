@@ -119,13 +119,17 @@ fn audit_tables(report: &AuditView) -> String {
             scan.matches.len()
         );
         if !scan.matches.is_empty() {
-            let _ = writeln!(out, "\n| Advisory | Kind | Crate | Version | Patched | Title |\n|---|---|---|---|---|---|");
+            let _ = writeln!(
+                out,
+                "\n| Advisory | Kind | Crate | Version | Patched | Title |\n|---|---|---|---|---|---|"
+            );
             for m in &scan.matches {
                 let id = match &m.url {
                     Some(url) => format!("[{}]({url})", m.id),
                     None => m.id.clone(),
                 };
-                let kind = if m.kind == "vulnerability" { "**vulnerability**".to_owned() } else { m.kind.clone() };
+                let kind =
+                    if m.kind == "vulnerability" { "**vulnerability**".to_owned() } else { m.kind.clone() };
                 let patched = if m.patched.is_empty() { "none".to_owned() } else { m.patched.join(", ") };
                 let _ = writeln!(
                     out,
