@@ -1,13 +1,14 @@
-//! The audit of an arbitrary module: the analysis, every check and the
-//! SARIF rendering, never a panic. Inputs starting with `0x00` (as every
-//! real module does) are audited as they are, mutated from the seeds; any
-//! other first byte turns the rest into a valid module with wasm-smith, so
-//! the analysis of well-formed code gets covered too.
+//! The audit of an arbitrary module: the analysis, every check, the scan
+//! of its `.dep-v0` list and the SARIF rendering, never a panic. Inputs
+//! starting with `0x00` (as every real module does) are audited as they
+//! are, mutated from the seeds; any other first byte turns the rest into a
+//! valid module with wasm-smith, so the analysis of well-formed code gets
+//! covered too.
 #![no_main]
 
 use std::sync::OnceLock;
 
-use cargo_palyra_skill::audit::{self, Policy, Subject};
+use cargo_palyra_skill::audit::{self, AdvisoryDb, Feed, Policy, Subject};
 use cargo_palyra_skill::manifest::Manifest;
 use libfuzzer_sys::fuzz_target;
 
@@ -15,6 +16,15 @@ fn manifest() -> &'static Manifest {
     static MANIFEST: OnceLock<Manifest> = OnceLock::new();
     MANIFEST.get_or_init(|| {
         Manifest::parse(include_str!("../../fixtures/manifests/full.toml")).expect("fixture manifest")
+    })
+}
+
+/// The test database, so each module's `.dep-v0` list is read and scanned.
+fn advisory_db() -> &'static AdvisoryDb {
+    static DB: OnceLock<AdvisoryDb> = OnceLock::new();
+    DB.get_or_init(|| {
+        AdvisoryDb::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/advisory-db").as_ref())
+            .expect("fixture advisory database")
     })
 }
 
@@ -49,6 +59,7 @@ fuzz_target!(|data: &[u8]| {
         provenance: None,
         operator: None,
     };
-    let report = audit::audit(&subject, &Policy::default(), None, 0);
+    let feed = Feed { hook: None, advisory_db: Some(advisory_db()) };
+    let report = audit::audit(&subject, &Policy::default(), &feed, 0);
     let _ = audit::to_sarif(&report, "skill.toml", None);
 });
