@@ -385,22 +385,14 @@ struct HostFacts {
     cargo: String,
 }
 
-/// `program args` (`$var` or `default`), or `rustup run toolchain default args`.
+/// The trimmed output of `default args` (see [`crate::cargo::tool`]), or `unknown`.
 pub(crate) fn tool_version(
     var: crate::env::Var,
     default: &str,
     args: &[&str],
     toolchain: Option<&str>,
 ) -> String {
-    let mut command = match toolchain {
-        Some(toolchain) => {
-            let mut command = Command::new("rustup");
-            command.args(["run", toolchain, default]).env_remove("RUSTC").env_remove("RUSTUP_TOOLCHAIN");
-            command
-        }
-        None => Command::new(crate::env::os(var).unwrap_or_else(|| default.into())),
-    };
-    command
+    crate::cargo::tool(var, default, toolchain)
         .args(args)
         .output()
         .ok()

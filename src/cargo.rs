@@ -259,19 +259,24 @@ pub struct BuildRequest<'a> {
     pub toolchain: Option<&'a str>,
 }
 
-/// Runs `cargo build` for the request's target and returns the cdylib's `.wasm`
-/// files as cargo reports them (never guessed from `target/`).
-pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
-    let mut command = match request.toolchain {
+/// `program` (`$var` when set), or `rustup run TOOLCHAIN program`.
+pub(crate) fn tool(var: crate::env::Var, program: &str, toolchain: Option<&str>) -> Command {
+    match toolchain {
         Some(toolchain) => {
             // Cargo's `$RUSTC` and rustup's `$RUSTUP_TOOLCHAIN` would pick
             // the current toolchain's compiler again.
             let mut command = Command::new("rustup");
-            command.args(["run", toolchain, "cargo"]).env_remove("RUSTC").env_remove("RUSTUP_TOOLCHAIN");
+            command.args(["run", toolchain, program]).env_remove("RUSTC").env_remove("RUSTUP_TOOLCHAIN");
             command
         }
-        None => Command::new(crate::env::os(crate::env::Var::Cargo).unwrap_or_else(|| "cargo".into())),
-    };
+        None => Command::new(crate::env::os(var).unwrap_or_else(|| program.into())),
+    }
+}
+
+/// Runs `cargo build` for the request's target and returns the cdylib's `.wasm`
+/// files as cargo reports them (never guessed from `target/`).
+pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
+    let mut command = tool(crate::env::Var::Cargo, "cargo", request.toolchain);
     command
         .arg("build")
         .arg("--manifest-path")
