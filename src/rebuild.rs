@@ -38,6 +38,8 @@ pub struct Recorded {
     pub commit: Option<String>,
     pub dirty: bool,
     pub signed_at_unix_ms: i64,
+    /// The build's start (`runDetails.metadata.startedOn`), in seconds.
+    pub started_on: Option<i64>,
     pub payload_sha256: String,
     /// The modules carry a `.dep-v0` list (else built with `--no-embed-dependencies`).
     pub embeds_dependencies: bool,
@@ -87,6 +89,10 @@ impl Recorded {
             commit: source.and_then(|s| s["digest"]["gitCommit"].as_str().map(str::to_owned)),
             dirty: source.is_some_and(|s| s["annotations"]["dirty"].as_bool() == Some(true)),
             signed_at_unix_ms,
+            started_on: statement["predicate"]["runDetails"]["metadata"]["startedOn"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .map(|t| t.as_second()),
             payload_sha256: payload_sha256.to_owned(),
             embeds_dependencies: entries.modules().any(|(_, m)| crate::auditable::has_section(&m.bytes)),
             builder_id: builder["id"].as_str().unwrap_or_default().to_owned(),
@@ -102,10 +108,18 @@ impl Recorded {
         }
     }
 
-    /// `SOURCE_DATE_EPOCH` of the original build: the signature's time
-    /// (a build signs at its start time, which every timestamp uses).
+    /// `SOURCE_DATE_EPOCH` of the original build: the signature's time (a
+    /// build signs at its start time, which every timestamp uses), unless
+    /// the artifact was signed later (`build --unsigned` then `sign`, or a
+    /// re-signing): then the start the provenance records.
     pub fn source_date_epoch(&self) -> i64 {
-        self.signed_at_unix_ms.div_euclid(1000)
+        let signed = self.signed_at_unix_ms.div_euclid(1000);
+        self.started_on.filter(|started| *started != signed).unwrap_or(signed)
+    }
+
+    /// Whether the signature is later than the build.
+    pub fn signed_later(&self) -> bool {
+        self.source_date_epoch() != self.signed_at_unix_ms.div_euclid(1000)
     }
 }
 

@@ -72,6 +72,22 @@ fn an_artifact_is_reproduced_from_a_clone_at_another_path() {
     assert_eq!(report["checkout_commit"], report["recorded"]["commit"]);
     assert_eq!(report["toolchain"], Value::Null);
 
+    // Re-signed later (key rotation): the build's own start time is used.
+    let resigned = dir.path().join("resigned.palyra-skill");
+    cmd()
+        .arg("sign")
+        .arg(&artifact)
+        .arg("--out")
+        .arg(&resigned)
+        .env("PALYRA_SKILL_SIGNING_KEY", TEST_SEED_HEX)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .assert()
+        .success();
+    rebuild(&resigned, &clone)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("the artifact was signed after it was built"));
+
     // The current compiler is not the recorded one, but an installed rustup
     // toolchain is: the rebuild runs through `rustup run` and reproduces.
     #[cfg(unix)]

@@ -83,6 +83,12 @@ impl Opts {
         let checkout = rebuild::checkout(&crate_dir);
         self.check_source(&recorded, checkout.as_ref(), shell)?;
         let toolchain = toolchain(&recorded, shell)?;
+        if recorded.signed_later() {
+            shell.note(format_args!(
+                "the artifact was signed after it was built: rebuilding at the build's recorded start ({}), not the signature's time",
+                cargo_palyra_skill::sbom::rfc3339(recorded.source_date_epoch())
+            ));
+        }
 
         let scratch =
             tempfile::tempdir().context("could not create a temporary directory for the rebuild")?;
