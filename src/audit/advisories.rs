@@ -247,10 +247,12 @@ fn advisory_match(advisory: &Advisory, dep: &Dependency) -> AdvisoryMatch {
         krate: dep.name.clone(),
         version: dep.version.to_string(),
         patched: advisory.versions.patched().iter().map(ToString::to_string).collect(),
-        url: advisory.metadata.url.as_ref().map(ToString::to_string).or_else(|| {
+        // The advisory's page, as `cargo audit` links it; else its own link.
+        url: if advisory.id().is_rustsec() {
             Some(format!("https://rustsec.org/advisories/{}", advisory.id()))
-                .filter(|_| advisory.id().is_rustsec())
-        }),
+        } else {
+            advisory.metadata.url.as_ref().map(ToString::to_string)
+        },
         listed_in: dep.listed_in.clone(),
     }
 }
