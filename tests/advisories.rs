@@ -274,3 +274,61 @@ fn the_human_report_says_what_was_scanned() {
         .stdout(predicate::str::contains("vulnerable_dependency [Cargo.lock] `serde_json@1.0.154`"))
         .stderr(predicate::str::contains("Loaded 7 advisories"));
 }
+
+/// A `CARGO_HOME` whose crates.io index cache (written with tame-index, in
+/// cargo's format) has `itoa` with its 1.0.18 yanked, and `memchr` with
+/// 2.8.2 yanked but not 2.8.3, the version used; nothing else.
+fn cargo_home_with_yanks(dir: &Path) -> PathBuf {
+    use tame_index::index::cache::{CacheWrite, Revision};
+    use tame_index::index::{IndexLocation, IndexUrl, SparseIndex};
+    let home = dir.join("cargo-home");
+    let location = IndexLocation::new(IndexUrl::CratesIoSparse)
+        .with_root(Some(tame_index::PathBuf::from_path_buf(home.clone()).unwrap()));
+    let index = SparseIndex::new(location).unwrap();
+    for (name, yanked) in [("itoa", "1.0.18"), ("memchr", "2.8.2")] {
+        let lines: Vec<String> = ["1.0.17", "1.0.18", "2.8.2", "2.8.3"]
+            .iter()
+            .filter(|v| v.starts_with(if name == "itoa" { "1." } else { "2." }))
+            .map(|v| {
+                serde_json::json!({
+                    "name": name, "vers": v, "deps": [], "cksum": "0".repeat(64), "features": {},
+                    "yanked": *v == yanked,
+                })
+                .to_string()
+            })
+            .collect();
+        let krate = tame_index::IndexKrate::from_slice(lines.join("\n").as_bytes()).unwrap();
+        let path = index.cache().cache_path(tame_index::KrateName::crates_io(name).unwrap());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut file = std::fs::File::create(&path).unwrap();
+        CacheWrite::Krate(&krate).write_cache_entry(&mut file, &Revision::Unknown).unwrap();
+    }
+    // The lock file cargo creates beside its caches.
+    std::fs::write(home.join(".package-cache"), b"").unwrap();
+    home
+}
+
+#[test]
+fn a_yanked_crate_in_cargos_index_cache_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = artifact(dir.path(), GRAPH);
+    let home = cargo_home_with_yanks(dir.path());
+    let (report, code) =
+        audit_json(&path, &["--advisory-db", db().to_str().unwrap()], &[("CARGO_HOME", home.as_path())]);
+    assert_eq!(code, 1, "serde_json is still vulnerable");
+    let details = &feed_check(&report)["details"]["yanked"];
+    assert_eq!(details["checked"], 2, "{details:#}");
+    let yanked = findings(&report, "yanked_dependency");
+    assert_eq!(yanked.len(), 1, "{:#}", report["findings"]);
+    assert_eq!(yanked[0]["severity"], "warning");
+    assert_eq!(yanked[0]["name"], "itoa@1.0.18");
+    assert!(yanked[0]["fix"].as_str().unwrap().contains("cargo update -p itoa"));
+    assert_eq!(details["yanked"], serde_json::json!([["itoa", "1.0.18"]]));
+    assert_eq!(details["not_in_cache"], serde_json::json!(["serde_core@1.0.229", "serde_json@1.0.154"]));
+    assert!(
+        feed_check(&report)["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("; 1 yanked (of 2 in cargo's index cache)")
+    );
+}

@@ -202,6 +202,86 @@ pub struct Scan {
     pub crates_scanned: usize,
     pub sources: Vec<String>,
     pub matches: Vec<AdvisoryMatch>,
+    pub yanked: YankCheck,
+}
+
+/// What cargo's local crates.io index cache says of each crate's version:
+/// the yanked ones. Read from disk under cargo's package lock, never
+/// fetched, so it is as fresh as the last cargo command that updated it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct YankCheck {
+    /// The index directory read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
+    /// Why the cache could not be read (then nothing was checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+    pub checked: usize,
+    /// Crates the cache has no entry for (never fetched on this machine).
+    pub not_in_cache: Vec<String>,
+    /// `(crate, version)` yanked from crates.io.
+    pub yanked: Vec<(String, String)>,
+}
+
+/// How long to wait for cargo's package lock (a build may hold it).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub fn yanked(deps: &Dependencies) -> YankCheck {
+    use tame_index::index::{FileLock, IndexLocation, IndexUrl, SparseIndex};
+    let open = || -> Result<(SparseIndex, FileLock, String), String> {
+        let tame = |e: tame_index::Error| with_causes(&e);
+        let url = IndexUrl::crates_io(None, None, None).map_err(tame)?;
+        if !url.is_sparse() {
+            return Err("crates.io is configured as a git index: only the sparse index cache is read".into());
+        }
+        let index = SparseIndex::new(IndexLocation::new(url)).map_err(tame)?;
+        let probe = index.cache().cache_path(tame_index::KrateName::crates_io("serde").map_err(tame)?);
+        let root = probe.ancestors().nth(4).map(|p| p.to_string()).unwrap_or_default();
+        if !Path::new(&root).join(".cache").is_dir() {
+            return Err(format!(
+                "cargo has no crates.io index cache at `{root}` (nothing was fetched from crates.io here)"
+            ));
+        }
+        let lock = tame_index::flock::LockOptions::cargo_package_lock(None)
+            .and_then(|options| options.shared().lock(|_| Some(LOCK_WAIT)))
+            .map_err(|e| format!("cargo's package lock: {}", with_causes(&e)))?;
+        Ok((index, lock, root))
+    };
+    let (index, lock, root) = match open() {
+        Ok(opened) => opened,
+        Err(reason) => return YankCheck { unavailable: Some(reason), ..Default::default() },
+    };
+    let mut check = YankCheck { index: Some(root), ..Default::default() };
+    for dep in deps.iter() {
+        let cached = tame_index::KrateName::crates_io(&dep.name)
+            .and_then(|name| index.cached_krate(name, &lock))
+            .and_then(|entry| entry.map(|e| e.deserialize()).transpose());
+        match cached {
+            Ok(Some(krate)) => {
+                check.checked += 1;
+                let version = dep.version.to_string();
+                if krate.versions.iter().any(|v| v.version == version.as_str() && v.is_yanked()) {
+                    check.yanked.push((dep.name.clone(), version));
+                }
+            }
+            Ok(None) | Err(_) => check.not_in_cache.push(format!("{}@{}", dep.name, dep.version)),
+        }
+    }
+    check
+}
+
+/// `error: cause: cause`, as tame-index's errors name only their kind.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let shown = cause.to_string();
+        if !text.contains(&shown) {
+            text = format!("{text}: {shown}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Every advisory of `db` that applies to a crate of `deps` on the wasm32
@@ -230,6 +310,7 @@ pub fn scan(db: &AdvisoryDb, deps: &Dependencies) -> Scan {
         crates_scanned: deps.len(),
         sources: deps.sources.clone(),
         matches,
+        yanked: yanked(deps),
     }
 }
 

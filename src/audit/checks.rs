@@ -234,10 +234,18 @@ fn feed_check(hook: Option<&str>, scan: Option<&Scan>) -> Check {
             } else {
                 scan.sources.join(", ")
             };
+            let yanked = match &scan.yanked.unavailable {
+                Some(reason) => format!("; yanked crates not checked ({reason})"),
+                None => format!(
+                    "; {} yanked (of {} in cargo's index cache)",
+                    scan.yanked.yanked.len(),
+                    scan.yanked.checked
+                ),
+            };
             Check::pass(
                 "vulnerability_feed_hook",
                 format!(
-                    "scanned {} crate(s) from {sources} against {} advisories in `{}`: {vulnerable} vulnerable, {} warning(s)",
+                    "scanned {} crate(s) from {sources} against {} advisories in `{}`: {vulnerable} vulnerable, {} warning(s){yanked}",
                     scan.crates_scanned,
                     scan.advisories,
                     scan.database,
@@ -249,6 +257,7 @@ fn feed_check(hook: Option<&str>, scan: Option<&Scan>) -> Check {
                     "crates_scanned": scan.crates_scanned,
                     "sources": scan.sources,
                     "vulnerable": vulnerable,
+                    "yanked": scan.yanked,
                     "hook": hook,
                 })),
             )
@@ -267,8 +276,21 @@ fn feed_check(hook: Option<&str>, scan: Option<&Scan>) -> Check {
 }
 
 /// One finding per advisory that applies: vulnerabilities are errors;
-/// unmaintained, unsound and notices are warnings.
+/// unmaintained, unsound, notices and yanked crates are warnings.
 fn advisory_findings(scan: &Scan, findings: &mut Vec<Finding>) {
+    for (krate, version) in &scan.yanked.yanked {
+        findings.push(Finding {
+            id: "yanked_dependency",
+            severity: Severity::Warning,
+            location: "Cargo.lock".into(),
+            offset: None,
+            name: Some(format!("{krate}@{version}")),
+            message: format!(
+                "`{krate} {version}` is yanked from crates.io (cargo's local index cache says so)"
+            ),
+            fix: format!("`cargo update -p {krate}` to a version that is not yanked"),
+        });
+    }
     for m in &scan.matches {
         let patched = if m.patched.is_empty() { "none".to_owned() } else { m.patched.join(", ") };
         let (id, severity, what) = match m.kind {
