@@ -38,8 +38,9 @@ pub enum AuditFormat {
 ///
 /// With `--advisory-db`, the crates of the SBOM and of each module's
 /// embedded dependency list are matched against a local RustSec advisory
-/// database: a vulnerable crate is an error, an unmaintained or unsound one
-/// a warning; withdrawn advisories are ignored. Nothing is fetched.
+/// database: a vulnerable crate is an error; an unmaintained or unsound one,
+/// or a version cargo's local index cache marks yanked, a warning;
+/// withdrawn advisories are ignored. Nothing is fetched.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",

@@ -19,12 +19,12 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
 ///
 /// Reads the artifact's provenance for what to build (package, profile,
 /// features, target, ABI, `--locked`), with which compiler (its `rustc -vV`),
-/// from which commit, and when (the signature's time, as
-/// `SOURCE_DATE_EPOCH`). Checks that the crate's checkout is at that commit
+/// from which commit, and when (the signature's time, or the recorded
+/// build start for an artifact signed later, as `SOURCE_DATE_EPOCH`). Checks that the crate's checkout is at that commit
 /// with no uncommitted changes, builds in a fresh target directory with the
 /// recorded toolchain (through `rustup run` when it is not the current one),
-/// then compares every entry: the modules and the SBOM byte for byte, the
-/// provenance apart from the fields that name the builder run (who, where,
+/// then compares every entry: the modules, the SBOM and `skill.toml` byte
+/// for byte, the provenance apart from the fields that name the builder run (who, where,
 /// when), and the payload hash. The artifact's signature is verified first;
 /// whether its publisher is trusted is `verify`'s question, not this one.
 #[derive(Debug, Args)]
