@@ -222,6 +222,7 @@ pub const BUILDER_RUN_FIELDS: &[&str] = &[
     "/predicate/buildDefinition/externalParameters/workflow",
     "/predicate/buildDefinition/internalParameters/github",
     "/predicate/buildDefinition/resolvedDependencies/*(source): all but its gitCommit",
+    "/predicate/buildDefinition/internalParameters/rustc: its `host:` line",
 ];
 
 /// The provenance without [`BUILDER_RUN_FIELDS`].
@@ -245,6 +246,13 @@ fn what_was_built(provenance: &[u8]) -> Option<Value> {
             if let Some(commit) = dependency["digest"]["gitCommit"].as_str() {
                 *dependency = serde_json::json!({ "digest": { "gitCommit": commit } });
             }
+        }
+        // The machine the compiler ran on, not the compiler: wasm output
+        // does not depend on it.
+        let rustc = &mut definition["internalParameters"]["rustc"];
+        if let Some(text) = rustc.as_str() {
+            let compiler: Vec<&str> = text.lines().filter(|line| !line.starts_with("host:")).collect();
+            *rustc = Value::from(compiler.join("\n"));
         }
     }
     Some(statement)
@@ -377,6 +385,31 @@ mod tests {
         assert!(same_compiler(STABLE, &STABLE.replace("x86_64-unknown-linux-gnu", "aarch64-apple-darwin")));
         assert!(!same_compiler(STABLE, &STABLE.replace("release: 1.95.0", "release: 1.94.0")));
         assert!(!same_compiler("unknown", "unknown"));
+    }
+
+    #[test]
+    fn the_builder_run_is_not_what_was_built() {
+        let provenance = |builder: &str, host: &str, commit: &str| {
+            serde_json::to_vec(&serde_json::json!({
+                "builder": { "id": builder },
+                "subject": [{ "name": "m.wasm", "digest": { "sha256": "ab" } }],
+                "predicate": { "buildDefinition": {
+                    "externalParameters": { "package": "p", "source": format!("git+{builder}") },
+                    "internalParameters": { "rustc": STABLE.replace("x86_64-unknown-linux-gnu", host), "locked": true },
+                    "resolvedDependencies": [{ "uri": format!("git+{builder}"), "digest": { "gitCommit": commit } }],
+                }, "runDetails": { "builder": { "id": builder } } },
+            }))
+            .unwrap()
+        };
+        let local = what_was_built(&provenance("urn:local", "x86_64-unknown-linux-gnu", "c1")).unwrap();
+        let github =
+            what_was_built(&provenance("https://github.com/a/b", "aarch64-apple-darwin", "c1")).unwrap();
+        assert_eq!(local, github);
+        let other_commit =
+            what_was_built(&provenance("urn:local", "x86_64-unknown-linux-gnu", "c2")).unwrap();
+        let mut fields = Vec::new();
+        differences(&local, &other_commit, "", MAX_FIELDS, &mut fields);
+        assert_eq!(fields, ["/predicate/buildDefinition/resolvedDependencies/0/digest/gitCommit"]);
     }
 
     #[test]
