@@ -179,6 +179,7 @@ fn with_compiler(artifact: &Path, release: &str, into: &Path) -> PathBuf {
         })
         .collect();
     internal["rustc"] = Value::from(changed.join("\n"));
+    provenance["predicate"]["runDetails"]["builder"]["version"]["cargo-palyra-skill"] = Value::from("0.0.9");
     let (mut repacked, manifest) = pack::assemble(Parts {
         manifest_text: text(MANIFEST_PATH),
         modules: entries
@@ -201,6 +202,7 @@ fn another_compiler_that_is_not_installed_names_the_install_command() {
     let dir = tempfile::tempdir().unwrap();
     let (artifact, clone) = published(dir.path());
     let other = with_compiler(&artifact, "1.80.0", dir.path());
+    // Also made by another version of this tool: said, not refused.
     rebuild(&other, &clone)
         .assert()
         .code(2)
@@ -210,7 +212,8 @@ fn another_compiler_that_is_not_installed_names_the_install_command() {
         ))
         .stderr(predicate::str::contains(
             "run `rustup toolchain install 1.80.0 --target wasm32-unknown-unknown`, then rebuild again",
-        ));
+        ))
+        .stderr(predicate::str::contains("the artifact was built by cargo-palyra-skill 0.0.9"));
 }
 
 #[test]

@@ -82,6 +82,12 @@ impl Opts {
         let crate_dir = if crate_dir.as_os_str().is_empty() { PathBuf::from(".") } else { crate_dir };
         let checkout = rebuild::checkout(&crate_dir);
         self.check_source(&recorded, checkout.as_ref(), shell)?;
+        if let Some(version) = recorded.tool_version.as_deref().filter(|v| *v != env!("CARGO_PKG_VERSION")) {
+            shell.warn(format_args!(
+                "the artifact was built by cargo-palyra-skill {version}, this is {}: if the rebuild differs, rebuild with that version (`cargo install cargo-palyra-skill --locked --version {version}`)",
+                env!("CARGO_PKG_VERSION")
+            ));
+        }
         let toolchain = toolchain(&recorded, shell)?;
         if recorded.signed_later() {
             shell.note(format_args!(
