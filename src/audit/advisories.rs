@@ -106,7 +106,8 @@ impl Dependencies {
 
     /// The crates.io components of a CycloneDX SBOM (plain `pkg:cargo/`
     /// purls: other registries, git and path crates carry a qualifier and
-    /// have no RustSec advisories). The root component is the skill itself.
+    /// have no RustSec advisories). `metadata.component`, the skill itself,
+    /// is not a dependency and is not scanned.
     pub fn add_sbom(&mut self, sbom: &[u8], source: &str) {
         let document: Value = match serde_json::from_slice(sbom) {
             Ok(document) => document,
@@ -226,6 +227,8 @@ pub struct YankCheck {
 /// How long to wait for cargo's package lock (a build may hold it).
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The yanked versions among `deps`, from the index cache of crates.io (or
+/// of the source cargo's configuration puts in its place).
 pub fn yanked(deps: &Dependencies) -> YankCheck {
     use tame_index::index::{FileLock, IndexLocation, IndexUrl, SparseIndex};
     if deps.is_empty() {
