@@ -312,6 +312,12 @@ pub fn write_integrity(manifest_text: &str, files: &[IntegrityFile]) -> Result<S
     Ok(text)
 }
 
+/// The offset of the first byte where `a` and `b` differ (the shorter
+/// one's length when one is a prefix of the other).
+pub fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).position(|(l, r)| l != r).unwrap_or(a.len().min(b.len()))
+}
+
 /// Lowercase hex SHA-256 of a byte string.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

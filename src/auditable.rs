@@ -18,9 +18,7 @@ fn source(package: &cargo_metadata::Package) -> Source {
     match package.source.as_ref().map(|s| s.repr.as_str()) {
         None => Source::Local,
         Some(s) if s.starts_with("git+") => Source::Git,
-        Some("registry+https://github.com/rust-lang/crates.io-index" | "sparse+https://index.crates.io/") => {
-            Source::CratesIo
-        }
+        Some(s) if crate::sbom::is_crates_io(s) => Source::CratesIo,
         Some(_) => Source::Registry,
     }
 }

@@ -340,13 +340,7 @@ pub fn compare(original: &Entries, rebuilt: &Entries, original_payload_sha256: &
             (Some(a), Some(b)) if a.bytes == b.bytes => {}
             (Some(a), Some(b)) => {
                 comparison.status = EntryStatus::Differs;
-                comparison.first_difference = Some(
-                    a.bytes
-                        .iter()
-                        .zip(&b.bytes)
-                        .position(|(l, r)| l != r)
-                        .unwrap_or(a.bytes.len().min(b.bytes.len())),
-                );
+                comparison.first_difference = Some(crate::artifact::first_difference(&a.bytes, &b.bytes));
             }
             (Some(_), None) => comparison.status = EntryStatus::OnlyInOriginal,
             (None, _) => comparison.status = EntryStatus::OnlyInRebuild,

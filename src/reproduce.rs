@@ -62,12 +62,7 @@ fn differences(a: &Built, b: &Built) -> Vec<String> {
         match (a.entries.get(path), b.entries.get(path)) {
             (Some(x), Some(y)) if x.bytes == y.bytes => {}
             (Some(x), Some(y)) => {
-                let first = x
-                    .bytes
-                    .iter()
-                    .zip(&y.bytes)
-                    .position(|(l, r)| l != r)
-                    .unwrap_or(x.bytes.len().min(y.bytes.len()));
+                let first = crate::artifact::first_difference(&x.bytes, &y.bytes);
                 let count = x.bytes.iter().zip(&y.bytes).filter(|(l, r)| l != r).count();
                 lines.push(format!(
                     "{path}: {} vs {} bytes, first difference at offset {first}, {count} differing bytes",

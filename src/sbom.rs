@@ -106,7 +106,8 @@ pub fn purl(package: &Package, krate: &SkillCrate) -> Result<String, SbomError> 
     builder.build().map(|p| p.to_string()).map_err(|e| fail(&e))
 }
 
-fn is_crates_io(source: &str) -> bool {
+/// Whether a cargo source id is crates.io (git or sparse protocol).
+pub(crate) fn is_crates_io(source: &str) -> bool {
     source == "registry+https://github.com/rust-lang/crates.io-index"
         || source == "sparse+https://index.crates.io/"
 }
