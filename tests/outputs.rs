@@ -8,8 +8,8 @@ use std::path::Path;
 
 use crate::support::*;
 
-/// Runs the tool in `cwd` and returns stdout, with durations redacted.
-fn output(cwd: &Path, args: &[&str], code: i32) -> String {
+/// Runs the tool in `cwd` (its config and cache there), expecting `code`.
+fn run_in(cwd: &Path, args: &[&str], code: i32) -> std::process::Output {
     let out = cmd()
         .current_dir(cwd)
         .env("PALYRA_SKILL_CONFIG_DIR", cwd.join(".config"))
@@ -18,7 +18,12 @@ fn output(cwd: &Path, args: &[&str], code: i32) -> String {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+    out
+}
+
+/// Runs the tool in `cwd` and returns stdout, with durations redacted.
+fn output(cwd: &Path, args: &[&str], code: i32) -> String {
+    String::from_utf8(run_in(cwd, args, code).stdout).unwrap()
 }
 
 /// A scratch directory holding the vector artifact as `echo.palyra-skill`.
@@ -239,15 +244,7 @@ fn test_json_and_human_of_the_guard_fixture() {
 
 /// Status lines (stderr) of a command, durations and paths redacted.
 fn status(cwd: &Path, args: &[&str], code: i32) -> String {
-    let out = cmd()
-        .current_dir(cwd)
-        .env("PALYRA_SKILL_CONFIG_DIR", cwd.join(".config"))
-        .env("PALYRA_SKILL_CACHE_DIR", cwd.join(".cache"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stderr).unwrap()
+    String::from_utf8(run_in(cwd, args, code).stderr).unwrap()
 }
 
 #[test]
