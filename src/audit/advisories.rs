@@ -63,10 +63,6 @@ impl AdvisoryDb {
         Ok(AdvisoryDb { path: path.to_owned(), database })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Advisories loaded, withdrawn ones included.
     pub fn len(&self) -> usize {
         self.database.iter().count()
