@@ -247,6 +247,10 @@ fn human(report: &AuditReport) -> String {
     }
     for check in warned {
         out += &format!("  warn {}: {}\n", check.check_id, check.message);
+        if check.check_id == "vulnerability_feed_hook" && report.advisories.is_none() {
+            out += "      fix: scan the dependencies with `--advisory-db DIR`, a clone of \
+                    https://github.com/rustsec/advisory-db (cargo-audit keeps one in ~/.cargo/advisory-db)\n";
+        }
     }
     if report.advisories.is_some() {
         out += &format!("\nvulnerability scan: {}\n", report.vulnerability_scan.message);
