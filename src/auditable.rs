@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use auditable_serde::{DependencyKind, Package, Source, VersionInfo};
 use cargo_metadata::PackageId;
+use wasm_encoder::Section as _;
 
 use crate::cargo::SkillCrate;
 use crate::sbom::{SbomError, runtime_packages};
@@ -62,14 +63,8 @@ pub fn embed(wasm: &[u8], info: &VersionInfo) -> Vec<u8> {
         encoder.write_all(&json).expect("writing to memory");
         encoder.finish().expect("writing to memory");
     }
-    let mut payload = Vec::new();
-    leb128(&mut payload, SECTION.len());
-    payload.extend_from_slice(SECTION.as_bytes());
-    payload.extend_from_slice(&compressed);
     let mut out = wasm.to_vec();
-    out.push(0); // custom section id
-    leb128(&mut out, payload.len());
-    out.extend_from_slice(&payload);
+    wasm_encoder::CustomSection { name: SECTION.into(), data: compressed.into() }.append_to(&mut out);
     out
 }
 
@@ -78,16 +73,4 @@ pub fn has_section(wasm: &[u8]) -> bool {
     wasmparser::Parser::new(0).parse_all(wasm).any(|payload| {
         matches!(payload, Ok(wasmparser::Payload::CustomSection(reader)) if reader.name() == SECTION)
     })
-}
-
-fn leb128(out: &mut Vec<u8>, mut value: usize) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
