@@ -294,9 +294,10 @@ const MAX_FIELDS: usize = 10;
 /// other entry byte for byte, and the payload hash.
 pub fn compare(original: &Entries, rebuilt: &Entries, original_payload_sha256: &str) -> Comparison {
     let provenance = |entries: &Entries| entries.get(PROVENANCE_PATH).map(|e| e.bytes.clone());
+    let original_provenance = provenance(original);
     let mut provenance_fields = Vec::new();
-    let provenance_agrees = match (provenance(original), provenance(rebuilt)) {
-        (Some(a), Some(b)) => match (what_was_built(&a), what_was_built(&b)) {
+    let provenance_agrees = match (&original_provenance, provenance(rebuilt)) {
+        (Some(a), Some(b)) => match (what_was_built(a), what_was_built(&b)) {
             (Some(x), Some(y)) => {
                 differences(&x, &y, "", MAX_FIELDS, &mut provenance_fields);
                 provenance_fields.is_empty()
@@ -306,8 +307,7 @@ pub fn compare(original: &Entries, rebuilt: &Entries, original_payload_sha256: &
         _ => false,
     };
     let mut adjusted = rebuilt.clone();
-    if provenance_agrees {
-        let with_original_run = provenance(original).expect("compared above");
+    if let Some(with_original_run) = original_provenance.filter(|_| provenance_agrees) {
         adjusted.set(PROVENANCE_PATH, with_original_run).expect("an existing entry path");
         if let Some(manifest) = rebuilt.get(MANIFEST_PATH)
             && let Ok(text) = std::str::from_utf8(&manifest.bytes)

@@ -75,12 +75,10 @@ impl Opts {
             Recorded::read(&original, verified.signature.signed_at_unix_ms, &verified.payload_sha256)
                 .with_context(|| format!("could not rebuild `{}`", self.artifact.display()))?;
 
-        let crate_dir = match &self.manifest_path {
-            Some(path) => path.parent().map(Path::to_owned).unwrap_or_default(),
-            None => PathBuf::from("."),
-        };
-        let crate_dir = if crate_dir.as_os_str().is_empty() { PathBuf::from(".") } else { crate_dir };
-        let checkout = rebuild::checkout(&crate_dir);
+        let crate_dir = (self.manifest_path.as_deref().and_then(Path::parent))
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let checkout = rebuild::checkout(crate_dir);
         self.check_source(&recorded, checkout.as_ref(), shell)?;
         if let Some(version) = recorded.tool_version.as_deref().filter(|v| *v != env!("CARGO_PKG_VERSION")) {
             shell.warn(format_args!(
