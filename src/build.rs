@@ -78,6 +78,14 @@ pub struct BuildOptions {
     pub toolchain: Option<String>,
 }
 
+impl BuildOptions {
+    /// `<target-dir>/palyra-skill`: cargo's target directory, or the one
+    /// `--target-dir` gave cargo, so the artifact sits beside the build.
+    pub fn artifact_dir(&self, crate_target_directory: &Path) -> PathBuf {
+        self.target_dir.as_deref().unwrap_or(crate_target_directory).join("palyra-skill")
+    }
+}
+
 /// Progress the caller may show.
 pub enum Event<'a> {
     Located {
@@ -243,8 +251,8 @@ pub fn build(
     let target_directory = krate.metadata.target_directory.as_std_path().to_owned();
     let out_dir = match &options.out_dir {
         Some(dir) => dir.clone(),
-        None if options.scratch => target_directory.join("palyra-skill").join("scratch"),
-        None => target_directory.join("palyra-skill"),
+        None if options.scratch => options.artifact_dir(&target_directory).join("scratch"),
+        None => options.artifact_dir(&target_directory),
     };
     let attest_with = key.filter(|_| attestation);
     let (artifact, attestation) = write_outputs(&out_dir, &manifest, &bytes, &statement, attest_with)?;

@@ -70,6 +70,40 @@ pub enum CargoError {
     Lockfile { path: String, message: String },
 }
 
+/// The crate's `Cargo.toml`, found as cargo finds it: `given` (a crate
+/// directory or its `Cargo.toml`), else the nearest `Cargo.toml` from the
+/// current directory upward. Every command that takes a crate starts here,
+/// so "no crate" reads the same everywhere, whatever else exists.
+pub fn locate_crate(given: Option<&Path>) -> Result<PathBuf, CargoError> {
+    let missing = |message: String| CargoError::NoCrate { message };
+    match given {
+        Some(path) if path.is_dir() => {
+            let manifest = path.join("Cargo.toml");
+            if manifest.is_file() {
+                Ok(manifest)
+            } else {
+                Err(missing(format!(
+                    "`{}` has no `Cargo.toml`",
+                    crate::text::escape(&path.display().to_string())
+                )))
+            }
+        }
+        Some(path) if path.is_file() => Ok(path.to_owned()),
+        Some(path) => {
+            Err(missing(format!("`{}` does not exist", crate::text::escape(&path.display().to_string()))))
+        }
+        None => {
+            let cwd = std::env::current_dir().map_err(CargoError::Spawn)?;
+            cwd.ancestors().map(|dir| dir.join("Cargo.toml")).find(|m| m.is_file()).ok_or_else(|| {
+                missing(format!(
+                    "could not find `Cargo.toml` in `{}` or any parent directory",
+                    crate::text::escape(&cwd.display().to_string())
+                ))
+            })
+        }
+    }
+}
+
 /// Settings of ours in `[package.metadata.palyra-skill]` (never in `skill.toml`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

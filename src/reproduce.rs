@@ -42,7 +42,7 @@ pub fn reproduce(
     if first.bytes != second.bytes {
         return Ok(Reproduction::Differs(differences(&first, &second)));
     }
-    let out_dir = options.out_dir.clone().unwrap_or_else(|| first.target_directory.join("palyra-skill"));
+    let out_dir = options.out_dir.clone().unwrap_or_else(|| options.artifact_dir(&first.target_directory));
     let (artifact, attestation) = build::write_outputs(
         &out_dir,
         &first.manifest,

@@ -615,7 +615,7 @@ fn audit_memory_stays_proportional_to_the_module() {
     // record; and 8 MiB of imports, invalid, whose deep read once needed
     // about 19 GB.
     let audit = |path: &std::path::Path| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-palyra-skill"));
+        let mut command = std_cmd();
         command.args(["audit", "--message-format", "json"]).arg(path);
         peak_rss(command)
     };

@@ -367,7 +367,7 @@ fn no_crate_no_development_key() {
         .env("PALYRA_SKILL_CONFIG_DIR", dir.path().join("config"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no crate to build: could not find `Cargo.toml`"));
+        .stderr(predicate::str::contains("no skill crate here: could not find `Cargo.toml`"));
     assert!(!dir.path().join("config").exists(), "no key is created for a build that cannot happen");
 }
 

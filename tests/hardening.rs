@@ -11,7 +11,7 @@ use cargo_palyra_skill::signing::SecretKey;
 
 /// `pack` of a manifest and a large module (so writing takes a while).
 fn pack_command(dir: &Path, module: &Path, out: &Path, seed: &str) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-palyra-skill"));
+    let mut command = std_cmd();
     command
         .args(["-q", "pack", "--manifest"])
         .arg(fixture("vectors/inputs/skill.toml"))

@@ -10,6 +10,7 @@ mod advisories;
 mod audit;
 mod build;
 mod diff;
+mod firstrun;
 mod gha;
 mod hardening;
 mod hints;

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::support::{
-    TEST_PUBLIC_HEX, TEST_SEED_HEX, cmd, fixture_text, sbom_with, test_key, with_publisher, write_artifact,
+    TEST_PUBLIC_HEX, TEST_SEED_HEX, cmd, fixture_text, sbom_with, std_cmd, test_key, with_publisher,
+    write_artifact,
 };
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
@@ -218,7 +219,7 @@ fn concurrent_publishes_into_one_directory_lose_no_entry() {
     let children: Vec<_> = artifacts
         .iter()
         .map(|path| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_cargo-palyra-skill"))
+            std_cmd()
                 .args(["-q", "publish"])
                 .arg(path)
                 .arg("--registry-dir")

@@ -181,6 +181,7 @@ fn the_second_run_hits_the_cache_and_a_corrupt_entry_is_replaced() {
         let mut command = cmd();
         command
             .env("PALYRA_SKILL_CACHE_DIR", &cache)
+            .env("PALYRA_SKILL_CONFIG_DIR", base.path().join("config"))
             .args(["-v", "run"])
             .arg(fixture("vectors/reference-echo.palyra-skill"))
             .assert()

@@ -138,7 +138,7 @@ fn concurrent_first_use_pins_from_many_processes_are_all_kept() {
     let children: Vec<_> = artifacts
         .iter()
         .map(|artifact| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_cargo-palyra-skill"))
+            std_cmd()
                 .args(["-q", "verify", "--allow-tofu", "--trust-store"])
                 .arg(&store)
                 .arg(artifact)

@@ -26,11 +26,80 @@ pub fn fixture_text(rel: &str) -> String {
     String::from_utf8(read_fixture(rel)).unwrap()
 }
 
-/// The binary, with no signing key or build epoch leaking in from the environment.
+/// The variables of ours and the XDG base directories: none of the user's
+/// reaches a command under test.
+pub const USER_VARS: [&str; 12] = [
+    "PALYRA_SKILL_SIGNING_KEY",
+    "PALYRA_SKILL_CONFIG_DIR",
+    "PALYRA_SKILL_CACHE_DIR",
+    "PALYRA_SKILL_STATE_DIR",
+    "PALYRA_SKILL_ADVISORY_DB",
+    "PALYRA_SKILL_AUDIT_VULN_FEED_HOOK",
+    "SOURCE_DATE_EPOCH",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+    "XDG_DATA_HOME",
+    "XDG_STATE_HOME",
+    "GITHUB_ACTIONS",
+];
+
+/// The binary as a newcomer runs it: a home of its own that nothing has
+/// touched (no development key, cache key, module cache or state), none of
+/// the user's variables, and the real cargo and rustup installations. A
+/// test that wants two commands to share a key or a cache says so with
+/// `PALYRA_SKILL_CONFIG_DIR` / `PALYRA_SKILL_CACHE_DIR`.
 pub fn cmd() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-palyra-skill"));
-    cmd.env_remove("PALYRA_SKILL_SIGNING_KEY").env_remove("SOURCE_DATE_EPOCH").env("NO_COLOR", "1");
+    Command::from_std(std_cmd())
+}
+
+/// [`cmd`] as a `std::process::Command`, for tests that spawn several at once.
+pub fn std_cmd() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-palyra-skill"));
+    for var in USER_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", fresh_home()).env("NO_COLOR", "1");
+    for (var, path) in toolchain_homes() {
+        cmd.env(var, path);
+    }
     cmd
+}
+
+/// `CARGO_HOME` and `RUSTUP_HOME` as cargo and rustup resolve them for
+/// the real user, so a command with another `HOME` still finds them.
+pub fn toolchain_homes() -> [(&'static str, PathBuf); 2] {
+    let home = real_home();
+    let or_default =
+        |var: &str, dir: &str| std::env::var_os(var).map_or_else(|| home.join(dir), PathBuf::from);
+    [
+        ("CARGO_HOME", or_default("CARGO_HOME", ".cargo")),
+        ("RUSTUP_HOME", or_default("RUSTUP_HOME", ".rustup")),
+    ]
+}
+
+/// The test process's own `HOME` (never handed to a command under test).
+pub fn real_home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).expect("HOME is set")
+}
+
+/// A new empty directory under `target/tmp/homes/<pid>/` for one command.
+pub fn fresh_home() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    static BASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let base = BASE.get_or_init(|| {
+        let homes = Path::new(env!("CARGO_TARGET_TMPDIR")).join("homes");
+        // Homes of earlier runs of the suite are of no further use.
+        if let Ok(old) = std::fs::read_dir(&homes) {
+            for entry in old.flatten() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        homes.join(std::process::id().to_string())
+    });
+    let home = base.join(NEXT.fetch_add(1, Ordering::Relaxed).to_string());
+    std::fs::create_dir_all(&home).unwrap();
+    home
 }
 
 pub fn test_key() -> SecretKey {

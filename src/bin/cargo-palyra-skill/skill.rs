@@ -28,20 +28,11 @@ pub struct CratePath {
 }
 
 impl CratePath {
-    /// The crate's `Cargo.toml`, or `None` for cargo's own search from the
-    /// current directory.
-    pub fn manifest(&self) -> Option<PathBuf> {
-        match (&self.manifest_path, &self.path) {
-            (Some(manifest), _) => Some(manifest.clone()),
-            (None, Some(path)) if path.is_dir() => Some(path.join("Cargo.toml")),
-            (None, Some(path)) => Some(path.clone()),
-            (None, None) => None,
-        }
-    }
-
-    /// The crate's `Cargo.toml`, `./Cargo.toml` by default.
-    pub fn manifest_or_default(&self) -> PathBuf {
-        self.manifest().unwrap_or_else(|| PathBuf::from("Cargo.toml"))
+    /// The crate's `Cargo.toml`: the one given, else the nearest from the
+    /// current directory upward (one lookup for every crate command).
+    pub fn locate(&self) -> Result<PathBuf> {
+        let given = self.manifest_path.as_deref().or(self.path.as_deref());
+        Ok(cargo_palyra_skill::cargo::locate_crate(given)?)
     }
 }
 
@@ -58,8 +49,19 @@ pub struct TargetPath {
 }
 
 impl TargetPath {
-    pub fn path(&self) -> PathBuf {
-        self.manifest_path.clone().or_else(|| self.target.clone()).unwrap_or_else(|| PathBuf::from("."))
+    /// The artifact or crate given, else the crate found from the current
+    /// directory upward (its `Cargo.toml`).
+    pub fn path(&self) -> Result<PathBuf> {
+        target_or_crate(self.manifest_path.as_deref().or(self.target.as_deref()))
+    }
+}
+
+/// `given` as it is (an artifact, a module or a crate), else the nearest
+/// crate from the current directory upward, as its `Cargo.toml`.
+pub fn target_or_crate(given: Option<&Path>) -> Result<PathBuf> {
+    match given {
+        Some(path) => Ok(path.to_owned()),
+        None => Ok(cargo_palyra_skill::cargo::locate_crate(None)?),
     }
 }
 

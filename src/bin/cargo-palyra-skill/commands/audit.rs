@@ -1,6 +1,6 @@
 //! `audit`: would the Palyra host quarantine this skill, and what else is wrong.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::audit::{self, AdvisoryDb, AuditReport, Feed, Policy, Severity, Status, Subject};
@@ -125,25 +125,27 @@ impl Opts {
         Ok(policy)
     }
 
-    /// What to audit: PATH, `--manifest-path`, or the current directory.
-    fn target(&self) -> PathBuf {
-        self.manifest_path.clone().or_else(|| self.path.clone()).unwrap_or_else(|| PathBuf::from("."))
+    /// What to audit: PATH, `--manifest-path`, or the crate found from the
+    /// current directory upward.
+    fn target(&self) -> Result<PathBuf> {
+        skill::target_or_crate(self.manifest_path.as_deref().or(self.path.as_deref()))
     }
 
     /// The artifact bytes to audit: read, or built and signed from a crate.
-    fn artifact_bytes(&self, shell: &mut Shell) -> Result<Vec<u8>> {
-        if !skill::is_crate(&self.target()) {
-            return crate::input::read_artifact(&self.target());
+    fn artifact_bytes(&self, target: &Path, shell: &mut Shell) -> Result<Vec<u8>> {
+        if !skill::is_crate(target) {
+            return crate::input::read_artifact(target);
         }
         let key = match self.key.load(shell)? {
             Some((key, _)) => key,
             None => dev_key()?.0,
         };
-        Ok(skill::build_crate(&self.target(), &self.build, Some(&key), shell)?.bytes)
+        Ok(skill::build_crate(target, &self.build, Some(&key), shell)?.bytes)
     }
 
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let policy = self.policy()?;
+        let target = self.target()?;
         let hook = std::env::var("PALYRA_SKILL_AUDIT_VULN_FEED_HOOK").ok();
         let advisory_db = match &policy.advisory_db {
             Some(path) => {
@@ -156,17 +158,16 @@ impl Opts {
         let feed = Feed { hook: hook.as_deref(), advisory_db: advisory_db.as_ref() };
         let now = cargo_palyra_skill::clock::now()?.unix_ms;
         let operator = self.operator.read()?.unwrap_or_default();
-        let is_module = self.target().extension().is_some_and(|e| e == "wasm");
+        let is_module = target.extension().is_some_and(|e| e == "wasm");
         let (report, manifest_text) = if is_module {
-            let bytes = read_limited(&self.target(), 256 * 1024 * 1024, "module")?;
-            let path = self.target().display().to_string();
+            let bytes = read_limited(&target, 256 * 1024 * 1024, "module")?;
+            let path = target.display().to_string();
             let subject = Subject::module(&path, &bytes, &operator);
             (audit::audit(&subject, &policy, &feed, now), None)
         } else {
-            let bytes = self.artifact_bytes(shell)?;
-            let (entries, verified) = verify_bytes(&bytes).with_context(|| {
-                format!("could not audit `{}`: it fails verification", self.target().display())
-            })?;
+            let bytes = self.artifact_bytes(&target, shell)?;
+            let (entries, verified) = verify_bytes(&bytes)
+                .with_context(|| format!("could not audit `{}`: it fails verification", target.display()))?;
             let decision = self.decide(&verified)?;
             let subject = Subject::artifact(&entries, &verified, decision, &operator);
             let report = audit::audit(&subject, &policy, &feed, now);
@@ -180,8 +181,8 @@ impl Opts {
             AuditFormat::Sarif => {
                 let uri = match &self.manifest_uri {
                     Some(uri) => PathBuf::from(uri),
-                    None if self.target().is_dir() => self.target().join("skill.toml"),
-                    None if skill::is_crate(&self.target()) => self.target().with_file_name("skill.toml"),
+                    None if target.is_dir() => target.join("skill.toml"),
+                    None if skill::is_crate(&target) => target.with_file_name("skill.toml"),
                     None => PathBuf::from("skill.toml"),
                 };
                 serde_json::to_string_pretty(&audit::to_sarif(

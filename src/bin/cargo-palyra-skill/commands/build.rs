@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use cargo_palyra_skill::build::{self, BuildOptions, Event, Reproduction};
 use cargo_palyra_skill::cargo::Features;
 use cargo_palyra_skill::provenance::Environment;
@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::pack::ArtifactReport;
 use crate::Outcome;
-use crate::input::{KeyArgs, dev_key, dev_key_exists};
+use crate::input::{KeyArgs, dev_key};
 use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 use crate::skill::CratePath;
 
@@ -93,7 +93,7 @@ struct Report {
 }
 
 impl Opts {
-    fn options(&self, shell: &Shell) -> BuildOptions {
+    fn options(&self, manifest_path: PathBuf, shell: &Shell) -> BuildOptions {
         let mut cargo_flags = Vec::new();
         for (on, flag) in [(self.locked, "--locked"), (self.frozen, "--frozen"), (self.offline, "--offline")]
         {
@@ -109,7 +109,7 @@ impl Opts {
             .map(str::to_owned)
             .collect();
         BuildOptions {
-            manifest_path: self.location.manifest(),
+            manifest_path: Some(manifest_path),
             package: self.package.clone(),
             profile: self.profile.clone(),
             features: Features {
@@ -129,16 +129,14 @@ impl Opts {
     }
 
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
+        // Before any key: the development key is created only for a build that can happen.
+        let manifest_path = self.location.locate()?;
         let (key, signed_with) = if self.unsigned {
             (None, "unsigned")
         } else if let Some((key, source)) = self.key.load(shell)? {
             shell.verbose("Key", format_args!("{} from {source}", key.public().key_id()));
             (Some(key), "key")
         } else {
-            if !dev_key_exists() {
-                // Create the development key only for a build that can happen.
-                self.ensure_crate_exists()?;
-            }
             let (key, path, created) = dev_key()?;
             if created {
                 shell.note(format_args!("created your local development key `{}`", path.display()));
@@ -152,7 +150,7 @@ impl Opts {
                 format_args!("GitHub Actions builder {}/{}", gh.server_url, gh.workflow_ref),
             );
         }
-        let options = self.options(shell);
+        let options = self.options(manifest_path, shell);
         let started = std::time::Instant::now();
         let (built, reproducible) = if self.check_reproducible {
             let reproduction = build::reproduce(&options, key.as_ref(), self.attestation, &env, &mut |e| {
@@ -216,24 +214,6 @@ impl Opts {
             }
         }
         Ok(Outcome::Success)
-    }
-
-    /// `cargo locate-project`: fails, as `build` would, when there is no crate.
-    fn ensure_crate_exists(&self) -> Result<()> {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut command = std::process::Command::new(cargo);
-        command.args(["locate-project", "--message-format", "plain"]);
-        if let Some(path) = self.location.manifest() {
-            command.arg("--manifest-path").arg(path);
-        }
-        let output = command.output().context("could not run `cargo locate-project`")?;
-        if !output.status.success() {
-            anyhow::bail!(
-                "no crate to build: {}",
-                String::from_utf8_lossy(&output.stderr).trim().trim_start_matches("error: ")
-            );
-        }
-        Ok(())
     }
 }
 

@@ -80,7 +80,7 @@ struct Report {
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let runtime = skill::runtime(self.code.no_cache, shell)?;
-        let skill = skill::load(&self.location.manifest_or_default(), &self.build, shell)?;
+        let skill = skill::load(&self.location.locate()?, &self.build, shell)?;
         let abi = skill.abi(AbiArg::abi(self.abi));
         let base = self.operator.read()?;
         let module = match abi {

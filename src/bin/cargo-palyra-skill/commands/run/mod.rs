@@ -127,7 +127,7 @@ impl Opts {
     }
 
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let skill = skill::load(&self.target.path(), &self.build, shell)?;
+        let skill = skill::load(&self.target.path()?, &self.build, shell)?;
         match skill.abi(AbiArg::abi(self.abi)) {
             Abi::PalyraHostV1 => self.run_host(&skill, shell),
             Abi::WasiJson => self.run_preview(&skill, shell),
