@@ -328,7 +328,8 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
         command.arg("--quiet");
     }
     command.env("CARGO_ENCODED_RUSTFLAGS", encoded_rustflags(request.remap));
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // Build scripts and proc macros run inside: they get no input of ours.
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().map_err(CargoError::Spawn)?;
 
     // Cargo's own progress and diagnostics reach the user unchanged; the

@@ -25,6 +25,7 @@ mod properties;
 mod rebuild;
 mod registry;
 mod run;
+mod secrets;
 mod sign;
 mod tiers;
 mod vectors;

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use crate::shell::Shell;
 
 /// The environment variable a signing key is read from by default.
-pub const DEFAULT_KEY_ENV: &str = "PALYRA_SKILL_SIGNING_KEY";
+pub const DEFAULT_KEY_ENV: &str = crate::secrets::KEY_VARS[0];
 
 /// Where the signing key comes from (PKCS#8 PEM or DER, or a 32-byte seed as raw bytes, hex or base64).
 #[derive(Debug, Args)]
@@ -58,10 +58,8 @@ impl KeyArgs {
                 .with_context(|| format!("could not read key file `{}`", path.display()))?;
             (Zeroizing::new(bytes), format!("key file `{}`", path.display()))
         } else if let Some(var) = &self.key_env {
-            match std::env::var_os(var) {
-                Some(value) if !value.is_empty() => {
-                    (Zeroizing::new(value.into_encoded_bytes()), format!("`${var}`"))
-                }
+            match crate::secrets::get(var) {
+                Some(value) => (Zeroizing::new(value.to_vec()), format!("`${var}`")),
                 _ => bail!(
                     "environment variable `{var}` is not set or empty: export the signing key in it, or use `--key FILE`"
                 ),
@@ -74,10 +72,8 @@ impl KeyArgs {
                 .context("could not read the key from standard input")?;
             (bytes, "standard input".to_owned())
         } else {
-            match std::env::var_os(DEFAULT_KEY_ENV) {
-                Some(value) if !value.is_empty() => {
-                    (Zeroizing::new(value.into_encoded_bytes()), format!("`${DEFAULT_KEY_ENV}`"))
-                }
+            match crate::secrets::get(DEFAULT_KEY_ENV) {
+                Some(value) => (Zeroizing::new(value.to_vec()), format!("`${DEFAULT_KEY_ENV}`")),
                 _ => return Ok(None),
             }
         };

@@ -20,6 +20,7 @@ macro_rules! exit_status {
 mod commands;
 mod input;
 mod operator;
+mod secrets;
 mod shell;
 mod skill;
 
@@ -107,8 +108,7 @@ enum CargoCli {
     PalyraSkill(Cli),
 }
 
-fn parse() -> Cli {
-    let args: Vec<_> = std::env::args_os().collect();
+fn parse(args: Vec<std::ffi::OsString>) -> Cli {
     if args.get(1).is_some_and(|arg| arg == "palyra-skill") {
         let CargoCli::PalyraSkill(cli) = CargoCli::parse_from(args);
         cli
@@ -119,7 +119,10 @@ fn parse() -> Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = parse();
+    let args: Vec<_> = std::env::args_os().collect();
+    // First, while this is the only thread: no child process may inherit a key.
+    secrets::take_from_environment(&args);
+    let cli = parse(args);
     let verbosity = match (cli.global.quiet, cli.global.verbose) {
         (true, _) => Verbosity::Quiet,
         (_, true) => Verbosity::Verbose,
