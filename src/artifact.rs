@@ -5,7 +5,7 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Write};
 
 use sha2::{Digest, Sha256};
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
@@ -181,64 +181,36 @@ impl Entries {
         if bytes.len() as u64 > MAX_ARCHIVE_BYTES {
             return Err(ArtifactError::ArchiveTooLarge { actual: bytes.len() as u64 });
         }
-        let mut archive =
+        // The zip crate's reading first, for its plain words on a file that
+        // is no ZIP at all; then ours, which every reader must agree with.
+        let archive =
             ZipArchive::new(Cursor::new(bytes)).map_err(|e| ArtifactError::NotZip(plain_zip_error(&e)))?;
-        // One reading only: every reader must see these entries and bytes.
-        let records = crate::zipcheck::check_layout(bytes).map_err(ArtifactError::Ambiguous)?;
-        if archive.len() > MAX_ENTRIES {
-            return Err(ArtifactError::TooManyEntries { count: archive.len() });
+        let layout = crate::zipcheck::layout(bytes).map_err(ArtifactError::Ambiguous)?;
+        if layout.entries.len() > MAX_ENTRIES {
+            return Err(ArtifactError::TooManyEntries { count: layout.entries.len() });
         }
         // The zip crate keeps one of two same-named entries: the central
         // directory's own count catches a shadowed one.
-        if records != archive.len() {
+        if layout.entries.len() != archive.len() {
             return Err(ArtifactError::DuplicateRaw);
         }
         let mut entries = Entries::new();
         let mut total: u64 = 0;
-        for index in 0..archive.len() {
-            let file = archive.by_index(index).map_err(|e| ArtifactError::NotZip(e.to_string()))?;
-            if file.is_dir() {
-                continue;
-            }
-            let raw_name = file.name().map_err(|e| ArtifactError::NotZip(e.to_string()))?.into_owned();
-            let path = normalize_path(&raw_name)?;
+        for entry in &layout.entries {
+            let path = normalize_path(&entry.name)?;
             if entries.contains(&path) {
                 return Err(ArtifactError::Duplicate { path });
             }
-            let stored_size = file.compressed_size();
-            let room = MAX_ARCHIVE_BYTES.saturating_sub(total);
-            let cap = MAX_ENTRY_BYTES.min(room);
-            let declared = file.size();
-            if declared > MAX_ENTRY_BYTES {
+            if entry.size > MAX_ENTRY_BYTES {
                 return Err(ArtifactError::EntryTooLarge { path });
             }
-            if declared > room {
+            let room = MAX_ARCHIVE_BYTES.saturating_sub(total);
+            if entry.size > room {
                 return Err(ArtifactError::TotalTooLarge);
             }
-            // Reserve no more than the cap, however large the header claims.
-            let mut buf = Vec::with_capacity(declared.min(cap) as usize);
-            let mut hasher = Sha256::new();
-            let mut reader = file.take(cap.saturating_add(1));
-            loop {
-                let start = buf.len();
-                let read = (&mut reader)
-                    .take(READ_CHUNK)
-                    .read_to_end(&mut buf)
-                    .map_err(|e| ArtifactError::Corrupt { path: path.clone(), message: e.to_string() })?;
-                if read == 0 {
-                    break;
-                }
-                hasher.update(&buf[start..]);
-            }
-            if buf.len() as u64 > cap {
-                return Err(if cap < MAX_ENTRY_BYTES {
-                    ArtifactError::TotalTooLarge
-                } else {
-                    ArtifactError::EntryTooLarge { path }
-                });
-            }
-            total = total.saturating_add(buf.len() as u64);
-            entries.0.insert(path, Entry { bytes: buf, sha256: hasher.finalize().into(), stored_size });
+            let (data, sha256) = inflate(bytes, entry, &path)?;
+            total = total.saturating_add(data.len() as u64);
+            entries.0.insert(path, Entry { bytes: data, sha256, stored_size: entry.compressed_size });
         }
         Ok(entries)
     }
@@ -268,6 +240,85 @@ impl Entries {
         }
         Ok(bytes)
     }
+}
+
+/// One entry's bytes and their SHA-256, inflated from exactly its stored
+/// bytes: the deflate stream must end on the last of them (a reader that
+/// stops at the stream's end and one that reads the stored size see the
+/// same thing), and the size and CRC-32 must be the declared ones. Never
+/// inflates past the declared size, which the caller has held to the limits.
+fn inflate(
+    bytes: &[u8],
+    entry: &crate::zipcheck::EntryLayout,
+    path: &str,
+) -> Result<(Vec<u8>, [u8; 32]), ArtifactError> {
+    let cap = entry.size;
+    let corrupt = |message: String| ArtifactError::Corrupt { path: path.to_owned(), message };
+    let start = usize::try_from(entry.data_offset).map_err(|_| corrupt("offset out of range".into()))?;
+    let len = usize::try_from(entry.compressed_size).map_err(|_| corrupt("size out of range".into()))?;
+    let stored = start
+        .checked_add(len)
+        .and_then(|end| bytes.get(start..end))
+        .ok_or_else(|| corrupt("its data runs past the end of the archive".into()))?;
+    let mut out = Vec::with_capacity(entry.size.min(cap) as usize);
+    let mut hasher = Sha256::new();
+    let mut crc = flate2::Crc::new();
+    match entry.method {
+        0 => {
+            if entry.size != entry.compressed_size {
+                return Err(corrupt(format!(
+                    "stored (not compressed) with {} bytes, but its size says {}",
+                    entry.compressed_size, entry.size
+                )));
+            }
+            out.extend_from_slice(stored);
+            hasher.update(stored);
+            crc.update(stored);
+        }
+        8 => {
+            let mut inflater = flate2::Decompress::new(false);
+            let mut chunk = vec![0u8; READ_CHUNK as usize];
+            loop {
+                let (in_before, out_before) = (inflater.total_in(), inflater.total_out());
+                let input = usize::try_from(in_before).ok().and_then(|n| stored.get(n..)).unwrap_or_default();
+                let status = inflater
+                    .decompress(input, &mut chunk, flate2::FlushDecompress::None)
+                    .map_err(|e| corrupt(format!("invalid deflate data: {e}")))?;
+                let produced = usize::try_from(inflater.total_out().saturating_sub(out_before)).unwrap_or(0);
+                let piece = chunk.get(..produced).unwrap_or_default();
+                if (out.len() as u64).saturating_add(produced as u64) > cap {
+                    return Err(corrupt(format!(
+                        "it inflates to more than {cap} bytes, larger than its declared uncompressed size"
+                    )));
+                }
+                out.extend_from_slice(piece);
+                hasher.update(piece);
+                crc.update(piece);
+                if status == flate2::Status::StreamEnd {
+                    break;
+                }
+                if produced == 0 && inflater.total_in() == in_before {
+                    return Err(corrupt("its deflate stream is cut short".into()));
+                }
+            }
+            if inflater.total_in() != entry.compressed_size {
+                return Err(corrupt(format!(
+                    "{} bytes follow the end of its deflate stream inside its stored size; rebuild it with `cargo palyra-skill pack` or `build`",
+                    entry.compressed_size.saturating_sub(inflater.total_in())
+                )));
+            }
+        }
+        other => {
+            return Err(corrupt(format!("compression method {other}: an artifact is stored or deflated")));
+        }
+    }
+    if out.len() as u64 != entry.size {
+        return Err(corrupt(format!("it inflates to {} bytes, but its size says {}", out.len(), entry.size)));
+    }
+    if crc.sum() != entry.crc32 {
+        return Err(corrupt(format!("CRC-32 {:08x}, but the archive says {:08x}", crc.sum(), entry.crc32)));
+    }
+    Ok((out, hasher.finalize().into()))
 }
 
 /// The zip crate's error in words a user can act on.

@@ -65,12 +65,66 @@ fn ambiguity(entry: Option<&str>, field: &'static str, detail: impl Into<String>
 /// One central directory record, as far as the layout needs it.
 struct Record {
     name: Vec<u8>,
+    /// "Version made by": its high byte is the host whose attributes
+    /// `external` holds (3 for unix).
+    made_by: u16,
+    external: u32,
     flags: u16,
     method: u16,
     crc: u32,
     compressed: u32,
     size: u32,
     offset: u32,
+}
+
+const UNIX_HOST: u16 = 3;
+const S_IFMT: u32 = 0o170_000;
+const S_IFREG: u32 = 0o100_000;
+/// The MS-DOS attribute bit extractors read as "directory".
+const DOS_DIRECTORY: u32 = 0x10;
+
+/// Every entry is a regular file that every extractor writes as one: no
+/// directory entries, no name an extractor reads as a directory or a
+/// Windows path, and unix attributes that say "regular file" and nothing
+/// more (no symlink, device or FIFO, no setuid, setgid or sticky bit, and
+/// never no attributes at all). The consumer's writer and ours both write
+/// `0o100644` from a unix host.
+fn check_kind(record: &Record, name: Option<&str>) -> Result<(), Ambiguity> {
+    if record.name.last().is_some_and(|b| *b == b'/' || *b == b'\\') {
+        return Err(ambiguity(
+            name,
+            "name",
+            "it names a directory (it ends in `/` or `\\`); an artifact holds files only",
+        ));
+    }
+    if record.name.contains(&b'\\') {
+        return Err(ambiguity(
+            name,
+            "name",
+            "it holds a backslash, which extractors on Windows read as a path separator",
+        ));
+    }
+    let host = record.made_by >> 8;
+    let mode = record.external >> 16;
+    let problem = if host != UNIX_HOST {
+        Some(format!("attributes of host {host}, not unix: nothing says it is a regular file"))
+    } else if mode == 0 {
+        Some("no unix mode: nothing says it is a regular file".to_owned())
+    } else if mode & S_IFMT != S_IFREG {
+        Some(format!(
+            "unix mode {mode:06o} is not a regular file (a symlink, directory or device for `unzip`)"
+        ))
+    } else if mode & !(S_IFMT | 0o777) != 0 {
+        Some(format!("unix mode {mode:06o} sets setuid, setgid or sticky bits"))
+    } else if record.external & DOS_DIRECTORY != 0 {
+        Some("its MS-DOS attributes mark a directory".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(detail) => Err(ambiguity(name, "external attributes", detail)),
+        None => Ok(()),
+    }
 }
 
 /// The end record: where it is, and where the central directory is.
@@ -181,6 +235,8 @@ fn central_records(
         let name = at(bytes, name_at, name_len).ok_or_else(|| bad("truncated name"))?.to_vec();
         let record = Record {
             name,
+            made_by: field16(4)?,
+            external: field32(38)?,
             flags: field16(8)?,
             method: field16(10)?,
             crc: field32(16)?,
@@ -262,6 +318,7 @@ pub fn layout(bytes: &[u8]) -> Result<Layout, Ambiguity> {
         if record.flags & ENCRYPTED != 0 {
             return Err(ambiguity(name, "flags", "the entry is encrypted"));
         }
+        check_kind(record, name)?;
         let offset = record.offset as usize;
         if offset != expected {
             return Err(ambiguity(

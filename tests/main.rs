@@ -7,6 +7,7 @@ mod support;
 
 mod action;
 mod advisories;
+mod archive;
 mod audit;
 mod build;
 mod diff;

@@ -268,17 +268,21 @@ fn read_error(bytes: &[u8]) -> ArtifactError {
 
 #[test]
 fn bad_paths_are_rejected() {
-    for name in ["../evil", "/etc/passwd", "C:/windows/x", "a\\..\\b", "a//b", "./a", "a/./b", " / "] {
+    for name in ["../evil", "/etc/passwd", "C:/windows/x", "a//b", "./a", "a/./b", " / x"] {
         let error = read_error(&zip_with(&[(name, b"x".to_vec())]));
         assert!(matches!(error, ArtifactError::Path(_)), "{name}: {error}");
         assert!(error.to_string().starts_with("invalid entry path"), "{error}");
     }
+    // A backslash is refused before any path rule: extractors disagree on it.
+    let error = read_error(&zip_with(&[("a\\..\\b", b"x".to_vec())]));
+    assert!(
+        matches!(error, ArtifactError::Ambiguous(_)) && error.to_string().contains("backslash"),
+        "{error}"
+    );
 }
 
 #[test]
 fn duplicates_after_normalization_are_rejected() {
-    let error = read_error(&zip_with(&[("assets/a", b"1".to_vec()), ("assets\\a", b"2".to_vec())]));
-    assert!(matches!(error, ArtifactError::Duplicate { ref path } if path == "assets/a"), "{error}");
     let error = read_error(&zip_with(&[("assets/a", b"1".to_vec()), (" assets/a ", b"2".to_vec())]));
     assert!(matches!(error, ArtifactError::Duplicate { .. }), "{error}");
     // Two entries with the very same raw name (patched in after writing).
