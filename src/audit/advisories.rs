@@ -14,6 +14,11 @@ use serde_json::Value;
 /// The largest `.dep-v0` list read back (decompressed), as `cargo audit bin`
 /// bounds it.
 const MAX_DEPENDENCY_LIST: usize = 8 * 1024 * 1024;
+/// Crates read from one list (the largest real graphs have a few hundred):
+/// a crafted list of thousands is cut here, and the report says so.
+pub const MAX_CRATES_PER_LIST: usize = 2_000;
+/// Advisory matches and yanked crates reported, in all.
+pub const MAX_FINDINGS: usize = 500;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdvisoryDbError {
@@ -90,13 +95,36 @@ pub struct Dependencies {
     pub sources: Vec<String>,
     /// Lists that were present but could not be read, with the reason.
     pub unreadable: Vec<(String, String)>,
+    /// Lists cut at [`MAX_CRATES_PER_LIST`], with how many crates they named.
+    pub capped: Vec<(String, usize)>,
+}
+
+/// A crate name as cargo accepts one: only these can reach a `cargo
+/// update -p NAME` we print, whatever a list says.
+fn is_crate_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl Dependencies {
-    fn add(&mut self, name: &str, version: Version, source: &str) {
-        let listed = self.crates.entry((name.to_owned(), version)).or_default();
-        if !listed.iter().any(|s| s == source) {
-            listed.push(source.to_owned());
+    /// Adds the crates of one list, at most [`MAX_CRATES_PER_LIST`] of them;
+    /// names that are not crate names are skipped.
+    fn add_list(&mut self, source: &str, list: impl Iterator<Item = (String, Version)>) {
+        let mut taken = 0usize;
+        let mut named = 0usize;
+        for (name, version) in list {
+            named += 1;
+            if !is_crate_name(&name) || taken >= MAX_CRATES_PER_LIST {
+                continue;
+            }
+            taken += 1;
+            let listed = self.crates.entry((name, version)).or_default();
+            if !listed.iter().any(|s| s == source) {
+                listed.push(source.to_owned());
+            }
+        }
+        if named > MAX_CRATES_PER_LIST {
+            self.capped.push((source.to_owned(), named));
         }
     }
 
@@ -113,6 +141,7 @@ impl Dependencies {
             }
         };
         self.sources.push(source.to_owned());
+        let mut found = Vec::new();
         let mut stack: Vec<&Value> = vec![&document["components"]];
         while let Some(components) = stack.pop() {
             for component in components.as_array().into_iter().flatten() {
@@ -123,10 +152,11 @@ impl Dependencies {
                     continue;
                 }
                 if let Some(version) = purl.version().and_then(|v| Version::parse(v).ok()) {
-                    self.add(purl.name(), version, source);
+                    found.push((purl.name().to_owned(), version));
                 }
             }
         }
+        self.add_list(source, found.into_iter());
     }
 
     /// The crates.io packages of a module's embedded `.dep-v0` list; a
@@ -136,11 +166,12 @@ impl Dependencies {
         match auditable_info::audit_info_from_slice(module, MAX_DEPENDENCY_LIST) {
             Ok(info) => {
                 self.sources.push(source.to_owned());
-                for package in info.packages {
-                    if package.source == auditable_serde::Source::CratesIo {
-                        self.add(&package.name, package.version, source);
-                    }
-                }
+                let crates_io = info
+                    .packages
+                    .into_iter()
+                    .filter(|p| p.source == auditable_serde::Source::CratesIo)
+                    .map(|p| (p.name, p.version));
+                self.add_list(source, crates_io);
             }
             Err(Error::NoAuditData) => {}
             Err(e) => self.unreadable.push((source.to_owned(), e.to_string())),
@@ -200,6 +231,13 @@ pub struct Scan {
     pub sources: Vec<String>,
     pub matches: Vec<AdvisoryMatch>,
     pub yanked: YankCheck,
+    /// Lists cut at [`MAX_CRATES_PER_LIST`] crates: `(list, crates it named)`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capped_lists: Vec<(String, usize)>,
+    /// How many matches there were when more than [`MAX_FINDINGS`] (only
+    /// the first are reported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matches_capped: Option<usize>,
 }
 
 /// What cargo's local crates.io index cache says of each crate's version:
@@ -223,50 +261,73 @@ pub struct YankCheck {
 /// How long to wait for cargo's package lock (a build may hold it).
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Why cargo's crates.io index cache could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexUnavailable {
+    #[error("{0}")]
+    Index(String),
+    #[error("crates.io is configured as a git index: only the sparse index cache is read")]
+    GitIndex,
+    #[error("cargo has no crates.io index cache at `{0}` (nothing was fetched from crates.io here)")]
+    NoCache(String),
+    #[error("cargo's package lock: {0}")]
+    Lock(String),
+}
+
+/// The crates.io sparse index cache, locked as cargo locks it, and its root.
+fn open_index_cache()
+-> Result<(tame_index::index::SparseIndex, tame_index::index::FileLock, String), IndexUnavailable> {
+    use tame_index::index::{IndexLocation, IndexUrl, SparseIndex};
+    let tame = |e: tame_index::Error| IndexUnavailable::Index(with_causes(&e));
+    let url = IndexUrl::crates_io(None, None, None).map_err(tame)?;
+    if !url.is_sparse() {
+        return Err(IndexUnavailable::GitIndex);
+    }
+    let index = SparseIndex::new(IndexLocation::new(url)).map_err(tame)?;
+    let probe = index.cache().cache_path(tame_index::KrateName::crates_io("serde").map_err(tame)?);
+    let root = probe.ancestors().nth(4).map(|p| p.to_string()).unwrap_or_default();
+    if !Path::new(&root).join(".cache").is_dir() {
+        return Err(IndexUnavailable::NoCache(root));
+    }
+    let lock = tame_index::flock::LockOptions::cargo_package_lock(None)
+        .and_then(|options| options.shared().lock(|_| Some(LOCK_WAIT)))
+        .map_err(|e| IndexUnavailable::Lock(with_causes(&e)))?;
+    Ok((index, lock, root))
+}
+
 /// The yanked versions among `deps`, from the index cache of crates.io (or
-/// of the source cargo's configuration puts in its place).
+/// of the source cargo's configuration puts in its place). Each crate's
+/// cache file is read and parsed once, however many of its versions are
+/// listed.
 pub fn yanked(deps: &Dependencies) -> YankCheck {
-    use tame_index::index::{FileLock, IndexLocation, IndexUrl, SparseIndex};
     if deps.is_empty() {
         return YankCheck::default();
     }
-    let open = || -> Result<(SparseIndex, FileLock, String), String> {
-        let tame = |e: tame_index::Error| with_causes(&e);
-        let url = IndexUrl::crates_io(None, None, None).map_err(tame)?;
-        if !url.is_sparse() {
-            return Err("crates.io is configured as a git index: only the sparse index cache is read".into());
-        }
-        let index = SparseIndex::new(IndexLocation::new(url)).map_err(tame)?;
-        let probe = index.cache().cache_path(tame_index::KrateName::crates_io("serde").map_err(tame)?);
-        let root = probe.ancestors().nth(4).map(|p| p.to_string()).unwrap_or_default();
-        if !Path::new(&root).join(".cache").is_dir() {
-            return Err(format!(
-                "cargo has no crates.io index cache at `{root}` (nothing was fetched from crates.io here)"
-            ));
-        }
-        let lock = tame_index::flock::LockOptions::cargo_package_lock(None)
-            .and_then(|options| options.shared().lock(|_| Some(LOCK_WAIT)))
-            .map_err(|e| format!("cargo's package lock: {}", with_causes(&e)))?;
-        Ok((index, lock, root))
-    };
-    let (index, lock, root) = match open() {
+    let (index, lock, root) = match open_index_cache() {
         Ok(opened) => opened,
-        Err(reason) => return YankCheck { unavailable: Some(reason), ..Default::default() },
+        Err(reason) => return YankCheck { unavailable: Some(reason.to_string()), ..Default::default() },
     };
     let mut check = YankCheck { index: Some(root), ..Default::default() };
-    for dep in deps.iter() {
-        let cached = tame_index::KrateName::crates_io(&dep.name)
+    let mut by_name: BTreeMap<&str, Vec<&Version>> = BTreeMap::new();
+    for (name, version) in deps.crates.keys() {
+        by_name.entry(name).or_default().push(version);
+    }
+    for (name, versions) in by_name {
+        let cached = tame_index::KrateName::crates_io(name)
             .and_then(|name| index.cached_krate(name, &lock))
             .and_then(|entry| entry.map(|e| e.deserialize()).transpose());
-        match cached {
-            Ok(Some(krate)) => {
-                check.checked += 1;
-                let version = dep.version.to_string();
-                if krate.versions.iter().any(|v| v.version == version.as_str() && v.is_yanked()) {
-                    check.yanked.push((dep.name.clone(), version));
-                }
+        let Ok(Some(krate)) = cached else {
+            check.not_in_cache.extend(versions.iter().map(|v| format!("{name}@{v}")));
+            continue;
+        };
+        let yanked: std::collections::BTreeSet<&str> =
+            krate.versions.iter().filter(|v| v.is_yanked()).map(|v| v.version.as_str()).collect();
+        for version in versions {
+            check.checked += 1;
+            let version = version.to_string();
+            if yanked.contains(version.as_str()) && check.yanked.len() < MAX_FINDINGS {
+                check.yanked.push((name.to_owned(), version));
             }
-            Ok(None) | Err(_) => check.not_in_cache.push(format!("{}@{}", dep.name, dep.version)),
         }
     }
     check
@@ -291,9 +352,11 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 /// `cargo audit` ignores them.
 pub fn scan(db: &AdvisoryDb, deps: &Dependencies) -> Scan {
     let mut matches = Vec::new();
+    let mut found = 0usize;
     for dep in deps.iter() {
         let Ok(name) = dep.name.parse() else { continue };
         // Not `Query::crate_scope()`: that leaves out informational advisories.
+        // With a name and a collection, rustsec looks the crate up in its index.
         let query = Query::new()
             .collection(Collection::Crates)
             .withdrawn(false)
@@ -302,7 +365,10 @@ pub fn scan(db: &AdvisoryDb, deps: &Dependencies) -> Scan {
             .target_arch(vec!["wasm32".into()])
             .target_os(vec!["unknown".into(), "wasi".into()]);
         for advisory in db.database.query(&query) {
-            matches.push(advisory_match(advisory, &dep));
+            found += 1;
+            if matches.len() < MAX_FINDINGS {
+                matches.push(advisory_match(advisory, &dep));
+            }
         }
     }
     matches.sort_by(|a, b| (a.kind as u8, &a.krate, &a.id).cmp(&(b.kind as u8, &b.krate, &b.id)));
@@ -313,6 +379,8 @@ pub fn scan(db: &AdvisoryDb, deps: &Dependencies) -> Scan {
         sources: deps.sources.clone(),
         matches,
         yanked: yanked(deps),
+        capped_lists: deps.capped.clone(),
+        matches_capped: (found > MAX_FINDINGS).then_some(found),
     }
 }
 

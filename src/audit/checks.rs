@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use super::advisories::{AdvisoryKind, Dependencies, Scan, scan};
+use super::advisories::{AdvisoryKind, Dependencies, MAX_CRATES_PER_LIST, MAX_FINDINGS, Scan, scan};
 use super::analysis::analyze;
 use super::findings::{WASI_P1, least_privilege, module_findings};
 use super::host_findings::{manifest_host_findings, module_host_findings};
@@ -242,10 +242,24 @@ fn feed_check(hook: Option<&str>, scan: Option<&Scan>) -> Check {
                     scan.yanked.checked
                 ),
             };
+            let mut capped: String = scan
+                .capped_lists
+                .iter()
+                .map(|(list, named)| {
+                    format!(
+                        "; `{list}` names {named} crates, only the first {MAX_CRATES_PER_LIST} were scanned"
+                    )
+                })
+                .collect();
+            if let Some(total) = scan.matches_capped {
+                capped.push_str(&format!(
+                    "; {total} advisories matched, only the first {MAX_FINDINGS} are reported"
+                ));
+            }
             Check::pass(
                 "vulnerability_feed_hook",
                 format!(
-                    "scanned {} crate(s) from {sources} against {} advisories in `{}`: {vulnerable} vulnerable, {} warning(s){yanked}",
+                    "scanned {} crate(s) from {sources} against {} advisories in `{}`: {vulnerable} vulnerable, {} warning(s){yanked}{capped}",
                     scan.crates_scanned,
                     scan.advisories,
                     scan.database,
@@ -258,6 +272,8 @@ fn feed_check(hook: Option<&str>, scan: Option<&Scan>) -> Check {
                     "sources": scan.sources,
                     "vulnerable": vulnerable,
                     "yanked": scan.yanked,
+                    "capped_lists": scan.capped_lists,
+                    "matches_capped": scan.matches_capped,
                     "hook": hook,
                 })),
             )

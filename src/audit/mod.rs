@@ -9,7 +9,7 @@ mod host_findings;
 mod report;
 mod sarif;
 
-pub use advisories::{AdvisoryDb, AdvisoryDbError};
+pub use advisories::{AdvisoryDb, AdvisoryDbError, MAX_CRATES_PER_LIST, MAX_FINDINGS};
 pub use checks::audit;
 pub use report::{AuditReport, Check, Feed, Finding, ModuleSummary, Policy, Severity, Status, Subject};
 pub use sarif::to_sarif;
