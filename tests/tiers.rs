@@ -285,7 +285,7 @@ fn plant(victim: &std::path::Path, genuine: &[u8], planted: &[u8]) -> std::path:
     let evil = std::fs::read_dir(attacker.path()).unwrap().next().unwrap().unwrap().path();
     let ours = ModuleCache::open(victim, CacheKey::from_bytes([7; 32])).unwrap();
     let sha: [u8; 32] = sha2::Sha256::digest(genuine).into();
-    let target = ours.entry_path(runtime.engine(Tier::Quick), &sha);
+    let target = ours.entry(runtime.engine(Tier::Quick), &sha).path;
     std::fs::copy(evil, &target).unwrap();
     target
 }
@@ -317,6 +317,40 @@ fn compiled_code_planted_under_a_genuine_modules_entry_is_never_run() {
         "{:?}",
         module.cache
     );
+}
+
+/// The attack of the second review: no key needed, only the right to
+/// rename in the cache directory. Module X's genuine entry (made with the
+/// victim's own key) copied over module Y's entry name must not run as Y.
+#[test]
+fn a_genuine_entry_of_another_module_is_never_run_in_its_place() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = || Some(ModuleCache::open(dir.path(), CacheKey::from_bytes([7; 32])).unwrap());
+    let genuine = wat("hostile/proc-exit.wat"); // exits 3
+    let other = wat::parse_str(r#"(module (func (export "run") (result i32) i32.const 66))"#).unwrap();
+    let runtime = Runtime::new(cache()).unwrap();
+    runtime.load_module(&other, Tier::Quick).unwrap();
+    let ours = cache().unwrap();
+    let engine = runtime.engine(Tier::Quick);
+    let from = ours.entry(engine, &sha2::Sha256::digest(&other).into()).path;
+    let to = ours.entry(engine, &sha2::Sha256::digest(&genuine).into()).path;
+    assert_ne!(from, to);
+    std::fs::copy(&from, &to).unwrap();
+
+    let victim = Runtime::new(cache()).unwrap();
+    let module = victim.load_module(&genuine, Tier::Quick).unwrap();
+    assert!(
+        matches!(module.cache, CacheOutcome::Replaced(ref reason) if reason.contains("another module's entry")),
+        "{:?}",
+        module.cache
+    );
+    assert_eq!(victim.run(request(&module, b"{}", test_limits(), vec![])).exit_code, Some(3));
+    // The replaced entry is genuine now: the next load is a hit, and still Y.
+    let again = Runtime::new(cache()).unwrap();
+    let module = again.load_module(&genuine, Tier::Quick).unwrap();
+    assert_eq!(module.cache, CacheOutcome::Hit);
+    assert_eq!(again.run(request(&module, b"{}", test_limits(), vec![])).exit_code, Some(3));
 }
 
 #[test]

@@ -14,7 +14,9 @@ use wasmtime::Engine;
 
 use crate::fsutil::{Existing, create_private_dir, write_atomic};
 
-const MAGIC: &[u8; 8] = b"PSKCACH2";
+/// Version 3: the tag also covers the entry's binding (engine and module),
+/// so earlier entries read as "not an entry" and are compiled again.
+const MAGIC: &[u8; 8] = b"PSKCACH3";
 const TAG_LEN: usize = 32;
 
 /// The per-user secret that authenticates cache entries.
@@ -62,16 +64,21 @@ impl CacheKey {
         }
     }
 
-    fn tag(&self, body: &[u8]) -> [u8; TAG_LEN] {
+    /// The MAC over the entry's binding and its body: a genuine entry of
+    /// one module (or one engine) copied under another's name fails.
+    fn mac(&self, binding: &[u8; 32], body: &[u8]) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");
+        mac.update(binding);
         mac.update(body);
-        mac.finalize().into_bytes().into()
+        mac
     }
 
-    fn verify(&self, body: &[u8], tag: &[u8]) -> bool {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");
-        mac.update(body);
-        mac.verify_slice(tag).is_ok()
+    fn tag(&self, binding: &[u8; 32], body: &[u8]) -> [u8; TAG_LEN] {
+        self.mac(binding, body).finalize().into_bytes().into()
+    }
+
+    fn verify(&self, binding: &[u8; 32], body: &[u8], tag: &[u8]) -> bool {
+        self.mac(binding, body).verify_slice(tag).is_ok()
     }
 }
 
@@ -160,7 +167,9 @@ pub enum EntryRejected {
     Unreadable(std::io::Error),
     #[error("not a cache entry (bad header or truncated)")]
     NotAnEntry,
-    #[error("its authentication tag does not match this user's cache key (truncated, altered or planted)")]
+    #[error(
+        "its authentication tag does not match this user's cache key and this module (truncated, altered, planted, or another module's entry)"
+    )]
     BadTag,
 }
 
@@ -200,21 +209,24 @@ impl ModuleCache {
         &self.dir
     }
 
-    /// The entry path for a module under this engine's configuration.
-    pub fn entry_path(&self, engine: &Engine, module_sha256: &[u8; 32]) -> PathBuf {
-        // The compatibility hash covers the engine's configuration and
-        // wasmtime's own version (its default module version strategy).
+    /// The entry of a module under this engine: its binding (the engine's
+    /// compatibility hash, which covers its configuration and wasmtime's
+    /// version, with the module's SHA-256) names the file and is
+    /// authenticated with the body.
+    pub fn entry(&self, engine: &Engine, module_sha256: &[u8; 32]) -> CacheEntry {
         let mut hasher = ShaHasher(Sha256::new());
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
         let mut key = hasher.0;
         key.update(module_sha256);
         key.update(MAGIC);
-        self.dir.join(format!("{}.cwasm", hex::encode(key.finalize())))
+        let binding: [u8; 32] = key.finalize().into();
+        CacheEntry { path: self.dir.join(format!("{}.cwasm", hex::encode(binding))), binding }
     }
 
     /// The verified compiled code of an entry: `Ok(None)` if absent,
-    /// `Err(why)` if present but not ours, truncated or altered.
-    pub fn load(&self, path: &Path) -> Result<Option<Vec<u8>>, EntryRejected> {
+    /// `Err(why)` if present but not ours, not this entry's, truncated or altered.
+    pub fn load(&self, entry: &CacheEntry) -> Result<Option<Vec<u8>>, EntryRejected> {
+        let path = &entry.path;
         match check_owned(path, "cache entry") {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -229,17 +241,24 @@ impl ModuleCache {
             return Err(EntryRejected::NotAnEntry);
         }
         let (tag, body) = bytes[MAGIC.len()..].split_at(TAG_LEN);
-        if !self.key.verify(body, tag) {
+        if !self.key.verify(&entry.binding, body, tag) {
             return Err(EntryRejected::BadTag);
         }
         Ok(Some(body.to_vec()))
     }
 
-    pub fn store(&self, path: &Path, body: &[u8]) -> std::io::Result<()> {
+    pub fn store(&self, entry: &CacheEntry, body: &[u8]) -> std::io::Result<()> {
         let mut bytes = Vec::with_capacity(MAGIC.len() + TAG_LEN + body.len());
         bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&self.key.tag(body));
+        bytes.extend_from_slice(&self.key.tag(&entry.binding, body));
         bytes.extend_from_slice(body);
-        write_atomic(path, &bytes, Some(0o600), Existing::Replace)
+        write_atomic(&entry.path, &bytes, Some(0o600), Existing::Replace)
     }
+}
+
+/// Where one module's compiled code lives, and what its tag binds it to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    pub path: PathBuf,
+    binding: [u8; 32],
 }

@@ -241,8 +241,8 @@ impl Runtime {
             return (None, None);
         };
         let engine = self.engine(tier);
-        let path = cache.entry_path(engine, sha256);
-        let reason = match cache.load(&path) {
+        let entry = cache.entry(engine, sha256);
+        let reason = match cache.load(&entry) {
             Ok(Some(body)) => match deserialize(engine, &body) {
                 Ok(module) => return (Some(module), None),
                 Err(e) => format!("wasmtime refused it: {e}"),
@@ -250,7 +250,7 @@ impl Runtime {
             Ok(None) => return (None, None),
             Err(rejected) => rejected.to_string(),
         };
-        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&entry.path);
         (None, Some(reason))
     }
 
@@ -261,7 +261,7 @@ impl Runtime {
         if let Some(cache) = &self.cache {
             // A cache that cannot be written only costs the next run a compile.
             if let Ok(body) = module.serialize() {
-                let _ = cache.store(&cache.entry_path(engine, sha256), &body);
+                let _ = cache.store(&cache.entry(engine, sha256), &body);
             }
         }
         Ok(module)

@@ -14,7 +14,7 @@ mod state;
 mod store;
 mod tool;
 
-pub use cache::{CacheKey, CacheOutcome, ModuleCache};
+pub use cache::{CacheEntry, CacheKey, CacheOutcome, ModuleCache};
 pub use engine::{Linking, LoadedModule, MAX_WASM_STACK, Runtime, RuntimeError, Tier};
 pub use exec::RunRequest;
 pub use failure::{Failure, FailureClass, PalyraErrorKind, RunReport, thousands};
