@@ -421,3 +421,90 @@ fn an_artifact_signed_with_the_development_key_needs_allow_dev_key() {
     assert!(!registry.join("index.json").exists(), "nothing published");
     publish(&["--allow-dev-key"]).success();
 }
+
+/// The second review's items 3 and 4: someone who can write the registry
+/// directory but holds no registry key adds an entry (and its file) to
+/// `index.json`; the next legitimate `publish` must not sign it. With
+/// `--rebuild-index`, every artifact is re-read, and one outside its
+/// canonical path (or a second copy of a version) is listed, not indexed.
+#[test]
+fn publish_never_signs_entries_it_did_not_verify() {
+    let work = tempfile::tempdir().unwrap();
+    let registry = work.path().join("site");
+    publish(&registry, &artifact(work.path(), "acme", "1.0.0")).success();
+
+    // A planted file and a forged entry for it in the (now unsigned) index.
+    let planted = artifact(work.path(), "evil", "6.6.6");
+    std::fs::create_dir_all(registry.join("zz")).unwrap();
+    std::fs::copy(&planted, registry.join("zz/evil.palyra-skill")).unwrap();
+    let mut index = read_json(&registry.join("index.json"));
+    let bytes = std::fs::read(&planted).unwrap();
+    index["index"]["entries"].as_array_mut().unwrap().push(serde_json::json!({
+        "skill_id": "evil.echo_http", "version": "6.6.6", "publisher": "evil",
+        "artifact": "zz/evil.palyra-skill", "artifact_sha256": hex::encode(Sha256::digest(&bytes)),
+        "artifact_bytes": bytes.len(),
+    }));
+    std::fs::write(registry.join("index.json"), serde_json::to_vec_pretty(&index).unwrap()).unwrap();
+
+    let out = publish(&registry, &artifact(work.path(), "acme", "1.1.0")).code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("does not verify with this registry key"), "{stderr}");
+    assert!(stderr.contains("--rebuild-index"), "{stderr}");
+    assert!(!read_json(&registry.join("index.json")).to_string().contains("1.1.0"), "nothing was signed");
+
+    // Re-reading every artifact finds the planted one where no version lives.
+    let rebuild = || {
+        cmd()
+            .args(["publish", "--rebuild-index"])
+            .arg(artifact(work.path(), "acme", "1.1.0"))
+            .arg("--registry-dir")
+            .arg(&registry)
+            .env("PALYRA_SKILL_SIGNING_KEY", REGISTRY_SEED_HEX)
+            .assert()
+    };
+    let out = rebuild().code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("`zz/evil.palyra-skill` (evil.echo_http 6.6.6 by evil) is not at"), "{stderr}");
+    std::fs::remove_dir_all(registry.join("zz")).unwrap();
+    rebuild().success();
+    let entries = read_json(&registry.join("index.json"))["index"]["entries"].clone();
+    assert_eq!(entries.as_array().unwrap().len(), 2, "{entries:#}");
+    cmd().args(["registry", "verify"]).arg(&registry).assert().success();
+
+    // An index signed by another key is not trusted either.
+    let other = cmd()
+        .arg("publish")
+        .arg(artifact(work.path(), "acme", "1.2.0"))
+        .arg("--registry-dir")
+        .arg(&registry)
+        .env("PALYRA_SKILL_SIGNING_KEY", TEST_SEED_HEX)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&other.get_output().stderr).into_owned();
+    assert!(stderr.contains("not by this key"), "{stderr}");
+}
+
+#[test]
+fn a_second_artifact_of_one_version_is_refused_and_named() {
+    let work = tempfile::tempdir().unwrap();
+    let registry = work.path().join("site");
+    publish(&registry, &artifact(work.path(), "acme", "0.1.0")).success();
+    // The same skill and version, other bytes (another signing time), dropped in `zz/`.
+    let other = work.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let twin = write_artifact(
+        &other,
+        "twin.palyra-skill",
+        &manifest("acme", "0.1.0"),
+        sbom_with(&[("serde", "1.0.0")]),
+        &test_key(),
+    );
+    std::fs::create_dir_all(registry.join("zz")).unwrap();
+    std::fs::copy(&twin, registry.join("zz/acme.echo_http-0.1.0.palyra-skill")).unwrap();
+    let out = publish(&registry, &artifact(work.path(), "acme", "0.2.0")).code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("are both acme.echo_http 0.1.0"), "{stderr}");
+    assert!(stderr.contains("`zz/acme.echo_http-0.1.0.palyra-skill`"), "{stderr}");
+    let index = read_json(&registry.join("index.json")).to_string();
+    assert!(!index.contains("zz/") && !index.contains("0.2.0"), "{index}");
+}

@@ -96,6 +96,14 @@ pub enum RegistryError {
         "`{0}` is a symlink: a registry is read and written without following any; replace it with a real folder or file"
     )]
     Symlink(PathBuf),
+    #[error(
+        "`{path}` does not verify with this registry key ({reason}), so none of its entries can be trusted: if the registry key changed or you rebuilt the index by hand, pass `--rebuild-index` to re-read and re-verify every artifact"
+    )]
+    IndexUntrusted { path: PathBuf, reason: String },
+    #[error(
+        "the registry holds artifacts `publish` would not index: {0}; each version lives once, at `<publisher>/<skill_id>/<skill_id>-<version>.palyra-skill`: move or delete these, then publish again"
+    )]
+    Misplaced(String),
 }
 
 /// An I/O failure of `action` on `path`, for `map_err`.

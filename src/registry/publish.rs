@@ -43,6 +43,43 @@ pub struct PublishRequest<'a> {
     pub registry_name: Option<&'a str>,
     pub now_unix_ms: i64,
     pub dry_run: bool,
+    /// Re-read and re-verify every artifact instead of trusting the current
+    /// index (which must otherwise verify with `key`).
+    pub rebuild_index: bool,
+}
+
+/// Every artifact at the path `publish` gives it, and one artifact per
+/// `(skill_id, version)`: a second `acme.demo 0.1.0` dropped anywhere else
+/// in the directory is listed, never signed into the index.
+fn refuse_misplaced(entries: &[IndexEntry]) -> Result<(), RegistryError> {
+    let mut problems = Vec::new();
+    let mut seen: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for entry in entries {
+        let canonical = artifact_path(&entry.publisher, &entry.skill_id, &entry.version).ok();
+        if canonical.as_deref() != Some(entry.artifact.as_str()) {
+            problems.push(format!(
+                "`{}` ({} {} by {}) is not at {}",
+                crate::text::escape(&entry.artifact),
+                crate::text::escape(&entry.skill_id),
+                crate::text::escape(&entry.version),
+                crate::text::escape(&entry.publisher),
+                canonical.map_or("any path publish gives".to_owned(), |c| format!(
+                    "`{}`",
+                    crate::text::escape(&c)
+                ))
+            ));
+        }
+        if let Some(first) = seen.insert((&entry.skill_id, &entry.version), &entry.artifact) {
+            problems.push(format!(
+                "`{}` and `{}` are both {} {}",
+                crate::text::escape(first),
+                crate::text::escape(&entry.artifact),
+                crate::text::escape(&entry.skill_id),
+                crate::text::escape(&entry.version)
+            ));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(RegistryError::Misplaced(problems.join("; "))) }
 }
 
 /// Verifies the artifact, copies it into place (never over different
@@ -100,7 +137,28 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
     };
 
     let current = if dir.exists() { load_index(dir)? } else { None };
-    let known: BTreeMap<(&str, &str), &IndexEntry> = current
+    // Entries are reused (not re-verified) only from an index this very
+    // key signed: anyone who can write the directory but holds no key could
+    // otherwise have us sign entries of their choosing.
+    let trusted = match &current {
+        Some(current) if !request.rebuild_index => {
+            let reason = match current.verify() {
+                Ok(signer) if signer == request.key.public() => None,
+                Ok(signer) => Some(format!(
+                    "it is signed by {}, not by this key {}",
+                    signer.key_id(),
+                    request.key.public().key_id()
+                )),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(reason) = reason {
+                return Err(RegistryError::IndexUntrusted { path: index_path, reason });
+            }
+            Some(current)
+        }
+        _ => None,
+    };
+    let known: BTreeMap<(&str, &str), &IndexEntry> = trusted
         .iter()
         .flat_map(|c| &c.index.entries)
         .map(|e| ((e.artifact.as_str(), e.artifact_sha256.as_str()), e))
@@ -134,6 +192,7 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
     if entries.len() > MAX_INDEX_ENTRIES {
         return Err(RegistryError::TooManyEntries(entries.len()));
     }
+    refuse_misplaced(&entries)?;
 
     let old_entries: &[IndexEntry] = current.as_ref().map_or(&[], |c| &c.index.entries);
     let mut index = Index {

@@ -42,6 +42,10 @@ pub struct Opts {
     /// Show what would change without writing anything
     #[arg(long)]
     dry_run: bool,
+    /// Re-read and re-verify every artifact in the directory instead of
+    /// trusting the current `index.json` (needed when it is not signed by this key)
+    #[arg(long)]
+    rebuild_index: bool,
     /// Publish an artifact signed with your local development key (which no
     /// operator trusts), for a test registry
     #[arg(long)]
@@ -88,6 +92,7 @@ impl Opts {
             registry_name: self.registry_name.as_deref(),
             now_unix_ms: now,
             dry_run: self.dry_run,
+            rebuild_index: self.rebuild_index,
         })
         .with_context(|| format!("could not publish `{}`", self.artifact.display()))?;
         if self.output.message_format == MessageFormat::Json {
