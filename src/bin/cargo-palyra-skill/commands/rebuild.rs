@@ -96,10 +96,13 @@ impl Opts {
 
         let scratch =
             tempfile::tempdir().context("could not create a temporary directory for the rebuild")?;
-        let mut cargo_flags = Vec::new();
-        if recorded.locked {
-            cargo_flags.push("--locked".to_owned());
+        // Always locked: a rebuild never rewrites the checkout's `Cargo.lock`.
+        if !recorded.locked {
+            shell.warn(
+                "the original build did not use `--locked`: rebuilding with `--locked` anyway, so `Cargo.lock` decides the dependencies and is never rewritten",
+            );
         }
+        let cargo_flags = vec!["--locked".to_owned()];
         let options = BuildOptions {
             manifest_path: self.manifest_path.clone(),
             package: Some(recorded.package.clone()),
@@ -232,9 +235,12 @@ fn toolchain(recorded: &Recorded, shell: &mut Shell) -> Result<Option<String>> {
         );
         return Ok(Some(name));
     }
-    let install = rebuild::install_command(&recorded.rustc, &recorded.target).unwrap_or_default();
+    let how = match rebuild::install_command(&recorded.rustc, &recorded.target) {
+        Some(install) => format!("run `{install}`, then rebuild again"),
+        None => "install that compiler with rustup, then rebuild again".to_owned(),
+    };
     bail!(
-        "could not rebuild: the artifact was built with rustc {} and this machine has rustc {}: run `{install}`, then rebuild again",
+        "could not rebuild: the artifact was built with rustc {} and this machine has rustc {}: {how}",
         release(&recorded.rustc),
         release(&current)
     )
