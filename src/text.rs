@@ -32,6 +32,31 @@ pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// As [`escape`], for a block of text shown as it is laid out: newlines
+/// and tabs stay, and so do the exact sequences in `keep` (the styles the
+/// caller writes itself); every other control character is escaped.
+pub fn escape_block<'a>(text: &'a str, keep: &[&str]) -> std::borrow::Cow<'a, str> {
+    if !text.chars().any(|c| needs_escape(c) && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if let Some(style) = keep.iter().find(|k| !k.is_empty() && rest.starts_with(**k)) {
+            out.push_str(style);
+            rest = &rest[style.len()..];
+            continue;
+        }
+        if needs_escape(c) && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
@@ -49,5 +74,20 @@ mod tests {
         assert_eq!(escape("\u{9b}2J"), "\\u{9b}2J");
         assert_eq!(escape("abc\u{202e}fed"), "abc\\u{202e}fed");
         assert_eq!(escape("\x7f"), "\\u{7f}");
+    }
+
+    #[test]
+    fn escape_block_keeps_layout_and_the_callers_own_styles() {
+        use super::escape_block;
+        let green = "\x1b[1m\x1b[32m";
+        let reset = "\x1b[0m";
+        let keep = [green, reset];
+        let text = format!("{green}ok{reset} name\tEvil\x1b]0;owned\x07\x1b[2J\nnext");
+        assert_eq!(
+            escape_block(&text, &keep),
+            format!("{green}ok{reset} name\tEvil\\u{{1b}}]0;owned\\u{{7}}\\u{{1b}}[2J\nnext")
+        );
+        assert_eq!(escape_block("plain\ntext", &keep), "plain\ntext");
+        assert_eq!(escape_block("\x1b[8mhidden", &keep), "\\u{1b}[8mhidden");
     }
 }

@@ -28,6 +28,7 @@ mod registry;
 mod run;
 mod secrets;
 mod sign;
+mod terminal;
 mod tiers;
 mod vectors;
 mod verify;

@@ -38,6 +38,20 @@ const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
 const RED: Style = AnsiColor::Red.on_default().bold();
 const CYAN: Style = AnsiColor::Cyan.on_default().bold();
 
+/// Everything this shell writes goes through here: text from artifacts,
+/// manifests, registries and modules cannot move the cursor, clear the
+/// screen or retitle the terminal. Control characters are escaped; only
+/// newlines, tabs and the exact styles above (which this shell writes
+/// itself) pass.
+fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    static STYLES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let styles = STYLES.get_or_init(|| {
+        [GREEN, YELLOW, RED, CYAN].iter().flat_map(|s| [format!("{s}"), format!("{s:#}")]).collect()
+    });
+    let keep: Vec<&str> = styles.iter().map(String::as_str).collect();
+    cargo_palyra_skill::text::escape_block(text, &keep)
+}
+
 pub struct Shell {
     verbosity: Verbosity,
     err: AutoStream<io::Stderr>,
@@ -69,28 +83,28 @@ impl Shell {
     /// `    Verified acme.echo 1.0.0`: a right-aligned green verb, then the message.
     pub fn status(&mut self, verb: &str, message: impl Display) {
         if self.verbosity >= Verbosity::Normal {
-            let _ = writeln!(self.err, "{GREEN}{verb:>12}{GREEN:#} {message}");
+            let _ = writeln!(self.err, "{GREEN}{verb:>12}{GREEN:#} {}", safe(&message.to_string()));
         }
     }
 
     /// Like [`Shell::status`] in red, for a failed check.
     pub fn status_failed(&mut self, verb: &str, message: impl Display) {
         if self.verbosity >= Verbosity::Normal {
-            let _ = writeln!(self.err, "{RED}{verb:>12}{RED:#} {message}");
+            let _ = writeln!(self.err, "{RED}{verb:>12}{RED:#} {}", safe(&message.to_string()));
         }
     }
 
     /// A status line shown only with `-v`.
     pub fn verbose(&mut self, verb: &str, message: impl Display) {
         if self.verbosity >= Verbosity::Verbose {
-            let _ = writeln!(self.err, "{CYAN}{verb:>12}{CYAN:#} {message}");
+            let _ = writeln!(self.err, "{CYAN}{verb:>12}{CYAN:#} {}", safe(&message.to_string()));
         }
     }
 
     /// A block of text someone else wrote (a tool's stderr), verbatim, on stderr.
     pub fn block(&mut self, text: &str) {
         if self.verbosity >= Verbosity::Normal && !text.is_empty() {
-            let _ = write!(self.err, "{text}");
+            let _ = write!(self.err, "{}", safe(text));
             if !text.ends_with('\n') {
                 let _ = writeln!(self.err);
             }
@@ -99,13 +113,13 @@ impl Shell {
 
     pub fn warn(&mut self, message: impl Display) {
         if self.verbosity >= Verbosity::Normal {
-            let _ = writeln!(self.err, "{YELLOW}warning{YELLOW:#}: {message}");
+            let _ = writeln!(self.err, "{YELLOW}warning{YELLOW:#}: {}", safe(&message.to_string()));
         }
     }
 
     pub fn note(&mut self, message: impl Display) {
         if self.verbosity >= Verbosity::Normal {
-            let _ = writeln!(self.err, "{CYAN}note{CYAN:#}: {message}");
+            let _ = writeln!(self.err, "{CYAN}note{CYAN:#}: {}", safe(&message.to_string()));
         }
     }
 
@@ -114,7 +128,7 @@ impl Shell {
     /// source) is not repeated.
     pub fn error(&mut self, error: &anyhow::Error) {
         let mut shown = error.to_string();
-        let _ = writeln!(self.err, "{RED}error{RED:#}: {shown}");
+        let _ = writeln!(self.err, "{RED}error{RED:#}: {}", safe(&shown));
         let causes: Vec<String> = error
             .chain()
             .skip(1)
@@ -128,14 +142,14 @@ impl Shell {
         if !causes.is_empty() {
             let _ = writeln!(self.err, "\nCaused by:");
             for cause in causes {
-                let _ = writeln!(self.err, "  {cause}");
+                let _ = writeln!(self.err, "  {}", safe(&cause));
             }
         }
     }
 
     /// Data for stdout (a closed pipe surfaces as `BrokenPipe`, handled in `main`).
     pub fn print(&mut self, text: impl Display) -> io::Result<()> {
-        writeln!(self.out, "{text}")
+        writeln!(self.out, "{}", safe(&text.to_string()))
     }
 
     /// Pretty JSON on stdout.
