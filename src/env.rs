@@ -25,10 +25,12 @@ pub enum Var {
     XdgCacheHome,
     StateDir,
     XdgDataHome,
+    /// Seconds to wait for a lock another process holds.
+    LockWaitSecs,
 }
 
 impl Var {
-    pub const ALL: [Var; 14] = [
+    pub const ALL: [Var; 15] = [
         Var::SourceDateEpoch,
         Var::Home,
         Var::CargoHome,
@@ -43,6 +45,7 @@ impl Var {
         Var::XdgCacheHome,
         Var::StateDir,
         Var::XdgDataHome,
+        Var::LockWaitSecs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +64,7 @@ impl Var {
             Var::XdgCacheHome => "XDG_CACHE_HOME",
             Var::StateDir => "PALYRA_SKILL_STATE_DIR",
             Var::XdgDataHome => "XDG_DATA_HOME",
+            Var::LockWaitSecs => "PALYRA_SKILL_LOCK_WAIT_SECS",
         }
     }
 }

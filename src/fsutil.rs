@@ -1,6 +1,9 @@
 //! Crash-safe file writing: a temporary file in the target's directory,
 //! synced, then renamed over the target, so a reader sees the old file or
-//! the new one and never a partial one.
+//! the new one and never a partial one. Reading files that may not be what
+//! they seem: never blocking on a FIFO or device, never following a link
+//! where none is expected, never reading without bound. Locks that name
+//! their file and give up after a while.
 
 use std::fs;
 use std::io::{self, Write};
@@ -65,6 +68,93 @@ pub fn readable_by_others(path: &Path) -> Option<u32> {
     }
 }
 
+/// Whether a link at the path itself may be followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// A path the user named: a symlink to a regular file is fine.
+    Follow,
+    /// A file of ours (a key, a lock, a cache entry): a symlink is refused.
+    Refuse,
+}
+
+/// Opens `path` for reading only if it is a regular file: a FIFO or device
+/// is refused without blocking on it (`O_NONBLOCK`), and under
+/// [`Links::Refuse`] a symlink at `path` is refused (`O_NOFOLLOW`).
+pub fn open_regular(path: &Path, links: Links) -> io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut flags = rustix::fs::OFlags::NONBLOCK;
+        if links == Links::Refuse {
+            flags |= rustix::fs::OFlags::NOFOLLOW;
+        }
+        options.custom_flags(flags.bits() as i32);
+    }
+    let file = options.open(path).map_err(|e| symlink_refused(path, e))?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("`{}` is {}, not a regular file", path.display(), describe(kind)),
+        ));
+    }
+    Ok(file)
+}
+
+/// Reads a regular file of at most `limit` bytes (see [`open_regular`]);
+/// a larger one is refused after reading `limit + 1` bytes, never more.
+pub fn read_regular(path: &Path, limit: u64, links: Links) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = open_regular(path, links)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("`{}` is larger than {limit} bytes", path.display()),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `ELOOP` from `O_NOFOLLOW` in words.
+fn symlink_refused(path: &Path, error: io::Error) -> io::Error {
+    #[cfg(unix)]
+    if error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+        return io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "`{}` is a symlink, where only a regular file of ours belongs: delete it",
+                path.display()
+            ),
+        );
+    }
+    let _ = path;
+    error
+}
+
+fn describe(kind: fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() { "a directory" } else { "not a regular file" }
+}
+
+/// How long [`lock_beside`] waits for another holder by default.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// An exclusive advisory lock, released when dropped.
 pub struct FileLock(fs::File);
 
@@ -75,9 +165,10 @@ impl Drop for FileLock {
 }
 
 /// Takes an exclusive lock on `<path>.lock` (created beside `path`),
-/// waiting for other holders, so read-modify-write cycles of `path` by
-/// concurrent processes never lose each other's changes. Errors name the
-/// lock file.
+/// waiting up to `$PALYRA_SKILL_LOCK_WAIT_SECS` (default [`LOCK_WAIT`]) for
+/// another holder, so read-modify-write cycles of `path` by concurrent
+/// processes never lose each other's changes. A symlink or anything but a
+/// regular file at the lock's path is refused. Errors name the lock file.
 pub fn lock_beside(path: &Path) -> Result<FileLock, (PathBuf, io::Error)> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
@@ -85,12 +176,39 @@ pub fn lock_beside(path: &Path) -> Result<FileLock, (PathBuf, io::Error)> {
     if let Some(parent) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(|e| (parent.to_owned(), e))?;
     }
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| (lock_path.clone(), e))?;
-    file.lock().map_err(|e| (lock_path, e))?;
-    Ok(FileLock(file))
+    let mut options = fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32);
+        options.mode(0o600);
+    }
+    let file = options.open(&lock_path).map_err(|e| (lock_path.clone(), symlink_refused(&lock_path, e)))?;
+    let kind = file.metadata().map_err(|e| (lock_path.clone(), e))?.file_type();
+    if !kind.is_file() {
+        let message = format!("`{}` is {}, not a lock file: delete it", lock_path.display(), describe(kind));
+        return Err((lock_path, io::Error::new(io::ErrorKind::InvalidInput, message)));
+    }
+    let wait = crate::env::string(crate::env::Var::LockWaitSecs)
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(LOCK_WAIT, std::time::Duration::from_secs);
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(FileLock(file)),
+            Err(fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let message = format!(
+                    "another process has held the lock `{}` for {} s: wait for it to finish, or, if none is running, delete the lock file (set `PALYRA_SKILL_LOCK_WAIT_SECS` to wait longer)",
+                    lock_path.display(),
+                    wait.as_secs()
+                );
+                return Err((lock_path, io::Error::new(io::ErrorKind::TimedOut, message)));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err((lock_path, e)),
+        }
+    }
 }

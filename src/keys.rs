@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::fsutil::{Existing, create_private_dir, write_atomic};
+use crate::fsutil::{Existing, Links, create_private_dir, read_regular, write_atomic};
+
+/// A key file is a few hundred bytes; nothing larger is read as one.
+pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 use crate::signing::{KeyError, PublicKey, SecretKey};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +58,7 @@ pub fn dev_key() -> Result<(SecretKey, PathBuf, bool), LocalKeyError> {
     let load = |bytes: &[u8], path: &Path| {
         SecretKey::decode(bytes).map_err(|source| LocalKeyError::Load { path: path.to_owned(), source })
     };
-    match std::fs::read(&path) {
+    match read_regular(&path, MAX_KEY_FILE_BYTES, Links::Refuse).map(Zeroizing::new) {
         Ok(bytes) => Ok((load(&bytes, &path)?, path, false)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let dir = path.parent().map(Path::to_owned).unwrap_or_default();
@@ -65,7 +68,8 @@ pub fn dev_key() -> Result<(SecretKey, PathBuf, bool), LocalKeyError> {
                 Ok(()) => Ok((key, path, true)),
                 // Another process created it first: use theirs.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let bytes = std::fs::read(&path)
+                    let bytes = read_regular(&path, MAX_KEY_FILE_BYTES, Links::Refuse)
+                        .map(Zeroizing::new)
                         .map_err(|source| LocalKeyError::Read { path: path.clone(), source })?;
                     Ok((load(&bytes, &path)?, path, false))
                 }
@@ -88,7 +92,9 @@ pub fn public_key_beside(path: &Path, key: &SecretKey) -> Option<PathBuf> {
         if !small || other.file_name() == path.file_name() {
             continue;
         }
-        let Ok(bytes) = std::fs::read(&other).map(Zeroizing::new) else { continue };
+        let Ok(bytes) = read_regular(&other, MAX_KEY_FILE_BYTES, Links::Follow).map(Zeroizing::new) else {
+            continue;
+        };
         let public = match SecretKey::decode(&bytes) {
             Ok(private) => Some(private.public()),
             Err(_) => std::str::from_utf8(&bytes).ok().and_then(PublicKey::from_spki_pem),

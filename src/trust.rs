@@ -15,6 +15,9 @@ use crate::fsutil::{Existing, FileLock, write_atomic};
 use crate::manifest::is_identifier;
 use crate::signing::PublicKey;
 
+/// A trust store of every publisher there is fits well under this.
+const MAX_STORE_BYTES: u64 = 16 * 1024 * 1024;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustStore {
@@ -108,7 +111,7 @@ impl TrustStore {
     /// Reads a trust store: a missing, empty or whitespace-only file is an
     /// empty store; anything else must be the consumer's exact schema.
     pub fn load(path: &Path) -> Result<TrustStore, TrustError> {
-        match fs::read(path) {
+        match crate::fsutil::read_regular(path, MAX_STORE_BYTES, crate::fsutil::Links::Follow) {
             Ok(bytes) => TrustStore::from_json(&bytes)
                 .map_err(|source| TrustError::Invalid { path: path.into(), source }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(TrustStore::default()),

@@ -11,6 +11,7 @@ mod archive;
 mod audit;
 mod build;
 mod diff;
+mod files;
 mod firstrun;
 mod gha;
 mod hardening;

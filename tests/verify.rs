@@ -367,7 +367,7 @@ fn garbage_and_truncated_files_are_clear_errors() {
         .arg(dir.path().join("missing.palyra-skill"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("could not open artifact"))
+        .stderr(predicate::str::contains("could not read artifact"))
         .stderr(predicate::str::contains("missing.palyra-skill"));
 }
 

@@ -63,6 +63,8 @@ impl AdvisoryDb {
         if !path.join("crates").is_dir() {
             return Err(AdvisoryDbError::NotADatabase { path: shown });
         }
+        check_tree(&path.join("crates"))
+            .map_err(|message| AdvisoryDbError::Unreadable { path: shown.clone(), message })?;
         let database = Database::open(path)
             .map_err(|e| AdvisoryDbError::Unreadable { path: shown, message: e.to_string() })?;
         Ok(AdvisoryDb { path: path.to_owned(), database })
@@ -76,6 +78,60 @@ impl AdvisoryDb {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The largest advisory file read (real ones are a few KiB).
+const MAX_ADVISORY_BYTES: u64 = 1024 * 1024;
+
+/// `crates/` as a RustSec checkout lays it out, before rustsec reads it:
+/// one real folder per crate holding regular advisory files of bounded size,
+/// and at least one advisory. A symlink, FIFO or device anywhere is an
+/// error (never a hang, an unbounded read or a silently skipped crate), and
+/// so is an empty tree (never a "completed" scan of nothing).
+fn check_tree(crates: &Path) -> Result<(), String> {
+    use crate::fsutil::{Links, open_regular};
+    let list = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .map_err(|e| format!("`{}`: {e}", dir.display()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("`{}`: {e}", dir.display()))
+    };
+    let mut advisories = 0usize;
+    for krate in list(crates)? {
+        let kind = krate.file_type().map_err(|e| e.to_string())?;
+        let name = krate.path();
+        if kind.is_symlink() {
+            return Err(format!("`{}` is a symlink: a checkout has none", name.display()));
+        }
+        if !kind.is_dir() {
+            if kind.is_file() {
+                continue; // a README or similar beside the crate folders
+            }
+            return Err(format!("`{}` is not a folder or a file", name.display()));
+        }
+        for file in list(&name)? {
+            let path = file.path();
+            let file_kind = file.file_type().map_err(|e| e.to_string())?;
+            if file_kind.is_symlink() || !file_kind.is_file() {
+                return Err(format!(
+                    "`{}` is not a regular file (a symlink, folder, FIFO or device)",
+                    path.display()
+                ));
+            }
+            let size = open_regular(&path, Links::Refuse)
+                .and_then(|f| f.metadata())
+                .map_err(|e| e.to_string())?
+                .len();
+            if size > MAX_ADVISORY_BYTES {
+                return Err(format!("`{}` is {size} bytes, over {MAX_ADVISORY_BYTES}", path.display()));
+            }
+            advisories += 1;
+        }
+    }
+    if advisories == 0 {
+        return Err(format!("`{}` holds no advisory at all", crates.display()));
+    }
+    Ok(())
 }
 
 /// A crates.io crate the artifact is built from, and where it was listed.

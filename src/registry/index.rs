@@ -230,14 +230,9 @@ pub fn load_index(dir: &Path) -> Result<Option<SignedIndex>, RegistryError> {
     SignedIndex::from_json(&bytes).map(Some).map_err(|source| RegistryError::BadIndex { path, source })
 }
 
+/// A regular file below the registry (never a link or a FIFO), bounded.
 pub(super) fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    fs::File::open(path)?.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {limit} bytes")));
-    }
-    Ok(bytes)
+    crate::fsutil::read_regular(path, limit, crate::fsutil::Links::Refuse)
 }
 
 /// Every `*.palyra-skill` file below `dir` (any depth, symlinks ignored,

@@ -12,12 +12,15 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 
-use crate::fsutil::{Existing, create_private_dir, write_atomic};
+use crate::fsutil::{Existing, Links, create_private_dir, read_regular, write_atomic};
 
 /// Version 3: the tag also covers the entry's binding (engine and module),
 /// so earlier entries read as "not an entry" and are compiled again.
 const MAGIC: &[u8; 8] = b"PSKCACH3";
 const TAG_LEN: usize = 32;
+/// The largest compiled module read back (wasmtime's code for a 256 MiB
+/// module is well under this).
+const MAX_ENTRY_BYTES: u64 = 1 << 30;
 
 /// The per-user secret that authenticates cache entries.
 #[derive(Clone)]
@@ -34,34 +37,43 @@ impl CacheKey {
         CacheKey(bytes)
     }
 
-    /// The key in `path` (32 bytes, 0600, ours), created if absent.
+    /// The key in `path` (32 bytes, 0600, ours), created if absent. A
+    /// symlink (dangling or not), a FIFO or anything but a regular file
+    /// there is refused at once: no wait, no retry loop.
     pub fn load_or_create(path: &Path) -> std::io::Result<CacheKey> {
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                check_private_file(path)?;
-                let key: [u8; 32] = bytes.try_into().map_err(|_| {
-                    std::io::Error::other(format!(
-                        "`{}` is not a 32-byte cache key: delete it",
-                        path.display()
-                    ))
-                })?;
-                Ok(CacheKey(key))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(parent) = path.parent() {
-                    create_private_dir(parent)?;
+        // Twice at most: the second read takes another process's new key.
+        for _ in 0..2 {
+            match read_regular(path, 64, Links::Refuse) {
+                Ok(bytes) => {
+                    check_private_file(path)?;
+                    let key: [u8; 32] = bytes.try_into().map_err(|_| {
+                        std::io::Error::other(format!(
+                            "`{}` is not a 32-byte cache key: delete it",
+                            path.display()
+                        ))
+                    })?;
+                    return Ok(CacheKey(key));
                 }
-                let mut key = [0u8; 32];
-                getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-                match write_atomic(path, &key, Some(0o600), Existing::Refuse) {
-                    Ok(()) => Ok(CacheKey(key)),
-                    // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => CacheKey::load_or_create(path),
-                    Err(e) => Err(e),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if let Some(parent) = path.parent() {
+                        create_private_dir(parent)?;
+                    }
+                    let mut key = [0u8; 32];
+                    getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+                    match write_atomic(path, &key, Some(0o600), Existing::Refuse) {
+                        Ok(()) => return Ok(CacheKey(key)),
+                        // Another process created it first: read theirs.
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                        Err(e) => return Err(e),
+                    }
                 }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
         }
+        Err(std::io::Error::other(format!(
+            "`{}` appeared and vanished while it was created: delete it and run again",
+            path.display()
+        )))
     }
 
     /// The MAC over the entry's binding and its body: a genuine entry of
@@ -232,7 +244,7 @@ impl ModuleCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(EntryRejected::Unsafe(e)),
         }
-        let bytes = match std::fs::read(path) {
+        let bytes = match read_regular(path, MAX_ENTRY_BYTES, Links::Refuse) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(EntryRejected::Unreadable(e)),

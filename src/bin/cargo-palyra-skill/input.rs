@@ -1,13 +1,13 @@
 //! Inputs several commands share: where the signing key comes from, and
 //! reading files under a size limit.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::artifact::{Entries, MAX_ARCHIVE_BYTES};
-use cargo_palyra_skill::fsutil::readable_by_others;
+use cargo_palyra_skill::fsutil::{Links, read_regular, readable_by_others};
+use cargo_palyra_skill::keys::MAX_KEY_FILE_BYTES;
 use cargo_palyra_skill::signing::{PublicKey, SecretKey};
 use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
 use clap::Args;
@@ -54,7 +54,7 @@ impl KeyArgs {
                     path.display()
                 );
             }
-            let bytes = std::fs::read(path)
+            let bytes = read_regular(path, MAX_KEY_FILE_BYTES, Links::Follow)
                 .with_context(|| format!("could not read key file `{}`", path.display()))?;
             (Zeroizing::new(bytes), format!("key file `{}`", path.display()))
         } else if let Some(var) = &self.key_env {
@@ -106,16 +106,15 @@ impl KeyArgs {
 pub use cargo_palyra_skill::keys::{config_dir, dev_key, dev_key_exists, public_key_beside};
 
 /// Reads a file of at most `limit` bytes; a larger file is refused before it is read.
+/// A FIFO or device is refused without blocking on it.
 pub fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
-    let file = File::open(path).with_context(|| format!("could not open {what} `{}`", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("could not read {what} `{}`", path.display()))?;
-    if bytes.len() as u64 > limit {
-        bail!("{what} `{}` is larger than {limit} bytes", path.display());
+    match read_regular(path, limit, Links::Follow) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            bail!("{what} `{}` is larger than {limit} bytes", path.display())
+        }
+        Err(e) => Err(e).with_context(|| format!("could not read {what} `{}`", path.display())),
     }
-    Ok(bytes)
 }
 
 /// Reads an artifact file (at most 64 MiB, as the consumer allows).
