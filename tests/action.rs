@@ -118,6 +118,8 @@ fn run_action_with(
         ("GITHUB_STEP_SUMMARY", summary_path.display().to_string()),
         ("GITHUB_SERVER_URL", "https://github.com".into()),
         ("GITHUB_REPOSITORY", "acme/echo-skill".into()),
+        // The job's token, as github.token hands it to the action (never a real one here).
+        ("GITHUB_TOKEN", "ghs_simulated_job_token".into()),
         ("GITHUB_REPOSITORY_ID", "123456".into()),
         ("GITHUB_REPOSITORY_OWNER_ID", "654321".into()),
         ("GITHUB_WORKFLOW_REF", format!("acme/echo-skill/.github/workflows/skill.yml@{git_ref}")),
@@ -149,6 +151,7 @@ fn run_action_with(
                     ("run_id", "GITHUB_RUN_ID"),
                     ("run_attempt", "GITHUB_RUN_ATTEMPT"),
                     ("server_url", "GITHUB_SERVER_URL"),
+                    ("token", "GITHUB_TOKEN"),
                 ]
                 .map(|(key, var)| (key, Value::from(env_of(var)))),
             ),
@@ -473,6 +476,8 @@ struct InstallRig {
     home: PathBuf,
     path: String,
     installs: PathBuf,
+    /// The certificate the runner trusts (`CURL_CA_BUNDLE`).
+    ca: Option<PathBuf>,
 }
 
 impl InstallRig {
@@ -489,8 +494,10 @@ impl InstallRig {
         let installs = dir.path().join("installs.log");
         std::fs::write(
             fake.join("cargo"),
+            // With `$TAMPER_TOOL` set, any other cargo command also does
+            // what a hostile build script could: replace the installed tool.
             format!(
-                "#!/bin/sh\nif [ \"$1\" = install ]; then\n  echo \"$*\" >> '{log}'\n  cp '{bin}' \"$HOME/.cargo/bin/cargo-palyra-skill\"\n  exit 0\nfi\nexec '{real}' \"$@\"\n",
+                "#!/bin/sh\nif [ \"$1\" = install ]; then\n  echo \"$*\" >> '{log}'\n  cp '{bin}' \"$HOME/.cargo/bin/cargo-palyra-skill\"\n  exit 0\nfi\nif [ -n \"$TAMPER_TOOL\" ]; then t=\"$HOME/.cargo/bin/cargo-palyra-skill\"; cp \"$t\" \"$t.new\" && printf x >> \"$t.new\" && mv \"$t.new\" \"$t\"; fi\nexec '{real}' \"$@\"\n",
                 log = installs.display(),
                 bin = env!("CARGO_BIN_EXE_cargo-palyra-skill"),
                 real = real_cargo.trim(),
@@ -521,10 +528,36 @@ impl InstallRig {
             toolchain_bin.display(),
             system_path.join(":")
         );
-        InstallRig { dir, home, path, installs }
+        InstallRig { dir, home, path, installs, ca: None }
+    }
+
+    /// The rig trusting `server`'s certificate.
+    fn trusting(server: &Server) -> InstallRig {
+        InstallRig { ca: Some(server.cert.clone()), ..InstallRig::new() }
+    }
+
+    /// Puts a `gh` on PATH that records its arguments and exits with `code`.
+    fn with_gh(mut self, code: i32) -> InstallRig {
+        let bin = self.dir.path().join("gh-bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let gh = bin.join("gh");
+        let log = self.dir.path().join("gh.log");
+        std::fs::write(&gh, format!("#!/bin/sh\necho \"$*\" >> '{}'\nexit {code}\n", log.display())).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&gh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        self.path = format!("{}:{}", bin.display(), self.path);
+        self
+    }
+
+    fn gh_calls(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gh.log")).unwrap_or_default()
     }
 
     fn run(&self, with: &[(&str, &str)]) -> Run {
+        self.run_with_env(with, &[])
+    }
+
+    fn run_with_env(&self, with: &[(&str, &str)], extra: &[(&'static str, &str)]) -> Run {
         let mut inputs = vec![("working-directory", "skills/guard"), ("run-tests", "false")];
         inputs.extend_from_slice(with);
         run_action_with(&inputs, "refs/heads/main", "push", |env| {
@@ -535,6 +568,10 @@ impl InstallRig {
                     _ => {}
                 }
             }
+            if let Some(ca) = &self.ca {
+                env.push(("CURL_CA_BUNDLE", ca.display().to_string()));
+            }
+            env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
         })
     }
 
@@ -572,57 +609,99 @@ fn make_release(root: &Path) -> (String, PathBuf) {
     (archive, dir)
 }
 
-/// A static HTTP/1.1 file server on loopback: GET of a file under `root`,
-/// 404 otherwise. Returns its base URL and the paths it was asked for.
-fn serve(root: &Path) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (root, log) = (root.to_owned(), seen.clone());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(&stream);
-            let mut request = String::new();
-            if reader.read_line(&mut request).is_err() {
-                continue;
-            }
-            let mut header = String::new();
-            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-                header.clear();
-            }
-            let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
-            log.lock().unwrap().push(path.clone());
-            let file = root.join(path.trim_start_matches('/'));
-            let mut stream = &stream;
-            let safe = !path.contains("..");
-            match std::fs::read(&file) {
-                Ok(body) if safe && file.is_file() => {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = stream.write_all(&body);
-                }
-                _ => {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
-                }
-            }
-        }
-    });
-    (url, seen)
+/// A static HTTPS file server on loopback (Python's `http.server` behind
+/// `ssl`, with a certificate for 127.0.0.1 that `openssl` makes): GET of a
+/// file under `root`, 404 otherwise. The action downloads over HTTPS only,
+/// so the runner trusts this certificate through `CURL_CA_BUNDLE`, as a
+/// runner behind a corporate CA would. Returns the base URL, the paths it
+/// was asked for (as a function) and the certificate.
+struct Server {
+    url: String,
+    log: PathBuf,
+    cert: PathBuf,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn seen(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_owned).collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const HTTPS_SERVER: &str = r#"
+import http.server, ssl, sys
+root, log, cert, key = sys.argv[1:5]
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, directory=root, **kwargs)
+    def do_GET(self):
+        with open(log, "a") as f:
+            f.write(self.path + "\n")
+        super().do_GET()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+fn serve(root: &Path) -> Server {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, log) = (dir.path().join("cert.pem"), dir.path().join("key.pem"), dir.path().join("seen"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl makes the test server's certificate");
+    assert!(status.success());
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", HTTPS_SERVER])
+        .arg(root)
+        .arg(&log)
+        .arg(&cert)
+        .arg(&key)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut port).unwrap();
+    let url = format!("https://127.0.0.1:{}", port.trim());
+    Server { url, log, cert, child, _dir: dir }
 }
 
 #[test]
 fn the_action_installs_the_release_of_its_version_checked_against_sha256sums() {
     let releases = tempfile::tempdir().unwrap();
     let (archive, dir) = make_release(releases.path());
-    let (url, seen) = serve(releases.path());
-    let rig = InstallRig::new();
+    let server = serve(releases.path());
+    let url = server.url.clone();
+    let rig = InstallRig::trusting(&server);
     let run = rig.run(&[("release-url", &url)]);
     let log = String::from_utf8_lossy(&run.log);
     assert!(run.failed.is_none(), "{log}");
@@ -631,29 +710,33 @@ fn the_action_installs_the_release_of_its_version_checked_against_sha256sums() {
         log.contains(&format!("cargo-palyra-skill {version} installed from release v{version} ({archive}")),
         "{log}"
     );
+    assert!(
+        log.contains("checked: SHA-256 against the release's SHA256SUMS; build attestation not checked (gh is not installed))"),
+        "{log}"
+    );
     assert_eq!(rig.installs(), "", "nothing is built from source");
     assert_eq!(
         std::fs::read(rig.installed()).unwrap(),
         std::fs::read(env!("CARGO_BIN_EXE_cargo-palyra-skill")).unwrap(),
         "the binary from the archive"
     );
-    assert_eq!(*seen.lock().unwrap(), [format!("/v{version}/SHA256SUMS"), format!("/v{version}/{archive}")]);
+    assert_eq!(server.seen(), [format!("/v{version}/SHA256SUMS"), format!("/v{version}/{archive}")]);
     assert!(!log.contains("::warning title=cargo-palyra-skill::"), "{log}");
 
     // A second job on the same runner reuses it.
     let again = rig.run(&[("release-url", &url)]);
     assert!(again.failed.is_none());
     assert!(String::from_utf8_lossy(&again.log).contains("restored from the cache"));
-    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(server.seen().len(), 2);
 
     // An archive that does not match SHA256SUMS fails the step and installs nothing.
     let tampered = tempfile::tempdir().unwrap();
     let (_, tampered_dir) = make_release(tampered.path());
     let sums = std::fs::read_to_string(tampered_dir.join("SHA256SUMS")).unwrap();
     std::fs::write(tampered_dir.join("SHA256SUMS"), format!("{}{}", "0".repeat(64), &sums[64..])).unwrap();
-    let (tampered_url, _) = serve(tampered.path());
-    let rig = InstallRig::new();
-    let run = rig.run(&[("release-url", &tampered_url)]);
+    let tampered_server = serve(tampered.path());
+    let rig = InstallRig::trusting(&tampered_server);
+    let run = rig.run(&[("release-url", &tampered_server.url)]);
     let log = String::from_utf8_lossy(&run.log);
     assert_eq!(run.failed, Some(("install".to_owned(), 1)), "{log}");
     assert!(
@@ -667,12 +750,79 @@ fn the_action_installs_the_release_of_its_version_checked_against_sha256sums() {
     drop(dir);
 }
 
+/// Where `gh` is installed, the archive's GitHub build attestation is
+/// checked against the tool's repository; one that does not verify fails
+/// the install. Plain HTTP is refused before anything is downloaded.
+#[test]
+fn the_release_download_is_https_only_and_attested_where_gh_exists() {
+    let releases = tempfile::tempdir().unwrap();
+    let (archive, _dir) = make_release(releases.path());
+    let server = serve(releases.path());
+
+    let rig = InstallRig::trusting(&server).with_gh(0);
+    let run = rig.run(&[("release-url", &server.url)]);
+    let log = String::from_utf8_lossy(&run.log);
+    assert!(run.failed.is_none(), "{log}");
+    assert!(log.contains("GitHub build attestation of palyra-skill/cargo-palyra-skill"), "{log}");
+    let calls = rig.gh_calls();
+    assert!(calls.starts_with("attestation verify "), "{calls}");
+    assert!(calls.contains(&archive), "{calls}");
+    assert!(calls.trim_end().ends_with("--repo palyra-skill/cargo-palyra-skill"), "{calls}");
+
+    let rig = InstallRig::trusting(&server).with_gh(1);
+    let run = rig.run(&[("release-url", &server.url)]);
+    let log = String::from_utf8_lossy(&run.log);
+    assert_eq!(run.failed, Some(("install".to_owned(), 1)), "{log}");
+    assert!(
+        log.contains("has no GitHub build attestation from palyra-skill/cargo-palyra-skill that verifies"),
+        "{log}"
+    );
+    assert!(!rig.installed().exists());
+
+    let rig = InstallRig::trusting(&server).with_gh(1);
+    let run = rig.run(&[("release-url", &server.url), ("verify-tool-attestation", "false")]);
+    let log = String::from_utf8_lossy(&run.log);
+    assert!(run.failed.is_none(), "{log}");
+    assert!(log.contains("build attestation not checked (verify-tool-attestation: false)"), "{log}");
+    assert_eq!(rig.gh_calls(), "");
+
+    // Plain HTTP never reaches the network.
+    let seen_before = server.seen().len();
+    let rig = InstallRig::trusting(&server);
+    let run = rig.run(&[("release-url", &server.url.replace("https://", "http://"))]);
+    let log = String::from_utf8_lossy(&run.log);
+    assert_eq!(run.failed, Some(("install".to_owned(), 2)), "{log}");
+    assert!(log.contains("is not an https:// URL"), "{log}");
+    assert_eq!(server.seen().len(), seen_before);
+}
+
+/// A cargo that replaces the installed tool while the skill compiles (what
+/// a hostile build script could do): the sign step refuses to hand the
+/// replaced binary the key.
+#[test]
+fn a_tool_replaced_during_the_build_never_gets_the_key() {
+    let releases = tempfile::tempdir().unwrap();
+    let _release = make_release(releases.path());
+    let server = serve(releases.path());
+    let rig = InstallRig::trusting(&server);
+    let run = rig.run_with_env(
+        &[("release-url", &server.url), ("signing-key", TEST_SEED_HEX)],
+        &[("TAMPER_TOOL", "1")],
+    );
+    let log = String::from_utf8_lossy(&run.log);
+    assert_eq!(run.failed, Some(("sign".to_owned(), 2)), "{log}");
+    assert!(log.contains("changed since it was installed"), "{log}");
+    assert!(log.contains("refusing to hand it the signing key"), "{log}");
+    assert!(!run.runner_temp.join("palyra-skill/sign.json").exists());
+}
+
 #[test]
 fn without_a_matching_release_the_action_builds_from_source_and_says_why() {
     // A server with no release at all.
     let empty = tempfile::tempdir().unwrap();
-    let (url, seen) = serve(empty.path());
-    let rig = InstallRig::new();
+    let server = serve(empty.path());
+    let url = server.url.clone();
+    let rig = InstallRig::trusting(&server);
     let run = rig.run(&[("release-url", &url)]);
     let log = String::from_utf8_lossy(&run.log);
     assert!(run.failed.is_none(), "{log}");
@@ -684,15 +834,15 @@ fn without_a_matching_release_the_action_builds_from_source_and_says_why() {
         "{log}"
     );
     assert_eq!(rig.installs(), format!("install --locked --force --path {REPO}\n"));
-    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(server.seen().len(), 1);
 
     // `tool-version: source` builds from source without asking any server.
-    let rig = InstallRig::new();
+    let rig = InstallRig::trusting(&server);
     let run = rig.run(&[("release-url", &url), ("tool-version", "source")]);
     assert!(run.failed.is_none(), "{}", String::from_utf8_lossy(&run.log));
     assert!(!String::from_utf8_lossy(&run.log).contains("::warning title=cargo-palyra-skill::"));
     assert_eq!(rig.installs(), format!("install --locked --force --path {REPO}\n"));
-    assert_eq!(seen.lock().unwrap().len(), 1, "no download was tried");
+    assert_eq!(server.seen().len(), 1, "no download was tried");
     let second = rig.run(&[("release-url", &url), ("tool-version", "source")]);
     assert!(second.failed.is_none());
     assert!(String::from_utf8_lossy(&second.log).contains("cargo-palyra-skill restored from the cache"));

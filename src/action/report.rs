@@ -88,9 +88,19 @@ fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, ActionError> {
     }
 }
 
-/// The build step's report alone (for `--print FIELD`).
+/// The build step's report alone (for `--print FIELD`), with the sign
+/// step's key and attestation when the artifact was signed after it was
+/// built (the Action compiles in a step that never holds the key).
 pub fn read_build(dir: &Path) -> Result<BuildView, ActionError> {
-    read(&dir.join("build.json"))?.ok_or_else(|| ActionError::NoBuild(dir.to_owned()))
+    let mut build: BuildView =
+        read(&dir.join("build.json"))?.ok_or_else(|| ActionError::NoBuild(dir.to_owned()))?;
+    if let Some(signed) = read::<BuildView>(&dir.join("sign.json"))? {
+        build.key_id = signed.key_id;
+        build.attestation = signed.attestation;
+        build.payload_sha256 = signed.payload_sha256;
+        build.bytes = signed.bytes;
+    }
+    Ok(build)
 }
 
 /// Whether `step` exited with 2 or more (could not run).

@@ -52,6 +52,12 @@ pub fn take_from_environment(args: &[OsString]) {
         }
     }
     let _ = TAKEN.set(taken);
+    // Our /proc/<pid>/environ still shows the environment we started with,
+    // and /proc/<pid>/mem our memory (where a key from a file or stdin
+    // lives too): not dumpable, neither is readable by other processes of
+    // this user, such as a build script. Root can still read both.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
 }
 
 /// The value a key variable had at start-up (it is no longer in the environment).

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use cargo_palyra_skill::artifact::SIGNATURE_PATH;
+use cargo_palyra_skill::artifact::{PROVENANCE_PATH, SIGNATURE_PATH};
 use cargo_palyra_skill::fsutil::{Existing, write_atomic};
 use cargo_palyra_skill::pack;
+use cargo_palyra_skill::provenance::dsse_envelope;
 use cargo_palyra_skill::signing::SignatureRecord;
 use cargo_palyra_skill::verify::{check_contents, check_integrity, check_signature};
 use clap::Args;
@@ -13,7 +14,7 @@ use clap::Args;
 use super::pack::ArtifactReport;
 use crate::Outcome;
 use crate::input::{KeyArgs, read_entries};
-use crate::shell::{OutputArgs, Shell};
+use crate::shell::{MessageFormat, OutputArgs, Shell};
 
 /// Sign an artifact, or re-sign it with a new key (key rotation).
 ///
@@ -24,7 +25,8 @@ use crate::shell::{OutputArgs, Shell};
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill sign echo.palyra-skill --key release.pem\n",
-    "  PALYRA_SKILL_SIGNING_KEY=\"$(cat new.pem)\" cargo palyra-skill sign echo.palyra-skill --out echo-rotated.palyra-skill\n\n",
+    "  PALYRA_SKILL_SIGNING_KEY=\"$(cat new.pem)\" cargo palyra-skill sign echo.palyra-skill --out echo-rotated.palyra-skill\n",
+    "  cargo palyra-skill sign target/palyra-skill/acme.echo-1.0.0.palyra-skill --key release.pem --attestation\n\n",
     exit_status!()
 ))]
 pub struct Opts {
@@ -35,8 +37,20 @@ pub struct Opts {
     out: Option<PathBuf>,
     #[command(flatten)]
     key: KeyArgs,
+    /// Also write `<artifact>.intoto.jsonl`: the artifact's provenance as a
+    /// DSSE envelope signed with the same key (as `build --attestation` does)
+    #[arg(long)]
+    attestation: bool,
     #[command(flatten)]
     output: OutputArgs,
+}
+
+/// `sign --message-format json`: the artifact, and the attestation when written.
+#[derive(serde::Serialize)]
+struct Report {
+    #[serde(flatten)]
+    artifact: ArtifactReport,
+    attestation: Option<PathBuf>,
 }
 
 impl Opts {
@@ -84,8 +98,23 @@ impl Opts {
         let bytes = entries.to_zip()?;
         write_atomic(out, &bytes, Some(0o644), Existing::Replace)
             .with_context(|| format!("could not write `{}`", out.display()))?;
-        ArtifactReport::new(out, &manifest, &entries, bytes.len() as u64, Some(record.key_id))
-            .finish(shell, self.output.message_format)?;
+        let attestation = if self.attestation {
+            let statement = entries.get(PROVENANCE_PATH).map(|e| e.bytes.as_slice()).unwrap_or_default();
+            let mut path = out.clone().into_os_string();
+            path.push(".intoto.jsonl");
+            let path = PathBuf::from(path);
+            write_atomic(&path, dsse_envelope(statement, &key).as_bytes(), Some(0o644), Existing::Replace)
+                .with_context(|| format!("could not write `{}`", path.display()))?;
+            shell.status("Attested", format_args!("`{}`", path.display()));
+            Some(path)
+        } else {
+            None
+        };
+        let artifact = ArtifactReport::new(out, &manifest, &entries, bytes.len() as u64, Some(record.key_id));
+        match self.output.message_format {
+            MessageFormat::Json => shell.print_json(&Report { artifact, attestation })?,
+            MessageFormat::Human => artifact.finish(shell, MessageFormat::Human)?,
+        }
         Ok(Outcome::Success)
     }
 }
