@@ -199,3 +199,42 @@ pub fn judge_preview(case: &Case, tool: &str, outcome: &ToolOutcome) -> CaseResu
         tier: Some(report.tier),
     }
 }
+
+/// A folder under `fixtures/` whose name is no tool's, so its cases would
+/// never run, and the tool it probably meant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StrayFixtures {
+    /// The folder's name (escaped for display).
+    pub dir: String,
+    /// The tool name it probably meant: named after the tool's id, or a
+    /// name a typo away.
+    pub did_you_mean: Option<String>,
+}
+
+/// The folders of `fixtures` that match no tool name in `tools`.
+pub fn stray_fixture_dirs(fixtures: &std::path::Path, tools: &[crate::manifest::Tool]) -> Vec<StrayFixtures> {
+    let Ok(listing) = std::fs::read_dir(fixtures) else {
+        return Vec::new();
+    };
+    let mut stray: Vec<StrayFixtures> = listing
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|dir| !tools.iter().any(|t| t.name.trim() == dir))
+        .map(|dir| {
+            let by_id = tools.iter().find(|t| t.id.trim() == dir).map(|t| t.name.trim().to_owned());
+            let by_spelling = || {
+                tools
+                    .iter()
+                    .map(|t| (strsim::levenshtein(&dir, t.name.trim()), t.name.trim()))
+                    .filter(|(distance, name)| *distance <= 2.max(name.len() / 4))
+                    .min()
+                    .map(|(_, name)| name.to_owned())
+            };
+            let did_you_mean = by_id.or_else(by_spelling);
+            StrayFixtures { dir: crate::text::escape(&dir).into_owned(), did_you_mean }
+        })
+        .collect();
+    stray.sort_by(|a, b| a.dir.cmp(&b.dir));
+    stray
+}

@@ -10,6 +10,7 @@ mod advisories;
 mod archive;
 mod audit;
 mod build;
+mod cases;
 mod diff;
 mod files;
 mod firstrun;

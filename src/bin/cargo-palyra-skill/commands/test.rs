@@ -43,7 +43,7 @@ use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, CratePath, Skill};
     "  cargo palyra-skill test\n",
     "  cargo palyra-skill test --operator-config palyrad.toml\n",
     "  cargo palyra-skill test skills/guard --message-format json\n\n",
-    "Exit status:\n  0  every case passed\n  1  a case failed\n  2  could not run (build failed, bad fixture)",
+    "Exit status:\n  0  every case passed\n  1  a case failed, or no case ran\n  2  could not run (build failed, bad fixture)",
     "\n\n",
     reference!()
 ))]
@@ -75,6 +75,9 @@ struct Report {
     passed: usize,
     failed: usize,
     cases: Vec<CaseResult>,
+    /// `fixtures/` folders that match no tool: their cases never ran.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stray_fixture_dirs: Vec<cargo_palyra_skill::cases::StrayFixtures>,
 }
 
 impl Opts {
@@ -134,13 +137,43 @@ impl Opts {
                 results.push(result);
             }
         }
+        let tools = &skill.manifest.entrypoints.tools;
+        let stray = cargo_palyra_skill::cases::stray_fixture_dirs(&fixtures, tools);
+        for dir in &stray {
+            match &dir.did_you_mean {
+                Some(name) => shell.warn(format_args!(
+                    "`fixtures/{}/` matches no tool, so its cases did not run: cases live under the tool's name, rename it to `fixtures/{name}/`",
+                    dir.dir
+                )),
+                None => shell.warn(format_args!(
+                    "`fixtures/{}/` matches no tool, so its cases did not run (tools: {})",
+                    dir.dir,
+                    tools.iter().map(|t| format!("`{}`", t.name.trim())).collect::<Vec<_>>().join(", ")
+                )),
+            }
+        }
         let passed = results.iter().filter(|r| r.passed).count();
         let failed = results.len() - passed;
+        let ran = results.len();
         match self.output.message_format {
-            MessageFormat::Json => {
-                shell.print_json(&Report { abi: abi.as_str(), passed, failed, cases: results })?
-            }
+            MessageFormat::Json => shell.print_json(&Report {
+                abi: abi.as_str(),
+                passed,
+                failed,
+                cases: results,
+                stray_fixture_dirs: stray,
+            })?,
             MessageFormat::Human => shell.print(format_args!("\n{passed} passed, {failed} failed"))?,
+        }
+        if ran == 0 {
+            shell.status_failed(
+                "No cases",
+                format_args!(
+                    "no test case ran: add JSON case files under `{}/<tool name>/`",
+                    fixtures.display()
+                ),
+            );
+            return Ok(Outcome::CheckFailed);
         }
         Ok(if failed == 0 { Outcome::Success } else { Outcome::CheckFailed })
     }
