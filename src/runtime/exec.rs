@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Module, Store};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi::{DirPerms, FilePerms, WasiCtxBuilder};
 
 use super::engine::{Linking, LoadedModule, Runtime, Tier};
 use super::failure::{CallError, Failure, FailureClass, RunReport, classify, output_too_large, timed_out};
@@ -91,8 +91,12 @@ impl Runtime {
             wasi.env(key, value);
         }
         for preopen in &request.preopens {
-            let perms = if preopen.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-            if let Err(e) = wasi.preopened_dir(preopen.fd_path(), &preopen.guest, perms) {
+            let (dir, file) = if preopen.writable {
+                (DirPerms::READ | DirPerms::MUTATE, FilePerms::READ | FilePerms::WRITE)
+            } else {
+                (DirPerms::READ, FilePerms::READ)
+            };
+            if let Err(e) = wasi.preopened_dir(preopen.fd_path(), &preopen.guest, dir, file) {
                 report.failure = Some(Failure::new(
                     FailureClass::LinkError,
                     format!("could not open the state directory `{}`: {e}", preopen.host.display()),
