@@ -12,6 +12,7 @@ mod audit;
 mod build;
 mod cases;
 mod diff;
+mod engine;
 mod files;
 mod firstrun;
 mod gha;
