@@ -121,6 +121,8 @@ pub struct Built {
     pub abi: Abi,
     /// The crate's cargo target directory (where a normal build writes).
     pub target_directory: PathBuf,
+    /// `headroom-warn` of the crate.
+    pub warn_at: f64,
 }
 
 /// Seconds since the epoch for every timestamp of a build:
@@ -267,6 +269,7 @@ pub fn build(
         statement,
         abi: krate.abi,
         target_directory,
+        warn_at: krate.settings.warn_at(),
     })
 }
 

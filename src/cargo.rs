@@ -112,6 +112,16 @@ pub struct ToolSettings {
     pub manifest: Option<PathBuf>,
     /// The module ABI (default `palyra-host-v1`).
     pub abi: Option<Abi>,
+    /// The share of a cap (module size, fuel, time, memory) at which a
+    /// figure is a warning, in (0, 1] (default 0.8).
+    pub headroom_warn: Option<f64>,
+}
+
+impl ToolSettings {
+    /// `headroom-warn`, or the default.
+    pub fn warn_at(&self) -> f64 {
+        self.headroom_warn.unwrap_or(crate::headroom::DEFAULT_WARN_AT)
+    }
 }
 
 /// The skill crate and the facts about its workspace the build needs.
@@ -209,6 +219,14 @@ impl SkillCrate {
                 message: format!("invalid `[package.metadata.palyra-skill]`: {e}"),
             })?
             .unwrap_or_default();
+        if let Some(share) = settings.headroom_warn.filter(|s| !crate::headroom::valid_warn_at(*s)) {
+            return Err(CargoError::Metadata {
+                manifest: package.manifest_path.to_string(),
+                message: format!(
+                    "`[package.metadata.palyra-skill] headroom-warn = {share}` must be a share in (0, 1], such as 0.8"
+                ),
+            });
+        }
         let dir = package.manifest_path.parent().map(|d| d.as_std_path().to_owned()).unwrap_or_default();
         let skill_toml = dir.join(settings.manifest.clone().unwrap_or_else(|| "skill.toml".into()));
         let abi = settings.abi.unwrap_or_default();

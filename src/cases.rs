@@ -83,6 +83,9 @@ pub struct CaseResult {
     pub wall_ms: u64,
     /// The code the verdict comes from (`optimized` after a confirmation).
     pub tier: Option<Tier>,
+    /// Fuel, wall time and peak memory against the call's limits (host ABI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::host::Budget>,
 }
 
 /// Every name `expect.error` may use.
@@ -136,7 +139,7 @@ fn over_fuel(max_fuel: Option<u64>, consumed: u64) -> Option<String> {
 }
 
 /// The verdict on a host-ABI call of `tool`.
-pub fn judge_host(case: &Case, tool: &str, outcome: &HostOutcome) -> CaseResult {
+pub fn judge_host(case: &Case, tool: &str, outcome: &HostOutcome, warn_at: f64) -> CaseResult {
     let got = || match (&outcome.failure, outcome.exit_code) {
         (Some(f), _) => format!("{} ({}): {}", f.palyra_error_kind.as_str(), f.class.as_str(), f.message),
         (None, code) => format!("exit code {}", code.unwrap_or_default()),
@@ -158,6 +161,7 @@ pub fn judge_host(case: &Case, tool: &str, outcome: &HostOutcome) -> CaseResult 
         fuel_consumed: outcome.fuel_consumed,
         wall_ms: outcome.wall_ms,
         tier: outcome.tier,
+        budget: Some(outcome.budget(warn_at)),
     }
 }
 
@@ -197,6 +201,7 @@ pub fn judge_preview(case: &Case, tool: &str, outcome: &ToolOutcome) -> CaseResu
         fuel_consumed: report.fuel_consumed,
         wall_ms: report.wall_ms,
         tier: Some(report.tier),
+        budget: None,
     }
 }
 

@@ -64,14 +64,30 @@ pub struct InspectReport {
     pub manifest_error: Option<String>,
     pub integrity_error: Option<String>,
     pub signature: Option<SignatureInfo>,
+    /// Each module's bytes against the operator's `max_module_size_bytes`.
+    pub module_sizes: Vec<ModuleSize>,
     /// With `-v`: where every entry lies in the archive.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layout: Option<Layout>,
 }
 
+/// One module's bytes against the module cap.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleSize {
+    pub path: String,
+    #[serde(flatten)]
+    pub headroom: crate::headroom::Headroom,
+}
+
 /// Reads `bytes` (the artifact at `path`) and describes it; `layout` adds
 /// where every entry lies in the archive.
-pub fn inspect(path: PathBuf, bytes: &[u8], layout: bool) -> Result<InspectReport, ArtifactError> {
+/// `module_cap` is the operator's `max_module_size_bytes`.
+pub fn inspect(
+    path: PathBuf,
+    bytes: &[u8],
+    layout: bool,
+    module_cap: u64,
+) -> Result<InspectReport, ArtifactError> {
     let entries = Entries::read_zip(bytes)?;
     let (manifest, manifest_error) = match check_contents(&entries) {
         Ok(m) => (Some(m), None),
@@ -93,6 +109,17 @@ pub fn inspect(path: PathBuf, bytes: &[u8], layout: bool) -> Result<InspectRepor
                 bytes: e.bytes.len() as u64,
                 stored_bytes: e.stored_size,
                 sha256: e.sha256_hex(),
+            })
+            .collect(),
+        module_sizes: entries
+            .modules()
+            .map(|(path, e)| ModuleSize {
+                path: path.to_owned(),
+                headroom: crate::headroom::Headroom::new(
+                    e.bytes.len() as u64,
+                    module_cap,
+                    crate::headroom::DEFAULT_WARN_AT,
+                ),
             })
             .collect(),
         manifest: manifest.as_ref().map(summary),

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod diff;
 pub mod env;
 pub mod fsutil;
+pub mod headroom;
 pub mod host;
 pub mod inspect;
 pub mod keys;

@@ -87,6 +87,8 @@ pub struct Skill {
     pub crate_dir: Option<PathBuf>,
     /// The crate's ABI setting, when the skill came from a crate.
     pub crate_abi: Option<Abi>,
+    /// The crate's `headroom-warn`, else the default share.
+    pub warn_at: f64,
 }
 
 impl Skill {
@@ -108,6 +110,7 @@ pub struct Scratch {
     pub entries: Entries,
     pub crate_dir: PathBuf,
     pub abi: Abi,
+    pub warn_at: f64,
 }
 
 /// Builds the crate at `path` (a directory or a `Cargo.toml`) into
@@ -141,5 +144,6 @@ pub fn build_scratch(
         entries: built.entries,
         crate_dir,
         abi: built.abi,
+        warn_at: built.warn_at,
     })
 }

@@ -12,6 +12,19 @@ pub fn human_size(bytes: u64) -> String {
     if unit == 0 { format!("{bytes} B") } else { format!("{size:.1} {}", UNITS[unit]) }
 }
 
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `text` safe to show on a terminal: control characters (C0, DEL, C1) and
 /// the bidirectional overrides that reorder what a reader sees are written
 /// as `\u{..}` escapes (`\n`, `\t` and `\r` as themselves escaped), so text

@@ -17,6 +17,7 @@ mod files;
 mod firstrun;
 mod gha;
 mod hardening;
+mod headroom;
 mod hints;
 mod host;
 mod inspect;

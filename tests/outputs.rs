@@ -54,6 +54,7 @@ macro_rules! redacted {
         insta::with_settings!({ filters => vec![
             (r"\b\d+(\.\d+)?(ms|s)\b", "[duration]"),
             (r"\b\d+ ms \(limit", "[duration] (limit"),
+            (r"time \d+ ms of (\d+) ms \(\d+\.\d%\)", "time [duration] of $1 ms ([share])"),
             (r#""duration_ms": \d+"#, r#""duration_ms": "[duration]""#),
             (r"payload [0-9a-f]{64}, key", "payload [depends on the time], key"),
             (r"/tmp/\.tmp[A-Za-z0-9]+", "[tmp]"),
@@ -164,7 +165,13 @@ fn run_json_of_a_host_call() {
         insta::assert_json_snapshot!(
             "run_host_json",
             json(&output(dir.path(), &["run", "exit.palyra-skill", "--message-format", "json"], 0)),
-            { ".output.duration_ms" => "[duration]", ".wall_ms" => "[duration]", ".cache" => "[cache]" }
+            {
+                ".output.duration_ms" => "[duration]",
+                ".wall_ms" => "[duration]",
+                ".cache" => "[cache]",
+                ".budget.time_ms.used" => "[duration]",
+                ".budget.time_ms.percent" => "[share]",
+            }
         );
     });
 }
@@ -236,7 +243,11 @@ fn test_json_and_human_of_the_guard_fixture() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
-    insta::assert_json_snapshot!("test_json", json(&run("json")), { ".cases[].wall_ms" => "[duration]" });
+    insta::assert_json_snapshot!("test_json", json(&run("json")), {
+        ".cases[].wall_ms" => "[duration]",
+        ".cases[].budget.time_ms.used" => "[duration]",
+        ".cases[].budget.time_ms.percent" => "[share]",
+    });
     redacted!({
         insta::assert_snapshot!("test_human", run("human"));
     });

@@ -149,6 +149,11 @@ pub fn audit(subject: &Subject, policy: &Policy, feed: &Feed, now_unix_ms: i64) 
         summaries.push(ModuleSummary {
             path: path.to_string(),
             bytes: size,
+            module_size: crate::headroom::Headroom::new(
+                size,
+                operator.max_module_size_bytes,
+                crate::headroom::DEFAULT_WARN_AT,
+            ),
             sha256: sha256_hex(bytes),
             exported_functions: exported,
             imports: facts.imports.iter().map(|i| format!("{}::{}", i.module, i.name)).collect(),

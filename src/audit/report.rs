@@ -140,6 +140,8 @@ pub struct Finding {
 pub struct ModuleSummary {
     pub path: String,
     pub bytes: u64,
+    /// `bytes` against the operator's `max_module_size_bytes`.
+    pub module_size: crate::headroom::Headroom,
     pub sha256: String,
     pub exported_functions: usize,
     pub imports: Vec<String>,

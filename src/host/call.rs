@@ -68,6 +68,8 @@ pub struct HostOutcome {
     pub limits: Limits,
     /// Which limits came from the command line instead of the minimums.
     pub overridden: Vec<&'static str>,
+    /// Which setting each limit came from (the one that binds).
+    pub limit_sources: LimitSources,
     pub fuel_consumed: u64,
     pub peak_memory_bytes: u64,
     pub wall_ms: u64,
@@ -75,6 +77,80 @@ pub struct HostOutcome {
     pub quick_failure: Option<Failure>,
     #[serde(skip)]
     pub cache: Option<CacheOutcome>,
+}
+
+/// Where a limit of a call comes from: the cap that binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitSource {
+    /// The skill's own quota in `skill.toml` (the publisher can raise it).
+    Manifest,
+    /// The operator's palyrad.toml (only the operator can raise it).
+    Operator,
+    /// A flag of this command (`--fuel`, `--max-memory`, `--timeout-ms`).
+    CommandLine,
+}
+
+/// The source of each budget limit of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LimitSources {
+    pub fuel: LimitSource,
+    pub timeout: LimitSource,
+    pub memory: LimitSource,
+}
+
+impl LimitSources {
+    /// What to change to raise `which` (`fuel`, `timeout` or `memory`), in words.
+    pub fn fix(&self, which: Budgeted, manifest_value: u64, operator_value: u64) -> String {
+        let (source, quota, operator_key, flag) = match which {
+            Budgeted::Fuel => (self.fuel, "fuel_budget", "[tool_call.wasm_runtime] fuel_budget", "--fuel"),
+            Budgeted::Timeout => {
+                (self.timeout, "wall_clock_timeout_ms", "[tool_call] execution_timeout_ms", "--timeout-ms")
+            }
+            Budgeted::Memory => {
+                (self.memory, "max_memory_bytes", "[tool_call.wasm_runtime] max_memory_bytes", "--max-memory")
+            }
+        };
+        match source {
+            LimitSource::Manifest => format!(
+                "the skill's own quota binds: raise `capabilities.quotas.{quota} = {manifest_value}` in skill.toml (the operator's `{operator_key}` is {operator_value}, and the host uses the lesser)"
+            ),
+            LimitSource::Operator => format!(
+                "the operator's cap binds: `{operator_key} = {operator_value}` in palyrad.toml (the skill asks for {manifest_value}, and the host uses the lesser); raising the skill's quota changes nothing, so use less, or ask the operator to raise the cap"
+            ),
+            LimitSource::CommandLine => format!(
+                "`{flag}` set on the command line binds: the host would use the lesser of the skill's {manifest_value} and the operator's {operator_value}"
+            ),
+        }
+    }
+}
+
+/// The figures of a call that have a budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budgeted {
+    Fuel,
+    Timeout,
+    Memory,
+}
+
+/// Fuel, wall time and peak linear memory of a call against the limits it ran under.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Budget {
+    pub fuel: crate::headroom::Headroom,
+    pub time_ms: crate::headroom::Headroom,
+    pub memory_bytes: crate::headroom::Headroom,
+}
+
+impl HostOutcome {
+    /// What the call used of each limit; `warn_at` is the crate's `headroom-warn`.
+    pub fn budget(&self, warn_at: f64) -> Budget {
+        use crate::headroom::Headroom;
+        Budget {
+            fuel: Headroom::new(self.fuel_consumed, self.limits.fuel, warn_at),
+            time_ms: Headroom::new(self.wall_ms, self.limits.timeout_ms, warn_at),
+            memory_bytes: Headroom::new(self.peak_memory_bytes, self.limits.max_memory_bytes, warn_at),
+        }
+    }
 }
 
 /// The daemon's limits (HOST.md section 3.5): the lesser of the
@@ -104,6 +180,21 @@ pub fn limits(
         }
     }
     (limits, overridden)
+}
+
+/// Which setting binds each limit of [`limits`].
+pub fn limit_sources(operator: &OperatorConfig, manifest: &Manifest, overrides: Overrides) -> LimitSources {
+    let q = &manifest.capabilities.quotas;
+    let source = |flag: Option<u64>, quota: u64, cap: u64| match flag {
+        Some(_) => LimitSource::CommandLine,
+        None if quota <= cap => LimitSource::Manifest,
+        None => LimitSource::Operator,
+    };
+    LimitSources {
+        fuel: source(overrides.fuel, q.fuel_budget, operator.fuel_budget),
+        timeout: source(overrides.timeout_ms, q.wall_clock_timeout_ms, operator.execution_timeout_ms),
+        memory: source(overrides.max_memory_bytes, q.max_memory_bytes, operator.max_memory_bytes),
+    }
 }
 
 /// Our explanation of a refusal before the module ran.
@@ -137,6 +228,7 @@ fn daemon_message(failure: &Failure, entrypoint: &str) -> String {
 /// Runs one call as the daemon does. Never panics on guest behaviour.
 pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
     let (limits, overridden) = limits(call.operator, call.manifest, call.overrides);
+    let limit_sources = limit_sources(call.operator, call.manifest, call.overrides);
     let mut outcome = HostOutcome {
         module_path: None,
         entrypoint: None,
@@ -150,6 +242,7 @@ pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
         authorized: None,
         limits,
         overridden,
+        limit_sources,
         fuel_consumed: 0,
         peak_memory_bytes: 0,
         wall_ms: 0,
@@ -227,7 +320,29 @@ pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
     outcome.tier = Some(report.tier);
     outcome.quick_failure = report.quick_failure.clone();
     let code = match (report.failure, report.exit_code) {
-        (Some(failure), _) => {
+        (Some(mut failure), _) => {
+            // Name the cap that binds, not a quota that may not.
+            let q = &call.manifest.capabilities.quotas;
+            let op = call.operator;
+            let binding = match failure.class {
+                FailureClass::OutOfFuel => Some((Budgeted::Fuel, q.fuel_budget, op.fuel_budget)),
+                FailureClass::TimedOut => {
+                    Some((Budgeted::Timeout, q.wall_clock_timeout_ms, op.execution_timeout_ms))
+                }
+                FailureClass::MemoryLimit => {
+                    Some((Budgeted::Memory, q.max_memory_bytes, op.max_memory_bytes))
+                }
+                _ => None,
+            };
+            if let Some((which, quota, cap)) = binding {
+                let cut = [": raise", " (the lesser", ": use less"]
+                    .iter()
+                    .filter_map(|m| failure.message.find(m))
+                    .min()
+                    .unwrap_or(failure.message.len());
+                let head = failure.message[..cut].to_owned();
+                failure.message = format!("{head}: {}", limit_sources.fix(which, quota, cap));
+            }
             let message = daemon_message(&failure, &entrypoint);
             fail(&mut outcome, failure, message);
             return outcome;

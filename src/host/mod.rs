@@ -9,7 +9,10 @@ mod grammar;
 mod operator;
 mod plan;
 
-pub use call::{HostCall, HostOutcome, LinkProblem, Overrides, execute, limits, link_problems};
+pub use call::{
+    Budget, Budgeted, HostCall, HostOutcome, LimitSource, LimitSources, LinkProblem, Overrides, execute,
+    limit_sources, limits, link_problems,
+};
 pub use grammar::{config_identifier, host_name, storage_prefix};
 pub use operator::{OperatorConfig, OperatorConfigError, PLUGIN_RUN_TOOL};
 pub use plan::{

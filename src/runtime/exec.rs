@@ -135,6 +135,13 @@ impl Runtime {
             Tier::Optimized => {
                 store.set_epoch_deadline(1);
                 store.epoch_deadline_trap();
+                // The epoch trap does not store the fuel counter that compiled
+                // code keeps in a register, so a loop interrupted by it would
+                // report the fuel of its last call. Yielding on fuel stores
+                // it every `QUICK_YIELD_FUEL` units (and changes nothing the
+                // guest sees): the figure after a time-out is then off by
+                // less than that, where it was off by everything.
+                let _ = store.fuel_async_yield_interval(Some(QUICK_YIELD_FUEL));
                 let (cancel, cancelled) = mpsc::channel::<()>();
                 let engine = backend.engine.clone();
                 let thread = std::thread::spawn(move || {

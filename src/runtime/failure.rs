@@ -172,17 +172,7 @@ pub(super) fn output_too_large(limits: &Limits) -> Failure {
     )
 }
 
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::text::thousands;
 
 pub(super) fn timed_out(timeout_ms: u64) -> Failure {
     Failure::new(

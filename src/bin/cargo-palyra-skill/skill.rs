@@ -166,16 +166,16 @@ pub fn build_crate(
 
 /// Loads and verifies a skill from an artifact file or a crate (built first).
 pub fn load(target: &Path, build: &BuildArgs, shell: &mut Shell) -> Result<Skill> {
-    let (entries, crate_dir, crate_abi) = if is_crate(target) {
+    let (entries, crate_dir, crate_abi, warn_at) = if is_crate(target) {
         let scratch = build_crate(target, build, None, shell)?;
-        (scratch.entries, Some(scratch.crate_dir), Some(scratch.abi))
+        (scratch.entries, Some(scratch.crate_dir), Some(scratch.abi), scratch.warn_at)
     } else {
-        (read_entries(target)?, None, None)
+        (read_entries(target)?, None, None, cargo_palyra_skill::headroom::DEFAULT_WARN_AT)
     };
     let context = || format!("cannot run `{}`", target.display());
     let manifest = check_contents(&entries).with_context(context)?;
     check_integrity(&manifest, &entries).with_context(context)?;
-    Ok(Skill { manifest, entries, crate_dir, crate_abi })
+    Ok(Skill { manifest, entries, crate_dir, crate_abi, warn_at })
 }
 
 /// Compiles (or loads from the cache) the module at `module_path`, for the WASI preview.

@@ -12,8 +12,10 @@ use serde::Serialize;
 use super::pack::ArtifactReport;
 use crate::Outcome;
 use crate::input::{KeyArgs, dev_key};
+use crate::operator::OperatorArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 use crate::skill::CratePath;
+use cargo_palyra_skill::headroom::{Headroom, Level};
 
 /// Build the skill crate to a wasm module (wasm32-unknown-unknown, or wasm32-wasip1 for the WASI preview) in a signed `.palyra-skill`.
 ///
@@ -79,6 +81,8 @@ pub struct Opts {
     #[arg(long)]
     check_reproducible: bool,
     #[command(flatten)]
+    operator: OperatorArgs,
+    #[command(flatten)]
     output: OutputArgs,
 }
 
@@ -88,8 +92,17 @@ struct Report {
     artifact: ArtifactReport,
     signed_with: &'static str,
     modules: Vec<cargo_palyra_skill::sbom::ModuleFile>,
+    /// Each module's bytes against the operator's `max_module_size_bytes`.
+    module_sizes: Vec<ModuleSize>,
     attestation: Option<PathBuf>,
     reproducible: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct ModuleSize {
+    path: String,
+    #[serde(flatten)]
+    headroom: Headroom,
 }
 
 impl Opts {
@@ -184,6 +197,16 @@ impl Opts {
         if let Some(path) = &built.attestation {
             shell.status("Attested", format_args!("`{}`", path.display()));
         }
+        let cap = self.operator.read()?.unwrap_or_default().max_module_size_bytes;
+        let module_sizes: Vec<ModuleSize> = built
+            .entries
+            .modules()
+            .map(|(path, entry)| ModuleSize {
+                path: path.to_owned(),
+                headroom: Headroom::new(entry.bytes.len() as u64, cap, built.warn_at),
+            })
+            .collect();
+        let over = module_sizes_report(shell, &module_sizes, self.operator.operator_config.is_some());
         let artifact = ArtifactReport::new(
             &built.artifact,
             &built.manifest,
@@ -196,6 +219,7 @@ impl Opts {
                 artifact,
                 signed_with,
                 modules: built.modules.clone(),
+                module_sizes,
                 attestation: built.attestation.clone(),
                 reproducible,
             })?,
@@ -213,8 +237,33 @@ impl Opts {
                 );
             }
         }
-        Ok(Outcome::Success)
+        Ok(if over { Outcome::CheckFailed } else { Outcome::Success })
     }
+}
+
+/// One line per module against the operator's cap: a warning at the
+/// crate's `headroom-warn` share, a failed check over the cap (the host
+/// refuses such a module with `quota_exceeded`). Returns whether any is over.
+fn module_sizes_report(shell: &mut Shell, sizes: &[ModuleSize], configured: bool) -> bool {
+    let whose = if configured { "the `--operator-config`'s" } else { "the default operator's" };
+    for size in sizes {
+        let figure = size.headroom.describe(" bytes");
+        match size.headroom.level {
+            Level::Ok => shell.status("Module", format_args!("`{}`: {figure} of {whose} module cap", size.path)),
+            Level::Warn => shell.warn(format_args!(
+                "`{}` is {figure} of {whose} module cap (`[tool_call.wasm_runtime] max_module_size_bytes` in palyrad.toml): little room is left",
+                size.path
+            )),
+            Level::Over => shell.status_failed(
+                "Too large",
+                format_args!(
+                    "`{}` is {figure} of {whose} module cap: Palyra refuses it (`quota_exceeded`). The cap binds: the operator sets it with `[tool_call.wasm_runtime] max_module_size_bytes` in palyrad.toml (pass that file with `--operator-config`); or make the module smaller: drop or slim dependencies (`default-features = false`), `opt-level = \"z\"` in `[profile.release]`",
+                    size.path
+                ),
+            ),
+        }
+    }
+    sizes.iter().any(|s| s.headroom.level == Level::Over)
 }
 
 fn progress(shell: &mut Shell, event: Event) {

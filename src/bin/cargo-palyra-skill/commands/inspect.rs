@@ -8,7 +8,9 @@ use clap::Args;
 
 use crate::Outcome;
 use crate::input::read_artifact;
+use crate::operator::OperatorArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
+use cargo_palyra_skill::headroom::Level;
 
 /// Show an artifact's entries, manifest summary and signature.
 ///
@@ -31,13 +33,16 @@ pub struct Opts {
     /// The artifact to inspect
     artifact: PathBuf,
     #[command(flatten)]
+    operator: OperatorArgs,
+    #[command(flatten)]
     output: OutputArgs,
 }
 
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let bytes = read_artifact(&self.artifact)?;
-        let report = inspect(self.artifact.clone(), &bytes, shell.is_verbose())
+        let cap = self.operator.read()?.unwrap_or_default().max_module_size_bytes;
+        let report = inspect(self.artifact.clone(), &bytes, shell.is_verbose(), cap)
             .with_context(|| format!("could not read artifact `{}`", self.artifact.display()))?;
         match self.output.message_format {
             MessageFormat::Json => shell.print_json(&report)?,
@@ -62,6 +67,18 @@ fn human(r: &InspectReport) -> String {
         out += &format!("  {:<28} {:>10}  {}\n", e.path, human_size(e.bytes), e.sha256);
     }
     out += &format!("\npayload sha256  {}\n", r.payload_sha256);
+    for m in &r.module_sizes {
+        let flag = match m.headroom.level {
+            Level::Ok => "",
+            Level::Warn => "  (little room left)",
+            Level::Over => "  (OVER: Palyra refuses it as quota_exceeded)",
+        };
+        out += &format!(
+            "module    {}: {} of the operator's module cap{flag}\n",
+            m.path,
+            m.headroom.describe(" bytes")
+        );
+    }
     match (&r.manifest, &r.manifest_error) {
         (Some(m), _) => {
             out += &format!("\nskill     {} {} ({}) by {}\n", m.skill_id, m.version, m.name, m.publisher);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use cargo_palyra_skill::cargo::Abi;
 use cargo_palyra_skill::cases::{self, Case, CaseResult};
-use cargo_palyra_skill::host::{self, HostCall, OperatorConfig, Overrides, Requested};
+use cargo_palyra_skill::host::{self, HostCall, HostOutcome, OperatorConfig, Overrides, Requested};
 use cargo_palyra_skill::manifest::Tool;
 use cargo_palyra_skill::runtime::{Allow, Grants, Limits, LoadedModule, Runtime, ToolCall};
 use clap::Args;
@@ -120,8 +120,8 @@ impl Opts {
                     path.file_name().unwrap_or_default().to_string_lossy()
                 );
                 let case = read_case(&path, abi)?;
-                let mut result = match &module {
-                    Some(module) => self.preview_case(&runtime, &skill, tool, module, &case),
+                let (mut result, outcome) = match &module {
+                    Some(module) => (self.preview_case(&runtime, &skill, tool, module, &case), None),
                     None => self.host_case(&runtime, &skill, tool, &case, base.as_ref(), &path)?,
                 };
                 result.case = name;
@@ -132,6 +132,12 @@ impl Opts {
                     shell.print(format_args!("test {} ... {verdict}", result.case))?;
                     if let Some(problem) = &result.problem {
                         shell.print(format_args!("    {problem}"))?;
+                    }
+                    if let Some(budget) = &result.budget {
+                        shell.print(format_args!("    {}", super::run::budget_line(budget)))?;
+                    }
+                    if let Some((outcome, operator)) = &outcome {
+                        super::run::warn_headroom(shell, outcome, skill.warn_at, &skill.manifest, operator);
                     }
                 }
                 results.push(result);
@@ -186,7 +192,7 @@ impl Opts {
         case: &Case,
         base: Option<&OperatorConfig>,
         path: &Path,
-    ) -> Result<CaseResult> {
+    ) -> Result<(CaseResult, Option<(HostOutcome, OperatorConfig)>)> {
         let grants = case.grants.as_ref();
         let requested = Requested {
             http_hosts: grants.map(|g| g.http.clone()).unwrap_or_default(),
@@ -214,7 +220,8 @@ impl Opts {
                 tier: self.code.tier(),
             },
         );
-        Ok(cases::judge_host(case, &tool.id, &outcome))
+        let result = cases::judge_host(case, &tool.id, &outcome, skill.warn_at);
+        Ok((result, Some((outcome, operator))))
     }
 
     fn preview_case(

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::cargo::Abi;
-use cargo_palyra_skill::host::{self, HostCall, HostOutcome, Overrides, PalyraErrorKind, Requested};
+use cargo_palyra_skill::headroom::Level;
+use cargo_palyra_skill::host::{
+    self, Budget, Budgeted, HostCall, HostOutcome, Overrides, PalyraErrorKind, Requested,
+};
 use cargo_palyra_skill::runtime::{Allow, CacheOutcome, FailureClass, Grants, Limits, ToolCall, ToolOutcome};
 use clap::Args;
 use serde::Serialize;
@@ -112,6 +115,8 @@ struct HostReport<'a> {
     requested: &'a Requested,
     operator_config: Option<String>,
     notes: &'a [String],
+    /// Fuel, wall time and peak memory against the limits of the call.
+    budget: Budget,
     #[serde(flatten)]
     cache: Option<&'a CacheOutcome>,
 }
@@ -188,9 +193,13 @@ impl Opts {
                 requested: &requested,
                 operator_config: self.operator.operator_config.as_ref().map(|p| p.display().to_string()),
                 notes: &notes,
+                budget: outcome.budget(skill.warn_at),
                 cache: outcome.cache.as_ref(),
             })?,
             MessageFormat::Human => self.show_host(&outcome, &notes, shell)?,
+        }
+        if self.output.message_format == MessageFormat::Human {
+            warn_headroom(shell, &outcome, skill.warn_at, manifest, &operator);
         }
         Ok(if outcome.palyra_error_kind.is_some() { Outcome::CheckFailed } else { Outcome::Success })
     }
@@ -208,15 +217,7 @@ impl Opts {
                 first.class.as_str()
             ));
         }
-        let limits = &outcome.limits;
-        let summary = format!(
-            "fuel {} of {}, peak memory {}, {} ms (limit {} ms)",
-            outcome.fuel_consumed,
-            limits.fuel,
-            human_size(outcome.peak_memory_bytes),
-            outcome.wall_ms,
-            limits.timeout_ms
-        );
+        let summary = budget_line(&outcome.budget(cargo_palyra_skill::headroom::DEFAULT_WARN_AT));
         match (&outcome.failure, outcome.exit_code) {
             (Some(failure), _) => {
                 let kind = outcome.palyra_error_kind.map_or("", PalyraErrorKind::as_str);
@@ -255,5 +256,52 @@ impl Opts {
             (None, None) => {}
         }
         Ok(())
+    }
+}
+
+/// `fuel 1,234 of 5,000,000 (0.0%), time 3 ms of 500 ms (0.6%), peak memory 64.0 KiB of 16.0 MiB (0.4%)`.
+pub fn budget_line(budget: &Budget) -> String {
+    format!(
+        "fuel {}, time {}, peak memory {} of {} ({:.1}%)",
+        budget.fuel.describe(""),
+        budget.time_ms.describe(" ms"),
+        human_size(budget.memory_bytes.used),
+        human_size(budget.memory_bytes.cap),
+        budget.memory_bytes.percent
+    )
+}
+
+/// A warning for each figure at or over the crate's `headroom-warn` share
+/// of its limit, naming the setting that binds.
+pub fn warn_headroom(
+    shell: &mut Shell,
+    outcome: &HostOutcome,
+    warn_at: f64,
+    manifest: &cargo_palyra_skill::manifest::Manifest,
+    operator: &cargo_palyra_skill::host::OperatorConfig,
+) {
+    let budget = outcome.budget(warn_at);
+    let q = &manifest.capabilities.quotas;
+    for (what, headroom, which, quota, cap) in [
+        ("fuel", budget.fuel, Budgeted::Fuel, q.fuel_budget, operator.fuel_budget),
+        (
+            "wall time",
+            budget.time_ms,
+            Budgeted::Timeout,
+            q.wall_clock_timeout_ms,
+            operator.execution_timeout_ms,
+        ),
+        ("peak memory", budget.memory_bytes, Budgeted::Memory, q.max_memory_bytes, operator.max_memory_bytes),
+    ] {
+        if headroom.level == Level::Warn {
+            shell.warn(format_args!(
+                "{what} used {:.1}% of its limit ({} of {}), at or over the {:.0}% warning share: {}",
+                headroom.percent,
+                cargo_palyra_skill::runtime::thousands(headroom.used),
+                cargo_palyra_skill::runtime::thousands(headroom.cap),
+                warn_at * 100.0,
+                outcome.limit_sources.fix(which, quota, cap)
+            ));
+        }
     }
 }
