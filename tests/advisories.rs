@@ -276,23 +276,21 @@ fn the_human_report_says_what_was_scanned() {
 }
 
 /// A `CARGO_HOME` whose crates.io index cache (written with tame-index, in
-/// cargo's format) has `itoa` with its 1.0.18 yanked, and `memchr` with
-/// 2.8.2 yanked but not 2.8.3, the version used; nothing else.
-fn cargo_home_with_yanks(dir: &Path) -> PathBuf {
+/// cargo's format) holds each `(name, [(version, yanked)])` and nothing else.
+fn cargo_home_with(dir: &Path, crates: &[(&str, Vec<(String, bool)>)]) -> PathBuf {
     use tame_index::index::cache::{CacheWrite, Revision};
     use tame_index::index::{IndexLocation, IndexUrl, SparseIndex};
     let home = dir.join("cargo-home");
     let location = IndexLocation::new(IndexUrl::CratesIoSparse)
         .with_root(Some(tame_index::PathBuf::from_path_buf(home.clone()).unwrap()));
     let index = SparseIndex::new(location).unwrap();
-    for (name, yanked) in [("itoa", "1.0.18"), ("memchr", "2.8.2")] {
-        let lines: Vec<String> = ["1.0.17", "1.0.18", "2.8.2", "2.8.3"]
+    for (name, versions) in crates {
+        let lines: Vec<String> = versions
             .iter()
-            .filter(|v| v.starts_with(if name == "itoa" { "1." } else { "2." }))
-            .map(|v| {
+            .map(|(version, yanked)| {
                 serde_json::json!({
-                    "name": name, "vers": v, "deps": [], "cksum": "0".repeat(64), "features": {},
-                    "yanked": *v == yanked,
+                    "name": name, "vers": version, "deps": [], "cksum": "0".repeat(64), "features": {},
+                    "yanked": yanked,
                 })
                 .to_string()
             })
@@ -306,6 +304,19 @@ fn cargo_home_with_yanks(dir: &Path) -> PathBuf {
     // The lock file cargo creates beside its caches.
     std::fs::write(home.join(".package-cache"), b"").unwrap();
     home
+}
+
+/// `itoa` with its 1.0.18 yanked, and `memchr` with 2.8.2 yanked but not
+/// 2.8.3, the version used.
+fn cargo_home_with_yanks(dir: &Path) -> PathBuf {
+    let versions = |list: &[(&str, bool)]| list.iter().map(|(v, y)| ((*v).to_owned(), *y)).collect();
+    cargo_home_with(
+        dir,
+        &[
+            ("itoa", versions(&[("1.0.17", false), ("1.0.18", true)])),
+            ("memchr", versions(&[("2.8.2", true), ("2.8.3", false)])),
+        ],
+    )
 }
 
 #[test]
@@ -335,30 +346,8 @@ fn a_yanked_crate_in_cargos_index_cache_is_a_warning() {
 
 /// A `CARGO_HOME` whose index cache has `name` at `versions`, the odd ones yanked.
 fn cargo_home_with_versions(dir: &Path, name: &str, versions: &[String]) -> PathBuf {
-    use tame_index::index::cache::{CacheWrite, Revision};
-    use tame_index::index::{IndexLocation, IndexUrl, SparseIndex};
-    let home = dir.join("cargo-home");
-    let location = IndexLocation::new(IndexUrl::CratesIoSparse)
-        .with_root(Some(tame_index::PathBuf::from_path_buf(home.clone()).unwrap()));
-    let index = SparseIndex::new(location).unwrap();
-    let lines: Vec<String> = versions
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            serde_json::json!({
-                "name": name, "vers": v, "deps": [], "cksum": "0".repeat(64), "features": {},
-                "yanked": i % 2 == 1,
-            })
-            .to_string()
-        })
-        .collect();
-    let krate = tame_index::IndexKrate::from_slice(lines.join("\n").as_bytes()).unwrap();
-    let path = index.cache().cache_path(tame_index::KrateName::crates_io(name).unwrap());
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut file = std::fs::File::create(&path).unwrap();
-    CacheWrite::Krate(&krate).write_cache_entry(&mut file, &Revision::Unknown).unwrap();
-    std::fs::write(home.join(".package-cache"), b"").unwrap();
-    home
+    let listed = versions.iter().enumerate().map(|(i, v)| (v.clone(), i % 2 == 1)).collect();
+    cargo_home_with(dir, &[(name, listed)])
 }
 
 /// The second review's blow-up: a small artifact listing one crate at
