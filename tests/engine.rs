@@ -53,9 +53,7 @@ fn a_compiled_rust_skill_needs_exactly_the_fuel_it_needs_on_the_consumers_runtim
             .replace("# `version` is taken from Cargo.toml.", "version = \"0.1.0\""),
     )
     .unwrap();
-    let mut operator = OperatorConfig::default();
-    operator.enabled = true;
-    operator.fuel_budget = u64::MAX / 4;
+    let operator = OperatorConfig { enabled: true, fuel_budget: u64::MAX / 4, ..OperatorConfig::default() };
     let runtime = Runtime::new(None).unwrap();
     let requested = Requested::default();
     let least = |tier: Tier| {

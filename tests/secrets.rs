@@ -76,7 +76,9 @@ fn no_build_script_sees_the_signing_key_however_it_is_given() {
     std::fs::write(&key_file, pem.as_bytes()).unwrap();
     let key_file = key_file.display().to_string();
 
-    let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, Option<&[u8]>)> = vec![
+    // (how, arguments, variables, standard input)
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, Option<&'a [u8]>);
+    let cases: Vec<Case> = vec![
         ("default variable", vec!["build"], vec![("PALYRA_SKILL_SIGNING_KEY", pem.as_str())], None),
         ("default variable, hex", vec!["build"], vec![("PALYRA_SKILL_SIGNING_KEY", hex.as_str())], None),
         ("--key-env", vec!["build", "--key-env", "RELEASE_KEY"], vec![("RELEASE_KEY", pem.as_str())], None),
