@@ -76,6 +76,9 @@ pub struct BuildOptions {
     /// A rustup toolchain to build with (`rustup run TOOLCHAIN cargo`)
     /// instead of the current one: `rebuild` uses the recorded one.
     pub toolchain: Option<String>,
+    /// Build with the profile's `strip` off, so modules keep their `name`
+    /// section (for the size report's function names; never packed for release).
+    pub keep_names: bool,
 }
 
 impl BuildOptions {
@@ -182,6 +185,7 @@ pub fn build(
         remap: &remap,
         quiet: options.quiet,
         toolchain: options.toolchain.as_deref(),
+        keep_names: options.keep_names,
     })?;
     progress(Event::Compiled { modules: &wasm });
 

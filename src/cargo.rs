@@ -309,6 +309,8 @@ pub struct BuildRequest<'a> {
     pub quiet: bool,
     /// Build with this rustup toolchain (`rustup run TOOLCHAIN cargo`).
     pub toolchain: Option<&'a str>,
+    /// `strip = false` for the profile, whatever `Cargo.toml` says.
+    pub keep_names: bool,
 }
 
 /// `program` (`$var` when set), or `rustup run TOOLCHAIN program`.
@@ -346,6 +348,10 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
         command.arg("--quiet");
     }
     command.env("CARGO_ENCODED_RUSTFLAGS", encoded_rustflags(request.remap));
+    if request.keep_names {
+        let profile = request.profile.to_ascii_uppercase().replace('-', "_");
+        command.env(format!("CARGO_PROFILE_{profile}_STRIP"), "false");
+    }
     // Build scripts and proc macros run inside: they get no input of ours.
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().map_err(CargoError::Spawn)?;

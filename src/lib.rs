@@ -32,6 +32,7 @@ pub mod runtime;
 pub mod sbom;
 pub mod scaffold;
 pub mod signing;
+pub mod sizes;
 pub mod skill;
 pub mod text;
 pub mod trust;

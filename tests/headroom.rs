@@ -70,7 +70,7 @@ fn module_size_against_the_operators_cap_at_79_80_and_over() {
         assert_eq!(human.status.code(), Some(code), "{name}: {stderr}");
         match level {
             "ok" => {
-                assert!(stderr.contains(&format!("of the `--operator-config`'s module cap")), "{stderr}");
+                assert!(stderr.contains("of the `--operator-config`'s module cap"), "{stderr}");
                 assert!(!stderr.contains("warning"), "{name}: {stderr}");
             }
             "warn" => assert!(
@@ -87,6 +87,8 @@ fn module_size_against_the_operators_cap_at_79_80_and_over() {
         let report = json(&with_json);
         assert_eq!(report["module_sizes"][0]["level"], level, "{name}");
         assert_eq!(report["module_sizes"][0]["cap"], cap);
+        // At the warning share and over the cap, the size report comes unasked.
+        assert_eq!(report["size_reports"].is_array(), level != "ok", "{name}: {report:#}");
 
         // inspect and audit give the same figure for the same operator.
         let artifact = out.join("acme.guard-1.2.3.palyra-skill");
@@ -268,4 +270,40 @@ fn fuel_after_a_time_out_is_what_was_consumed() {
         assert!(fuel > 1_000_000, "{tier:?}: {fuel} fuel reported after 200 ms of a loop");
         assert_eq!(report["fuel_consumed"], fuel);
     }
+}
+
+/// `build --size-report` of a stripped module: sections, and the largest
+/// functions and crates by name, the names taken from a build with `strip` off.
+#[test]
+fn the_size_report_names_functions_and_crates_of_a_stripped_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let skill = dir.path().join("budget");
+    copy_fixture_dir("skills/budget", &skill);
+    let out = dir.path().join("out");
+    let built =
+        build(&skill, &out, &["--size-report".as_ref(), "--message-format".as_ref(), "json".as_ref()]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let report = &json(&built)["size_reports"][0];
+    assert_eq!(report["path"], "modules/acme_budget.wasm");
+    assert_eq!(report["names"], "unstripped_build", "the fixture is built with strip = true");
+    let sections: Vec<&str> =
+        report["sections"].as_array().unwrap().iter().map(|s| s["section"].as_str().unwrap()).collect();
+    assert_eq!(sections[0], "code", "{sections:?}");
+    assert!(sections.contains(&"custom:.dep-v0") && sections.contains(&"data"), "{sections:?}");
+    let functions = report["functions"].as_array().unwrap();
+    assert!(functions.iter().all(|f| f["name"].is_string()), "every function named");
+    let sizes: Vec<u64> = functions.iter().map(|f| f["bytes"].as_u64().unwrap()).collect();
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first");
+    let code: u64 =
+        report["sections"].as_array().unwrap().iter().find(|s| s["section"] == "code").unwrap()["bytes"]
+            .as_u64()
+            .unwrap();
+    assert!(sizes.iter().sum::<u64>() <= code && sizes.iter().sum::<u64>() > code * 9 / 10);
+    let crates: Vec<&str> =
+        report["crates"].as_array().unwrap().iter().map(|c| c["crate"].as_str().unwrap()).collect();
+    assert!(crates.contains(&"serde_json") && crates.contains(&"core"), "{crates:?}");
+    // The human report lists them too.
+    let human = build(&skill, &out, &["--size-report".as_ref()]);
+    let stdout = String::from_utf8_lossy(&human.stdout);
+    assert!(stdout.contains("largest functions (code bodies)") && stdout.contains("serde_json"), "{stdout}");
 }

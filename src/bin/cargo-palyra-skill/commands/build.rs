@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use cargo_palyra_skill::build::{self, BuildOptions, Event, Reproduction};
 use cargo_palyra_skill::cargo::Features;
 use cargo_palyra_skill::provenance::Environment;
@@ -16,6 +16,7 @@ use crate::operator::OperatorArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 use crate::skill::CratePath;
 use cargo_palyra_skill::headroom::{Headroom, Level};
+use cargo_palyra_skill::text::thousands;
 
 /// Build the skill crate to a wasm module (wasm32-unknown-unknown, or wasm32-wasip1 for the WASI preview) in a signed `.palyra-skill`.
 ///
@@ -80,6 +81,12 @@ pub struct Opts {
     /// Build twice in clean target directories and fail if the bytes differ
     #[arg(long)]
     check_reproducible: bool,
+    /// Show where each module's bytes go: sections, the largest functions
+    /// and crates (also when a module reaches the `headroom-warn` share of
+    /// the module cap). A stripped module is built once more with its names
+    /// kept, only for the report.
+    #[arg(long)]
+    size_report: bool,
     #[command(flatten)]
     operator: OperatorArgs,
     #[command(flatten)]
@@ -94,8 +101,18 @@ struct Report {
     modules: Vec<cargo_palyra_skill::sbom::ModuleFile>,
     /// Each module's bytes against the operator's `max_module_size_bytes`.
     module_sizes: Vec<ModuleSize>,
+    /// With `--size-report`, or for a module at the warning share: where its bytes go.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    size_reports: Vec<ModuleSizeReport>,
     attestation: Option<PathBuf>,
     reproducible: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct ModuleSizeReport {
+    path: String,
+    #[serde(flatten)]
+    report: cargo_palyra_skill::sizes::SizeReport,
 }
 
 #[derive(Serialize)]
@@ -138,6 +155,7 @@ impl Opts {
             scratch: false,
             no_embed_dependencies: self.no_embed_dependencies,
             toolchain: None,
+            keep_names: false,
         }
     }
 
@@ -207,6 +225,13 @@ impl Opts {
             })
             .collect();
         let over = module_sizes_report(shell, &module_sizes, self.operator.operator_config.is_some());
+        let wanted = self.size_report || module_sizes.iter().any(|m| m.headroom.level != Level::Ok);
+        let size_reports = if wanted { self.size_reports(&built, &options, shell)? } else { Vec::new() };
+        if self.output.message_format == MessageFormat::Human {
+            for report in &size_reports {
+                show_size_report(shell, report)?;
+            }
+        }
         let artifact = ArtifactReport::new(
             &built.artifact,
             &built.manifest,
@@ -220,6 +245,7 @@ impl Opts {
                 signed_with,
                 modules: built.modules.clone(),
                 module_sizes,
+                size_reports,
                 attestation: built.attestation.clone(),
                 reproducible,
             })?,
@@ -239,6 +265,85 @@ impl Opts {
         }
         Ok(if over { Outcome::CheckFailed } else { Outcome::Success })
     }
+}
+
+impl Opts {
+    /// The size report of each module; names from the module, else from a
+    /// build with `strip` off in `<target-dir>/palyra-skill/size-report`.
+    fn size_reports(
+        &self,
+        built: &build::Built,
+        options: &BuildOptions,
+        shell: &mut Shell,
+    ) -> Result<Vec<ModuleSizeReport>> {
+        use cargo_palyra_skill::sizes;
+        let stripped = built
+            .entries
+            .modules()
+            .any(|(_, e)| sizes::report(&e.bytes, None).is_ok_and(|r| r.names == sizes::Names::None));
+        let named = if stripped {
+            shell.status("Building", "a copy with function names kept (`strip` off), for the size report");
+            let side = options.artifact_dir(&built.target_directory).join("size-report");
+            let side_options = BuildOptions {
+                target_dir: Some(side.join("target")),
+                out_dir: Some(side.join("out")),
+                keep_names: true,
+                quiet: true,
+                ..options.clone()
+            };
+            Some(build::build(&side_options, None, false, &Environment::Local, &mut |_| {})?.entries)
+        } else {
+            None
+        };
+        let mut reports = Vec::new();
+        for (path, entry) in built.entries.modules() {
+            let unstripped = named.as_ref().and_then(|n| n.get(path)).map(|e| e.bytes.as_slice());
+            let report = sizes::report(&entry.bytes, unstripped)
+                .with_context(|| format!("could not read `{path}` for its size report"))?;
+            reports.push(ModuleSizeReport { path: path.to_owned(), report });
+        }
+        Ok(reports)
+    }
+}
+
+/// Sections, the ten largest functions and crates of one module.
+fn show_size_report(shell: &mut Shell, module: &ModuleSizeReport) -> Result<()> {
+    use cargo_palyra_skill::sizes::Names;
+    let r = &module.report;
+    let share = |bytes: u64| if r.bytes == 0 { 0.0 } else { bytes as f64 * 100.0 / r.bytes as f64 };
+    shell.print(format_args!("\n{} ({} bytes): where the bytes go", module.path, thousands(r.bytes)))?;
+    shell.print("  sections")?;
+    for s in &r.sections {
+        shell.print(format_args!(
+            "    {:>10}  {:>5.1}%  {}",
+            thousands(s.bytes),
+            share(s.bytes),
+            s.section
+        ))?;
+    }
+    shell.print("  largest functions (code bodies)")?;
+    for f in r.functions.iter().take(10) {
+        let name = f.name.clone().unwrap_or_else(|| format!("function #{}", f.index));
+        shell.print(format_args!("    {:>10}  {:>5.1}%  {name}", thousands(f.bytes), share(f.bytes)))?;
+    }
+    shell.print("  by crate (code bodies)")?;
+    for c in r.crates.iter().take(10) {
+        shell.print(format_args!(
+            "    {:>10}  {:>5.1}%  {} ({} functions)",
+            thousands(c.bytes),
+            share(c.bytes),
+            c.krate,
+            c.functions
+        ))?;
+    }
+    match r.names {
+        Names::Module => {}
+        Names::UnstrippedBuild => shell.print("  (names from a build of the same code with `strip` off)")?,
+        Names::None => {
+            shell.print("  (no function names: the module is stripped and no unstripped build matched it)")?
+        }
+    }
+    Ok(())
 }
 
 /// One line per module against the operator's cap: a warning at the

@@ -116,6 +116,7 @@ impl Opts {
             no_embed_dependencies: !recorded.embeds_dependencies,
             scratch: false,
             toolchain: toolchain.clone(),
+            keep_names: false,
         };
         shell.status(
             "Rebuilding",
