@@ -16,6 +16,7 @@ use crate::pack::{self, PackError, Parts};
 use crate::provenance::{self, BuildFacts, Environment, SourceInfo};
 use crate::sbom::{self, ModuleFile, SbomError};
 use crate::signing::SecretKey;
+use crate::toolchain::tool_version;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -398,22 +399,6 @@ struct HostFacts {
     source: Option<SourceInfo>,
     rustc: String,
     cargo: String,
-}
-
-/// The trimmed output of `default args` (see [`crate::cargo::tool`]), or `unknown`.
-pub(crate) fn tool_version(
-    var: crate::env::Var,
-    default: &str,
-    args: &[&str],
-    toolchain: Option<&str>,
-) -> String {
-    crate::cargo::tool(var, default, toolchain)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The commit, remote and dirty flag of the git work tree around `dir`.

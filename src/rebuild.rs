@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::artifact::{Entries, MANIFEST_PATH, PROVENANCE_PATH, SIGNATURE_PATH, write_integrity};
 use crate::cargo::Features;
+use crate::names::{chars_in, is_date, is_hex, is_rustc_release, is_semver};
 use crate::provenance::BUILD_TYPE;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,50 +34,6 @@ fn checked(what: &'static str, value: &str, grammar: &'static str, ok: bool) -> 
     } else {
         Err(RebuildError::Invalid { what, value: crate::text::escape(value).into_owned(), grammar })
     }
-}
-
-fn chars_in(value: &str, max: usize, extra: &[u8]) -> bool {
-    (1..=max).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || extra.contains(&b))
-}
-
-fn digits(value: &str) -> bool {
-    !value.is_empty() && value.len() <= 9 && value.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// `MAJOR.MINOR.PATCH` with an optional `-pre` of `[0-9A-Za-z.-]`.
-fn is_semver(value: &str) -> bool {
-    let (core, pre) = value.split_once('-').map_or((value, None), |(c, p)| (c, Some(p)));
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts.iter().all(|p| digits(p))
-        && pre.is_none_or(|p| chars_in(p, 64, b".") && !p.contains('_'))
-}
-
-/// `1.N.M`, or `1.N.M-nightly` / `1.N.M-beta.K`, as `rustc -vV` prints its release.
-fn is_rustc_release(value: &str) -> bool {
-    let (core, channel) = value.split_once('-').map_or((value, None), |(c, ch)| (c, Some(ch)));
-    let parts: Vec<&str> = core.split('.').collect();
-    let channel_ok = match channel {
-        None | Some("nightly") | Some("dev") => true,
-        Some(beta) => {
-            beta.strip_prefix("beta").is_some_and(|n| n.is_empty() || n.strip_prefix('.').is_some_and(digits))
-        }
-    };
-    parts.len() == 3 && parts.iter().all(|p| digits(p)) && channel_ok
-}
-
-/// `YYYY-MM-DD`.
-fn is_date(value: &str) -> bool {
-    let b = value.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-}
-
-fn is_hex(value: &str, lens: &[usize]) -> bool {
-    lens.contains(&value.len()) && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// What the provenance and the signature record about a build.
@@ -236,59 +193,9 @@ impl Recorded {
     }
 }
 
-/// One `key: value` line of `rustc -vV` output.
-pub fn rustc_field<'a>(rustc_vv: &'a str, key: &str) -> Option<&'a str> {
-    rustc_vv.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix(':')).map(str::trim)
-}
-
-/// Whether two `rustc -vV` outputs are the same compiler (release and commit).
-pub fn same_compiler(a: &str, b: &str) -> bool {
-    let key = |v| (rustc_field(v, "release"), rustc_field(v, "commit-hash"));
-    key(a).0.is_some() && key(a) == key(b)
-}
-
-/// The `rustup toolchain install` command that brings the compiler of
-/// `rustc_vv` with `target`.
-/// `None` unless every part is in its grammar: it is printed for the user to run.
-pub fn install_command(rustc_vv: &str, target: &str) -> Option<String> {
-    let release = rustc_field(rustc_vv, "release").filter(|r| is_rustc_release(r))?;
-    let name = match release.split_once('-') {
-        None => release.to_owned(),
-        // Nightlies and betas are named by date; the commit date is the
-        // day before the toolchain's at most.
-        Some((_, channel)) => {
-            let channel = channel.split('.').next().unwrap_or(channel);
-            format!("{channel}-{}", rustc_field(rustc_vv, "commit-date").filter(|d| is_date(d))?)
-        }
-    };
-    chars_in(target, 64, b".").then(|| format!("rustup toolchain install {name} --target {target}"))
-}
-
-/// The commit and dirty flag of the git work tree around `dir`.
-pub fn checkout(dir: &std::path::Path) -> Option<crate::provenance::SourceInfo> {
-    crate::build::git_source(dir)
-}
-
-/// `rustc -vV` of the compiler a build would use now.
-pub fn current_rustc() -> String {
-    crate::build::tool_version(crate::env::Var::Rustc, "rustc", &["-vV"], None)
-}
-
-/// An installed rustup toolchain whose compiler is the one of `rustc_vv`
-/// (each toolchain is asked, so `stable` or `1.95` aliases count).
-pub fn installed_toolchain(rustc_vv: &str) -> Option<String> {
-    let list = std::process::Command::new("rustup").args(["toolchain", "list"]).output().ok()?;
-    String::from_utf8_lossy(&list.stdout)
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .map(str::to_owned)
-        .find(|name| {
-            same_compiler(
-                rustc_vv,
-                &crate::build::tool_version(crate::env::Var::Rustc, "rustc", &["-vV"], Some(name)),
-            )
-        })
-}
+pub use crate::toolchain::{
+    checkout, current_rustc, install_command, installed_toolchain, rustc_field, same_compiler,
+};
 
 /// How one entry of the artifact compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -11,6 +11,8 @@ use rustsec::{Advisory, Collection, Database, Version};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use super::yanked::{IndexUnavailable, YankCheck, yanked};
+
 /// The largest `.dep-v0` list read back (decompressed), as `cargo audit bin`
 /// bounds it.
 const MAX_DEPENDENCY_LIST: usize = 8 * 1024 * 1024;
@@ -63,8 +65,7 @@ impl AdvisoryDb {
         if !path.join("crates").is_dir() {
             return Err(AdvisoryDbError::NotADatabase { path: shown });
         }
-        check_tree(&path.join("crates"))
-            .map_err(|message| AdvisoryDbError::Unreadable { path: shown.clone(), message })?;
+        check_tree(&path.join("crates"), &shown)?;
         let database = Database::open(path)
             .map_err(|e| AdvisoryDbError::Unreadable { path: shown, message: e.to_string() })?;
         Ok(AdvisoryDb { path: path.to_owned(), database })
@@ -88,48 +89,49 @@ const MAX_ADVISORY_BYTES: u64 = 1024 * 1024;
 /// and at least one advisory. A symlink, FIFO or device anywhere is an
 /// error (never a hang, an unbounded read or a silently skipped crate), and
 /// so is an empty tree (never a "completed" scan of nothing).
-fn check_tree(crates: &Path) -> Result<(), String> {
+fn check_tree(crates: &Path, db: &str) -> Result<(), AdvisoryDbError> {
     use crate::fsutil::{Links, open_regular};
+    let fail = |message: String| AdvisoryDbError::Unreadable { path: db.to_owned(), message };
     let list = |dir: &Path| {
         std::fs::read_dir(dir)
-            .map_err(|e| format!("`{}`: {e}", dir.display()))?
+            .map_err(|e| fail(format!("`{}`: {e}", dir.display())))?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("`{}`: {e}", dir.display()))
+            .map_err(|e| fail(format!("`{}`: {e}", dir.display())))
     };
     let mut advisories = 0usize;
     for krate in list(crates)? {
-        let kind = krate.file_type().map_err(|e| e.to_string())?;
+        let kind = krate.file_type().map_err(|e| fail(e.to_string()))?;
         let name = krate.path();
         if kind.is_symlink() {
-            return Err(format!("`{}` is a symlink: a checkout has none", name.display()));
+            return Err(fail(format!("`{}` is a symlink: a checkout has none", name.display())));
         }
         if !kind.is_dir() {
             if kind.is_file() {
                 continue; // a README or similar beside the crate folders
             }
-            return Err(format!("`{}` is not a folder or a file", name.display()));
+            return Err(fail(format!("`{}` is not a folder or a file", name.display())));
         }
         for file in list(&name)? {
             let path = file.path();
-            let file_kind = file.file_type().map_err(|e| e.to_string())?;
+            let file_kind = file.file_type().map_err(|e| fail(e.to_string()))?;
             if file_kind.is_symlink() || !file_kind.is_file() {
-                return Err(format!(
+                return Err(fail(format!(
                     "`{}` is not a regular file (a symlink, folder, FIFO or device)",
                     path.display()
-                ));
+                )));
             }
             let size = open_regular(&path, Links::Refuse)
                 .and_then(|f| f.metadata())
-                .map_err(|e| e.to_string())?
+                .map_err(|e| fail(e.to_string()))?
                 .len();
             if size > MAX_ADVISORY_BYTES {
-                return Err(format!("`{}` is {size} bytes, over {MAX_ADVISORY_BYTES}", path.display()));
+                return Err(fail(format!("`{}` is {size} bytes, over {MAX_ADVISORY_BYTES}", path.display())));
             }
             advisories += 1;
         }
     }
     if advisories == 0 {
-        return Err(format!("`{}` holds no advisory at all", crates.display()));
+        return Err(fail(format!("`{}` holds no advisory at all", crates.display())));
     }
     Ok(())
 }
@@ -155,13 +157,6 @@ pub struct Dependencies {
     pub capped: Vec<(String, usize)>,
 }
 
-/// A crate name as cargo accepts one: only these can reach a `cargo
-/// update -p NAME` we print, whatever a list says.
-fn is_crate_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 impl Dependencies {
     /// Adds the crates of one list, at most [`MAX_CRATES_PER_LIST`] of them;
     /// names that are not crate names are skipped.
@@ -170,7 +165,7 @@ impl Dependencies {
         let mut named = 0usize;
         for (name, version) in list {
             named += 1;
-            if !is_crate_name(&name) || taken >= MAX_CRATES_PER_LIST {
+            if !crate::names::is_crate_name(&name) || taken >= MAX_CRATES_PER_LIST {
                 continue;
             }
             taken += 1;
@@ -294,113 +289,6 @@ pub struct Scan {
     /// the first are reported).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matches_capped: Option<usize>,
-}
-
-/// What cargo's local crates.io index cache says of each crate's version:
-/// the yanked ones. Read from disk under cargo's package lock, never
-/// fetched, so it is as fresh as the last cargo command that updated it.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct YankCheck {
-    /// The index directory read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub index: Option<String>,
-    /// Why the cache could not be read (then nothing was checked).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unavailable: Option<String>,
-    pub checked: usize,
-    /// Crates the cache has no entry for (never fetched on this machine).
-    pub not_in_cache: Vec<String>,
-    /// `(crate, version)` yanked from crates.io.
-    pub yanked: Vec<(String, String)>,
-}
-
-/// How long to wait for cargo's package lock (a build may hold it).
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Why cargo's crates.io index cache could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum IndexUnavailable {
-    #[error("{0}")]
-    Index(String),
-    #[error("crates.io is configured as a git index: only the sparse index cache is read")]
-    GitIndex,
-    #[error("cargo has no crates.io index cache at `{0}` (nothing was fetched from crates.io here)")]
-    NoCache(String),
-    #[error("cargo's package lock: {0}")]
-    Lock(String),
-}
-
-/// The crates.io sparse index cache, locked as cargo locks it, and its root.
-fn open_index_cache()
--> Result<(tame_index::index::SparseIndex, tame_index::index::FileLock, String), IndexUnavailable> {
-    use tame_index::index::{IndexLocation, IndexUrl, SparseIndex};
-    let tame = |e: tame_index::Error| IndexUnavailable::Index(with_causes(&e));
-    let url = IndexUrl::crates_io(None, None, None).map_err(tame)?;
-    if !url.is_sparse() {
-        return Err(IndexUnavailable::GitIndex);
-    }
-    let index = SparseIndex::new(IndexLocation::new(url)).map_err(tame)?;
-    let probe = index.cache().cache_path(tame_index::KrateName::crates_io("serde").map_err(tame)?);
-    let root = probe.ancestors().nth(4).map(|p| p.to_string()).unwrap_or_default();
-    if !Path::new(&root).join(".cache").is_dir() {
-        return Err(IndexUnavailable::NoCache(root));
-    }
-    let lock = tame_index::flock::LockOptions::cargo_package_lock(None)
-        .and_then(|options| options.shared().lock(|_| Some(LOCK_WAIT)))
-        .map_err(|e| IndexUnavailable::Lock(with_causes(&e)))?;
-    Ok((index, lock, root))
-}
-
-/// The yanked versions among `deps`, from the index cache of crates.io (or
-/// of the source cargo's configuration puts in its place). Each crate's
-/// cache file is read and parsed once, however many of its versions are
-/// listed.
-pub fn yanked(deps: &Dependencies) -> YankCheck {
-    if deps.is_empty() {
-        return YankCheck::default();
-    }
-    let (index, lock, root) = match open_index_cache() {
-        Ok(opened) => opened,
-        Err(reason) => return YankCheck { unavailable: Some(reason.to_string()), ..Default::default() },
-    };
-    let mut check = YankCheck { index: Some(root), ..Default::default() };
-    let mut by_name: BTreeMap<&str, Vec<&Version>> = BTreeMap::new();
-    for (name, version) in deps.crates.keys() {
-        by_name.entry(name).or_default().push(version);
-    }
-    for (name, versions) in by_name {
-        let cached = tame_index::KrateName::crates_io(name)
-            .and_then(|name| index.cached_krate(name, &lock))
-            .and_then(|entry| entry.map(|e| e.deserialize()).transpose());
-        let Ok(Some(krate)) = cached else {
-            check.not_in_cache.extend(versions.iter().map(|v| format!("{name}@{v}")));
-            continue;
-        };
-        let yanked: std::collections::BTreeSet<&str> =
-            krate.versions.iter().filter(|v| v.is_yanked()).map(|v| v.version.as_str()).collect();
-        for version in versions {
-            check.checked += 1;
-            let version = version.to_string();
-            if yanked.contains(version.as_str()) && check.yanked.len() < MAX_FINDINGS {
-                check.yanked.push((name.to_owned(), version));
-            }
-        }
-    }
-    check
-}
-
-/// `error: cause: cause`, as tame-index's errors name only their kind.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let shown = cause.to_string();
-        if !text.contains(&shown) {
-            text = format!("{text}: {shown}");
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Every advisory of `db` that applies to a crate of `deps` on the wasm32

@@ -8,6 +8,7 @@ mod findings;
 mod host_findings;
 mod report;
 mod sarif;
+mod yanked;
 
 pub use advisories::{AdvisoryDb, AdvisoryDbError, MAX_CRATES_PER_LIST, MAX_FINDINGS};
 pub use checks::audit;
