@@ -252,7 +252,6 @@ fn inflate(
     entry: &crate::zipcheck::EntryLayout,
     path: &str,
 ) -> Result<(Vec<u8>, [u8; 32]), ArtifactError> {
-    let cap = entry.size;
     let corrupt = |message: String| ArtifactError::Corrupt { path: path.to_owned(), message };
     let start = usize::try_from(entry.data_offset).map_err(|_| corrupt("offset out of range".into()))?;
     let len = usize::try_from(entry.compressed_size).map_err(|_| corrupt("size out of range".into()))?;
@@ -260,7 +259,8 @@ fn inflate(
         .checked_add(len)
         .and_then(|end| bytes.get(start..end))
         .ok_or_else(|| corrupt("its data runs past the end of the archive".into()))?;
-    let mut out = Vec::with_capacity(entry.size.min(cap) as usize);
+    // The caller has held the declared size to the entry and archive limits.
+    let mut out = Vec::with_capacity(entry.size as usize);
     let mut hasher = Sha256::new();
     let mut crc = flate2::Crc::new();
     match entry.method {
@@ -286,9 +286,10 @@ fn inflate(
                     .map_err(|e| corrupt(format!("invalid deflate data: {e}")))?;
                 let produced = usize::try_from(inflater.total_out().saturating_sub(out_before)).unwrap_or(0);
                 let piece = chunk.get(..produced).unwrap_or_default();
-                if (out.len() as u64).saturating_add(produced as u64) > cap {
+                if (out.len() as u64).saturating_add(produced as u64) > entry.size {
                     return Err(corrupt(format!(
-                        "it inflates to more than {cap} bytes, larger than its declared uncompressed size"
+                        "it inflates to more than {} bytes, larger than its declared uncompressed size",
+                        entry.size
                     )));
                 }
                 out.extend_from_slice(piece);

@@ -31,25 +31,19 @@ pub fn thousands(n: u64) -> String {
 /// read from an artifact, a manifest or a registry cannot move the cursor,
 /// retitle the window or hide characters. Everything else is unchanged.
 pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if needs_escape(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
+    escaped(text, &[], false)
 }
 
 /// As [`escape`], for a block of text shown as it is laid out: newlines
 /// and tabs stay, and so do the exact sequences in `keep` (the styles the
 /// caller writes itself); every other control character is escaped.
 pub fn escape_block<'a>(text: &'a str, keep: &[&str]) -> std::borrow::Cow<'a, str> {
-    if !text.chars().any(|c| needs_escape(c) && c != '\n' && c != '\t') {
+    escaped(text, keep, true)
+}
+
+fn escaped<'a>(text: &'a str, keep: &[&str], layout: bool) -> std::borrow::Cow<'a, str> {
+    let escapes = |c: char| needs_escape(c) && !(layout && (c == '\n' || c == '\t'));
+    if !text.chars().any(escapes) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -60,7 +54,7 @@ pub fn escape_block<'a>(text: &'a str, keep: &[&str]) -> std::borrow::Cow<'a, st
             rest = &rest[style.len()..];
             continue;
         }
-        if needs_escape(c) && c != '\n' && c != '\t' {
+        if escapes(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);

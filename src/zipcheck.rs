@@ -299,13 +299,8 @@ pub struct Layout {
     pub comment_bytes: u64,
 }
 
-/// Checks that every reader reads the same entries with the same bytes;
-/// returns how many records the central directory holds.
-pub fn check_layout(bytes: &[u8]) -> Result<usize, Ambiguity> {
-    layout(bytes).map(|layout| layout.entries.len())
-}
-
-/// As [`check_layout`], with where everything is.
+/// Checks that every reader reads the same entries with the same bytes,
+/// and says where each lies.
 pub fn layout(bytes: &[u8]) -> Result<Layout, Ambiguity> {
     let (cd_offset, cd_end, end, total) = end_record(bytes)?;
     let records = central_records(bytes, cd_offset, cd_end, total)?;

@@ -199,7 +199,9 @@ pub fn limit_sources(operator: &OperatorConfig, manifest: &Manifest, overrides: 
 
 /// Our explanation of a refusal before the module ran.
 fn refusal(error: &HostError) -> Failure {
-    Failure { class: error.class, message: error.fix.clone(), palyra_error_kind: error.kind }
+    let mut failure = Failure::new(error.class, error.fix.clone());
+    failure.palyra_error_kind = error.kind;
+    failure
 }
 
 /// The daemon's words for a failure of the call itself.
@@ -335,13 +337,7 @@ pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
                 _ => None,
             };
             if let Some((which, quota, cap)) = binding {
-                let cut = [": raise", " (the lesser", ": use less"]
-                    .iter()
-                    .filter_map(|m| failure.message.find(m))
-                    .min()
-                    .unwrap_or(failure.message.len());
-                let head = failure.message[..cut].to_owned();
-                failure.message = format!("{head}: {}", limit_sources.fix(which, quota, cap));
+                failure.set_limit_fix(&limit_sources.fix(which, quota, cap));
             }
             let message = daemon_message(&failure, &entrypoint);
             fail(&mut outcome, failure, message);

@@ -149,11 +149,28 @@ pub struct Failure {
     pub message: String,
     /// What the Palyra daemon reports for this failure.
     pub palyra_error_kind: PalyraErrorKind,
+    /// For a limit that ran out: the message without its advice, so a caller
+    /// that knows which setting binds can give the right advice instead.
+    #[serde(skip)]
+    limit_head: Option<String>,
 }
 
 impl Failure {
     pub fn new(class: FailureClass, message: impl Into<String>) -> Failure {
-        Failure { class, message: message.into(), palyra_error_kind: class.palyra_kind() }
+        Failure { class, message: message.into(), palyra_error_kind: class.palyra_kind(), limit_head: None }
+    }
+
+    /// A limit that ran out: `head` (what happened) then `fix` (generic advice).
+    fn limit(class: FailureClass, head: String, fix: &str) -> Failure {
+        Failure { message: format!("{head}: {fix}"), limit_head: Some(head), ..Failure::new(class, "") }
+    }
+
+    /// Replaces the generic advice of a limit that ran out with `fix`;
+    /// other failures are left as they are.
+    pub fn set_limit_fix(&mut self, fix: &str) {
+        if let Some(head) = &self.limit_head {
+            self.message = format!("{head}: {fix}");
+        }
     }
 
     fn with_kind(mut self, kind: PalyraErrorKind) -> Failure {
@@ -175,11 +192,10 @@ pub(super) fn output_too_large(limits: &Limits) -> Failure {
 pub use crate::text::thousands;
 
 pub(super) fn timed_out(timeout_ms: u64) -> Failure {
-    Failure::new(
+    Failure::limit(
         FailureClass::TimedOut,
-        format!(
-            "exceeded the wall clock of {timeout_ms} ms: raise `capabilities.quotas.wall_clock_timeout_ms` (the host also caps it at `tool_call.execution_timeout_ms`) or do less per call"
-        ),
+        format!("exceeded the wall clock of {timeout_ms} ms"),
+        "raise `capabilities.quotas.wall_clock_timeout_ms` (the host also caps it at `tool_call.execution_timeout_ms`) or do less per call",
     )
 }
 
@@ -243,13 +259,14 @@ fn ours(
     }
     match hit {
         Some(LimitHit::Memory { desired }) => {
-            return Err(Failure::new(
+            return Err(Failure::limit(
                 FailureClass::MemoryLimit,
                 format!(
-                    "memory.grow was refused at the limit: linear memory would grow to {} bytes, over {} bytes (the lesser of `capabilities.quotas.max_memory_bytes` and the operator's `max_memory_bytes`): use less memory or raise the quota",
+                    "memory.grow was refused at the limit: linear memory would grow to {} bytes, over {} bytes",
                     thousands(desired as u64),
                     thousands(limits.max_memory_bytes)
                 ),
+                "the lesser of `capabilities.quotas.max_memory_bytes` and the operator's `max_memory_bytes` binds: use less memory or raise the quota",
             ));
         }
         Some(LimitHit::Table { desired }) => {
@@ -266,12 +283,10 @@ fn ours(
     }
     if let Some(trap) = error.downcast_ref::<Trap>() {
         return Err(match trap {
-            Trap::OutOfFuel => Failure::new(
+            Trap::OutOfFuel => Failure::limit(
                 FailureClass::OutOfFuel,
-                format!(
-                    "out of fuel after {} units: raise `capabilities.quotas.fuel_budget` (the host caps it at the operator's `fuel_budget`) or optimize",
-                    thousands(limits.fuel)
-                ),
+                format!("out of fuel after {} units", thousands(limits.fuel)),
+                "raise `capabilities.quotas.fuel_budget` (the host caps it at the operator's `fuel_budget`) or optimize",
             ),
             Trap::Interrupt => timed_out(limits.timeout_ms),
             Trap::StackOverflow => Failure::new(

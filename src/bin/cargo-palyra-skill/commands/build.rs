@@ -277,30 +277,31 @@ impl Opts {
         shell: &mut Shell,
     ) -> Result<Vec<ModuleSizeReport>> {
         use cargo_palyra_skill::sizes;
-        let stripped = built
-            .entries
-            .modules()
-            .any(|(_, e)| sizes::report(&e.bytes, None).is_ok_and(|r| r.names == sizes::Names::None));
-        let named = if stripped {
-            shell.status("Building", "a copy with function names kept (`strip` off), for the size report");
-            let side = options.artifact_dir(&built.target_directory).join("size-report");
-            let side_options = BuildOptions {
-                target_dir: Some(side.join("target")),
-                out_dir: Some(side.join("out")),
-                keep_names: true,
-                quiet: true,
-                ..options.clone()
-            };
-            Some(build::build(&side_options, None, false, &Environment::Local, &mut |_| {})?.entries)
-        } else {
-            None
+        let read = |path: &str, wasm: &[u8], unstripped: Option<&[u8]>| {
+            sizes::report(wasm, unstripped)
+                .with_context(|| format!("could not read `{path}` for its size report"))
         };
         let mut reports = Vec::new();
         for (path, entry) in built.entries.modules() {
-            let unstripped = named.as_ref().and_then(|n| n.get(path)).map(|e| e.bytes.as_slice());
-            let report = sizes::report(&entry.bytes, unstripped)
-                .with_context(|| format!("could not read `{path}` for its size report"))?;
-            reports.push(ModuleSizeReport { path: path.to_owned(), report });
+            reports.push(ModuleSizeReport { path: path.to_owned(), report: read(path, &entry.bytes, None)? });
+        }
+        if reports.iter().all(|r| r.report.names != sizes::Names::None) {
+            return Ok(reports);
+        }
+        shell.status("Building", "a copy with function names kept (`strip` off), for the size report");
+        let side = options.artifact_dir(&built.target_directory).join("size-report");
+        let side_options = BuildOptions {
+            target_dir: Some(side.join("target")),
+            out_dir: Some(side.join("out")),
+            keep_names: true,
+            quiet: true,
+            ..options.clone()
+        };
+        let named = build::build(&side_options, None, false, &Environment::Local, &mut |_| {})?.entries;
+        for module in reports.iter_mut().filter(|r| r.report.names == sizes::Names::None) {
+            let wasm = &built.entries.get(&module.path).expect("listed above").bytes;
+            let unstripped = named.get(&module.path).map(|e| e.bytes.as_slice());
+            module.report = read(&module.path, wasm, unstripped)?;
         }
         Ok(reports)
     }
