@@ -150,6 +150,18 @@ pub fn build(
         &options.features,
         &options.cargo_flags,
     )?;
+    // A build that keeps function names (never one for release) has its
+    // own target directory unless given one: it neither replaces the
+    // release build's outputs nor makes cargo rebuild them.
+    let named;
+    let options = match (&options.target_dir, options.keep_names) {
+        (None, true) => {
+            let dir = krate.metadata.target_directory.as_std_path().join("palyra-skill").join("named");
+            named = BuildOptions { target_dir: Some(dir), ..options.clone() };
+            &named
+        }
+        _ => options,
+    };
     let version = krate.package.version.to_string();
     progress(Event::Located {
         package: &krate.package.name,

@@ -71,7 +71,7 @@ pub enum CaseError {
 }
 
 /// One case's verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CaseResult {
     pub case: String,
     pub tool: String,
@@ -86,6 +86,9 @@ pub struct CaseResult {
     /// Fuel, wall time and peak memory against the call's limits (host ABI).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget: Option<crate::host::Budget>,
+    /// The files `test --fuel-profile` wrote for the case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel_profile: Option<crate::profile::ProfileSummary>,
 }
 
 /// Every name `expect.error` may use.
@@ -162,6 +165,7 @@ pub fn judge_host(case: &Case, tool: &str, outcome: &HostOutcome, warn_at: f64) 
         wall_ms: outcome.wall_ms,
         tier: outcome.tier,
         budget: Some(outcome.budget(warn_at)),
+        fuel_profile: None,
     }
 }
 
@@ -202,6 +206,7 @@ pub fn judge_preview(case: &Case, tool: &str, outcome: &ToolOutcome) -> CaseResu
         wall_ms: report.wall_ms,
         tier: Some(report.tier),
         budget: None,
+        fuel_profile: None,
     }
 }
 

@@ -134,7 +134,7 @@ fn section_name(id: u8) -> &'static str {
 
 /// A readable name: demangled (legacy `_ZN` and v0 `_R` symbols), without
 /// the `::h0123456789abcdef` hash rustc appends.
-fn clean(name: &str) -> String {
+pub fn clean(name: &str) -> String {
     let demangled =
         rustc_demangle::try_demangle(name).map(|d| format!("{d:#}")).unwrap_or_else(|_| name.to_owned());
     match demangled.rsplit_once("::h") {
@@ -155,6 +155,14 @@ fn sorted(sizes: &[u64]) -> Vec<u64> {
 /// `<serde_json::Value as core::fmt::Display>::fmt` are `serde_json`;
 /// a name without a path is `[no path]`.
 pub fn crate_of(name: &str) -> String {
+    // `<str as serde_json::value::Index>::index_into`: a type without a
+    // path takes the trait's crate.
+    if let Some(rest) = name.strip_prefix('<')
+        && let Some((ty, tail)) = rest.split_once(" as ")
+        && !ty.contains("::")
+    {
+        return crate_of(tail);
+    }
     let trimmed = name.trim_start_matches(['<', '&', '*', ' ']);
     let trimmed = trimmed.strip_prefix("mut ").or_else(|| trimmed.strip_prefix("dyn ")).unwrap_or(trimmed);
     match trimmed.find("::") {
@@ -220,8 +228,17 @@ mod tests {
         assert_eq!(crate_of("serde_json::de::Deserializer<R>::parse_any"), "serde_json");
         assert_eq!(crate_of("<serde_json::value::Value as core::fmt::Display>::fmt"), "serde_json");
         assert_eq!(crate_of("core::ptr::drop_in_place<alloc::vec::Vec<u8>>"), "core");
-        assert_eq!(crate_of("<&mut T as core::fmt::Write>::write_str"), "[no path]");
+        assert_eq!(
+            crate_of("<&mut T as core::fmt::Write>::write_str"),
+            "core",
+            "a generic type takes the trait's crate"
+        );
         assert_eq!(crate_of("run"), "[no path]");
+        assert_eq!(crate_of("<str as serde_json::value::index::Index>::index_into"), "serde_json");
+        assert_eq!(
+            crate_of("<&mut serde_json::de::Deserializer<R> as serde_core::de::Deserializer>::f"),
+            "serde_json"
+        );
         assert_eq!(clean("_ZN10serde_json2de5parse17h0123456789abcdefE"), "serde_json::de::parse");
         assert_eq!(clean("alloc::raw_vec::finish_grow::h0123456789abcdef"), "alloc::raw_vec::finish_grow");
     }

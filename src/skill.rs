@@ -122,6 +122,7 @@ pub fn build_scratch(
     cargo_flags: Vec<String>,
     quiet: bool,
     key: Option<&SecretKey>,
+    keep_names: bool,
 ) -> Result<Scratch, BuildError> {
     let manifest_path = if path.is_dir() { path.join("Cargo.toml") } else { path.to_owned() };
     let options = BuildOptions {
@@ -130,6 +131,7 @@ pub fn build_scratch(
         cargo_flags,
         quiet,
         scratch: true,
+        keep_names,
         ..Default::default()
     };
     let mut crate_dir = manifest_path.parent().map(Path::to_owned).unwrap_or_default();

@@ -70,6 +70,7 @@ fn a_compiled_rust_skill_needs_exactly_the_fuel_it_needs_on_the_consumers_runtim
                     requested: &requested,
                     overrides: Overrides { fuel: Some(fuel), ..Overrides::default() },
                     tier,
+                    profile: None,
                 },
             );
             outcome.exit_code.is_some()

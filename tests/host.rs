@@ -85,6 +85,7 @@ impl<'a> Call<'a> {
                 requested: &self.requested,
                 overrides: self.overrides,
                 tier: Tier::Quick,
+                profile: None,
             },
         )
     }

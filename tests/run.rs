@@ -28,6 +28,7 @@ fn run_wat(name: &str, limits: Limits, preopens: Vec<Preopen>) -> RunReport {
         grants: Grants::default(),
         limits,
         preopens,
+        profile: None,
     })
 }
 

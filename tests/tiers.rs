@@ -33,6 +33,7 @@ fn request<'a>(
         grants: Grants { http: vec!["api.example.com".into()], ..Grants::default() },
         limits,
         preopens,
+        profile: None,
     }
 }
 

@@ -15,8 +15,8 @@ use super::{HostError, PalyraErrorKind};
 use crate::audit::analysis::analyze;
 use crate::manifest::Manifest;
 use crate::runtime::{
-    CacheOutcome, CapabilityClass, Failure, FailureClass, Grants, HOST_MODULE, Limits, Linking, RunRequest,
-    Runtime, Tier,
+    CacheOutcome, CapabilityClass, Failure, FailureClass, Grants, HOST_MODULE, Limits, Linking, RawProfile,
+    RunRequest, Runtime, Tier,
 };
 
 /// Limits given on the command line, which replace the computed ones.
@@ -41,6 +41,8 @@ pub struct HostCall<'a> {
     pub requested: &'a Requested,
     pub overrides: Overrides,
     pub tier: Tier,
+    /// Profile the call's fuel, sampling every this many units.
+    pub profile: Option<u64>,
 }
 
 /// What the daemon would answer, and what we measured and why it failed.
@@ -77,6 +79,9 @@ pub struct HostOutcome {
     pub quick_failure: Option<Failure>,
     #[serde(skip)]
     pub cache: Option<CacheOutcome>,
+    /// Where the fuel went, for a profiled call.
+    #[serde(skip)]
+    pub profile: Option<RawProfile>,
 }
 
 /// Where a limit of a call comes from: the cap that binds.
@@ -251,6 +256,7 @@ pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
         tier: None,
         quick_failure: None,
         cache: None,
+        profile: None,
     };
     let fail = |outcome: &mut HostOutcome, failure: Failure, message: String| {
         outcome.palyra_error_kind = Some(failure.palyra_error_kind);
@@ -315,12 +321,14 @@ pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
         grants: grants.clone(),
         limits,
         preopens: Vec::new(),
+        profile: call.profile,
     });
     outcome.fuel_consumed = report.fuel_consumed;
     outcome.peak_memory_bytes = report.peak_memory_bytes;
     outcome.wall_ms = report.wall_ms;
     outcome.tier = Some(report.tier);
     outcome.quick_failure = report.quick_failure.clone();
+    outcome.profile = report.profile.clone();
     let code = match (report.failure, report.exit_code) {
         (Some(mut failure), _) => {
             // Name the cap that binds, not a quota that may not.

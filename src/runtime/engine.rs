@@ -11,6 +11,7 @@ use wasmtime::{Config, Engine, Linker, Module, OptLevel};
 
 use super::cache::{CacheOutcome, ModuleCache};
 use super::grants::{CapabilityClass, HOST_MODULE};
+use super::profile::MAX_PROFILE_FRAMES;
 use super::store::State;
 
 /// The wasm stack a guest may use before it traps as "stack exhausted":
@@ -74,26 +75,46 @@ pub(super) struct Backend {
     wasi_linker: OnceLock<Result<Linker<State>, std::sync::Arc<wasmtime::Error>>>,
 }
 
+/// The consumer's configuration (fuel, epochs on optimized code, the stack),
+/// for `tier`'s code.
+fn config(tier: Tier) -> Config {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    match tier {
+        Tier::Optimized => {
+            config.epoch_interruption(true).max_wasm_stack(MAX_WASM_STACK);
+        }
+        // Epoch checks cost quick code a tenth of its compile time; its
+        // wall clock is kept by yielding on fuel instead (see `exec`).
+        // Its frames may be smaller than optimized code's (1.7x smaller
+        // for a plain recursion, measured against the consumer's own
+        // runtime), so it gets an eighth of the stack: a call that
+        // fits there fits the host's stack too, and one that does not is
+        // confirmed on optimized code.
+        Tier::Quick => {
+            config.cranelift_opt_level(OptLevel::None).max_wasm_stack(QUICK_WASM_STACK);
+        }
+    }
+    config
+}
+
 impl Backend {
     fn new(tier: Tier) -> Result<Backend, RuntimeError> {
-        let mut config = Config::new();
-        config.consume_fuel(true);
-        match tier {
-            Tier::Optimized => {
-                config.epoch_interruption(true).max_wasm_stack(MAX_WASM_STACK);
-            }
-            // Epoch checks cost quick code a tenth of its compile time; its
-            // wall clock is kept by yielding on fuel instead (see `exec`).
-            // Its frames may be smaller than optimized code's (1.7x smaller
-            // for a plain recursion, measured against the consumer's own
-            // runtime), so it gets an eighth of the stack: a call that
-            // fits there fits the host's stack too, and one that does not is
-            // confirmed on optimized code.
-            Tier::Quick => {
-                config.cranelift_opt_level(OptLevel::None).max_wasm_stack(QUICK_WASM_STACK);
-            }
-        }
-        let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        Backend::with(&config(tier))
+    }
+
+    /// Optimized code whose backtraces keep [`MAX_PROFILE_FRAMES`] frames
+    /// (wasmtime keeps 20 by default): the engine of fuel profiles. Its
+    /// own engine, so the epoch ticks that take samples reach no other
+    /// call.
+    fn profiling() -> Result<Backend, RuntimeError> {
+        let mut config = config(Tier::Optimized);
+        config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(MAX_PROFILE_FRAMES));
+        Backend::with(&config)
+    }
+
+    fn with(config: &Config) -> Result<Backend, RuntimeError> {
+        let engine = Engine::new(config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         Ok(Backend { engine, host_linker: OnceLock::new(), wasi_linker: OnceLock::new() })
     }
 
@@ -132,6 +153,8 @@ fn link(engine: &Engine, linking: Linking) -> wasmtime::Result<Linker<State>> {
 pub struct Runtime {
     quick: Backend,
     optimized: Backend,
+    /// Built by the first profiled call.
+    profiling: OnceLock<Result<Backend, String>>,
     cache: Option<ModuleCache>,
 }
 
@@ -142,6 +165,7 @@ pub struct LoadedModule {
     sha256: [u8; 32],
     quick: OnceLock<Module>,
     optimized: OnceLock<Module>,
+    profiled: OnceLock<Module>,
     /// What the cache did when the module was loaded.
     pub cache: CacheOutcome,
 }
@@ -155,7 +179,12 @@ impl LoadedModule {
 
 impl Runtime {
     pub fn new(cache: Option<ModuleCache>) -> Result<Runtime, RuntimeError> {
-        Ok(Runtime { quick: Backend::new(Tier::Quick)?, optimized: Backend::new(Tier::Optimized)?, cache })
+        Ok(Runtime {
+            quick: Backend::new(Tier::Quick)?,
+            optimized: Backend::new(Tier::Optimized)?,
+            profiling: OnceLock::new(),
+            cache,
+        })
     }
 
     pub(super) fn backend(&self, tier: Tier) -> &Backend {
@@ -180,29 +209,30 @@ impl Runtime {
             sha256,
             quick: OnceLock::new(),
             optimized: OnceLock::new(),
+            profiled: OnceLock::new(),
             cache: CacheOutcome::Disabled,
         };
-        let (optimized, stale) = self.cached(Tier::Optimized, &sha256);
+        let (optimized, stale) = self.cached(self.engine(Tier::Optimized), &sha256);
         if let Some(module) = optimized {
             let _ = loaded.optimized.set(module);
             loaded.cache = CacheOutcome::Hit;
             return Ok(loaded);
         }
         if tier == Tier::Optimized {
-            let _ = loaded.optimized.set(self.compile(Tier::Optimized, wasm, &sha256)?);
+            let _ = loaded.optimized.set(self.compile(self.engine(Tier::Optimized), wasm, &sha256)?);
             loaded.cache = self.outcome(stale);
             return Ok(loaded);
         }
         // An unusable optimized entry was removed; quick code that the
         // cache holds is still a hit.
-        let (quick, quick_stale) = self.cached(Tier::Quick, &sha256);
+        let (quick, quick_stale) = self.cached(self.engine(Tier::Quick), &sha256);
         loaded.cache = match quick {
             Some(module) => {
                 let _ = loaded.quick.set(module);
                 CacheOutcome::Hit
             }
             None => {
-                let _ = loaded.quick.set(self.compile(Tier::Quick, wasm, &sha256)?);
+                let _ = loaded.quick.set(self.compile(self.engine(Tier::Quick), wasm, &sha256)?);
                 self.outcome(quick_stale.or(stale))
             }
         };
@@ -219,11 +249,33 @@ impl Runtime {
         if let Some(module) = cell.get() {
             return Ok(module);
         }
-        let module = match self.cached(tier, &loaded.sha256) {
-            (Some(module), _) => module,
-            (None, _) => self.compile(tier, &loaded.wasm, &loaded.sha256)?,
-        };
+        let module = self.cached_or_compiled(self.engine(tier), loaded)?;
         Ok(cell.get_or_init(|| module))
+    }
+
+    /// The profiling engine and the module's code for it (optimized code:
+    /// the cache's entry for optimized code serves it).
+    pub(super) fn profiling<'m>(
+        &self,
+        loaded: &'m LoadedModule,
+    ) -> Result<(&Backend, &'m Module), RuntimeError> {
+        let backend = self
+            .profiling
+            .get_or_init(|| Backend::profiling().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| RuntimeError::Engine(e.clone()))?;
+        if let Some(module) = loaded.profiled.get() {
+            return Ok((backend, module));
+        }
+        let module = self.cached_or_compiled(&backend.engine, loaded)?;
+        Ok((backend, loaded.profiled.get_or_init(|| module)))
+    }
+
+    fn cached_or_compiled(&self, engine: &Engine, loaded: &LoadedModule) -> Result<Module, RuntimeError> {
+        match self.cached(engine, &loaded.sha256) {
+            (Some(module), _) => Ok(module),
+            (None, _) => self.compile(engine, &loaded.wasm, &loaded.sha256),
+        }
     }
 
     fn outcome(&self, stale: Option<String>) -> CacheOutcome {
@@ -234,13 +286,12 @@ impl Runtime {
         }
     }
 
-    /// Verified compiled code of `tier` from the cache, or why an entry
+    /// Verified compiled code for `engine` from the cache, or why an entry
     /// that was there could not be used (it is removed).
-    fn cached(&self, tier: Tier, sha256: &[u8; 32]) -> (Option<Module>, Option<String>) {
+    fn cached(&self, engine: &Engine, sha256: &[u8; 32]) -> (Option<Module>, Option<String>) {
         let Some(cache) = &self.cache else {
             return (None, None);
         };
-        let engine = self.engine(tier);
         let entry = cache.entry(engine, sha256);
         let reason = match cache.load(&entry) {
             Ok(Some(body)) => match deserialize(engine, &body) {
@@ -254,9 +305,8 @@ impl Runtime {
         (None, Some(reason))
     }
 
-    /// Compiles `tier`'s code and stores it in the cache.
-    fn compile(&self, tier: Tier, wasm: &[u8], sha256: &[u8; 32]) -> Result<Module, RuntimeError> {
-        let engine = self.engine(tier);
+    /// Compiles the code for `engine` and stores it in the cache.
+    fn compile(&self, engine: &Engine, wasm: &[u8], sha256: &[u8; 32]) -> Result<Module, RuntimeError> {
         let module = Module::new(engine, wasm).map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
         if let Some(cache) = &self.cache {
             // A cache that cannot be written only costs the next run a compile.

@@ -2,17 +2,20 @@
 //! fuel, memory, table, stack and wall-clock limits, with every failure
 //! classified and explained.
 
-use std::sync::mpsc;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use wasmtime::{Module, Store};
+use wasmtime::{Module, Store, UpdateDeadline, WasmBacktrace};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{DirPerms, FilePerms, WasiCtxBuilder};
 
-use super::engine::{Linking, LoadedModule, Runtime, Tier};
+use super::engine::{Backend, Linking, LoadedModule, Runtime, RuntimeError, Tier};
 use super::failure::{CallError, Failure, FailureClass, RunReport, classify, output_too_large, timed_out};
 use super::grants::Grants;
 use super::limits::{Limiter, Limits};
+use super::profile::{DEFAULT_PROFILE_INTERVAL, PROFILE_SAMPLES, Sampler};
 use super::state::Preopen;
 use super::store::State;
 
@@ -33,6 +36,10 @@ pub struct RunRequest<'a> {
     pub grants: Grants,
     pub limits: Limits,
     pub preopens: Vec<Preopen>,
+    /// Profile the call's fuel, sampling every this many units (0: about
+    /// [`PROFILE_SAMPLES`] samples in all): the call then runs on optimized
+    /// code, with the samples in the report.
+    pub profile: Option<u64>,
 }
 
 impl Runtime {
@@ -46,6 +53,27 @@ impl Runtime {
     /// code from the start instead, since a second run would see the first
     /// one's writes.
     pub fn run(&self, request: RunRequest) -> RunReport {
+        if let Some(interval) = request.profile {
+            let prepared = self.profiling(request.module).map_err(|e| e.to_string());
+            let prepared = || prepared.clone().map_err(RuntimeError::Engine);
+            let writes_state = request.preopens.iter().any(|p| p.writable);
+            // The interval for about `PROFILE_SAMPLES` samples comes from an
+            // unprofiled call first (fuel is deterministic): unless the
+            // call writes state, which a second call would see.
+            let (interval, unprofiled) = match interval {
+                0 if !writes_state => {
+                    let plain = self.run_in(Tier::Optimized, prepared(), &request, None);
+                    ((plain.fuel_consumed / PROFILE_SAMPLES).max(1), Some(plain.fuel_consumed))
+                }
+                0 => (DEFAULT_PROFILE_INTERVAL, None),
+                n => (n, None),
+            };
+            let mut report = self.run_in(Tier::Optimized, prepared(), &request, Some(interval));
+            if let Some(profile) = report.profile.as_mut() {
+                profile.unprofiled_fuel = unprofiled;
+            }
+            return report;
+        }
         let writes_state = request.preopens.iter().any(|p| p.writable);
         let mut tier = request.module.tier();
         if tier == Tier::Quick && writes_state && self.code(request.module, Tier::Optimized).is_ok() {
@@ -67,7 +95,19 @@ impl Runtime {
     /// Calls the entrypoint once on exactly `tier`'s code (compiled now if
     /// the module has none yet), with no confirmation run.
     pub fn run_on(&self, tier: Tier, request: &RunRequest) -> RunReport {
-        let backend = self.backend(tier);
+        let prepared = self.code(request.module, tier).map(|module| (self.backend(tier), module));
+        self.run_in(tier, prepared, request, None)
+    }
+
+    /// Calls the entrypoint once with `prepared`'s engine and code,
+    /// sampling the stack every `profile` units of fuel when set.
+    fn run_in(
+        &self,
+        tier: Tier,
+        prepared: Result<(&Backend, &Module), RuntimeError>,
+        request: &RunRequest,
+        profile: Option<u64>,
+    ) -> RunReport {
         let limits = request.limits;
         let stdout = MemoryOutputPipe::new(limits.max_stdout_bytes);
         let stderr = MemoryOutputPipe::new(limits.max_stderr_bytes);
@@ -82,6 +122,7 @@ impl Runtime {
             failure: None,
             tier,
             quick_failure: None,
+            profile: None,
         };
 
         let mut wasi = WasiCtxBuilder::new();
@@ -105,8 +146,8 @@ impl Runtime {
             }
         }
         let prepared =
-            self.code(request.module, tier).and_then(|module| Ok((module, backend.linker(request.linking)?)));
-        let (module, linker) = match prepared {
+            prepared.and_then(|(backend, module)| Ok((backend, module, backend.linker(request.linking)?)));
+        let (backend, module, linker) = match prepared {
             Ok(prepared) => prepared,
             Err(e) => {
                 report.failure =
@@ -120,6 +161,7 @@ impl Runtime {
             wasi: wasi.build_p1(),
             limiter: Limiter::new(limits.max_memory_bytes, limits.max_table_elements, limits.max_instances),
             grants: request.grants.clone(),
+            sampler: profile.map(|interval| Sampler::new(limits.fuel, interval)),
         };
         let mut store = Store::new(&backend.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -134,18 +176,37 @@ impl Runtime {
         let ticker = match tier {
             Tier::Optimized => {
                 store.set_epoch_deadline(1);
-                store.epoch_deadline_trap();
+                let expired = Arc::new(AtomicBool::new(false));
+                match profile {
+                    // Each tick takes a sample, and the time-out's tick ends the call.
+                    Some(_) => {
+                        let expired = expired.clone();
+                        store.epoch_deadline_callback(move |mut context| {
+                            if expired.load(Ordering::Acquire) {
+                                return Ok(UpdateDeadline::Interrupt);
+                            }
+                            let fuel_left = context.get_fuel().unwrap_or(0);
+                            let trace = WasmBacktrace::capture(&context);
+                            if let Some(sampler) = context.data_mut().sampler.as_mut() {
+                                sampler.sample(fuel_left, &trace);
+                            }
+                            Ok(UpdateDeadline::Continue(1))
+                        });
+                    }
+                    None => store.epoch_deadline_trap(),
+                }
                 // The epoch trap does not store the fuel counter that compiled
                 // code keeps in a register, so a loop interrupted by it would
                 // report the fuel of its last call. Yielding on fuel stores
                 // it every `QUICK_YIELD_FUEL` units (and changes nothing the
                 // guest sees): the figure after a time-out is then off by
                 // less than that, where it was off by everything.
-                let _ = store.fuel_async_yield_interval(Some(QUICK_YIELD_FUEL));
+                let _ = store.fuel_async_yield_interval(Some(profile.unwrap_or(QUICK_YIELD_FUEL)));
                 let (cancel, cancelled) = mpsc::channel::<()>();
                 let engine = backend.engine.clone();
                 let thread = std::thread::spawn(move || {
                     if cancelled.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
+                        expired.store(true, Ordering::Release);
                         engine.increment_epoch();
                     }
                 });
@@ -157,13 +218,21 @@ impl Runtime {
             }
         };
 
+        let engine = backend.engine.clone();
         let outcome = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
             Ok(rt) => rt.block_on(async {
-                tokio::time::timeout(
-                    timeout,
-                    call(linker, &mut store, module, request.entrypoint, request.linking),
-                )
-                .await
+                let mut called =
+                    std::pin::pin!(call(linker, &mut store, module, request.entrypoint, request.linking));
+                // A profiled call yields every `profile` units of fuel: the
+                // tick makes its next epoch check take a sample.
+                let sampled = std::future::poll_fn(|cx| {
+                    let poll = called.as_mut().poll(cx);
+                    if poll.is_pending() && profile.is_some() {
+                        engine.increment_epoch();
+                    }
+                    poll
+                });
+                tokio::time::timeout(timeout, sampled).await
             }),
             Err(e) => Ok(Err(CallError::Other(wasmtime::Error::msg(format!(
                 "could not start the async runtime: {e}"
@@ -178,6 +247,7 @@ impl Runtime {
         report.fuel_consumed = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         report.peak_memory_bytes = store.data().limiter.peak_memory as u64;
         let hit = store.data().limiter.hit;
+        report.profile = store.data_mut().sampler.take().map(|sampler| sampler.finish(report.fuel_consumed));
         report.stdout = stdout.contents().to_vec();
         report.stderr = stderr.contents().to_vec();
         match outcome {

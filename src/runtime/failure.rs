@@ -328,6 +328,9 @@ pub struct RunReport {
     /// What quick code did first, when its time-out or stack exhaustion was
     /// run again on optimized code (whose result this report is).
     pub quick_failure: Option<Failure>,
+    /// Where the fuel went, for a profiled call.
+    #[serde(skip)]
+    pub profile: Option<super::profile::RawProfile>,
 }
 
 impl std::fmt::Debug for RunReport {

@@ -22,6 +22,8 @@ pub struct ToolCall<'a> {
     pub grants: Grants,
     pub limits: Limits,
     pub preopens: Vec<Preopen>,
+    /// Profile the call's fuel (see [`RunRequest::profile`]).
+    pub profile: Option<u64>,
 }
 
 /// The call's report and, when it succeeded, its output document.
@@ -46,6 +48,7 @@ impl Runtime {
                 failure: Some(failure),
                 tier: call.module.tier(),
                 quick_failure: None,
+                profile: None,
             },
             output: None,
         };
@@ -67,6 +70,7 @@ impl Runtime {
             grants: call.grants,
             limits: call.limits,
             preopens: call.preopens,
+            profile: call.profile,
         });
         if report.failure.is_some() {
             return ToolOutcome { report, output: None };

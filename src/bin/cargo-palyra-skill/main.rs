@@ -20,6 +20,7 @@ macro_rules! exit_status {
 mod commands;
 mod input;
 mod operator;
+mod profile_out;
 mod secrets;
 mod shell;
 mod skill;

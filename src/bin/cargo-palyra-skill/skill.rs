@@ -144,11 +144,14 @@ fn open_cache() -> Option<Result<ModuleCache>> {
 }
 
 /// Builds the crate at `path` (a directory or a `Cargo.toml`), signed with
-/// `key` or unsigned, into the scratch output directory.
+/// `key` or unsigned, into the scratch output directory; with `keep_names`,
+/// a copy whose modules keep their function names (`strip` off), in its
+/// own target directory.
 pub fn build_crate(
     path: &Path,
     args: &BuildArgs,
     key: Option<&SecretKey>,
+    keep_names: bool,
     shell: &mut Shell,
 ) -> Result<Scratch> {
     let mut cargo_flags = Vec::new();
@@ -157,17 +160,24 @@ pub fn build_crate(
             cargo_flags.push(flag.to_owned());
         }
     }
-    let scratch =
-        cargo_palyra_skill::skill::build_scratch(path, &args.profile, cargo_flags, shell.is_quiet(), key)?;
+    let scratch = cargo_palyra_skill::skill::build_scratch(
+        path,
+        &args.profile,
+        cargo_flags,
+        shell.is_quiet(),
+        key,
+        keep_names,
+    )?;
     let how = if key.is_some() { "signed" } else { "unsigned" };
     shell.verbose("Built", format_args!("`{}` ({how})", scratch.artifact.display()));
     Ok(scratch)
 }
 
-/// Loads and verifies a skill from an artifact file or a crate (built first).
-pub fn load(target: &Path, build: &BuildArgs, shell: &mut Shell) -> Result<Skill> {
+/// Loads and verifies a skill from an artifact file or a crate (built
+/// first; with `keep_names`, built with its function names, for a profile).
+pub fn load(target: &Path, build: &BuildArgs, keep_names: bool, shell: &mut Shell) -> Result<Skill> {
     let (entries, crate_dir, crate_abi, warn_at) = if is_crate(target) {
-        let scratch = build_crate(target, build, None, shell)?;
+        let scratch = build_crate(target, build, None, keep_names, shell)?;
         (scratch.entries, Some(scratch.crate_dir), Some(scratch.abi), scratch.warn_at)
     } else {
         (read_entries(target)?, None, None, cargo_palyra_skill::headroom::DEFAULT_WARN_AT)

@@ -140,7 +140,7 @@ impl Opts {
             Some((key, _)) => key,
             None => dev_key()?.0,
         };
-        Ok(skill::build_crate(target, &self.build, Some(&key), shell)?.bytes)
+        Ok(skill::build_crate(target, &self.build, Some(&key), false, shell)?.bytes)
     }
 
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {

@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use cargo_palyra_skill::baseline::{self, Baseline, Comparison, Status};
 use cargo_palyra_skill::cargo::Abi;
 use cargo_palyra_skill::cases::{self, Case, CaseResult};
 use cargo_palyra_skill::host::{self, HostCall, HostOutcome, OperatorConfig, Overrides, Requested};
 use cargo_palyra_skill::manifest::Tool;
-use cargo_palyra_skill::runtime::{Allow, Grants, Limits, LoadedModule, Runtime, ToolCall};
+use cargo_palyra_skill::runtime::{Allow, Grants, Limits, LoadedModule, RawProfile, Runtime, ToolCall};
 use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
@@ -37,13 +38,22 @@ use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, CratePath, Skill};
 /// "expect": { "output": ... } }` or `"expect": { "error": "<class>" }`,
 /// with optional `"max_fuel"`, `"allow_http"`, `"allow_secrets"`,
 /// `"allow_storage"`.
+///
+/// Fuel is deterministic, so it can be held to a baseline:
+/// `--save-baseline` writes each case's fuel to `fuel-baseline.json` (commit
+/// it), and `--baseline` fails a case whose fuel grew more than
+/// `--baseline-tolerance` percent or reached the `headroom-warn` share of
+/// its budget, with a table of base, head, delta and headroom.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill test\n",
     "  cargo palyra-skill test --operator-config palyrad.toml\n",
-    "  cargo palyra-skill test skills/guard --message-format json\n\n",
-    "Exit status:\n  0  every case passed\n  1  a case failed, or no case ran\n  2  could not run (build failed, bad fixture)",
+    "  cargo palyra-skill test skills/guard --message-format json\n",
+    "  cargo palyra-skill test --save-baseline\n",
+    "  cargo palyra-skill test --baseline\n",
+    "  cargo palyra-skill test --fuel-profile target/fuel-profiles\n\n",
+    "Exit status:\n  0  every case passed\n  1  a case failed, no case ran, or a case regressed against the baseline\n  2  could not run (build failed, bad fixture)",
     "\n\n",
     reference!()
 ))]
@@ -55,6 +65,23 @@ pub struct Opts {
     abi: Option<AbiArg>,
     #[command(flatten)]
     operator: OperatorArgs,
+    /// Write each case's fuel to FILE, to commit [default FILE: `fuel-baseline.json` in the crate]
+    #[arg(long, value_name = "FILE", num_args = 0..=1, conflicts_with = "baseline")]
+    save_baseline: Option<Option<PathBuf>>,
+    /// Compare each case's fuel with FILE; a case that grew fails [default FILE: `fuel-baseline.json` in the crate]
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    baseline: Option<Option<PathBuf>>,
+    /// How much a case's fuel may grow over the baseline, in percent
+    #[arg(long, value_name = "PERCENT", default_value_t = baseline::DEFAULT_TOLERANCE_PERCENT, requires = "baseline")]
+    baseline_tolerance: f64,
+    /// Profile each case's fuel: a flame graph `DIR/<tool name>/<case>.svg`
+    /// and its speedscope profile beside it (the crate is built with its
+    /// function names kept, the same code)
+    #[arg(long, value_name = "DIR")]
+    fuel_profile: Option<PathBuf>,
+    /// Fuel between two samples of `--fuel-profile` [default: about 5,000 samples a case]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "fuel_profile")]
+    fuel_profile_interval: Option<u64>,
     #[command(flatten)]
     code: CodeArgs,
     #[command(flatten)]
@@ -78,12 +105,21 @@ struct Report {
     /// `fixtures/` folders that match no tool: their cases never ran.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     stray_fixture_dirs: Vec<cargo_palyra_skill::cases::StrayFixtures>,
+    /// Each case against `--baseline`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<Comparison>,
+    /// Where `--save-baseline` wrote the fuel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    saved_baseline: Option<String>,
 }
 
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let runtime = skill::runtime(self.code.no_cache, shell)?;
-        let skill = skill::load(&self.location.locate()?, &self.build, shell)?;
+        if !(self.baseline_tolerance.is_finite() && self.baseline_tolerance >= 0.0) {
+            bail!("`--baseline-tolerance` is a percentage of 0 or more, such as 5");
+        }
+        let skill = skill::load(&self.location.locate()?, &self.build, self.fuel_profile.is_some(), shell)?;
         let abi = skill.abi(AbiArg::abi(self.abi));
         let base = self.operator.read()?;
         let module = match abi {
@@ -120,10 +156,23 @@ impl Opts {
                     path.file_name().unwrap_or_default().to_string_lossy()
                 );
                 let case = read_case(&path, abi)?;
-                let (mut result, outcome) = match &module {
-                    Some(module) => (self.preview_case(&runtime, &skill, tool, module, &case), None),
-                    None => self.host_case(&runtime, &skill, tool, &case, base.as_ref(), &path)?,
+                let (mut result, outcome, raw) = match &module {
+                    Some(module) => {
+                        let (result, raw) = self.preview_case(&runtime, &skill, tool, module, &case);
+                        (result, None, raw)
+                    }
+                    None => {
+                        let (result, outcome) =
+                            self.host_case(&runtime, &skill, tool, &case, base.as_ref(), &path)?;
+                        let raw = outcome.as_ref().and_then(|(outcome, _)| outcome.profile.clone());
+                        (result, outcome, raw)
+                    }
                 };
+                if let (Some(dir), Some(raw)) = (&self.fuel_profile, &raw) {
+                    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                    let svg = dir.join(tool.name.trim()).join(format!("{stem}.svg"));
+                    result.fuel_profile = Some(cargo_palyra_skill::profile::write(raw, &svg, &name)?);
+                }
                 result.case = name;
                 let passed = result.problem.is_none();
                 result.passed = passed;
@@ -138,6 +187,9 @@ impl Opts {
                     }
                     if let Some((outcome, operator)) = &outcome {
                         super::run::warn_headroom(shell, outcome, skill.warn_at, &skill.manifest, operator);
+                    }
+                    if let Some(summary) = &result.fuel_profile {
+                        crate::profile_out::show(shell, summary, "    ");
                     }
                 }
                 results.push(result);
@@ -161,6 +213,30 @@ impl Opts {
         let passed = results.iter().filter(|r| r.passed).count();
         let failed = results.len() - passed;
         let ran = results.len();
+        let crate_dir = skill.crate_dir.clone().unwrap_or_default();
+        let default_file = || crate_dir.join(baseline::DEFAULT_FILE);
+        let comparison = match &self.baseline {
+            Some(file) => {
+                let path = file.clone().unwrap_or_else(default_file);
+                let base = Baseline::read(&path)?;
+                Some(baseline::compare(&base, &path, &results, self.baseline_tolerance, skill.warn_at))
+            }
+            None => None,
+        };
+        let saved = match &self.save_baseline {
+            Some(_) if failed > 0 || ran == 0 => {
+                shell.warn("the fuel baseline was not saved: save it once every case passes");
+                None
+            }
+            Some(file) => {
+                let path = file.clone().unwrap_or_else(default_file);
+                Baseline::of(&skill.manifest.skill_id, &results).write(&path)?;
+                shell.status("Saved", format_args!("the fuel of {ran} case(s) to `{}`", path.display()));
+                Some(path.display().to_string())
+            }
+            None => None,
+        };
+        let regressions = comparison.as_ref().map_or(0, |c| c.regressions);
         match self.output.message_format {
             MessageFormat::Json => shell.print_json(&Report {
                 abi: abi.as_str(),
@@ -168,8 +244,15 @@ impl Opts {
                 failed,
                 cases: results,
                 stray_fixture_dirs: stray,
+                baseline: comparison,
+                saved_baseline: saved,
             })?,
-            MessageFormat::Human => shell.print(format_args!("\n{passed} passed, {failed} failed"))?,
+            MessageFormat::Human => {
+                shell.print(format_args!("\n{passed} passed, {failed} failed"))?;
+                if let Some(comparison) = &comparison {
+                    show_comparison(shell, comparison)?;
+                }
+            }
         }
         if ran == 0 {
             shell.status_failed(
@@ -181,7 +264,7 @@ impl Opts {
             );
             return Ok(Outcome::CheckFailed);
         }
-        Ok(if failed == 0 { Outcome::Success } else { Outcome::CheckFailed })
+        Ok(if failed == 0 && regressions == 0 { Outcome::Success } else { Outcome::CheckFailed })
     }
 
     fn host_case(
@@ -218,6 +301,7 @@ impl Opts {
                 requested: &requested,
                 overrides: Overrides::default(),
                 tier: self.code.tier(),
+                profile: self.profile(),
             },
         );
         let result = cases::judge_host(case, &tool.id, &outcome, skill.warn_at);
@@ -231,7 +315,7 @@ impl Opts {
         tool: &Tool,
         module: &LoadedModule,
         case: &Case,
-    ) -> CaseResult {
+    ) -> (CaseResult, Option<RawProfile>) {
         let manifest = &skill.manifest;
         let allow = Allow {
             http: case.allow_http.clone().unwrap_or_default(),
@@ -248,7 +332,54 @@ impl Opts {
             grants,
             limits: Limits::from_manifest(manifest),
             preopens: Vec::new(),
+            profile: self.profile(),
         });
-        cases::judge_preview(case, &tool.id, &outcome)
+        (cases::judge_preview(case, &tool.id, &outcome), outcome.report.profile.clone())
     }
+
+    /// The sample interval of a profiled case (0: chosen from its fuel).
+    fn profile(&self) -> Option<u64> {
+        self.fuel_profile.as_ref().map(|_| self.fuel_profile_interval.unwrap_or(0))
+    }
+}
+
+/// Base, head, delta and headroom of every case, and what failed.
+fn show_comparison(shell: &mut Shell, c: &Comparison) -> Result<()> {
+    use cargo_palyra_skill::text::thousands;
+    shell.print(format_args!(
+        "\nfuel against `{}` (a case fails over +{:.1}%, or at {:.0}% of its fuel budget)",
+        c.baseline, c.tolerance_percent, c.warn_percent
+    ))?;
+    shell.print(format_args!(
+        "  {:<40} {:>12} {:>12} {:>10} {:>9}  status",
+        "case", "base", "head", "delta", "headroom"
+    ))?;
+    let fuel = |v: Option<u64>| v.map_or("-".to_owned(), thousands);
+    for row in &c.rows {
+        let delta = row.delta_percent.map_or("-".to_owned(), |p| format!("{p:+.1}%"));
+        let headroom = row.headroom_percent.map_or("-".to_owned(), |p| format!("{p:.1}%"));
+        let status = match row.status {
+            Status::Ok => Shell::good("ok"),
+            Status::Regressed => Shell::bad("REGRESSED"),
+            Status::LowHeadroom => Shell::bad("LOW HEADROOM"),
+            Status::New => "new".to_owned(),
+            Status::Removed => "removed".to_owned(),
+        };
+        shell.print(format_args!(
+            "  {:<40} {:>12} {:>12} {delta:>10} {headroom:>9}  {status}",
+            row.case,
+            fuel(row.base),
+            fuel(row.head)
+        ))?;
+    }
+    if c.regressions > 0 {
+        shell.status_failed(
+            "Regressed",
+            format_args!(
+                "{} case(s) against the baseline: make them cheaper, or accept the new figures with `--save-baseline`",
+                c.regressions
+            ),
+        );
+    }
+    Ok(())
 }

@@ -17,8 +17,10 @@ use serde_json::Value;
 
 use crate::Outcome;
 use crate::operator::OperatorArgs;
+use crate::profile_out;
 use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill, TargetPath};
+use cargo_palyra_skill::profile::ProfileSummary;
 
 mod preview;
 
@@ -44,6 +46,7 @@ mod preview;
     "  cargo palyra-skill run acme.guard-0.1.0.palyra-skill --allow-http api.example.com\n",
     "  cargo palyra-skill run . --operator-config /etc/palyra/palyrad.toml --allow-http api.example.com\n",
     "  cargo palyra-skill run . --message-format json --optimized\n",
+    "  cargo palyra-skill run --fuel-profile guard.svg\n",
     "  cargo palyra-skill run echo.palyra-skill --abi wasi-json --input '{\"text\":\"hi\"}'\n\n",
     "Exit status:\n  0  the call returned an exit code (whatever it is)\n  1  the call failed (the daemon's error kind is reported)\n  2  could not run (bad arguments, unreadable artifact, I/O error)",
     "\n\n",
@@ -96,6 +99,17 @@ pub struct Opts {
     /// The export to call [default: `operator.plugin.default_entrypoint`, else `run`]
     #[arg(long, value_name = "NAME")]
     entrypoint: Option<String>,
+    /// Profile where the fuel goes: a flame graph to FILE.svg, and the same
+    /// profile for speedscope or the Firefox Profiler to
+    /// FILE.speedscope.json. A crate is built with its function names kept
+    /// for this (the same code, so the same fuel); an artifact's stripped
+    /// module shows function numbers
+    #[arg(long, value_name = "FILE.svg")]
+    fuel_profile: Option<PathBuf>,
+    /// Fuel between two samples of `--fuel-profile` [default: about 5,000
+    /// samples in all, from an unprofiled call first]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "fuel_profile")]
+    fuel_profile_interval: Option<u64>,
     #[command(flatten)]
     code: CodeArgs,
     #[command(flatten)]
@@ -117,6 +131,9 @@ struct HostReport<'a> {
     notes: &'a [String],
     /// Fuel, wall time and peak memory against the limits of the call.
     budget: Budget,
+    /// The files `--fuel-profile` wrote and what spends the fuel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fuel_profile: Option<&'a ProfileSummary>,
     #[serde(flatten)]
     cache: Option<&'a CacheOutcome>,
 }
@@ -132,7 +149,7 @@ impl Opts {
     }
 
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let skill = skill::load(&self.target.path()?, &self.build, shell)?;
+        let skill = skill::load(&self.target.path()?, &self.build, self.fuel_profile.is_some(), shell)?;
         match skill.abi(AbiArg::abi(self.abi)) {
             Abi::PalyraHostV1 => self.run_host(&skill, shell),
             Abi::WasiJson => self.run_preview(&skill, shell),
@@ -175,8 +192,19 @@ impl Opts {
                     timeout_ms: self.timeout_ms,
                 },
                 tier: self.code.tier(),
+                profile: self.fuel_profile.as_ref().map(|_| self.fuel_profile_interval.unwrap_or(0)),
             },
         );
+        let profile = match (&self.fuel_profile, &outcome.profile) {
+            (Some(svg), Some(raw)) => {
+                let title = format!("{} {}", manifest.skill_id, manifest.version);
+                Some(cargo_palyra_skill::profile::write(raw, svg, &title)?)
+            }
+            _ => None,
+        };
+        if profile.is_some() && skill.crate_dir.is_some() {
+            notes.push("profiled a build with function names kept (`strip` off): the same code as the release module, so the same fuel".to_owned());
+        }
         if let (Some(cache), Some(tier), Some(path)) = (&outcome.cache, outcome.tier, &outcome.module_path) {
             // The load was not timed apart from the call.
             skill::log_cache(shell, path, cache, tier, None);
@@ -194,9 +222,15 @@ impl Opts {
                 operator_config: self.operator.operator_config.as_ref().map(|p| p.display().to_string()),
                 notes: &notes,
                 budget: outcome.budget(skill.warn_at),
+                fuel_profile: profile.as_ref(),
                 cache: outcome.cache.as_ref(),
             })?,
-            MessageFormat::Human => self.show_host(&outcome, &notes, shell)?,
+            MessageFormat::Human => {
+                self.show_host(&outcome, &notes, shell)?;
+                if let Some(summary) = &profile {
+                    profile_out::show(shell, summary, "  ");
+                }
+            }
         }
         if self.output.message_format == MessageFormat::Human {
             warn_headroom(shell, &outcome, skill.warn_at, manifest, &operator);

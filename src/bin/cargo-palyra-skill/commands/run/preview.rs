@@ -18,6 +18,8 @@ struct PreviewReport<'a> {
     grants: &'a Grants,
     limits: &'a Limits,
     notes: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fuel_profile: Option<&'a ProfileSummary>,
     #[serde(flatten)]
     cache: &'a CacheOutcome,
 }
@@ -134,8 +136,17 @@ impl Opts {
             grants: grants.clone(),
             limits,
             preopens,
+            profile: self.fuel_profile.as_ref().map(|_| self.fuel_profile_interval.unwrap_or(0)),
         });
         let report = &outcome.report;
+        let profile = match (&self.fuel_profile, &report.profile) {
+            (Some(svg), Some(raw)) => Some(cargo_palyra_skill::profile::write(
+                raw,
+                svg,
+                &format!("{} {}", manifest.skill_id, tool.id),
+            )?),
+            _ => None,
+        };
         let stderr = String::from_utf8_lossy(&report.stderr).into_owned();
         if report.failure.as_ref().is_some_and(|f| f.class == FailureClass::InvalidInput) {
             bail!("{}", report.failure.as_ref().map(|f| f.message.as_str()).unwrap_or_default());
@@ -152,6 +163,7 @@ impl Opts {
                 grants: &grants,
                 limits: &limits,
                 notes: &notes,
+                fuel_profile: profile.as_ref(),
                 cache: &module.cache,
             })?,
             MessageFormat::Human => {
@@ -195,6 +207,9 @@ impl Opts {
                         );
                         shell.status_failed("Finished", summary);
                     }
+                }
+                if let Some(summary) = &profile {
+                    profile_out::show(shell, summary, "  ");
                 }
             }
         }
