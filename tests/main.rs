@@ -26,6 +26,7 @@ mod manifest;
 mod new;
 mod outputs;
 mod pack;
+mod profile;
 mod properties;
 mod rebuild;
 mod registry;

@@ -76,6 +76,9 @@ pub fn summary(r: &ActionReport) -> String {
         Tests::NotRun => "not run".to_owned(),
         Tests::Ran(report) => {
             test_section = test_table(report);
+            if let Some(baseline) = &report.baseline {
+                test_section.push_str(&baseline_table(baseline));
+            }
             format!("{} passed, {} failed", report.passed, report.failed)
         }
     };
@@ -153,6 +156,35 @@ fn audit_tables(report: &AuditView) -> String {
     out
 }
 
+/// Each case's fuel against the baseline: base, head, delta and headroom.
+fn baseline_table(baseline: &BaselineView) -> String {
+    let mut out = format!(
+        "### Fuel against the baseline\n\nA case fails when its fuel grows over +{:.1}% or reaches {:.0}% of its fuel budget.\n\n| Case | Base | Head | Delta | Headroom | Status |\n|---|--:|--:|--:|--:|---|\n",
+        baseline.tolerance_percent, baseline.warn_percent
+    );
+    for row in &baseline.rows {
+        let delta = match (row.delta, row.delta_percent) {
+            (Some(d), Some(p)) => format!("{d:+} ({p:+.1}%)"),
+            _ => "-".to_owned(),
+        };
+        let status = match row.status.as_str() {
+            "regressed" => "**regressed**",
+            "low_headroom" => "**low headroom**",
+            other => other,
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {delta} | {} | {status} |",
+            cell(&row.case),
+            row.base.map_or("-".to_owned(), |v| v.to_string()),
+            row.head.map_or("-".to_owned(), |v| v.to_string()),
+            row.headroom_percent.map_or("-".to_owned(), |p| format!("{p:.1}%")),
+        );
+    }
+    out.push('\n');
+    out
+}
+
 fn test_table(report: &TestView) -> String {
     let mut out =
         String::from("### Tests\n\n| Case | Tool | Result | Fuel | Time |\n|---|---|---|---|---|\n");
@@ -197,6 +229,31 @@ pub fn annotations(r: &ActionReport) -> String {
             }
         }
         let _ = writeln!(out, "::{command} {properties}::{}", escape_data(&result.message.text));
+    }
+    if let Tests::Ran(TestView { baseline: Some(baseline), .. }) = &r.tests {
+        for row in
+            baseline.rows.iter().filter(|row| matches!(row.status.as_str(), "regressed" | "low_headroom"))
+        {
+            let title = if row.status == "regressed" { "fuel regression" } else { "fuel headroom" };
+            let mut properties = format!("title={title}");
+            if let Some(dir) = &r.crate_dir {
+                let crate_dir = if dir == "." { Path::new("") } else { Path::new(dir) };
+                let file = crate_dir.join("fixtures").join(&row.case);
+                let _ = write!(properties, ",file={}", escape_property(&file.display().to_string()));
+            }
+            let _ = writeln!(
+                out,
+                "::error {properties}::{}",
+                escape_data(&format!(
+                    "{}: {} fuel, base {} ({}), {} of the fuel budget left",
+                    row.case,
+                    row.head.map_or("-".to_owned(), |v| v.to_string()),
+                    row.base.map_or("none".to_owned(), |v| v.to_string()),
+                    row.delta_percent.map_or("new".to_owned(), |p| format!("{p:+.1}%")),
+                    row.headroom_percent.map_or("-".to_owned(), |p| format!("{p:.1}%")),
+                ))
+            );
+        }
     }
     for failure in &r.failures {
         let _ = writeln!(out, "::error title=cargo-palyra-skill::{}", escape_data(failure));

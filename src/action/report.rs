@@ -73,6 +73,9 @@ pub struct ActionReport {
     /// `audit.sarif`, when the audit wrote one.
     pub sarif_file: Option<PathBuf>,
     pub sarif: Option<SarifView>,
+    /// The crate's directory relative to the workspace (`test.crate`), for
+    /// annotations on its fixture files.
+    pub crate_dir: Option<String>,
     pub failures: Vec<String>,
 }
 
@@ -179,6 +182,12 @@ pub fn report(dir: &Path, fail_on: FailOn, fail_on_escalation: bool) -> Result<A
             if report.failed > 0 {
                 failures.push(format!("{} test case(s) failed", report.failed));
             }
+            if let Some(baseline) = report.baseline.as_ref().filter(|b| b.regressions > 0) {
+                failures.push(format!(
+                    "{} test case(s) regressed against the fuel baseline (over +{:.1}%, or at {:.0}% of the fuel budget)",
+                    baseline.regressions, baseline.tolerance_percent, baseline.warn_percent
+                ));
+            }
             Tests::Ran(report)
         }
     };
@@ -211,6 +220,10 @@ pub fn report(dir: &Path, fail_on: FailOn, fail_on_escalation: bool) -> Result<A
         diff_markdown,
         sarif_file,
         sarif,
+        crate_dir: std::fs::read_to_string(dir.join("test.crate"))
+            .ok()
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty()),
         failures,
     })
 }

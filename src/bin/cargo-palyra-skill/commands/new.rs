@@ -128,7 +128,7 @@ impl Opts {
                     text.push_str("  .git/ (a new git repository; `--vcs none` skips it)\n");
                 }
                 text.push_str(&format!(
-                    "next:\n  cd {}\n  cargo palyra-skill build\n  cargo palyra-skill test\n  cargo palyra-skill run --allow-http api.example.com",
+                    "next:\n  cd {}\n  cargo palyra-skill build\n  cargo palyra-skill test --save-baseline   # then commit fuel-baseline.json: pull requests are held to it\n  cargo palyra-skill run --allow-http api.example.com",
                     self.path.display(),
                 ));
                 shell.print(text)?

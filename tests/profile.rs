@@ -1,0 +1,217 @@
+//! Fuel profiles (`run --fuel-profile`, `test --fuel-profile`) and fuel
+//! baselines (`test --save-baseline`, `test --baseline`), on the fixture
+//! skills built for real.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::support::{copy_fixture_dir, fixture, std_cmd};
+
+fn target() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("profile-target")
+}
+
+/// `cargo-palyra-skill ARGS` in `dir`, sharing one cargo target directory.
+fn tool(dir: &Path, args: &[&str]) -> std::process::Output {
+    std_cmd().args(args).current_dir(dir).env("CARGO_TARGET_DIR", target()).output().unwrap()
+}
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Checks a speedscope file against the format's schema and its invariants.
+fn check_speedscope(path: &Path, total: u64) {
+    let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let schema: Value =
+        serde_json::from_slice(&std::fs::read(fixture("schemas/speedscope.schema.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> =
+        validator.iter_errors(&doc).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let frames = doc["shared"]["frames"].as_array().unwrap().len();
+    let profile = &doc["profiles"][0];
+    let samples = profile["samples"].as_array().unwrap();
+    let weights = profile["weights"].as_array().unwrap();
+    assert_eq!(samples.len(), weights.len(), "a weight per sample");
+    assert!(
+        samples.iter().flat_map(|s| s.as_array().unwrap()).all(|f| (f.as_u64().unwrap() as usize) < frames)
+    );
+    assert_eq!(weights.iter().map(|w| w.as_u64().unwrap()).sum::<u64>(), total);
+    assert_eq!(profile["endValue"].as_u64(), Some(total));
+}
+
+/// Reads every event of an SVG: an error is malformed XML.
+fn check_svg(svg: &[u8]) {
+    let mut reader = quick_xml::Reader::from_reader(svg);
+    let mut buf = Vec::new();
+    let mut elements = 0;
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(quick_xml::events::Event::Start(_) | quick_xml::events::Event::Empty(_)) => elements += 1,
+            Ok(_) => {}
+            Err(e) => panic!("the SVG is not well-formed at {}: {e}", reader.buffer_position()),
+        }
+        buf.clear();
+    }
+    assert!(elements > 10, "a drawing, not an empty document");
+}
+
+#[test]
+fn a_profile_of_guard_names_its_fuel_the_same_every_time_and_totals_the_unprofiled_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let skill = dir.path().join("guard");
+    copy_fixture_dir("skills/guard", &skill);
+    let plain = tool(&skill, &["run", "--allow-http", "api.example.com", "--message-format", "json"]);
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    let unprofiled = json(&plain)["fuel_consumed"].as_u64().unwrap();
+
+    let mut bytes = Vec::new();
+    for round in ["a", "b"] {
+        let svg = dir.path().join(format!("{round}/guard.svg"));
+        let args = ["run", "--allow-http", "api.example.com", "--message-format", "json", "--fuel-profile"];
+        let out = tool(&skill, &[&args[..], &[svg.to_str().unwrap()]].concat());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report = json(&out);
+        let profile = &report["fuel_profile"];
+        assert_eq!(report["fuel_consumed"].as_u64(), Some(unprofiled), "profiling changes no fuel");
+        assert_eq!(profile["total_fuel"].as_u64(), Some(unprofiled));
+        assert_eq!(profile["unprofiled_fuel"].as_u64(), Some(unprofiled));
+        let named = profile["named_share"].as_f64().unwrap();
+        assert!(named >= 95.0, "{named}% of the fuel in named functions");
+        let top = profile["top_functions"].as_array().unwrap();
+        assert!(
+            top.len() > 3 && top.iter().any(|f| f["name"].as_str().unwrap().contains("serde_json")),
+            "{top:#?}"
+        );
+        assert!(profile["top_crates"].as_array().unwrap().iter().any(|c| c["name"] == "serde_json"));
+        let svg_bytes = std::fs::read(&svg).unwrap();
+        check_svg(&svg_bytes);
+        let speedscope = dir.path().join(format!("{round}/guard.speedscope.json"));
+        assert_eq!(profile["speedscope"].as_str(), Some(speedscope.to_str().unwrap()));
+        check_speedscope(&speedscope, unprofiled);
+        bytes.push((svg_bytes, std::fs::read(&speedscope).unwrap()));
+    }
+    assert!(bytes[0] == bytes[1], "two runs give the same profile, byte for byte");
+
+    // People get the top functions and crates, with fuel and share.
+    let svg = dir.path().join("human.svg");
+    let human =
+        tool(&skill, &["run", "--allow-http", "api.example.com", "--fuel-profile", svg.to_str().unwrap()]);
+    let text = stderr(&human);
+    assert!(human.status.success(), "{text}");
+    assert!(
+        text.contains("Profiled") && text.contains("top functions") && text.contains("top crates"),
+        "{text}"
+    );
+    assert!(text.contains("% in named functions"), "{text}");
+    assert!(!text.contains("under 95%"), "{text}");
+}
+
+#[test]
+fn a_stripped_artifact_profiles_by_function_number_and_says_how_to_get_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let skill = dir.path().join("guard");
+    copy_fixture_dir("skills/guard", &skill);
+    let out_dir = dir.path().join("out");
+    let built = tool(&skill, &["build", "--out", out_dir.to_str().unwrap()]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let artifact = out_dir.join("acme.guard-1.2.3.palyra-skill");
+    let svg = dir.path().join("stripped.svg");
+    let args = ["run", artifact.to_str().unwrap(), "--allow-http", "api.example.com", "--fuel-profile"];
+    let out = tool(dir.path(), &[&args[..], &[svg.to_str().unwrap()]].concat());
+    let text = stderr(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("under 95% of the fuel has a function name"), "{text}");
+    assert!(text.contains("function #"), "{text}");
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("function #"));
+
+    // An output path that cannot be written is an error that names it.
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, "").unwrap();
+    let bad = blocked.join("x.svg");
+    let out = tool(dir.path(), &[&args[..], &[bad.to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("a-file"), "{}", stderr(&out));
+}
+
+#[test]
+fn test_writes_a_profile_per_case_and_holds_fuel_to_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let skill = dir.path().join("guard");
+    copy_fixture_dir("skills/guard", &skill);
+
+    // A profile pair per case, whose totals are the cases' fuel.
+    let profiles = dir.path().join("profiles");
+    let out =
+        tool(&skill, &["test", "--message-format", "json", "--fuel-profile", profiles.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = json(&out);
+    for case in report["cases"].as_array().unwrap() {
+        let name = case["case"].as_str().unwrap().trim_end_matches(".json");
+        let svg = profiles.join(format!("{name}.svg"));
+        check_svg(&std::fs::read(&svg).unwrap());
+        check_speedscope(
+            &profiles.join(format!("{name}.speedscope.json")),
+            case["fuel_consumed"].as_u64().unwrap(),
+        );
+        assert_eq!(case["fuel_profile"]["total_fuel"], case["fuel_consumed"]);
+    }
+
+    // No baseline yet: a clear error that says how to make one.
+    let missing = tool(&skill, &["test", "--baseline"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("--save-baseline"), "{}", stderr(&missing));
+
+    let saved = tool(&skill, &["test", "--save-baseline"]);
+    assert!(saved.status.success(), "{}", stderr(&saved));
+    let baseline: Value =
+        serde_json::from_slice(&std::fs::read(skill.join("fuel-baseline.json")).unwrap()).unwrap();
+    assert_eq!(baseline["format"], "cargo-palyra-skill/fuel-baseline/v1");
+    let base = baseline["cases"]["check/granted.json"].as_u64().unwrap();
+    assert!(base > 1000, "{baseline}");
+    let same = tool(&skill, &["test", "--baseline", "--message-format", "json"]);
+    assert!(same.status.success(), "{}", stderr(&same));
+    assert_eq!(json(&same)["baseline"]["regressions"], 0);
+
+    // The skill now parses its policy five times: more fuel, same verdicts.
+    let source = skill.join("src/lib.rs");
+    let text = std::fs::read_to_string(&source).unwrap().replace(
+        "let Ok(policy) = serde_json::from_str::<Value>(POLICY) else {",
+        "for _ in 0..4 { let _ = std::hint::black_box(serde_json::from_str::<Value>(std::hint::black_box(POLICY))); }\n    let Ok(policy) = serde_json::from_str::<Value>(POLICY) else {",
+    );
+    std::fs::write(&source, text).unwrap();
+    let grown = tool(&skill, &["test", "--baseline", "--message-format", "json"]);
+    assert_eq!(grown.status.code(), Some(1), "{}", stderr(&grown));
+    let report = json(&grown);
+    assert_eq!(report["passed"], 2, "the cases still pass; the baseline fails them");
+    let row = &report["baseline"]["rows"][0];
+    assert_eq!(row["case"], "check/granted.json");
+    assert_eq!(row["status"], "regressed");
+    assert_eq!(row["base"].as_u64(), Some(base));
+    let head = row["head"].as_u64().unwrap();
+    assert!(head > base * 2, "{row}");
+    assert_eq!(row["delta"].as_u64(), Some(head - base));
+    assert!(row["delta_percent"].as_f64().unwrap() > 100.0);
+
+    let human = tool(&skill, &["test", "--baseline"]);
+    let stdout = String::from_utf8_lossy(&human.stdout);
+    assert_eq!(human.status.code(), Some(1));
+    assert!(stdout.contains("REGRESSED") && stdout.contains("check/granted.json"), "{stdout}");
+    assert!(stdout.contains(&format!("+{:.1}%", row["delta_percent"].as_f64().unwrap())), "{stdout}");
+    assert!(stderr(&human).contains("--save-baseline"), "{}", stderr(&human));
+
+    // A tolerance that covers the growth passes; a bad one is refused.
+    let tolerant = tool(&skill, &["test", "--baseline", "--baseline-tolerance", "100000"]);
+    assert!(tolerant.status.success(), "{}", stderr(&tolerant));
+    let bad = tool(&skill, &["test", "--baseline", "--baseline-tolerance", "-1"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
