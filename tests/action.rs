@@ -1111,3 +1111,81 @@ fn with_an_advisory_database_vulnerable_dependencies_fail_the_audit_and_are_show
     // Without the input the same build passes: see
     // `annotations_for_skill_toml_findings_name_the_file_and_line`.
 }
+
+/// `git -C dir ARGS`, which must succeed.
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_pull_request_holds_fuel_to_the_base_branchs_baseline() {
+    let run = run_action_with(
+        &[("working-directory", "skills/guard"), ("tool-version", "preinstalled")],
+        "refs/pull/9/merge",
+        "pull_request",
+        |env| {
+            let var = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).unwrap();
+            let workspace = PathBuf::from(var("GITHUB_WORKSPACE"));
+            let skill = workspace.join("skills/guard");
+            // The base branch: the skill and the baseline of its fuel.
+            let saved = cmd()
+                .args(["test", "--save-baseline"])
+                .current_dir(&skill)
+                .env("CARGO_TARGET_DIR", var("CARGO_TARGET_DIR"))
+                .output()
+                .unwrap();
+            assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+            git(&workspace, &["init", "-q"]);
+            git(&workspace, &["add", "-A"]);
+            git(&workspace, &["commit", "-qm", "base"]);
+            let origin = workspace.parent().unwrap().join("origin.git");
+            git(&workspace, &["clone", "-q", "--bare", ".", origin.to_str().unwrap()]);
+            // As actions/checkout leaves it: `origin` is the repository, and
+            // the base branch was never fetched.
+            git(&workspace, &["remote", "add", "origin", origin.to_str().unwrap()]);
+            // The pull request: five parses of the policy instead of one, and
+            // its own baseline rewritten to match (the base's still counts).
+            git(&workspace, &["checkout", "-qb", "change"]);
+            let source = skill.join("src/lib.rs");
+            let text = std::fs::read_to_string(&source).unwrap().replace(
+                "let Ok(policy) = serde_json::from_str::<Value>(POLICY) else {",
+                "for _ in 0..4 { let _ = std::hint::black_box(serde_json::from_str::<Value>(std::hint::black_box(POLICY))); }\n    let Ok(policy) = serde_json::from_str::<Value>(POLICY) else {",
+            );
+            std::fs::write(&source, text).unwrap();
+            let base: Value =
+                serde_json::from_slice(&std::fs::read(skill.join("fuel-baseline.json")).unwrap()).unwrap();
+            let mut inflated = base.clone();
+            for fuel in inflated["cases"].as_object_mut().unwrap().values_mut() {
+                *fuel = Value::from(fuel.as_u64().unwrap() * 10);
+            }
+            std::fs::write(skill.join("fuel-baseline.json"), inflated.to_string()).unwrap();
+            git(&workspace, &["commit", "-qam", "change"]);
+            env.push(("GITHUB_BASE_REF", "main".into()));
+            env.push(("GITHUB_HEAD_REF", "change".into()));
+        },
+    );
+    let log = String::from_utf8_lossy(&run.log);
+    assert_eq!(run.failed.as_ref().map(|(step, code)| (step.as_str(), *code)), Some(("report", 1)), "{log}");
+    assert!(log.contains("Fuel is compared with skills/guard/fuel-baseline.json on main"), "{log}");
+    assert!(
+        log.contains("::error title=fuel regression,file=skills/guard/fixtures/check/granted.json::check/granted.json: "),
+        "{log}"
+    );
+    assert!(log.contains("regressed against the fuel baseline"), "{log}");
+    let summary = &run.summary;
+    assert!(summary.contains("### Fuel against the baseline"), "{summary}");
+    assert!(summary.contains("| Case | Base | Head | Delta | Headroom | Status |"), "{summary}");
+    let row = summary.lines().find(|l| l.starts_with("| `check/granted.json` |") && l.contains("regressed"));
+    let row = row.unwrap_or_else(|| panic!("{summary}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let (base, head): (u64, u64) = (cells[2].parse().unwrap(), cells[3].parse().unwrap());
+    assert!(head > base * 2, "{row}");
+    assert!(cells[4].starts_with(&format!("+{} (+", head - base)), "{row}");
+    assert!(cells[6].contains("**regressed**"), "{row}");
+}
