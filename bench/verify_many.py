@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+from _venv import tool_binary
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COUNT = 60
 SIZE = 1024 * 1024
@@ -30,11 +32,7 @@ def main():
     args = parser.parse_args()
     if not shutil.which("taskset"):
         sys.exit("bench: `taskset` is not installed (apt-get install util-linux)")
-    if args.binary:
-        binary = os.path.abspath(args.binary)
-    else:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-        binary = os.path.join(ROOT, "target", "release", "cargo-palyra-skill")
+    binary = tool_binary(args.binary)
     inputs = os.path.join(ROOT, "fixtures", "vectors", "inputs")
     code = open(binary, "rb").read()
     with tempfile.TemporaryDirectory() as tmp:

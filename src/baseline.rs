@@ -75,15 +75,16 @@ impl Baseline {
     pub fn write(&self, path: &Path) -> Result<(), BaselineError> {
         let mut text = serde_json::to_vec_pretty(self).unwrap_or_default();
         text.push(b'\n');
-        write_atomic(path, &text, None, Existing::Replace)
+        write_atomic(path, &text, Some(0o644), Existing::Replace)
             .map_err(|source| BaselineError::Write { path: path.to_owned(), source })
     }
 }
 
 /// How a case compares with its baseline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    #[default]
     /// Within the tolerance and the headroom.
     Ok,
     /// Its fuel grew more than the tolerance.
@@ -103,7 +104,8 @@ impl Status {
 }
 
 /// One case against its baseline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Row {
     pub case: String,
     pub base: Option<u64>,
@@ -117,8 +119,10 @@ pub struct Row {
     pub status: Status,
 }
 
-/// Every case against the baseline.
-#[derive(Debug, Clone, Serialize)]
+/// Every case against the baseline (`baseline` in `test`'s JSON, which the
+/// Action's report reads back).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Comparison {
     pub baseline: String,
     pub tolerance_percent: f64,

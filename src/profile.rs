@@ -231,7 +231,7 @@ impl FuelProfile {
         let mut json = serde_json::to_vec_pretty(&self.speedscope(title)).unwrap_or_default();
         json.push(b'\n');
         for (path, bytes) in [(svg, &drawn), (json_path.as_path(), &json)] {
-            write_atomic(path, bytes, None, Existing::Replace)
+            write_atomic(path, bytes, Some(0o644), Existing::Replace)
                 .map_err(|source| ProfileError::Write { path: path.to_owned(), source })?;
         }
         Ok(json_path)

@@ -97,29 +97,7 @@ pub struct TestView {
     pub failed: u64,
     pub cases: Vec<CaseView>,
     /// Each case against the fuel baseline (`test --baseline`).
-    pub baseline: Option<BaselineView>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct BaselineView {
-    pub tolerance_percent: f64,
-    pub warn_percent: f64,
-    pub rows: Vec<BaselineRowView>,
-    pub regressions: u64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct BaselineRowView {
-    pub case: String,
-    pub base: Option<u64>,
-    pub head: Option<u64>,
-    pub delta: Option<i128>,
-    pub delta_percent: Option<f64>,
-    pub headroom_percent: Option<f64>,
-    /// `ok`, `regressed`, `low_headroom`, `new` or `removed`.
-    pub status: String,
+    pub baseline: Option<crate::baseline::Comparison>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::model::*;
 use super::report::{ActionReport, Audit, Tests, Verification};
+use crate::baseline::{Comparison, Status};
 use crate::text::human_size;
 
 /// `%`, CR and LF escaped for a workflow command's message.
@@ -157,7 +158,7 @@ fn audit_tables(report: &AuditView) -> String {
 }
 
 /// Each case's fuel against the baseline: base, head, delta and headroom.
-fn baseline_table(baseline: &BaselineView) -> String {
+fn baseline_table(baseline: &Comparison) -> String {
     let mut out = format!(
         "### Fuel against the baseline\n\nA case fails when its fuel grows over +{:.1}% or reaches {:.0}% of its fuel budget.\n\n| Case | Base | Head | Delta | Headroom | Status |\n|---|--:|--:|--:|--:|---|\n",
         baseline.tolerance_percent, baseline.warn_percent
@@ -167,10 +168,12 @@ fn baseline_table(baseline: &BaselineView) -> String {
             (Some(d), Some(p)) => format!("{d:+} ({p:+.1}%)"),
             _ => "-".to_owned(),
         };
-        let status = match row.status.as_str() {
-            "regressed" => "**regressed**",
-            "low_headroom" => "**low headroom**",
-            other => other,
+        let status = match row.status {
+            Status::Regressed => "**regressed**",
+            Status::LowHeadroom => "**low headroom**",
+            Status::Ok => "ok",
+            Status::New => "new",
+            Status::Removed => "removed",
         };
         let _ = writeln!(
             out,
@@ -231,10 +234,8 @@ pub fn annotations(r: &ActionReport) -> String {
         let _ = writeln!(out, "::{command} {properties}::{}", escape_data(&result.message.text));
     }
     if let Tests::Ran(TestView { baseline: Some(baseline), .. }) = &r.tests {
-        for row in
-            baseline.rows.iter().filter(|row| matches!(row.status.as_str(), "regressed" | "low_headroom"))
-        {
-            let title = if row.status == "regressed" { "fuel regression" } else { "fuel headroom" };
+        for row in baseline.rows.iter().filter(|row| row.status.fails()) {
+            let title = if row.status == Status::Regressed { "fuel regression" } else { "fuel headroom" };
             let mut properties = format!("title={title}");
             if let Some(dir) = &r.crate_dir {
                 let crate_dir = if dir == "." { Path::new("") } else { Path::new(dir) };

@@ -172,6 +172,10 @@ impl Opts {
                     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
                     let svg = dir.join(tool.name.trim()).join(format!("{stem}.svg"));
                     result.fuel_profile = Some(cargo_palyra_skill::profile::write(raw, &svg, &name)?);
+                } else if self.fuel_profile.is_some() {
+                    shell.warn(format_args!(
+                        "`{name}`: no fuel profile, the call was refused before the module ran"
+                    ));
                 }
                 result.case = name;
                 let passed = result.problem.is_none();

@@ -200,7 +200,14 @@ impl Opts {
                 let title = format!("{} {}", manifest.skill_id, manifest.version);
                 Some(cargo_palyra_skill::profile::write(raw, svg, &title)?)
             }
-            _ => None,
+            (Some(svg), None) => {
+                shell.warn(format_args!(
+                    "no fuel profile was written to `{}`: the call was refused before the module ran",
+                    svg.display()
+                ));
+                None
+            }
+            (None, _) => None,
         };
         if profile.is_some() && skill.crate_dir.is_some() {
             notes.push("profiled a build with function names kept (`strip` off): the same code as the release module, so the same fuel".to_owned());
