@@ -232,8 +232,10 @@ fn each_error_is_said_once_with_its_fix() {
 
 /// One value name per flag across all commands. Two flags share a name but
 /// not a meaning, and say so: `build --out DIR` names a directory (every
-/// other `--out` a file), and `pack --module [NAME=]PATH` adds a file where
-/// `run --module ENTRY` picks an entry of the artifact.
+/// other `--out` a file), `pack --module [NAME=]PATH` adds a file where
+/// `run --module ENTRY` picks an entry of the artifact, and `test
+/// --fuel-profile DIR` writes a profile per case where `run --fuel-profile
+/// FILE.svg` writes one.
 #[test]
 fn each_flag_has_one_value_name_everywhere() {
     let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
@@ -251,9 +253,13 @@ fn each_flag_has_one_value_name_everywhere() {
             match (*command, flag) {
                 ("build", "--out") => assert_eq!(value, "DIR"),
                 ("pack", "--module") => assert_eq!(value, "[NAME=]PATH"),
+                ("test", "--fuel-profile") => assert_eq!(value, "DIR"),
                 _ => {}
             }
-            if matches!((*command, flag), ("build", "--out") | ("pack", "--module")) {
+            if matches!(
+                (*command, flag),
+                ("build", "--out") | ("pack", "--module") | ("test", "--fuel-profile")
+            ) {
                 continue;
             }
             if let Some((first, other)) = seen.get(flag) {
