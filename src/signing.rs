@@ -129,9 +129,14 @@ impl SecretKey {
         PublicKey(self.0.verifying_key())
     }
 
-    /// PKCS#8 v1 PEM, what `openssl genpkey -algorithm ed25519` writes.
+    /// PKCS#8 v1 PEM (RFC 8410, the seed alone), what `openssl genpkey
+    /// -algorithm ed25519` writes and what openssl 3 and Python's
+    /// cryptography read. ed25519-dalek's own encoding is v2, with the
+    /// public key inside, which neither reads; `decode` takes both.
     pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
-        let pem = self.0.to_pkcs8_pem(Default::default()).expect("an Ed25519 key always encodes as PKCS#8");
+        let seed = self.seed();
+        let pair = ed25519_dalek::pkcs8::KeypairBytes { secret_key: *seed, public_key: None };
+        let pem = pair.to_pkcs8_pem(Default::default()).expect("an Ed25519 seed always encodes as PKCS#8");
         Zeroizing::new(pem.as_str().to_owned())
     }
 
@@ -322,6 +327,12 @@ mod tests {
         for input in inputs {
             assert_eq!(*SecretKey::decode(&input).unwrap().seed(), seed);
         }
+        // We write v1 (48 bytes of DER: the seed alone) and read v2 too.
+        let v2 = ed25519_dalek::SigningKey::from_bytes(&seed).to_pkcs8_pem(Default::default()).unwrap();
+        assert!(v2.len() > pem.len(), "v2 carries the public key as well");
+        assert_eq!(*SecretKey::decode(v2.as_bytes()).unwrap().seed(), seed);
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert_eq!(BASE64.decode(body).unwrap().len(), 48);
     }
 
     #[test]

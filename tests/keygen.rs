@@ -1,5 +1,7 @@
 //! `keygen`: key files, permissions, output, and never printing the secret.
 
+use std::path::Path;
+
 use crate::support::cmd;
 use cargo_palyra_skill::signing::SecretKey;
 use predicates::prelude::*;
@@ -163,4 +165,82 @@ fn keygen_creates_a_missing_folder_private_to_the_user() {
     assert!(key.is_file() && dir.path().join("config/palyra/acme.pem.pub").is_file());
     #[cfg(unix)]
     assert_eq!(mode(&dir.path().join("config/palyra")), 0o700);
+}
+
+/// `git -C dir ARGS`, which must succeed.
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git").arg("-C").arg(dir).args(args).status().unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+#[test]
+fn without_out_the_key_goes_to_the_config_directory_never_the_current_one() {
+    let home = fresh_home();
+    let cwd = tempfile::tempdir().unwrap();
+    let out = cmd()
+        .env("HOME", &home)
+        .current_dir(cwd.path())
+        .args(["keygen", "--publisher", "acme", "--message-format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = home.join(".config/palyra-skill/keys/acme.pem");
+    assert_eq!(report["private_key_path"].as_str(), Some(key.to_str().unwrap()));
+    assert!(key.is_file() && key.with_extension("pem.pub").is_file());
+    assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0, "nothing in the current directory");
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&key), 0o600);
+        assert_eq!(mode(key.parent().unwrap()), 0o700);
+    }
+}
+
+#[test]
+fn a_private_key_inside_a_work_tree_must_be_ignored_there() {
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q"]);
+    let key = repo.path().join("keys/acme.pem");
+    let out = cmd().args(["keygen", "--out"]).arg(&key).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("git does not ignore it") && stderr.contains("`*.pem`"), "{stderr}");
+    assert!(stderr.contains(".gitignore"), "{stderr}");
+    assert!(!key.exists() && !repo.path().join("keys").exists(), "nothing written");
+
+    std::fs::write(repo.path().join(".gitignore"), "*.pem\n").unwrap();
+    cmd().args(["-q", "keygen", "--out"]).arg(&key).assert().success();
+    assert!(key.is_file());
+}
+
+/// The private key is the RFC 8410 form: openssl and Python's cryptography
+/// read it, and derive the public key we wrote beside it.
+#[test]
+fn openssl_and_python_read_the_private_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("acme.pem");
+    cmd().args(["-q", "keygen", "--out"]).arg(&key).assert().success();
+    let public = std::fs::read_to_string(dir.path().join("acme.pem.pub")).unwrap();
+    let openssl = std::process::Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&key).output();
+    match openssl {
+        Ok(out) => {
+            assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), public);
+        }
+        Err(_) => eprintln!("openssl is not installed: its half of this test did not run"),
+    }
+    let script = "import sys\nfrom cryptography.hazmat.primitives import serialization as s\n\
+        k = s.load_pem_private_key(open(sys.argv[1], 'rb').read(), None)\n\
+        sys.stdout.write(k.public_key().public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo).decode())";
+    let python = std::process::Command::new("python3").args(["-c", script]).arg(&key).output();
+    match python {
+        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("No module named 'cryptography'") => {
+            eprintln!("Python's cryptography is not installed: its half of this test did not run")
+        }
+        Ok(out) => {
+            assert!(out.status.success(), "python: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), public);
+        }
+        Err(_) => eprintln!("python3 is not installed: its half of this test did not run"),
+    }
 }
