@@ -48,6 +48,10 @@ pub enum CargoError {
         "no skill crate here: {message}. Run this in a skill crate's directory or pass the crate's path, or create one with `cargo palyra-skill new NAME`"
     )]
     NoCrate { message: String },
+    #[error(
+        "no `{lockfile}`, and a `--locked` build uses only a committed lock file (a release then builds exactly the dependencies you tested): make it with `cargo generate-lockfile --manifest-path {manifest}` and commit it"
+    )]
+    NoLockfile { lockfile: String, manifest: String },
     #[error("no package `{0}` in this workspace: pass one of its members with `-p`")]
     NoSuchPackage(String),
     #[error("`{manifest}` is a workspace with several skill packages ({names}): pick one with `-p NAME`")]
@@ -287,6 +291,13 @@ fn metadata_error(manifest: String, error: cargo_metadata::Error) -> CargoError 
     let message = message.strip_prefix("error: ").unwrap_or(&message).to_owned();
     let missing = message.starts_with("could not find `Cargo.toml`")
         || (message.starts_with("manifest path `") && message.ends_with("` does not exist"));
+    // `--locked` without a lock file: cargo's advice is to drop `--locked`,
+    // which is not ours to give (and the Action cannot).
+    if let Some(rest) = message.strip_prefix("cannot create the lock file ")
+        && let Some((lockfile, _)) = rest.split_once(" because --locked")
+    {
+        return CargoError::NoLockfile { lockfile: lockfile.to_owned(), manifest };
+    }
     if missing { CargoError::NoCrate { message } } else { CargoError::Metadata { manifest, message } }
 }
 

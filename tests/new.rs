@@ -266,6 +266,7 @@ fn new_lists_what_it_wrote_and_starts_a_git_repository_unless_told_not_to() {
     }
     assert!(stdout.contains("  .github/workflows/skill.yml  (GitHub workflow"), "{stdout}");
     assert!(stdout.contains("  .git/ (a new git repository; `--vcs none` skips it)"), "{stdout}");
+    assert!(stdout.contains("\n  Cargo.lock\n"), "{stdout}");
     assert!(home.path().join("fresh/.git").is_dir());
 
     // Inside that repository, a second crate gets no repository of its own.
@@ -276,6 +277,7 @@ fn new_lists_what_it_wrote_and_starts_a_git_repository_unless_told_not_to() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["git"], "existing");
     assert_eq!(report["files"].as_array().unwrap().len(), 9);
+    assert_eq!(report["commit"], "skipped", "an existing repository is the author's to commit");
     assert!(!home.path().join("fresh/nested/.git").exists());
 
     // `--vcs none`, and `-q` prints nothing at all.
@@ -283,4 +285,75 @@ fn new_lists_what_it_wrote_and_starts_a_git_repository_unless_told_not_to() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "");
     assert!(!home.path().join("plain/.git").exists());
+}
+
+#[test]
+fn new_writes_the_lock_file_ignores_keys_and_makes_the_first_commit() {
+    let home = tempfile::tempdir().unwrap();
+    let identity = [
+        ("GIT_AUTHOR_NAME", "Acme"),
+        ("GIT_AUTHOR_EMAIL", "skills@example.com"),
+        ("GIT_COMMITTER_NAME", "Acme"),
+        ("GIT_COMMITTER_EMAIL", "skills@example.com"),
+    ];
+    let out = tool(home.path(), home.path())
+        .envs(identity)
+        .args(["new", "weather", "--publisher", "acme", "--message-format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["lockfile"].as_bool(), report["commit"].as_str()), (Some(true), Some("created")));
+    let crate_dir = home.path().join("weather");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").args(args).current_dir(&crate_dir).output().unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(git(&["status", "--porcelain"]), "", "everything is committed");
+    let tracked = git(&["ls-files"]);
+    assert!(tracked.lines().any(|f| f == "Cargo.lock"), "{tracked}");
+    assert!(git(&["log", "--format=%s"]).contains("New Palyra skill acme.weather"));
+    // A key written into the crate is ignored, so `git add -A` leaves it out.
+    std::fs::write(crate_dir.join("acme.pem"), "secret").unwrap();
+    std::fs::write(crate_dir.join("deploy.key"), "secret").unwrap();
+    assert_eq!(git(&["status", "--porcelain"]), "");
+    // The crate builds `--locked` as CI builds it.
+    let built = tool(home.path(), &crate_dir).args(["-q", "build", "--locked"]).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+
+    // `--no-commit` leaves the repository without one.
+    tool(home.path(), home.path())
+        .envs(identity)
+        .args(["-q", "new", "later", "--no-commit"])
+        .assert()
+        .success();
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--verify", "-q", "HEAD"])
+        .current_dir(home.path().join("later"))
+        .output()
+        .unwrap();
+    assert!(!head.status.success(), "no commit yet");
+    assert!(home.path().join("later/Cargo.lock").is_file());
+}
+
+#[test]
+fn a_locked_build_without_a_lock_file_says_to_make_and_commit_one() {
+    let home = tempfile::tempdir().unwrap();
+    tool(home.path(), home.path()).args(["-q", "new", "nolock", "--vcs", "none"]).assert().success();
+    let crate_dir = home.path().join("nolock");
+    std::fs::remove_file(crate_dir.join("Cargo.lock")).unwrap();
+    let out = tool(home.path(), &crate_dir).args(["build", "--locked"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("Cargo.lock`, and a `--locked` build uses only a committed lock file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cargo generate-lockfile --manifest-path") && stderr.contains("commit it"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("remove the --locked flag"), "{stderr}");
+    assert!(!crate_dir.join("Cargo.lock").exists(), "nothing was compiled or locked");
 }

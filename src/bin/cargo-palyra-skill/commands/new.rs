@@ -17,8 +17,11 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
 /// dependencies), `skill.toml` (one `check` tool, an HTTP capability,
 /// quotas within the host's caps, operator metadata), `src/lib.rs` (`run`
 /// and safe wrappers over the eight host functions), test cases in
-/// `fixtures/check/` (granted, not granted, denied), `.gitignore`, a README
-/// and a GitHub workflow. Refuses a non-empty directory.
+/// `fixtures/check/` (granted, not granted, denied), `.gitignore` (which
+/// also ignores key files), a README, a GitHub workflow, and `Cargo.lock`
+/// (the workflow builds `--locked`). In a new git repository it makes the
+/// first commit (`--no-commit` leaves it to you). Refuses a non-empty
+/// directory.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
@@ -39,6 +42,9 @@ pub struct Opts {
     /// Version control: `git` runs `git init` unless PATH is already inside a work tree
     #[arg(long, value_enum, value_name = "VCS", default_value_t = Vcs::Git)]
     vcs: Vcs,
+    /// Leave the new repository without a first commit
+    #[arg(long)]
+    no_commit: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -59,6 +65,11 @@ struct Report {
     /// `initialized`, `existing` (inside a work tree already), `none`
     /// (`--vcs none`) or `unavailable` (no `git` on PATH).
     git: &'static str,
+    /// Whether `Cargo.lock` was written.
+    lockfile: bool,
+    /// The first commit: `created`, `skipped` (`--no-commit`, or not a new
+    /// repository) or `failed` (git could not commit; the warning says why).
+    commit: &'static str,
 }
 
 /// `git init` at `path` unless it is already inside a work tree.
@@ -101,6 +112,11 @@ impl Opts {
             Vcs::Git => init_git(&self.path, shell),
             Vcs::None => "none",
         };
+        let lockfile = generate_lockfile(&self.path, shell);
+        let commit = match git {
+            "initialized" if !self.no_commit => first_commit(&self.path, &skill_id, shell),
+            _ => "skipped",
+        };
         let report = Report {
             path: self.path.clone(),
             crate_name,
@@ -108,6 +124,8 @@ impl Opts {
             tool_id,
             files: scaffold::FILES.iter().map(|(rel, _)| *rel).collect(),
             git,
+            lockfile,
+            commit,
         };
         match self.output.message_format {
             MessageFormat::Json => shell.print_json(&report)?,
@@ -124,8 +142,14 @@ impl Opts {
                     };
                     text.push_str(&format!("  {rel}{what}\n"));
                 }
+                if lockfile {
+                    text.push_str("  Cargo.lock\n");
+                }
                 if git == "initialized" {
                     text.push_str("  .git/ (a new git repository; `--vcs none` skips it)\n");
+                }
+                if commit == "created" {
+                    text.push_str("  a first commit of all of it (`--no-commit` skips it)\n");
                 }
                 text.push_str(&format!(
                     "next:\n  cd {}\n  cargo palyra-skill build\n  cargo palyra-skill test --save-baseline   # then commit fuel-baseline.json: pull requests are held to it\n  cargo palyra-skill run --allow-http api.example.com",
@@ -135,5 +159,72 @@ impl Opts {
             }
         }
         Ok(Outcome::Success)
+    }
+}
+
+/// `cargo generate-lockfile` in the new crate (it has no dependencies, so
+/// nothing is fetched); a failure is a warning with the command to run.
+fn generate_lockfile(path: &Path, shell: &mut Shell) -> bool {
+    let cargo =
+        cargo_palyra_skill::env::os(cargo_palyra_skill::env::Var::Cargo).unwrap_or_else(|| "cargo".into());
+    let made = std::process::Command::new(cargo)
+        .args(["generate-lockfile", "--offline", "--quiet"])
+        .current_dir(path)
+        .stdin(std::process::Stdio::null())
+        .output();
+    match made {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            shell.warn(format_args!(
+                "could not write `Cargo.lock` ({}): run `cargo generate-lockfile` in `{}` and commit it, since CI builds `--locked`",
+                String::from_utf8_lossy(&out.stderr).trim(),
+                path.display()
+            ));
+            false
+        }
+        Err(e) => {
+            shell.warn(format_args!(
+                "could not run cargo to write `Cargo.lock` ({e}): run `cargo generate-lockfile` in `{}` and commit it",
+                path.display()
+            ));
+            false
+        }
+    }
+}
+
+/// `git add -A` and a first commit in the repository `new` created.
+fn first_commit(path: &Path, skill_id: &str, shell: &mut Shell) -> &'static str {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(path)
+            .stdin(std::process::Stdio::null())
+            .output()
+    };
+    let message = format!("New Palyra skill {skill_id} (cargo palyra-skill new)");
+    let committed = git(&["add", "-A"]).and_then(|added| {
+        if added.status.success() { git(&["commit", "--quiet", "-m", &message]) } else { Ok(added) }
+    });
+    match committed {
+        Ok(out) if out.status.success() => "created",
+        Ok(out) => {
+            let why = String::from_utf8_lossy(&out.stderr);
+            let hint = if why.contains("user.email") || why.contains("user.name") || why.contains("identity")
+            {
+                "git has no user.name and user.email: set them (`git config --global user.name NAME`, `git config --global user.email EMAIL`)"
+            } else {
+                "see `git status`"
+            };
+            shell.warn(format_args!(
+                "the first commit failed ({}): {hint}, then commit the crate in `{}` yourself",
+                why.trim().lines().last().unwrap_or_default(),
+                path.display()
+            ));
+            "failed"
+        }
+        Err(e) => {
+            shell.warn(format_args!("could not run git for the first commit: {e}"));
+            "failed"
+        }
     }
 }
