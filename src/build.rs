@@ -127,6 +127,25 @@ pub struct Built {
     pub target_directory: PathBuf,
     /// `headroom-warn` of the crate.
     pub warn_at: f64,
+    /// Where the timestamps came from, and the time (seconds since 1970).
+    pub time_source: TimeSource,
+    pub started_at: i64,
+}
+
+/// Where the timestamps of a build (the SBOM's, the provenance's and the
+/// signature's) come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSource {
+    /// Given by the caller (`rebuild`: the original build's).
+    Given,
+    /// `SOURCE_DATE_EPOCH`.
+    SourceDateEpoch,
+    /// The HEAD commit's time, the work tree being clean: two builds of one
+    /// commit are byte-identical without any setting.
+    GitCommit,
+    /// The clock: no `SOURCE_DATE_EPOCH`, and no clean git checkout.
+    Now,
 }
 
 /// Seconds since the epoch for every timestamp of a build:
@@ -172,9 +191,12 @@ pub fn build(
     let manifest = Manifest::parse(&manifest_text)
         .map_err(|source| BuildError::Manifest { path: krate.skill_toml.clone(), source })?;
 
-    let (started, fixed_time) = match options.fixed_time {
-        Some(secs) => (secs, true),
-        None => build_time()?,
+    let (mut started, mut time_source) = match options.fixed_time {
+        Some(secs) => (secs, TimeSource::Given),
+        None => match build_time()? {
+            (secs, true) => (secs, TimeSource::SourceDateEpoch),
+            (secs, false) => (secs, TimeSource::Now),
+        },
     };
     let remap = remap_prefixes(&krate, options.target_dir.as_deref());
     // Facts for the provenance that need their own processes: gathered
@@ -234,10 +256,17 @@ pub fn build(
 
     let lockfile = krate.lockfile();
     let lock = cargo::lock_checksums(&lockfile)?;
-    let finished = if fixed_time { started } else { build_time()?.0 };
+    let host = host_facts.join().unwrap_or_default();
+    // Without `SOURCE_DATE_EPOCH`, a clean checkout stamps the HEAD
+    // commit's time, so rebuilding a commit gives the same bytes.
+    if time_source == TimeSource::Now
+        && let Some(SourceInfo { dirty: false, committed_at: Some(secs), .. }) = host.source
+    {
+        (started, time_source) = (secs, TimeSource::GitCommit);
+    }
+    let finished = if time_source == TimeSource::Now { build_time()?.0 } else { started };
     let timestamp = sbom::rfc3339(started);
     let sbom = sbom::generate(&krate, &lock, &modules, &timestamp)?;
-    let host = host_facts.join().unwrap_or_default();
     let facts = build_facts(
         &krate,
         options,
@@ -287,6 +316,8 @@ pub fn build(
         abi: krate.abi,
         target_directory,
         warn_at: krate.settings.warn_at(),
+        time_source,
+        started_at: started,
     })
 }
 
@@ -431,7 +462,8 @@ pub(crate) fn git_source(dir: &Path) -> Option<SourceInfo> {
     let uri = git(&["remote", "get-url", "origin"])
         .and_then(|url| provenance::remote_uri(&url))
         .map(|url| format!("git+{url}@{git_ref}"));
-    Some(SourceInfo { uri, commit, dirty })
+    let committed_at = git(&["log", "-1", "--format=%ct"]).and_then(|t| t.parse().ok());
+    Some(SourceInfo { uri, commit, dirty, committed_at })
 }
 
 /// With the host ABI, a module may import only the eight host functions

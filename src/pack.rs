@@ -110,3 +110,24 @@ pub fn sign(
 pub fn signed_at_unix_ms() -> Result<i64, crate::clock::ClockError> {
     crate::clock::now().map(|now| now.unix_ms)
 }
+
+/// `signed_at_unix_ms` for signing a built artifact: `SOURCE_DATE_EPOCH`
+/// when set, else the build's start in its provenance (so signing a
+/// rebuilt, identical artifact gives identical bytes), else now.
+pub fn signed_at_for(entries: &Entries) -> Result<i64, crate::clock::ClockError> {
+    let now = crate::clock::now()?;
+    if now.fixed {
+        return Ok(now.unix_ms);
+    }
+    let started = entries
+        .get(PROVENANCE_PATH)
+        .and_then(|entry| serde_json::from_slice::<serde_json::Value>(&entry.bytes).ok())
+        .and_then(|statement| {
+            statement["predicate"]["runDetails"]["metadata"]["startedOn"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        })
+        .and_then(|t| t.as_second().checked_mul(1000))
+        .filter(|ms| *ms >= 0);
+    Ok(started.unwrap_or(now.unix_ms))
+}

@@ -140,6 +140,8 @@ pub struct SourceInfo {
     pub uri: Option<String>,
     pub commit: String,
     pub dirty: bool,
+    /// The commit's time (seconds since 1970, the committer's).
+    pub committed_at: Option<i64>,
 }
 
 /// Everything a provenance statement records about one build.

@@ -420,3 +420,94 @@ fn the_module_carries_its_dependency_list_for_auditing_tools() {
         module.len()
     );
 }
+
+/// `git ARGS` in `dir` with a fixed identity and commit time, which must succeed.
+fn git_in(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .envs([
+            ("GIT_AUTHOR_NAME", "Acme"),
+            ("GIT_AUTHOR_EMAIL", "skills@example.com"),
+            ("GIT_COMMITTER_NAME", "Acme"),
+            ("GIT_COMMITTER_EMAIL", "skills@example.com"),
+            ("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z"),
+            ("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn two_builds_of_one_commit_are_byte_identical_with_no_setting_and_a_rerun_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = copy_crate("guard", &dir.path().join("checkout-a"));
+    git_in(&first, &["init", "-q"]);
+    git_in(&first, &["add", "-A"]);
+    git_in(&first, &["commit", "-qm", "guard"]);
+    let second = dir.path().join("elsewhere/checkout-b");
+    std::fs::create_dir_all(second.parent().unwrap()).unwrap();
+    git_in(dir.path(), &["clone", "-q", first.to_str().unwrap(), second.to_str().unwrap()]);
+
+    let build = |crate_dir: &Path, out: &Path, extra: &[&str]| {
+        let output = build_cmd(crate_dir, &shared_target(), out)
+            .args(["--message-format", "json"])
+            .args(extra)
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env("PALYRA_SKILL_SIGNING_KEY", TEST_SEED_HEX)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let artifact = PathBuf::from(report["artifact"].as_str().unwrap());
+        (report, std::fs::read(artifact).unwrap())
+    };
+    let (report_a, bytes_a) = build(&first, &dir.path().join("out-a"), &[]);
+    assert_eq!(report_a["time_source"], "git_commit");
+    assert_eq!(report_a["built_at"], "2026-01-02T03:04:05Z");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (report_b, bytes_b) = build(&second, &dir.path().join("out-b"), &[]);
+    assert_eq!(report_b["time_source"], "git_commit");
+    assert!(bytes_a == bytes_b, "two builds of one commit, at other times and paths, are byte-identical");
+
+    // A separate signing step (as the Action signs) keeps them identical.
+    let signed = |name: &str| {
+        let out = dir.path().join(name);
+        let (report, _) = build(&second, &out, &["--unsigned"]);
+        let artifact = report["artifact"].as_str().unwrap().to_owned();
+        cmd()
+            .args(["-q", "sign", &artifact])
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env("PALYRA_SKILL_SIGNING_KEY", TEST_SEED_HEX)
+            .assert()
+            .success();
+        std::fs::read(artifact).unwrap()
+    };
+    let once = signed("unsigned-1");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(once == signed("unsigned-2"), "signing stamps the build's time, not the clock's");
+    assert!(once == bytes_a, "and gives what a signed build gives");
+
+    // A re-run release job: publishing the rebuilt, identical artifact again succeeds.
+    let registry = dir.path().join("registry");
+    for out in ["out-a", "out-b"] {
+        cmd()
+            .arg("publish")
+            .arg(dir.path().join(out).join("acme.guard-1.2.3.palyra-skill"))
+            .arg("--registry-dir")
+            .arg(&registry)
+            .args(["--key-env", "PALYRA_SKILL_REGISTRY_KEY"])
+            .env("PALYRA_SKILL_REGISTRY_KEY", TEST_SEED_HEX)
+            .env("PALYRA_SKILL_CONFIG_DIR", dir.path().join("registry-config"))
+            .assert()
+            .success();
+    }
+
+    // A modified tracked file: the clock's time, and the JSON says so.
+    let source = first.join("src/lib.rs");
+    let text = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(&source, format!("{text}// changed\n")).unwrap();
+    let (dirty, _) = build(&first, &dir.path().join("out-dirty"), &[]);
+    assert_eq!(dirty["time_source"], "now");
+}

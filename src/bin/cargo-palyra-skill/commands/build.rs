@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cargo_palyra_skill::build::{self, BuildOptions, Event, Reproduction};
+use cargo_palyra_skill::build::{self, BuildOptions, Event, Reproduction, TimeSource};
 use cargo_palyra_skill::cargo::Features;
 use cargo_palyra_skill::provenance::Environment;
 use clap::Args;
@@ -30,7 +30,8 @@ use cargo_palyra_skill::text::thousands;
     "Examples:\n",
     "  cargo palyra-skill build\n",
     "  cargo palyra-skill build skills/echo --key release.pem --attestation\n",
-    "  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) cargo palyra-skill build --locked --check-reproducible\n\n",
+    "  cargo palyra-skill build --locked --check-reproducible\n\n",
+    "Timestamps (SBOM, provenance, signature) come from `SOURCE_DATE_EPOCH`, else the HEAD commit of a clean git checkout, else the clock.\n\n",
     "The artifact goes to `target/palyra-skill/<skill_id>-<version>.palyra-skill` unless `--out DIR` says otherwise.\n\n",
     exit_status!()
 ))]
@@ -106,6 +107,11 @@ struct Report {
     size_reports: Vec<ModuleSizeReport>,
     attestation: Option<PathBuf>,
     reproducible: Option<bool>,
+    /// Where the SBOM's, provenance's and signature's time came from:
+    /// `source_date_epoch`, `git_commit` (a clean checkout's HEAD) or `now`.
+    time_source: cargo_palyra_skill::build::TimeSource,
+    /// That time (RFC 3339).
+    built_at: String,
 }
 
 #[derive(Serialize)]
@@ -215,6 +221,19 @@ impl Opts {
         if let Some(path) = &built.attestation {
             shell.status("Attested", format_args!("`{}`", path.display()));
         }
+        let when = cargo_palyra_skill::sbom::rfc3339(built.started_at);
+        match built.time_source {
+            TimeSource::GitCommit => shell.verbose(
+                "Timestamps",
+                format_args!("{when}, the HEAD commit's time (a clean checkout): a rebuild of this commit is byte-identical"),
+            ),
+            TimeSource::SourceDateEpoch => shell.verbose("Timestamps", format_args!("{when}, from `SOURCE_DATE_EPOCH`")),
+            TimeSource::Given => {}
+            TimeSource::Now => shell.verbose(
+                "Timestamps",
+                format_args!("{when}, the clock's: no `SOURCE_DATE_EPOCH` and no clean git checkout, so a rebuild differs"),
+            ),
+        }
         let cap = self.operator.read()?.unwrap_or_default().max_module_size_bytes;
         let module_sizes: Vec<ModuleSize> = built
             .entries
@@ -248,6 +267,8 @@ impl Opts {
                 size_reports,
                 attestation: built.attestation.clone(),
                 reproducible,
+                time_source: built.time_source,
+                built_at: cargo_palyra_skill::sbom::rfc3339(built.started_at),
             })?,
             MessageFormat::Human => {
                 let key = built.key_id.as_deref().map_or("unsigned".to_owned(), |id| format!("signed {id}"));

@@ -69,7 +69,7 @@ impl Opts {
             }
             None => None,
         };
-        let signed_at = pack::signed_at_unix_ms()?;
+        let signed_at = pack::signed_at_for(&entries)?;
         let record = pack::sign(&mut entries, &manifest.publisher, &key, signed_at)?;
         match previous.as_ref().map(|p: &SignatureRecord| &p.key_id) {
             Some(old) if *old != record.key_id => shell.status(
