@@ -28,7 +28,7 @@ pub const MAX_ENTRY_BYTES: u64 = 16 * 1024 * 1024;
 /// Entries in the central directory (directories included, as the consumer counts).
 pub const MAX_ENTRIES: usize = 256;
 
-/// Domain separation prefix of the payload hash (ARTIFACT.md, "Payload hash").
+/// Domain separation prefix of the payload hash (docs/format.md, "The payload hash").
 const PAYLOAD_CONTEXT: &[u8] = b"palyra.skill.payload.v1";
 /// Inflate in slices of this size so each slice is hashed while still in cache.
 const READ_CHUNK: u64 = 256 * 1024;

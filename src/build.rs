@@ -467,7 +467,7 @@ pub(crate) fn git_source(dir: &Path) -> Option<SourceInfo> {
 }
 
 /// With the host ABI, a module may import only the eight host functions
-/// (HOST.md section 1): anything else fails instantiation in Palyra.
+/// (docs/host.md, "How a call is built"): anything else fails instantiation in Palyra.
 fn check_host_imports(name: &str, bytes: &[u8]) -> Result<(), BuildError> {
     let problems = link_problems(bytes);
     if problems.is_empty() {

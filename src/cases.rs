@@ -144,7 +144,12 @@ fn over_fuel(max_fuel: Option<u64>, consumed: u64) -> Option<String> {
 /// The verdict on a host-ABI call of `tool`.
 pub fn judge_host(case: &Case, tool: &str, outcome: &HostOutcome, warn_at: f64) -> CaseResult {
     let got = || match (&outcome.failure, outcome.exit_code) {
-        (Some(f), _) => format!("{} ({}): {}", f.palyra_error_kind.as_str(), f.class.as_str(), f.message),
+        // A refusal before the module ran: the daemon's words name the
+        // value, ours the fix.
+        (Some(f), _) => match outcome.palyra_error.as_deref().filter(|_| outcome.tier.is_none()) {
+            Some(said) => format!("{} ({}): {said}: {}", f.palyra_error_kind.as_str(), f.class.as_str(), f.message),
+            None => format!("{} ({}): {}", f.palyra_error_kind.as_str(), f.class.as_str(), f.message),
+        },
         (None, code) => format!("exit code {}", code.unwrap_or_default()),
     };
     let problem = match (&case.expect.exit_code, &case.expect.error, &outcome.failure) {

@@ -1,5 +1,5 @@
 //! SLSA Provenance v1 in an in-toto Statement v1 (plain serde types, as
-//! SUPPLY-CHAIN.md asks), local and GitHub Actions builders, and the DSSE
+//! docs/build.md asks), local and GitHub Actions builders, and the DSSE
 //! envelope of a signed attestation.
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! Ed25519 publisher keys (raw, hex, base64, PKCS#8 PEM/DER), `key_id`, and
-//! the `signature.json` record: signing and verifying it as ARTIFACT.md says.
+//! the `signature.json` record: signing and verifying it as docs/format.md says.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;

@@ -1,4 +1,4 @@
-//! The consumer's verification order (ARTIFACT.md, steps 1-10), with a
+//! The consumer's verification order (docs/format.md, "What an install checks"), with a
 //! reason a publisher can act on for every rejection. Trust (step 11) is
 //! decided by [`crate::trust::TrustStore::decide`].
 

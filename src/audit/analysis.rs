@@ -13,7 +13,7 @@ use wasmparser::{
     Parser, Payload, TypeRef, ValType, ValidPayload, Validator, WasmFeatures,
 };
 
-/// Host path prefixes that betray the build machine (AUDIT.md).
+/// Host path prefixes that betray the build machine (docs/audit.md).
 const HOST_PATH_MARKERS: &[&str] = &["/home/", "/Users/", "/root/", "C:\\Users\\"];
 
 /// Imports and exports recorded per module; the rest are counted only, so

@@ -1,4 +1,4 @@
-//! What the Palyra 0.1.0 daemon will do with the skill (HOST.md), beyond
+//! What the Palyra 0.1.0 daemon will do with the skill (docs/host.md), beyond
 //! the install-time audit: imports it cannot link, modules over its size
 //! cap, manifest values that fail every run, an ambiguous module choice,
 //! quotas it caps, capabilities the operator will not grant or nobody can,

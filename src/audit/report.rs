@@ -1,5 +1,5 @@
 //! The audit report: the consumer's checks (same ids, statuses, severities
-//! and fields as AUDIT.md) and our findings, plus the policy that drives both.
+//! and fields as docs/audit.md) and our findings, plus the policy that drives both.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -158,7 +158,7 @@ impl HostOutcome {
     }
 }
 
-/// The daemon's limits (HOST.md section 3.5): the lesser of the
+/// The daemon's limits (docs/host.md, "How a call is built", step 7): the lesser of the
 /// manifest's and the operator's fuel and memory, the operator's tables and
 /// instances, the lesser of both wall clocks; then the overrides.
 pub fn limits(
@@ -395,7 +395,7 @@ pub struct LinkProblem {
 }
 
 /// The imports of `wasm` that the Palyra 0.1.0 host's linker does not
-/// define (HOST.md section 1): everything but the eight host functions with
+/// define (docs/host.md, "How a call is built"): everything but the eight host functions with
 /// their exact types. An unreadable module gives no problems here (the
 /// compile step reports it).
 pub fn link_problems(wasm: &[u8]) -> Vec<LinkProblem> {

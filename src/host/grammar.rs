@@ -1,5 +1,5 @@
-//! The daemon's value grammar for capability lists (HOST.md sections 2
-//! and 3): how the operator's palyrad.toml lists are parsed at load time,
+//! The daemon's value grammar for capability lists (docs/host.md, "The
+//! grammar of capability values"): how the operator's palyrad.toml lists are parsed at load time,
 //! and how requested capabilities and a skill's grants are normalised on
 //! every run. Each function mirrors one of the consumer's, message included,
 //! so a value refused there is refused here with the same words.
@@ -9,13 +9,37 @@ use std::collections::BTreeSet;
 use super::HostError;
 use crate::runtime::FailureClass;
 
-fn invalid(message: String) -> HostError {
-    HostError::new(
-        FailureClass::InvalidGrant,
-        message,
-        "every value must follow the daemon's grammar (HOST.md section 2): fix it in `skill.toml` or in the request",
-    )
+/// The refusal of `value`, with what the grammar wants and where to fix it:
+/// `skill.toml` when the value is the skill's, else the request.
+fn invalid(message: String, source: &str, rule: &str, value: &str) -> HostError {
+    let lower = value.to_ascii_lowercase();
+    let suggestion = if lower != value && grammar_accepts(rule, &lower) {
+        format!(" (`{}` would pass)", crate::text::escape(&lower))
+    } else {
+        String::new()
+    };
+    let place = if source.starts_with("skill.") {
+        "fix it in `skill.toml` (docs/manifest.md): Palyra 0.1.0 installs the skill, but every run of it fails as `invalid_input` until then"
+    } else {
+        "fix the request"
+    };
+    HostError::new(FailureClass::InvalidGrant, message, format!("{rule}{suggestion}; {place}"))
 }
+
+/// Whether the grammar `rule` names accepts `value`.
+fn grammar_accepts(rule: &str, value: &str) -> bool {
+    if rule == HOST_RULE {
+        host_name(value).is_some()
+    } else if rule == STORAGE_RULE {
+        storage_prefix(value)
+    } else {
+        run_identifier(value)
+    }
+}
+
+const HOST_RULE: &str = "a host is lowercase `a-z 0-9 . -`, with no scheme, port, path or wildcard, and does not start or end with `.` or `-`";
+const STORAGE_RULE: &str = "a storage prefix (a `filesystem.write_roots` entry) is lowercase `a-z 0-9 / . _ -`, relative, without `..`";
+const HANDLE_RULE: &str = "a handle is lowercase `a-z 0-9 . _ / -`: a secret is `<scope>/<key>`, so only `scope = \"global\"` passes (`skill:…` and `principal:…` hold a `:`) and a key may not hold `:`";
 
 fn trimmed(raw: &[String]) -> impl Iterator<Item = &str> {
     raw.iter().map(|v| v.trim()).filter(|v| !v.is_empty())
@@ -59,8 +83,9 @@ pub fn storage_prefix(candidate: &str) -> bool {
 pub fn hosts(raw: &[String], source: &str) -> Result<Vec<String>, HostError> {
     let mut out = BTreeSet::new();
     for candidate in trimmed(raw) {
-        let value = host_name(candidate)
-            .ok_or_else(|| invalid(format!("{source} contains invalid host '{candidate}'")))?;
+        let value = host_name(candidate).ok_or_else(|| {
+            invalid(format!("{source} contains invalid host '{candidate}'"), source, HOST_RULE, candidate)
+        })?;
         out.insert(value);
     }
     Ok(out.into_iter().collect())
@@ -72,7 +97,12 @@ pub fn identifiers(raw: &[String], source: &str, label: &str) -> Result<Vec<Stri
     let mut out = BTreeSet::new();
     for candidate in trimmed(raw) {
         if !run_identifier(candidate) {
-            return Err(invalid(format!("{source} contains invalid {label} '{candidate}'")));
+            return Err(invalid(
+                format!("{source} contains invalid {label} '{candidate}'"),
+                source,
+                HANDLE_RULE,
+                candidate,
+            ));
         }
         out.insert(candidate.to_owned());
     }
@@ -84,7 +114,12 @@ pub fn storage_prefixes(raw: &[String], source: &str) -> Result<Vec<String>, Hos
     let mut out = BTreeSet::new();
     for candidate in trimmed(raw) {
         if !storage_prefix(candidate) {
-            return Err(invalid(format!("{source} contains invalid storage prefix '{candidate}'")));
+            return Err(invalid(
+                format!("{source} contains invalid storage prefix '{candidate}'"),
+                source,
+                STORAGE_RULE,
+                candidate,
+            ));
         }
         out.insert(candidate.to_owned());
     }

@@ -1,5 +1,5 @@
 //! The Palyra 0.1.0 daemon's `execute_module`, reproduced for local runs,
-//! tests and audits (HOST.md): the operator's configuration, the grammar
+//! tests and audits (docs/host.md): the operator's configuration, the grammar
 //! of capability values, which module and entrypoint run, the grants
 //! (operator ∩ skill, requested ⊆ allowed), the limits (the lesser of the
 //! manifest's and the operator's), and the daemon's error kinds.

@@ -1,6 +1,6 @@
 //! The operator's side of a run: `[tool_call]` and `[tool_call.wasm_runtime]`
 //! of the daemon's palyrad.toml, with the consumer's defaults and grammar
-//! (HOST.md section 2).
+//! (docs/host.md, "The grammar of capability values").
 
 use serde::{Deserialize, Serialize};
 

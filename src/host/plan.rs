@@ -1,4 +1,4 @@
-//! The daemon's decisions before a module runs (HOST.md sections 1 and 3):
+//! The daemon's decisions before a module runs (docs/host.md, "How a call is built"):
 //! tool, module and entrypoint selection, grants, limits.
 
 use std::collections::BTreeSet;
@@ -68,7 +68,7 @@ impl SkillGrants {
 }
 
 /// The daemon's run-time normalisation of the skill's grants, class by
-/// class (HOST.md section 3, step 3): every error here fails every run of
+/// class (docs/host.md, "How a call is built", step 5): every error here fails every run of
 /// the skill as `invalid_input`, whatever is requested.
 pub fn skill_grant_errors(manifest: &Manifest) -> Vec<HostError> {
     let skill = SkillGrants::from_manifest(manifest);
@@ -84,7 +84,7 @@ pub fn skill_grant_errors(manifest: &Manifest) -> Vec<HostError> {
 }
 
 /// The typed-contract adapters of Palyra 0.1.0 and the capability classes
-/// each allows (HOST.md section 4): `None` for a kind it does not know.
+/// each allows (docs/manifest.md, `[operator]`): `None` for a kind it does not know.
 pub fn contract_allowed_classes(kind: &str) -> Option<&'static [&'static str]> {
     const DATA: &[&str] = &["http", "secrets", "storage"];
     Some(match kind.trim() {
@@ -248,7 +248,7 @@ pub fn select_entrypoint(requested: Option<&str>) -> Result<String, HostError> {
     Ok(entrypoint.to_owned())
 }
 
-/// What a run-lifecycle hook's exit code means to the daemon (HOST.md section 1).
+/// What a run-lifecycle hook's exit code means to the daemon (docs/host.md, "How a call is built").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HookDecision {

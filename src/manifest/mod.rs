@@ -1,5 +1,5 @@
 //! `skill.toml`: the consumer's manifest schema, strict parsing, every
-//! validation rule of MANIFEST.md, and the consumer's non-fatal warnings.
+//! validation rule of docs/manifest.md, and the consumer's non-fatal warnings.
 
 mod model;
 mod parse;

@@ -11,12 +11,12 @@ use serde_json::Value;
 pub const CURRENT_MANIFEST_VERSION: u32 = 2;
 /// The legacy manifest version the consumer still accepts (with a warning).
 pub const LEGACY_MANIFEST_VERSION: u32 = 1;
-/// The consumer runtime's protocol major (ARTIFACT.md, verification step 10).
+/// The consumer runtime's protocol major (docs/format.md, "What an install checks", step 10).
 pub const RUNTIME_PROTOCOL_MAJOR: u32 = 1;
-/// The consumer runtime's version (ARTIFACT.md, verification step 10).
+/// The consumer runtime's version (docs/format.md, "What an install checks", step 10).
 pub const RUNTIME_VERSION: Version = Version(0, 1, 0);
 
-/// Operator plugin contract kinds the consumer knows (MANIFEST.md `[operator]`).
+/// Operator plugin contract kinds the consumer knows (docs/manifest.md `[operator]`).
 pub const CONTRACT_KINDS: &[&str] = &[
     "memory_provider",
     "context_engine",

@@ -78,7 +78,7 @@ impl Manifest {
         toml::to_string_pretty(self).expect("manifest model always serializes")
     }
 
-    /// Every semantic rule of MANIFEST.md; all violations are reported at once.
+    /// Every semantic rule of docs/manifest.md; all violations are reported at once.
     pub fn validate(&self) -> Result<(), ManifestError> {
         let mut v = Validator::default();
         v.check(self);
@@ -108,7 +108,7 @@ impl Manifest {
         Ok(())
     }
 
-    /// The consumer's warnings (MANIFEST.md, "Warnings the consumer reports").
+    /// The consumer's warnings (docs/manifest.md, `[operator]`).
     pub fn warnings(&self) -> Vec<ManifestWarning> {
         let mut warnings = Vec::new();
         let mut warn =

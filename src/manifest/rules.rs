@@ -1,4 +1,4 @@
-//! The semantic rules of MANIFEST.md: identifiers, hosts, paths, wildcard
+//! The semantic rules of docs/manifest.md: identifiers, hosts, paths, wildcard
 //! opt-ins, quotas, compat, builder and operator metadata. Every violation
 //! is collected with its field path.
 

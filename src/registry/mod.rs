@@ -1,5 +1,5 @@
 //! The static registry: a directory of artifacts and the signed `index.json`
-//! the consumer reads over https (ARTIFACT.md, "Static registry layout").
+//! the consumer reads over https (docs/format.md, "A static registry").
 //!
 //! `publish` adds one verified artifact and re-signs the index under a lock;
 //! `verify_registry` checks the index signature, every entry against its

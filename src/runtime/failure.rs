@@ -1,6 +1,6 @@
 //! How a call fails: our failure class with its explanation, and the
 //! `WasmPluginRunErrorKind` the consumer's daemon reports for the same
-//! failure (HOST.md section 3, step 7).
+//! failure (docs/host.md, "How a call is built", step 8).
 
 use serde::Serialize;
 use wasmtime::Trap;

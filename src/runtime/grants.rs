@@ -1,5 +1,5 @@
 //! Capability grants and the Palyra host ABI v1 handle numbering
-//! (RUNTIME.md section 1).
+//! (docs/abi.md).
 
 use serde::Serialize;
 

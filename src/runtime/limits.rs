@@ -8,7 +8,7 @@ use wasmtime::ResourceLimiter;
 
 use crate::manifest::Manifest;
 
-/// Table elements the consumer allows by default (HOST.md section 2).
+/// Table elements the consumer allows by default (docs/host.md, "The grammar of capability values").
 pub const MAX_TABLE_ELEMENTS: u64 = 100_000;
 /// Instances per store the consumer allows by default.
 pub const MAX_INSTANCES: u64 = 256;

@@ -1,4 +1,4 @@
-//! A tool call as the data plane defines it (RUNTIME.md section 2): input
+//! A tool call as the data plane defines it (docs/abi.md): input
 //! checked against `input_schema`, the call, stdout parsed as the JSON
 //! output and checked against `output_schema`.
 

@@ -221,6 +221,10 @@ impl Opts {
         if let Some(path) = &built.attestation {
             shell.status("Attested", format_args!("`{}`", path.display()));
         }
+        // Values the daemon refuses on every run, though it installs the skill.
+        for error in cargo_palyra_skill::host::skill_grant_errors(&built.manifest) {
+            shell.warn(format_args!("{}: {}", error.message, error.fix));
+        }
         let when = cargo_palyra_skill::sbom::rfc3339(built.started_at);
         match built.time_source {
             TimeSource::GitCommit => shell.verbose(
