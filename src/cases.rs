@@ -147,7 +147,9 @@ pub fn judge_host(case: &Case, tool: &str, outcome: &HostOutcome, warn_at: f64) 
         // A refusal before the module ran: the daemon's words name the
         // value, ours the fix.
         (Some(f), _) => match outcome.palyra_error.as_deref().filter(|_| outcome.tier.is_none()) {
-            Some(said) => format!("{} ({}): {said}: {}", f.palyra_error_kind.as_str(), f.class.as_str(), f.message),
+            Some(said) => {
+                format!("{} ({}): {said}: {}", f.palyra_error_kind.as_str(), f.class.as_str(), f.message)
+            }
             None => format!("{} ({}): {}", f.palyra_error_kind.as_str(), f.class.as_str(), f.message),
         },
         (None, code) => format!("exit code {}", code.unwrap_or_default()),

@@ -357,3 +357,32 @@ fn a_locked_build_without_a_lock_file_says_to_make_and_commit_one() {
     assert!(!stderr.contains("remove the --locked flag"), "{stderr}");
     assert!(!crate_dir.join("Cargo.lock").exists(), "nothing was compiled or locked");
 }
+
+#[test]
+fn a_write_root_palyra_refuses_on_every_run_is_named_with_its_fix() {
+    let home = tempfile::tempdir().unwrap();
+    tool(home.path(), home.path()).args(["-q", "new", "roots", "--vcs", "none"]).assert().success();
+    let crate_dir = home.path().join("roots");
+    let manifest = crate_dir.join("skill.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        format!("{text}\n[capabilities.filesystem]\nwrite_roots = [\"Skills/Cache\"]\n"),
+    )
+    .unwrap();
+    let fix = "(`skills/cache` would pass); fix it in `skill.toml` (docs/manifest.md)";
+    let built = tool(home.path(), &crate_dir).args(["build", "--locked"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "Palyra installs it, so the build succeeds: {stderr}");
+    assert!(
+        stderr
+            .contains("warning: skill.manifest.capabilities contains invalid storage prefix 'Skills/Cache'"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(fix), "{stderr}");
+    let tested = tool(home.path(), &crate_dir).args(["test", "--locked"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&tested.stdout);
+    assert_eq!(tested.status.code(), Some(1));
+    assert!(stdout.contains("got invalid_input (invalid_grant): skill.manifest.capabilities contains invalid storage prefix 'Skills/Cache': a storage prefix"), "{stdout}");
+    assert!(stdout.contains(fix), "{stdout}");
+}
