@@ -43,6 +43,17 @@ impl TrustDecision {
             TrustDecision::TofuNewlyPinned => "tofu_newly_pinned",
         }
     }
+
+    /// The decision in plain words, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TrustDecision::Allowlisted => "trusted: a key listed for this publisher",
+            TrustDecision::TofuPinned => "trusted: the key pinned for this publisher on first use",
+            TrustDecision::TofuNewlyPinned => {
+                "trusted on first use: this key is now pinned for the publisher, and another key will be refused"
+            }
+        }
+    }
 }
 
 /// Why trust store JSON is not a valid store.
@@ -69,22 +80,30 @@ pub enum TrustError {
     #[error("could not save trust store `{path}`: {source}")]
     Write { path: PathBuf, source: io::Error },
     #[error(
-        "`{0}` is not `PUBLISHER=HEX`: give the publisher and its 64-hex-character public key, e.g. `acme=79b5...9664`"
+        "`{0}` is not `PUBLISHER=KEY`: give the publisher and its public key, as 64 hex characters (`acme=79b5...9664`) or the `.pub` file `keygen` wrote (`acme=acme.pem.pub`)"
     )]
     BadTrustedPublisher(String),
+    #[error(
+        "`{0}` is a private key: give its public key instead (`keygen` wrote it beside it as `.pub`), and keep the private key away from verifiers"
+    )]
+    PrivateKeyFile(PathBuf),
+    #[error(
+        "`{0}` holds no public key: give the `.pub` file `keygen` wrote (`-----BEGIN PUBLIC KEY-----`) or the 64 hex characters it printed"
+    )]
+    NotAPublicKeyFile(PathBuf),
 }
 
 /// Why the trust step rejected an artifact.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum TrustRejection {
     #[error(
-        "publisher `{publisher}` is trusted only with other keys, not {key_id}: add the key to `trusted_publishers.{publisher}` if this is a key rotation, otherwise do not install it"
+        "publisher `{publisher}` is trusted with {expected}, but this artifact is signed with {key_id} (public key {found}): if the publisher rotated to this key, trust it (`--trusted-publisher {publisher}={found}`, or add it to `trusted_publishers.{publisher}` in the trust store); otherwise do not install it"
     )]
-    TrustedKeyMismatch { publisher: String, key_id: String },
+    TrustedKeyMismatch { publisher: String, key_id: String, found: String, expected: String },
     #[error(
-        "publisher `{publisher}` was pinned on first use to another key, not {key_id}: if the publisher rotated keys, remove `tofu_publishers.{publisher}` from the trust store or allowlist the new key"
+        "publisher `{publisher}` was pinned on first use to {expected}, but this artifact is signed with {key_id} (public key {found}): if the publisher rotated to this key, remove `tofu_publishers.{publisher}` from the trust store or trust the new key (`--trusted-publisher {publisher}={found}`); otherwise do not install it"
     )]
-    TofuKeyMismatch { publisher: String, key_id: String },
+    TofuKeyMismatch { publisher: String, key_id: String, found: String, expected: String },
     #[error(
         "publisher `{publisher}` is not trusted: pass `--trusted-publisher {publisher}=<public key hex>` or a `--trust-store` that lists it (`verify` also takes `--allow-tofu`, to pin its key on first use)"
     )]
@@ -199,14 +218,24 @@ impl TrustStore {
             return if keys.contains(&hex) {
                 Ok(TrustDecision::Allowlisted)
             } else {
-                Err(TrustRejection::TrustedKeyMismatch { publisher: publisher.into(), key_id: key.key_id() })
+                Err(TrustRejection::TrustedKeyMismatch {
+                    publisher: publisher.into(),
+                    key_id: key.key_id(),
+                    found: hex,
+                    expected: describe_keys(keys.iter()),
+                })
             };
         }
         if let Some(pinned) = self.tofu_publishers.get(publisher) {
             return if *pinned == hex {
                 Ok(TrustDecision::TofuPinned)
             } else {
-                Err(TrustRejection::TofuKeyMismatch { publisher: publisher.into(), key_id: key.key_id() })
+                Err(TrustRejection::TofuKeyMismatch {
+                    publisher: publisher.into(),
+                    key_id: key.key_id(),
+                    found: hex,
+                    expected: describe_keys(std::iter::once(pinned)),
+                })
             };
         }
         if allow_tofu {
@@ -240,13 +269,44 @@ impl TrustStore {
     }
 }
 
-/// Parses `--trusted-publisher acme=<hex>`.
+/// `key ed25519:0123456789abcdef (79b5...9664)`, or a list of them.
+fn describe_keys<'a>(keys: impl Iterator<Item = &'a String>) -> String {
+    let described: Vec<String> = keys
+        .map(|hex| match PublicKey::from_hex(hex) {
+            Ok(key) => format!("{} ({hex})", key.key_id()),
+            Err(_) => hex.clone(),
+        })
+        .collect();
+    match described.as_slice() {
+        [one] => format!("key {one}"),
+        many => format!("keys {}", many.join(", ")),
+    }
+}
+
+/// Parses `--trusted-publisher acme=<hex>` or `acme=<file>`, where the file
+/// is the public key `keygen` wrote (`acme.pem.pub`, SPKI PEM) or holds
+/// the 64 hex characters.
 pub fn parse_trusted_publisher(arg: &str) -> Result<(String, PublicKey), TrustError> {
     let bad = || TrustError::BadTrustedPublisher(arg.to_owned());
-    let (publisher, hex) = arg.split_once('=').ok_or_else(bad)?;
+    let (publisher, value) = arg.split_once('=').ok_or_else(bad)?;
     let publisher = normalize_publisher(publisher).map_err(|_| bad())?;
-    let key = PublicKey::from_hex(hex).map_err(|_| bad())?;
-    Ok((publisher, key))
+    if let Ok(key) = PublicKey::from_hex(value) {
+        return Ok((publisher, key));
+    }
+    let path = Path::new(value);
+    if !path.is_file() {
+        return Err(bad());
+    }
+    let bytes =
+        crate::fsutil::read_regular(path, crate::keys::MAX_KEY_FILE_BYTES, crate::fsutil::Links::Follow)
+            .map_err(|source| TrustError::Read { path: path.to_owned(), source })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let key = PublicKey::from_spki_pem(&text).or_else(|| PublicKey::from_hex(&text).ok());
+    match key {
+        Some(key) => Ok((publisher, key)),
+        None if text.contains("PRIVATE KEY") => Err(TrustError::PrivateKeyFile(path.to_owned())),
+        None => Err(TrustError::NotAPublicKeyFile(path.to_owned())),
+    }
 }
 
 fn normalize_publisher(publisher: &str) -> Result<String, StoreError> {

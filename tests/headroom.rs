@@ -198,7 +198,22 @@ fn fuel_and_memory_against_their_limits_at_79_80_and_over() {
     }
     let over = run(&memory, &["--max-memory".into(), "100000".into()]);
     assert_eq!(over.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&over.stderr).contains("memory_limit"));
+    let stderr = String::from_utf8_lossy(&over.stderr);
+    assert!(stderr.contains("memory_limit"), "{stderr}");
+    assert_eq!(stderr.matches("linear memory would grow").count(), 1, "explained once: {stderr}");
+    let bomb = artifact_with_module(
+        dir.path(),
+        "bomb.palyra-skill",
+        wat::parse_file(fixture("hostile/memory-grow-bomb.wat")).unwrap(),
+    );
+    let over = run(&bomb, &["--max-memory".into(), "1048576".into()]);
+    let stderr = String::from_utf8_lossy(&over.stderr);
+    assert_eq!(over.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Failed runtime_failure"),
+        "the daemon reports a memory bomb as a trap: {stderr}"
+    );
+    assert_eq!(stderr.matches("memory.grow was refused").count(), 1, "explained once: {stderr}");
 
     // Time: the figure and its limit are reported; the level follows them.
     let report = json(&run(&artifact, &["--message-format".into(), "json".into()]));

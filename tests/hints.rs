@@ -270,7 +270,7 @@ fn each_flag_has_one_value_name_everywhere() {
         }
     }
     assert!(seen.len() > 20, "{seen:?}");
-    assert_eq!(seen["--trusted-publisher"].0, "PUBLISHER=HEX");
+    assert_eq!(seen["--trusted-publisher"].0, "PUBLISHER=KEY");
     assert_eq!(seen["--manifest-path"].0, "PATH");
 }
 

@@ -23,6 +23,7 @@ mod host;
 mod inspect;
 mod keygen;
 mod manifest;
+mod messages;
 mod new;
 mod outputs;
 mod pack;

@@ -61,7 +61,7 @@ fn every_optional_table_round_trips_through_pack_and_verify() {
             .success();
         verify_trusting_the_test_key(&ws.path("out.palyra-skill"))
             .success()
-            .stdout(predicate::str::contains("(allowlisted)"));
+            .stdout(predicate::str::contains("(trusted: a key listed for this publisher)"));
     }
 }
 

@@ -39,7 +39,7 @@ fn vectors_verify_on_first_use_and_allowlisted() {
         .arg(fixture("vectors/reference-echo-asset.palyra-skill"))
         .assert()
         .success()
-        .stdout(predicate::str::contains("(allowlisted)"))
+        .stdout(predicate::str::contains("(trusted: a key listed for this publisher)"))
         .stdout(predicate::str::contains("634130318b7cff408adf6d2bfecdcd1d2ce4d7c8b1f173f95f0fad1f7cccd8a8"));
 }
 

@@ -228,7 +228,10 @@ fn daemon_message(failure: &Failure, entrypoint: &str) -> String {
                 failure.message
             )
         }
-        _ => format!("palyra.plugin.run execution failed: {}", failure.message),
+        _ => format!(
+            "palyra.plugin.run execution failed: {}",
+            failure.engine_error.as_deref().unwrap_or(&failure.message)
+        ),
     }
 }
 

@@ -16,7 +16,7 @@ const MODULE_FIX: &str =
 const ENTRYPOINT_FIX: &str =
     "entrypoints are `[a-z0-9_-]+`: fix `--entrypoint` or `operator.plugin.default_entrypoint`";
 
-fn invalid(message: impl Into<String>, fix: &str) -> HostError {
+fn invalid(message: impl Into<String>, fix: impl Into<String>) -> HostError {
     HostError::new(FailureClass::InvalidInput, message, fix)
 }
 
@@ -159,22 +159,61 @@ pub fn authorize(
     let channels = identifiers(&operator.allowed_channels, "policy.allowed_channels", "channel handle")?;
     let channels = intersect(channels, identifiers(&skill.channels, from_skill, "channel handle")?);
     let allowed = Requested { http_hosts: http, secrets, storage_prefixes: storage, channels };
-    for (wanted, allowed, name) in [
-        (&granted.http_hosts, &allowed.http_hosts, "http_hosts"),
-        (&granted.secrets, &allowed.secrets, "secrets"),
-        (&granted.storage_prefixes, &allowed.storage_prefixes, "storage_prefixes"),
-        (&granted.channels, &allowed.channels, "channels"),
+    let declared = Requested {
+        http_hosts: hosts(&skill.http_hosts, from_skill)?,
+        storage_prefixes: storage_prefixes(&skill.storage_prefixes, from_skill)?,
+        ..Requested::default()
+    };
+    for (wanted, allowed, declared, name) in [
+        (&granted.http_hosts, &allowed.http_hosts, &declared.http_hosts, "http_hosts"),
+        (&granted.secrets, &allowed.secrets, &declared.secrets, "secrets"),
+        (
+            &granted.storage_prefixes,
+            &allowed.storage_prefixes,
+            &declared.storage_prefixes,
+            "storage_prefixes",
+        ),
+        (&granted.channels, &allowed.channels, &declared.channels, "channels"),
     ] {
         let denied: Vec<&str> = wanted.iter().filter(|w| !allowed.contains(w)).map(String::as_str).collect();
-        if !denied.is_empty() {
+        if let Some(first) = denied.first() {
             return Err(HostError::new(
                 FailureClass::CapabilityDenied,
                 format!("palyra.plugin.run capability denied for {name}: {}", denied.join(",")),
-                "a capability is granted only when the skill declares it in `skill.toml` AND the operator lists it in `[tool_call.wasm_runtime]` (`allowed_http_hosts`, `allowed_storage_prefixes`; secrets and channels are never grantable in Palyra 0.1.0)",
+                denial_fix(name, first, declared.iter().any(|d| d == first)),
             ));
         }
     }
     Ok(Authorized { granted, allowed })
+}
+
+/// Why `value` of the class `name` was denied, and the line that grants it:
+/// the skill's declaration when it lacks one, else the operator's list.
+fn denial_fix(name: &str, value: &str, declared: bool) -> String {
+    let value = crate::text::escape(value);
+    let (skill_line, operator_key) = match name {
+        "http_hosts" => ("[capabilities] http_egress_allowlist", "allowed_http_hosts"),
+        "storage_prefixes" => ("[capabilities.filesystem] write_roots", "allowed_storage_prefixes"),
+        "secrets" => {
+            return format!(
+                "`{value}` is a secret, and Palyra 0.1.0 never grants one: the operator's `allowed_secrets` cannot hold the `/` of `<scope>/<key>`"
+            );
+        }
+        _ => {
+            return format!(
+                "`{value}` is a channel, and Palyra 0.1.0 never grants one: a skill declares no channels"
+            );
+        }
+    };
+    if declared {
+        format!(
+            "`skill.toml` declares `{value}`, but the operator does not allow it: palyrad.toml must list it in `[tool_call.wasm_runtime] {operator_key}`"
+        )
+    } else {
+        format!(
+            "`skill.toml` does not declare `{value}`: add it to `{skill_line}` (a capability reaches the module only when the skill declares it and the operator allows it)"
+        )
+    }
 }
 
 /// `disabled` unless the operator enabled the runtime.
@@ -195,9 +234,14 @@ pub fn select_tool<'m>(manifest: &'m Manifest, tool_id: Option<&str>) -> Result<
         return Ok(None);
     };
     manifest.entrypoints.tools.iter().find(|tool| tool.id == tool_id).map(Some).ok_or_else(|| {
+        let ids: Vec<String> =
+            manifest.entrypoints.tools.iter().map(|t| format!("`{}`", crate::text::escape(&t.id))).collect();
         invalid(
             format!("skill artifact does not declare tool_id '{tool_id}'"),
-            "name a tool `id` of `skill.toml` with `--tool`, or fix `operator.plugin.default_tool_id`",
+            format!(
+                "the skill's tools are {}: name one with `--tool`, or fix `operator.plugin.default_tool_id`",
+                ids.join(", ")
+            ),
         )
     })
 }

@@ -153,11 +153,21 @@ pub struct Failure {
     /// that knows which setting binds can give the right advice instead.
     #[serde(skip)]
     limit_head: Option<String>,
+    /// The engine's own words for a failed call (what the daemon puts in
+    /// its `execution failed: ...`), when they differ from ours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_error: Option<String>,
 }
 
 impl Failure {
     pub fn new(class: FailureClass, message: impl Into<String>) -> Failure {
-        Failure { class, message: message.into(), palyra_error_kind: class.palyra_kind(), limit_head: None }
+        Failure {
+            class,
+            message: message.into(),
+            palyra_error_kind: class.palyra_kind(),
+            limit_head: None,
+            engine_error: None,
+        }
     }
 
     /// A limit that ran out: `head` (what happened) then `fix` (generic advice).
@@ -243,7 +253,13 @@ pub(super) fn classify(
     } else {
         PalyraErrorKind::RuntimeFailure
     };
-    ours(error, &text, linking, hit, limits, report).map_err(|failure| failure.with_kind(kind))
+    ours(error, &text, linking, hit, limits, report).map_err(|failure| {
+        let mut failure = failure.with_kind(kind);
+        if !failure.message.contains(&text) {
+            failure.engine_error = Some(text.clone());
+        }
+        failure
+    })
 }
 
 fn ours(

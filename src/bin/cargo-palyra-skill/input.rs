@@ -135,8 +135,8 @@ pub struct TrustArgs {
     /// A trust store JSON (the consumer's format); `verify --allow-tofu` saves first-use pins to it
     #[arg(long, value_name = "FILE")]
     pub trust_store: Option<PathBuf>,
-    /// Trust PUBLISHER's key (64 hex characters) for this run; repeatable
-    #[arg(long = "trusted-publisher", value_name = "PUBLISHER=HEX")]
+    /// Trust PUBLISHER's key for this run: 64 hex characters, or the `.pub` file keygen wrote; repeatable
+    #[arg(long = "trusted-publisher", value_name = "PUBLISHER=KEY")]
     pub trusted_publishers: Vec<String>,
 }
 

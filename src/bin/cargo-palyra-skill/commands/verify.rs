@@ -118,7 +118,7 @@ impl Opts {
         if result.trust_decision == Some(TrustDecision::TofuNewlyPinned) {
             match &self.trust.trust_store {
                 Some(store) => shell.note(format_args!(
-                    "pinned publisher `{}` to {} in `{}`",
+                    "pinned publisher `{}` to {} in `{}`: its later artifacts must be signed with this key",
                     result.publisher.as_deref().unwrap_or_default(),
                     result.key_id.as_deref().unwrap_or_default(),
                     store.display()
@@ -142,7 +142,7 @@ impl Opts {
                 result.version.as_deref().unwrap_or_default(),
                 result.publisher.as_deref().unwrap_or_default(),
                 result.key_id.as_deref().unwrap_or_default(),
-                result.trust_decision.map_or("", TrustDecision::as_str),
+                result.trust_decision.map_or("", TrustDecision::describe),
                 result.payload_sha256.as_deref().unwrap_or_default(),
             ))?;
         }

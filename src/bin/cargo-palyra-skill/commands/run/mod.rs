@@ -167,6 +167,12 @@ impl Opts {
                 "`--grant-fs` is for the WASI preview: the Palyra host gives a module storage handles, never files (request one with `--allow-storage PREFIX`)"
             );
         }
+        // A tool the skill does not have is a bad argument, not a failed call.
+        if let Some(tool) = &self.tool
+            && let Err(error) = host::select_tool(&skill.manifest, Some(tool))
+        {
+            bail!("`--tool {}`: {}", cargo_palyra_skill::text::escape(tool), error.fix);
+        }
         let requested = self.requested();
         let (operator, mut notes) = self.operator.operator(&requested)?;
         let runtime = skill::runtime(self.code.no_cache, shell)?;
