@@ -58,7 +58,8 @@ fn untrusted_and_mismatched_keys_are_rejected_with_exit_1() {
         .arg(fixture("vectors/reference-echo.palyra-skill"))
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("trusted only with other keys"));
+        .stdout(predicate::str::contains("is trusted with key ed25519:"))
+        .stdout(predicate::str::contains(format!("signed with ed25519:65b60673d6ed884b (public key {TEST_PUBLIC_HEX})")));
 }
 
 #[test]
@@ -85,7 +86,7 @@ fn trust_store_pins_are_saved_and_then_enforced() {
         .arg(&artifact)
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("pinned on first use to another key"));
+        .stdout(predicate::str::contains(format!("was pinned on first use to key ed25519:65b60673d6ed884b ({TEST_PUBLIC_HEX})")));
 }
 
 #[test]

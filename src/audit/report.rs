@@ -185,14 +185,14 @@ impl AuditReport {
         let errors = self.error_findings();
         match (self.should_quarantine, errors) {
             (true, _) => format!(
-                "the Palyra host would QUARANTINE {} {}: {} check(s) failed",
+                "FAILED: the Palyra host would QUARANTINE {} {}: {} check(s) failed",
                 self.skill_id,
                 self.version,
                 self.quarantine_reasons.len()
             ),
-            (false, 0) => format!("the Palyra host would accept {} {}", self.skill_id, self.version),
+            (false, 0) => format!("PASSED: the Palyra host would accept {} {}", self.skill_id, self.version),
             (false, n) => format!(
-                "the Palyra host's audit would pass {} {}, but {n} finding(s) are errors (see `findings`)",
+                "FAILED: {n} finding(s) are errors: Palyra's install-time audit would accept {} {}, but it would not work there (see the findings)",
                 self.skill_id, self.version
             ),
         }
