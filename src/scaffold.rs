@@ -107,6 +107,8 @@ pub fn write(root: &Path, names: &Names) -> Result<(), ScaffoldError> {
         ("{{publisher}}", names.publisher.as_str()),
         ("{{display_name}}", display_name.as_str()),
         ("{{tool_version}}", env!("CARGO_PKG_VERSION")),
+        ("{{tool_commit}}", env!("PALYRA_SKILL_SOURCE_COMMIT")),
+        ("{{tool_commit_note}}", commit_note()),
         ("{{tool_repository}}", env!("CARGO_PKG_REPOSITORY")),
     ];
     let result = FILES.iter().try_for_each(|(rel, template)| {
@@ -135,4 +137,19 @@ pub fn write(root: &Path, names: &Names) -> Result<(), ScaffoldError> {
         }
     }
     result
+}
+
+/// The commit this tool was built from (a 40-hex SHA), when it knows it.
+pub fn tool_commit() -> Option<&'static str> {
+    Some(env!("PALYRA_SKILL_SOURCE_COMMIT")).filter(|c| !c.is_empty())
+}
+
+/// What the workflow's header says about `PALYRA_SKILL_ACTION_SHA`.
+fn commit_note() -> &'static str {
+    match tool_commit() {
+        Some(_) => "`cargo palyra-skill new` wrote the commit it was built from.",
+        None => {
+            "EMPTY: the cargo-palyra-skill that wrote this was built locally and\n  # knows no commit of its own. Set it to the commit of the action you trust\n  # before you push: the workflow stops until you do."
+        }
+    }
 }

@@ -939,12 +939,13 @@ fn the_workflow_template_and_readme_workflow_use_only_the_contexts_each_key_offe
     let keep = Path::new(REPO).join("target/tmp");
     std::fs::create_dir_all(&keep).unwrap();
     std::fs::write(keep.join("readme-workflow.yml"), block).unwrap();
-    // It fetches the action the way the template does.
+    // It fetches the action the way the template does: at a pinned commit.
     let fetch = |text: &str| {
-        let at = text.find("          if ! git clone").expect("the fetch step");
-        text[at..at + text[at..].find("          fi\n").unwrap()].to_owned()
+        let at = text.find("          if [ -z \"$PALYRA_SKILL_ACTION_SHA\" ]").expect("the fetch step");
+        text[at..at + text[at..].find("FETCH_HEAD\n").unwrap()].to_owned()
     };
     assert_eq!(fetch(block), fetch(&template));
+    assert!(!template.contains("git clone") && !block.contains("git clone"), "no unpinned clone");
 }
 
 fn check_workflow(text: &str) {
@@ -1188,4 +1189,56 @@ fn a_pull_request_holds_fuel_to_the_base_branchs_baseline() {
     assert!(head > base * 2, "{row}");
     assert!(cells[4].starts_with(&format!("+{} (+", head - base)), "{row}");
     assert!(cells[6].contains("**regressed**"), "{row}");
+}
+
+/// A new skill, as `new` leaves it (committed, with its lock file), cloned
+/// and released by the Action with no step by hand; a tag that does not
+/// name its version is refused before anything is signed.
+#[test]
+fn a_new_skill_cloned_as_is_releases_through_the_action() {
+    let started = std::time::Instant::now();
+    let scaffold = |env: &mut Vec<(&'static str, String)>| {
+        let var = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).unwrap();
+        let workspace = PathBuf::from(var("GITHUB_WORKSPACE"));
+        let authored = workspace.parent().unwrap().join("authored/weather");
+        cmd()
+            .args(["-q", "new", "--publisher", "acme"])
+            .arg(&authored)
+            .envs([
+                ("GIT_AUTHOR_NAME", "Acme"),
+                ("GIT_AUTHOR_EMAIL", "skills@example.com"),
+                ("GIT_COMMITTER_NAME", "Acme"),
+                ("GIT_COMMITTER_EMAIL", "skills@example.com"),
+            ])
+            .env("CARGO_TARGET_DIR", var("CARGO_TARGET_DIR"))
+            .assert()
+            .success();
+        git(&workspace, &["clone", "-q", authored.to_str().unwrap(), "skills/weather"]);
+    };
+    let with = [
+        ("working-directory", "skills/weather"),
+        ("signing-key", TEST_SEED_HEX),
+        ("tool-version", "preinstalled"),
+    ];
+    let run = run_action_with(&with, "refs/tags/v0.1.0", "push", scaffold);
+    let log = String::from_utf8_lossy(&run.log);
+    assert!(run.failed.is_none(), "step {:?} failed:\n{log}", run.failed);
+    let o = &run.outputs;
+    assert_eq!((o["skill-id"].as_str(), o["version"].as_str()), ("acme.weather", "0.1.0"));
+    assert_eq!(o["key-id"], test_key().public().key_id());
+    assert_eq!((o["audit-passed"].as_str(), o["tests-passed"].as_str()), ("true", "true"));
+    cmd()
+        .args(["verify", "--trusted-publisher", &format!("acme={TEST_PUBLIC_HEX}")])
+        .arg(&o["artifact"])
+        .assert()
+        .success();
+    eprintln!(
+        "new to a signed, verified release through the Action: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mismatch = run_action_with(&with, "refs/tags/v0.2.0", "push", scaffold);
+    let log = String::from_utf8_lossy(&mismatch.log);
+    assert_eq!(mismatch.failed.as_ref().map(|(s, c)| (s.as_str(), *c)), Some(("build", 2)), "{log}");
+    assert!(log.contains("the tag v0.2.0 does not match the crate's version 0.1.0"), "{log}");
 }

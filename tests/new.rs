@@ -386,3 +386,23 @@ fn a_write_root_palyra_refuses_on_every_run_is_named_with_its_fix() {
     assert!(stdout.contains("got invalid_input (invalid_grant): skill.manifest.capabilities contains invalid storage prefix 'Skills/Cache': a storage prefix"), "{stdout}");
     assert!(stdout.contains(fix), "{stdout}");
 }
+
+#[test]
+fn the_workflow_pins_the_action_to_a_commit_or_says_it_cannot() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tool(home.path(), home.path()).args(["new", "pinned", "--vcs", "none"]).output().unwrap();
+    assert!(out.status.success());
+    let workflow = std::fs::read_to_string(home.path().join("pinned/.github/workflows/skill.yml")).unwrap();
+    let line = workflow.lines().find(|l| l.trim_start().starts_with("PALYRA_SKILL_ACTION_SHA:")).unwrap();
+    let sha = line.split('"').nth(1).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if sha.is_empty() {
+        assert!(stderr.contains("knows no commit of its own: set `PALYRA_SKILL_ACTION_SHA`"), "{stderr}");
+        assert!(workflow.contains("EMPTY: the cargo-palyra-skill that wrote this was built locally"));
+    } else {
+        assert!(sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "{line}");
+        assert!(!stderr.contains("knows no commit"), "{stderr}");
+    }
+    assert!(!workflow.contains("git clone"), "no unpinned clone of the action");
+    assert!(workflow.contains("branches: [main]"), "pushes to main are checked");
+}

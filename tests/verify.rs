@@ -59,7 +59,9 @@ fn untrusted_and_mismatched_keys_are_rejected_with_exit_1() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains("is trusted with key ed25519:"))
-        .stdout(predicate::str::contains(format!("signed with ed25519:65b60673d6ed884b (public key {TEST_PUBLIC_HEX})")));
+        .stdout(predicate::str::contains(format!(
+            "signed with ed25519:65b60673d6ed884b (public key {TEST_PUBLIC_HEX})"
+        )));
 }
 
 #[test]
@@ -86,7 +88,9 @@ fn trust_store_pins_are_saved_and_then_enforced() {
         .arg(&artifact)
         .assert()
         .code(1)
-        .stdout(predicate::str::contains(format!("was pinned on first use to key ed25519:65b60673d6ed884b ({TEST_PUBLIC_HEX})")));
+        .stdout(predicate::str::contains(format!(
+            "was pinned on first use to key ed25519:65b60673d6ed884b ({TEST_PUBLIC_HEX})"
+        )));
 }
 
 #[test]

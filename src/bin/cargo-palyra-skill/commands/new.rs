@@ -112,6 +112,11 @@ impl Opts {
             Vcs::Git => init_git(&self.path, shell),
             Vcs::None => "none",
         };
+        if scaffold::tool_commit().is_none() {
+            shell.warn(
+                "this cargo-palyra-skill was built locally and knows no commit of its own: set `PALYRA_SKILL_ACTION_SHA` in `.github/workflows/skill.yml` to the commit of the action you trust (the workflow stops until you do)",
+            );
+        }
         let lockfile = generate_lockfile(&self.path, shell);
         let commit = match git {
             "initialized" if !self.no_commit => first_commit(&self.path, &skill_id, shell),
