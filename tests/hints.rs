@@ -318,3 +318,54 @@ fn nothing_cites_a_spec_file_the_repository_does_not_ship() {
         assert!(root.join("docs").join(page).is_file(), "docs/{page}");
     }
 }
+
+/// Every `--help`, at 80 and 100 columns: examples that paste (no line
+/// that clap split; long ones continue with ` \`), the command's own exit
+/// statuses, the global options last, and the reference at the end.
+#[test]
+fn every_help_pastes_its_examples_and_ends_with_its_exit_statuses() {
+    for columns in ["80", "100"] {
+        for command in COMMANDS.iter().filter(|c| **c != "help") {
+            let out = cmd().env("COLUMNS", columns).args(command.split(' ')).arg("--help").output().unwrap();
+            let text = String::from_utf8(out.stdout).unwrap();
+            let at = format!("`{command} --help` at {columns} columns");
+            let examples =
+                text.split("Examples:\n").nth(1).unwrap_or_else(|| panic!("{at}: no examples\n{text}"));
+            let examples: Vec<&str> = examples.lines().take_while(|l| !l.trim().is_empty()).collect();
+            assert!(!examples.is_empty(), "{at}");
+            let mut continued = false;
+            for line in &examples {
+                assert!(line.chars().count() <= 80, "{at}: `{line}` is wider than 80 columns");
+                let starts_command = line.starts_with("  cargo palyra-skill ")
+                    || line.starts_with("  cargo-palyra-skill ")
+                    || line.trim_start().split_once(' ').is_some_and(|(first, _)| first.contains('='))
+                        && line.contains(" cargo");
+                match (continued, line.strip_prefix("      ")) {
+                    (true, Some(_)) => {}
+                    (true, None) => panic!("{at}: `{line}` should continue the line before"),
+                    (false, _) => assert!(
+                        starts_command || line.starts_with("  # "),
+                        "{at}: `{line}` is neither a command nor a comment: a split line?\n{text}"
+                    ),
+                }
+                continued = line.ends_with(" \\");
+            }
+            assert!(!continued, "{at}: the last example ends with `\\`");
+            if *command != "registry" {
+                let status =
+                    text.split("Exit status:\n").nth(1).unwrap_or_else(|| panic!("{at}: no exit status"));
+                assert!(status.starts_with("  0  ") && status.contains("\n  2  "), "{at}\n{status}");
+                assert!(
+                    !status.contains("test failed") || *command == "test",
+                    "{at}: another command's status"
+                );
+            }
+            assert!(text.trim_end().ends_with("/tree/main/docs"), "{at}: no reference at the end");
+            if let (Some(options), Some(global)) = (text.find("\nOptions:"), text.find("\nGlobal options:")) {
+                assert!(global > options, "{at}: global options come last");
+            } else if *command != "registry" {
+                panic!("{at}: no `Global options:` heading\n{text}");
+            }
+        }
+    }
+}

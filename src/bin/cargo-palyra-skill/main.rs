@@ -7,17 +7,26 @@ macro_rules! reference {
     };
 }
 
-/// The exit status table most `--help` pages end with.
+/// The exit status table a `--help` page ends with, in the command's own
+/// words: what 0 means, what 1 means (for a command that checks), and what 2 means.
 macro_rules! exit_status {
-    () => {
+    ($ok:expr, $failed:expr, $error:expr) => {
+        concat!("Exit status:\n  0  ", $ok, "\n  1  ", $failed, "\n  2  ", $error, "\n\n", reference!())
+    };
+    ($ok:expr, $error:expr) => {
         concat!(
-            "Exit status:\n  0  success\n  1  a check failed (verification rejected, audit quarantined, test failed)\n  2  could not run (bad input, I/O error)\n\n",
+            "Exit status:\n  0  ",
+            $ok,
+            "\n  2  ",
+            $error,
+            " (never 1: nothing is checked)\n\n",
             reference!()
         )
     };
 }
 
 mod commands;
+mod help;
 mod input;
 mod operator;
 mod profile_out;
@@ -58,7 +67,11 @@ pub enum Outcome {
         "  cargo palyra-skill inspect echo.palyra-skill\n",
         "  cargo palyra-skill diff echo-1.0.0.palyra-skill echo-1.1.0.palyra-skill --fail-on-escalation\n",
         "  cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --key registry.pem\n\n",
-        exit_status!()
+        exit_status!(
+            "success",
+            "a check failed (verification rejected, audit failed, a test failed, ...)",
+            "could not run (bad input, I/O error)"
+        )
     )
 )]
 pub struct Cli {
@@ -72,13 +85,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 struct GlobalOpts {
     /// Print more about what happens
-    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    #[arg(short, long, global = true, conflicts_with = "quiet", help_heading = "Global options")]
     verbose: bool,
     /// Print only errors and data
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     quiet: bool,
     /// When to color the output
-    #[arg(long, value_enum, global = true, default_value_t = Color::Auto, value_name = "WHEN")]
+    #[arg(long, value_enum, global = true, default_value_t = Color::Auto, value_name = "WHEN", help_heading = "Global options")]
     color: Color,
 }
 
@@ -111,10 +124,11 @@ enum CargoCli {
 
 fn parse(args: Vec<std::ffi::OsString>) -> Cli {
     if args.get(1).is_some_and(|arg| arg == "palyra-skill") {
-        let CargoCli::PalyraSkill(cli) = CargoCli::parse_from(args);
+        let matches = help::pasteable(CargoCli::command()).get_matches_from(args);
+        let CargoCli::PalyraSkill(cli) = CargoCli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         cli
     } else {
-        let matches = Cli::command().bin_name("cargo-palyra-skill").get_matches_from(args);
+        let matches = help::pasteable(Cli::command().bin_name("cargo-palyra-skill")).get_matches_from(args);
         Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
     }
 }

@@ -26,7 +26,7 @@ use crate::shell::Shell;
     "Examples:\n",
     "  cargo-palyra-skill action-report --dir \"$RUNNER_TEMP/palyra-skill\" --fail-on warning\n",
     "  cargo-palyra-skill action-report --dir \"$RUNNER_TEMP/palyra-skill\" --print artifact\n\n",
-    exit_status!()
+    exit_status!("every check passed", "a check failed (named in the summary and an annotation)", "could not read the steps' results")
 ))]
 pub struct Opts {
     /// The directory the action's steps wrote their results to

@@ -33,7 +33,7 @@ use cargo_palyra_skill::text::thousands;
     "  cargo palyra-skill build --locked --check-reproducible\n\n",
     "Timestamps (SBOM, provenance, signature) come from `SOURCE_DATE_EPOCH`, else the HEAD commit of a clean git checkout, else the clock.\n\n",
     "The artifact goes to `target/palyra-skill/<skill_id>-<version>.palyra-skill` unless `--out DIR` says otherwise.\n\n",
-    exit_status!()
+    exit_status!("built", "a module is over the operator's module cap, or `--check-reproducible` found the builds differ", "could not build (no crate, a compile error, bad input, I/O error)")
 ))]
 pub struct Opts {
     #[command(flatten)]

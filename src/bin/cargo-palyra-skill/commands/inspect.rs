@@ -27,7 +27,7 @@ use cargo_palyra_skill::headroom::Level;
     "  cargo palyra-skill inspect echo.palyra-skill\n",
     "  cargo palyra-skill inspect echo.palyra-skill --message-format json | jq .signature\n",
     "  cargo palyra-skill -v inspect echo.palyra-skill      # with the archive layout\n\n",
-    exit_status!()
+    exit_status!("shown (inspect checks nothing: use `verify`)", "could not read the artifact")
 ))]
 pub struct Opts {
     /// The artifact to inspect

@@ -30,7 +30,7 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
     "  cargo palyra-skill keygen --publisher acme\n",
     "  cargo palyra-skill keygen --out ~/.config/palyra/acme.pem\n",
     "  cargo palyra-skill keygen --out acme.pem --publisher acme --message-format json\n\n",
-    exit_status!()
+    exit_status!("the key pair was written", "could not write it (a key exists there without `--force`, an unignored path in a git work tree, I/O error)")
 ))]
 pub struct Opts {
     /// Where to write the private key [default: `keys/<publisher>.pem` in the configuration directory]

@@ -28,7 +28,7 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
     "  cargo palyra-skill new demo\n",
     "  cargo palyra-skill new skills/weather --publisher acme --name weather\n",
     "  cargo palyra-skill new . --vcs none\n\n",
-    exit_status!()
+    exit_status!("the crate was created (a failed first commit is only a warning)", "could not create it (a bad name, a non-empty directory, I/O error)")
 ))]
 pub struct Opts {
     /// Where to create the crate

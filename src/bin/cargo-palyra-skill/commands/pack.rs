@@ -27,7 +27,7 @@ use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
     "      --sbom sbom.cdx.json --provenance provenance.json --out echo.palyra-skill --key acme.pem\n",
     "  cargo palyra-skill pack ... --asset prompts/system.txt --asset data/x.json=build/x.json --unsigned\n\n",
     "With SOURCE_DATE_EPOCH set, `signed_at_unix_ms` comes from it and the artifact is byte-for-byte reproducible.\n\n",
-    exit_status!()
+    exit_status!("the artifact was written", "could not pack (a bad manifest, module, SBOM or provenance, no key, I/O error)")
 ))]
 pub struct Opts {
     /// The skill manifest

@@ -28,7 +28,7 @@ use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
     "  cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --key registry.pem\n",
     "  cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --dry-run\n",
     "  REGISTRY_KEY=... cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --key-env REGISTRY_KEY\n\n",
-    exit_status!()
+    exit_status!("published, or already published with the same bytes", "could not publish (an artifact that does not verify, the same version with other bytes, a registry signed by another key, I/O error)")
 ))]
 pub struct Opts {
     /// The artifact to publish

@@ -12,7 +12,18 @@ use crate::input::TrustArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell};
 
 /// Work with a static registry directory.
+///
+/// A registry is a folder of artifacts with a signed `index.json`, served as
+/// files (GitHub Pages, a bucket); `publish` adds to it, `registry verify`
+/// checks it as the Palyra runtime would read it.
 #[derive(Debug, Args)]
+#[command(after_help = concat!(
+    "Examples:\n",
+    "  cargo palyra-skill publish echo.palyra-skill --registry-dir site/ \\\n",
+    "      --key-env PALYRA_SKILL_REGISTRY_KEY\n",
+    "  cargo palyra-skill registry verify site/ --trust-store trust.json\n\n",
+    reference!()
+))]
 pub struct Opts {
     #[command(subcommand)]
     command: RegistryCommand,
@@ -38,7 +49,7 @@ enum RegistryCommand {
     "Examples:\n",
     "  cargo palyra-skill registry verify site/\n",
     "  cargo palyra-skill registry verify site/ --trust-store trust.json --message-format json\n\n",
-    exit_status!()
+    exit_status!("the registry verified", "a check failed (each problem is listed)", "could not read the registry")
 ))]
 struct VerifyOpts {
     /// The registry directory

@@ -27,7 +27,7 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
     "  cargo palyra-skill sign echo.palyra-skill --key release.pem\n",
     "  PALYRA_SKILL_SIGNING_KEY=\"$(cat new.pem)\" cargo palyra-skill sign echo.palyra-skill --out echo-rotated.palyra-skill\n",
     "  cargo palyra-skill sign target/palyra-skill/acme.echo-1.0.0.palyra-skill --key release.pem --attestation\n\n",
-    exit_status!()
+    exit_status!("signed", "could not sign (no key, an artifact that does not verify, I/O error)")
 ))]
 pub struct Opts {
     /// The artifact to sign

@@ -26,7 +26,7 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
     "  cargo palyra-skill verify echo.palyra-skill --trusted-publisher acme=79b5...9664\n",
     "  cargo palyra-skill verify dist/*.palyra-skill --trust-store ~/.palyra/trust.json --allow-tofu\n",
     "  cargo palyra-skill verify echo.palyra-skill --allow-tofu --message-format json\n\n",
-    exit_status!()
+    exit_status!("every artifact verified", "an artifact was rejected (the reason is printed)", "could not run (unreadable file, bad trust store, I/O error)")
 ))]
 pub struct Opts {
     /// Artifacts to verify
