@@ -290,7 +290,7 @@ fn feed_check(hook: Option<&str>, scan: Option<&Scan>) -> Check {
         ),
         (None, None) => Check::warn(
             "vulnerability_feed_hook",
-            "vulnerability feed hook is not configured (set PALYRA_SKILL_AUDIT_VULN_FEED_HOOK)",
+            "vulnerability feed hook is not configured: scan the crates with `--advisory-db DIR` (a checkout of github.com/rustsec/advisory-db; the workflow `new` writes does) or set PALYRA_SKILL_AUDIT_VULN_FEED_HOOK. Palyra's own audit warns the same unless its operator configures a feed",
             None,
         ),
     }

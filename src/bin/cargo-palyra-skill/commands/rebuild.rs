@@ -186,7 +186,7 @@ impl Opts {
         }
         let Some(commit) = &recorded.commit else {
             shell.warn(
-                "the provenance names no source commit (built outside git): only the bytes are compared",
+                "the provenance names no source commit (the crate was not in a git repository with a commit when it was built: commit it before a release build): only the bytes are compared",
             );
             return Ok(());
         };
