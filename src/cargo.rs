@@ -1,7 +1,6 @@
 //! Cargo integration: finding the skill crate with `cargo_metadata`, and
 //! `cargo build --target <the ABI's target>` read through its JSON messages.
 
-use std::collections::BTreeMap;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -39,6 +38,8 @@ impl Abi {
         }
     }
 }
+
+pub use crate::lockfile::{LockedPackage, lock_checksums};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CargoError {
@@ -429,27 +430,4 @@ fn encoded_rustflags(remap: &[(PathBuf, String)]) -> String {
         flags.push(format!("--remap-path-prefix={}={to}", from.display()));
     }
     flags.join("\x1f")
-}
-
-/// One `[[package]]` of `Cargo.lock`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct LockedPackage {
-    pub name: String,
-    pub version: String,
-    pub source: Option<String>,
-    pub checksum: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Lockfile {
-    #[serde(default)]
-    package: Vec<LockedPackage>,
-}
-
-/// `(name, version, source)` -> checksum, from `Cargo.lock`.
-pub fn lock_checksums(path: &Path) -> Result<BTreeMap<(String, String), LockedPackage>, CargoError> {
-    let fail = |message: String| CargoError::Lockfile { path: path.display().to_string(), message };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let lock: Lockfile = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
-    Ok(lock.package.into_iter().map(|p| ((p.name.clone(), p.version.clone()), p)).collect())
 }

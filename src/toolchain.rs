@@ -34,7 +34,7 @@ pub fn install_command(rustc_vv: &str, target: &str) -> Option<String> {
 
 /// The commit and dirty flag of the git work tree around `dir`.
 pub fn checkout(dir: &std::path::Path) -> Option<crate::provenance::SourceInfo> {
-    crate::build::git_source(dir)
+    crate::stamp::git_source(dir)
 }
 
 /// `rustc -vV` of the compiler a build would use now.

@@ -22,7 +22,7 @@ pub const MAX_WASM_STACK: usize = 512 * 1024;
 /// succeeds where the host's code would exhaust its stack.
 pub const QUICK_WASM_STACK: usize = MAX_WASM_STACK / 8;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RuntimeError {
     #[error("could not set up the wasmtime engine: {0}")]
     Engine(String),
@@ -154,7 +154,7 @@ pub struct Runtime {
     quick: Backend,
     optimized: Backend,
     /// Built by the first profiled call.
-    profiling: OnceLock<Result<Backend, String>>,
+    profiling: OnceLock<Result<Backend, RuntimeError>>,
     cache: Option<ModuleCache>,
 }
 
@@ -259,11 +259,7 @@ impl Runtime {
         &self,
         loaded: &'m LoadedModule,
     ) -> Result<(&Backend, &'m Module), RuntimeError> {
-        let backend = self
-            .profiling
-            .get_or_init(|| Backend::profiling().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|e| RuntimeError::Engine(e.clone()))?;
+        let backend = self.profiling.get_or_init(Backend::profiling).as_ref().map_err(Clone::clone)?;
         if let Some(module) = loaded.profiled.get() {
             return Ok((backend, module));
         }

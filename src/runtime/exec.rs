@@ -54,8 +54,9 @@ impl Runtime {
     /// one's writes.
     pub fn run(&self, request: RunRequest) -> RunReport {
         if let Some(interval) = request.profile {
-            let prepared = self.profiling(request.module).map_err(|e| e.to_string());
-            let prepared = || prepared.clone().map_err(RuntimeError::Engine);
+            // The engine and the module's code for it are made once: later
+            // calls of `profiling` return them.
+            let prepared = || self.profiling(request.module);
             let writes_state = request.preopens.iter().any(|p| p.writable);
             // The interval for about `PROFILE_SAMPLES` samples comes from an
             // unprofiled call first (fuel is deterministic): unless the
