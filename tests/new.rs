@@ -406,3 +406,14 @@ fn the_workflow_pins_the_action_to_a_commit_or_says_it_cannot() {
     assert!(!workflow.contains("git clone"), "no unpinned clone of the action");
     assert!(workflow.contains("branches: [main]"), "pushes to main are checked");
 }
+
+#[test]
+fn test_run_and_audit_find_the_crate_from_its_src_folder() {
+    let home = tempfile::tempdir().unwrap();
+    tool(home.path(), home.path()).args(["-q", "new", "nested", "--vcs", "none"]).assert().success();
+    let src = home.path().join("nested/src");
+    for args in [&["test"][..], &["run", "--allow-http", "api.example.com"], &["audit"]] {
+        let out = tool(home.path(), &src).args(args).arg("--locked").output().unwrap();
+        assert!(out.status.success(), "{args:?} from src/: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
