@@ -1242,3 +1242,40 @@ fn a_new_skill_cloned_as_is_releases_through_the_action() {
     assert_eq!(mismatch.failed.as_ref().map(|(s, c)| (s.as_str(), *c)), Some(("build", 2)), "{log}");
     assert!(log.contains("the tag v0.2.0 does not match the crate's version 0.1.0"), "{log}");
 }
+
+/// The release job of the workflow `new` writes has GitHub attest the
+/// artifact (keyless, Sigstore) with exactly the permissions that needs,
+/// on that job only, and attaches the bundle as `<artifact>.sigstore.json`.
+#[test]
+fn the_workflow_template_attests_each_release_artifact() {
+    let template = std::fs::read_to_string(Path::new(REPO).join("templates/skill-workflow.yml")).unwrap();
+    let workflow: Yaml = serde_yaml::from_str(&template).unwrap();
+    let jobs = workflow["jobs"].as_mapping().unwrap();
+    for (name, job) in jobs {
+        let permissions = &job["permissions"];
+        let attests = permissions.get("id-token").is_some() || permissions.get("attestations").is_some();
+        assert_eq!(
+            attests,
+            yaml_str(name) == "release",
+            "{}: id-token and attestations only where it attests",
+            yaml_str(name)
+        );
+    }
+    let release = &workflow["jobs"]["release"];
+    assert_eq!(yaml_str(&release["permissions"]["id-token"]), "write");
+    assert_eq!(yaml_str(&release["permissions"]["attestations"]), "write");
+    let steps = release["steps"].as_sequence().unwrap();
+    let attest = steps
+        .iter()
+        .find(|s| s.get("id").map(yaml_str).as_deref() == Some("attest"))
+        .expect("an attest step");
+    assert!(yaml_str(&attest["uses"]).starts_with("actions/attest-build-provenance@"));
+    assert_eq!(yaml_str(&attest["with"]["subject-path"]), "${{ steps.skill.outputs.artifact }}");
+    let at = |id: &str| steps.iter().position(|s| s.get("id").map(yaml_str).as_deref() == Some(id)).unwrap();
+    assert!(at("skill") < at("attest"), "the artifact exists before it is attested");
+    let attach = &steps[at("attest") + 1];
+    assert_eq!(yaml_str(&attach["env"]["BUNDLE"]), "${{ steps.attest.outputs.bundle-path }}");
+    let script = yaml_str(&attach["run"]);
+    assert!(script.contains(r#"cp "$BUNDLE" "$ARTIFACT.sigstore.json""#), "{script}");
+    assert!(script.contains(r#""$ARTIFACT.sigstore.json" --clobber"#), "{script}");
+}
