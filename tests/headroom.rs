@@ -284,6 +284,16 @@ fn fuel_after_a_time_out_is_what_was_consumed() {
         // 200 ms of a tight loop burns millions of units on any machine.
         assert!(fuel > 1_000_000, "{tier:?}: {fuel} fuel reported after 200 ms of a loop");
         assert_eq!(report["fuel_consumed"], fuel);
+        // Time over its cap: the figure, the limit and the level, in JSON and for people.
+        let time = &report["budget"]["time_ms"];
+        let used = time["used"].as_u64().unwrap();
+        assert!(used >= 200 && time["cap"] == 200, "{report:#}");
+        // A call ended at exactly its limit used all of it, not more.
+        assert_eq!(time["level"], if used > 200 { "over" } else { "warn" }, "{report:#}");
+        let human = run(&artifact, &args[..args.len() - 2]);
+        let stderr = String::from_utf8_lossy(&human.stderr);
+        assert!(stderr.contains(" ms of 200 ms ("), "{stderr}");
+        assert!(stderr.contains("`--timeout-ms` set on the command line binds"), "{stderr}");
     }
 }
 
