@@ -81,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
     // Both ways of linking: the Palyra host's (host functions only) and the
     // WASI preview's.
     let linking = if data.len() % 2 == 0 { Linking::PalyraHost } else { Linking::WasiPreview };
-    let request = |module| RunRequest {
+    let request = |module, profile| RunRequest {
         module,
         entrypoint: "run",
         linking,
@@ -91,8 +91,9 @@ fuzz_target!(|data: &[u8]| {
         grants: Grants { http: vec!["api.example.com".into()], ..Grants::default() },
         limits,
         preopens: Vec::new(),
+        profile,
     };
-    let report = runtime.run(request(&module));
+    let report = runtime.run(request(&module, None));
     assert!(report.fuel_consumed <= limits.fuel, "fuel past the budget: {report:?}");
     assert!(report.peak_memory_bytes <= limits.max_memory_bytes, "memory past the limit: {report:?}");
     assert!(report.stdout.len() <= limits.max_stdout_bytes, "stdout past the cap");
@@ -116,9 +117,18 @@ fuzz_target!(|data: &[u8]| {
     let Ok(optimized) = runtime.load_module(&wasm, Tier::Optimized) else {
         panic!("compiles as quick code but not as optimized code");
     };
-    let other = runtime.run(request(&optimized));
+    let other = runtime.run(request(&optimized, None));
     if speed_bound(&other) {
         return;
+    }
+    // A fuel profile changes nothing the guest sees, and accounts for every
+    // unit of fuel the call consumed.
+    let profiled = runtime.run(request(&optimized, Some(u64::from(data.first().copied().unwrap_or(0)) + 1)));
+    if !speed_bound(&profiled) {
+        let profile = profiled.profile.as_ref().expect("a profiled call has a profile");
+        assert_eq!(profile.total(), profiled.fuel_consumed, "the profile's fuel is the call's");
+        assert_eq!(profiled.fuel_consumed, other.fuel_consumed, "profiling changed the fuel");
+        assert_eq!(profiled.exit_code, other.exit_code, "profiling changed the exit code");
     }
     assert_eq!(report.tier, Tier::Quick);
     assert_eq!(other.tier, Tier::Optimized);
