@@ -19,8 +19,8 @@ use serde_yaml::Value as Yaml;
 
 use crate::gha;
 use crate::support::{
-    TEST_PUBLIC_HEX, TEST_SEED_HEX, assert_clean, cmd, copy_dir, fixture_text, sbom_with, test_key,
-    write_artifact,
+    GIT_IDENTITY, TEST_PUBLIC_HEX, TEST_SEED_HEX, assert_clean, cmd, copy_dir, fixture_text, git, sbom_with,
+    test_key, write_artifact,
 };
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -1113,17 +1113,6 @@ fn with_an_advisory_database_vulnerable_dependencies_fail_the_audit_and_are_show
     // `annotations_for_skill_toml_findings_name_the_file_and_line`.
 }
 
-/// `git -C dir ARGS`, which must succeed.
-fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[test]
 fn a_pull_request_holds_fuel_to_the_base_branchs_baseline() {
     let run = run_action_with(
@@ -1204,12 +1193,7 @@ fn a_new_skill_cloned_as_is_releases_through_the_action() {
         cmd()
             .args(["-q", "new", "--publisher", "acme"])
             .arg(&authored)
-            .envs([
-                ("GIT_AUTHOR_NAME", "Acme"),
-                ("GIT_AUTHOR_EMAIL", "skills@example.com"),
-                ("GIT_COMMITTER_NAME", "Acme"),
-                ("GIT_COMMITTER_EMAIL", "skills@example.com"),
-            ])
+            .envs(GIT_IDENTITY)
             .env("CARGO_TARGET_DIR", var("CARGO_TARGET_DIR"))
             .assert()
             .success();

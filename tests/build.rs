@@ -421,34 +421,16 @@ fn the_module_carries_its_dependency_list_for_auditing_tools() {
     );
 }
 
-/// `git ARGS` in `dir` with a fixed identity and commit time, which must succeed.
-fn git_in(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .envs([
-            ("GIT_AUTHOR_NAME", "Acme"),
-            ("GIT_AUTHOR_EMAIL", "skills@example.com"),
-            ("GIT_COMMITTER_NAME", "Acme"),
-            ("GIT_COMMITTER_EMAIL", "skills@example.com"),
-            ("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z"),
-            ("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z"),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[test]
 fn two_builds_of_one_commit_are_byte_identical_with_no_setting_and_a_rerun_publishes() {
     let dir = tempfile::tempdir().unwrap();
     let first = copy_crate("guard", &dir.path().join("checkout-a"));
-    git_in(&first, &["init", "-q"]);
-    git_in(&first, &["add", "-A"]);
-    git_in(&first, &["commit", "-qm", "guard"]);
+    git(&first, &["init", "-q"]);
+    git(&first, &["add", "-A"]);
+    git(&first, &["commit", "-qm", "guard"]);
     let second = dir.path().join("elsewhere/checkout-b");
     std::fs::create_dir_all(second.parent().unwrap()).unwrap();
-    git_in(dir.path(), &["clone", "-q", first.to_str().unwrap(), second.to_str().unwrap()]);
+    git(dir.path(), &["clone", "-q", first.to_str().unwrap(), second.to_str().unwrap()]);
 
     let build = |crate_dir: &Path, out: &Path, extra: &[&str]| {
         let output = build_cmd(crate_dir, &shared_target(), out)

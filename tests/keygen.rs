@@ -1,7 +1,5 @@
 //! `keygen`: key files, permissions, output, and never printing the secret.
 
-use std::path::Path;
-
 use crate::support::cmd;
 use cargo_palyra_skill::signing::SecretKey;
 use predicates::prelude::*;
@@ -165,12 +163,6 @@ fn keygen_creates_a_missing_folder_private_to_the_user() {
     assert!(key.is_file() && dir.path().join("config/palyra/acme.pem.pub").is_file());
     #[cfg(unix)]
     assert_eq!(mode(&dir.path().join("config/palyra")), 0o700);
-}
-
-/// `git -C dir ARGS`, which must succeed.
-fn git(dir: &Path, args: &[&str]) {
-    let status = std::process::Command::new("git").arg("-C").arg(dir).args(args).status().unwrap();
-    assert!(status.success(), "git {args:?}");
 }
 
 #[test]

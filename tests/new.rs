@@ -290,14 +290,9 @@ fn new_lists_what_it_wrote_and_starts_a_git_repository_unless_told_not_to() {
 #[test]
 fn new_writes_the_lock_file_ignores_keys_and_makes_the_first_commit() {
     let home = tempfile::tempdir().unwrap();
-    let identity = [
-        ("GIT_AUTHOR_NAME", "Acme"),
-        ("GIT_AUTHOR_EMAIL", "skills@example.com"),
-        ("GIT_COMMITTER_NAME", "Acme"),
-        ("GIT_COMMITTER_EMAIL", "skills@example.com"),
-    ];
+
     let out = tool(home.path(), home.path())
-        .envs(identity)
+        .envs(GIT_IDENTITY)
         .args(["new", "weather", "--publisher", "acme", "--message-format", "json"])
         .output()
         .unwrap();
@@ -324,7 +319,7 @@ fn new_writes_the_lock_file_ignores_keys_and_makes_the_first_commit() {
 
     // `--no-commit` leaves the repository without one.
     tool(home.path(), home.path())
-        .envs(identity)
+        .envs(GIT_IDENTITY)
         .args(["-q", "new", "later", "--no-commit"])
         .assert()
         .success();

@@ -11,17 +11,6 @@ use cargo_palyra_skill::pack::{self, Parts};
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
-
 /// `fixtures/skills/guard` committed in `dir/origin`, built from there with
 /// `--locked`; returns the artifact and a clone of the repository at `dir/clone`.
 fn published(dir: &Path) -> (PathBuf, PathBuf) {

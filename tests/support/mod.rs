@@ -263,3 +263,26 @@ pub fn artifact_with_module(dir: &Path, name: &str, module: Vec<u8>) -> PathBuf 
     std::fs::write(&path, entries.to_zip().unwrap()).unwrap();
     path
 }
+
+/// A git author and committer for commands that commit (a fresh `HOME` has
+/// no git identity).
+pub const GIT_IDENTITY: [(&str, &str); 4] = [
+    ("GIT_AUTHOR_NAME", "Acme"),
+    ("GIT_AUTHOR_EMAIL", "skills@example.com"),
+    ("GIT_COMMITTER_NAME", "Acme"),
+    ("GIT_COMMITTER_EMAIL", "skills@example.com"),
+];
+
+/// `git ARGS` in `dir`, which must succeed: with [`GIT_IDENTITY`], a fixed
+/// commit time (2026-01-02T03:04:05Z) and `main` as the first branch.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(["-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .envs(GIT_IDENTITY)
+        .envs([("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z"), ("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
