@@ -1,8 +1,10 @@
 //! Headroom: each figure against the cap that binds, at 79% (no word), at
 //! 80% (a warning) and over the cap (refused, naming the setting), for
-//! module size (`build`, `inspect`, `audit`), fuel and memory (`run`), in
-//! human and JSON output. Wall time depends on the machine, so its
-//! thresholds are held by `headroom`'s unit tests and its figures here.
+//! module size (`build`, `inspect`, `audit`), fuel, memory and wall time
+//! (`run`), in human and JSON output. Wall time cannot be set exactly from
+//! outside, so its 79% and 80% cases take the figure from the debug build's
+//! test clock (`__PALYRA_SKILL_TEST_WALL_MS`); over the cap is a real
+//! time-out.
 
 use std::path::{Path, PathBuf};
 
@@ -221,6 +223,43 @@ fn fuel_and_memory_against_their_limits_at_79_80_and_over() {
     assert_eq!(time["cap"], 750, "the operator's 750 ms bind the manifest's 2,000");
     assert_eq!(report["limit_sources"]["timeout"], "operator");
     assert!(time["used"].as_u64().unwrap() <= 750);
+}
+
+/// Wall time at 79% (no word) and 80% (a warning naming the setting that
+/// binds) of `--timeout-ms`, from the test clock; the real time-out is
+/// `fuel_after_a_time_out_is_what_was_consumed`.
+#[test]
+fn wall_time_against_its_limit_at_79_and_80() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = artifact_with_module(dir.path(), "loop.palyra-skill", counting_loop());
+    let timed = |wall: &str, json: bool| {
+        let mut command = cmd();
+        command
+            .env("__PALYRA_SKILL_TEST_WALL_MS", wall)
+            .arg("run")
+            .arg(&artifact)
+            .args(["--timeout-ms", "1000"]);
+        if json {
+            command.args(["--message-format", "json"]);
+        }
+        command.output().unwrap()
+    };
+    for (wall, level) in [("790", "ok"), ("800", "warn")] {
+        let human = timed(wall, false);
+        let stderr = String::from_utf8_lossy(&human.stderr);
+        assert!(human.status.success(), "{wall}: {stderr}");
+        let percent = if level == "ok" { "79.0" } else { "80.0" };
+        assert!(stderr.contains(&format!("time {wall} ms of 1,000 ms ({percent}%)")), "{stderr}");
+        assert_eq!(stderr.contains("warning: wall time used"), level == "warn", "{wall}: {stderr}");
+        if level == "warn" {
+            assert!(stderr.contains("`--timeout-ms` set on the command line binds"), "{stderr}");
+        }
+        let report = json(&timed(wall, true));
+        let time = &report["budget"]["time_ms"];
+        assert_eq!((time["used"].as_u64(), time["cap"].as_u64()), (Some(wall.parse().unwrap()), Some(1000)));
+        assert_eq!(time["level"], level, "{wall}: {report:#}");
+        assert_eq!(report["limit_sources"]["timeout"], "command_line");
+    }
 }
 
 /// The skill asks for more fuel than the operator gives: running out says
