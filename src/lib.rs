@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod artifact;
+pub mod attest;
 pub mod audit;
 pub mod auditable;
 pub mod baseline;

@@ -32,6 +32,9 @@ pub struct ArtifactResult {
     pub public_key_hex: Option<String>,
     pub trust_decision: Option<TrustDecision>,
     pub manifest_warnings: Vec<ManifestWarning>,
+    /// The GitHub build attestation, when one was required.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<crate::attest::Attestation>,
     pub error: Option<Rejection>,
 }
 

@@ -8,6 +8,7 @@ mod support;
 mod action;
 mod advisories;
 mod archive;
+mod attestation;
 mod audit;
 mod build;
 mod cases;

@@ -2,6 +2,8 @@
 //! binary under test, and artifacts built in memory.
 #![allow(dead_code)]
 
+pub mod attest;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;

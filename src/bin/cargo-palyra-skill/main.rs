@@ -25,6 +25,7 @@ macro_rules! exit_status {
     };
 }
 
+mod attest_args;
 mod commands;
 mod help;
 mod input;

@@ -11,6 +11,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::Outcome;
+use crate::attest_args::AttestArgs;
 use crate::input::{TrustArgs, read_artifact};
 use crate::shell::{MessageFormat, OutputArgs, Shell};
 
@@ -20,12 +21,21 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
 /// the SBOM, the provenance, the modules, the signature over the payload
 /// hash, the publisher binding, the integrity table, runtime compatibility,
 /// and finally publisher trust (allowlist, then trust-on-first-use pins).
+///
+/// With `--repo`, the artifact must also carry a GitHub build attestation
+/// from that repository (`<artifact>.sigstore.json`, or `--attestation`),
+/// checked offline before any trust decision or pin: the certificate chain
+/// to Sigstore's or GitHub's root, the transparency log or the timestamp,
+/// the signature, the subject against the artifact's SHA-256, and the
+/// repository, workflow, ref and commit required.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill verify echo.palyra-skill --trusted-publisher acme=79b5...9664\n",
     "  cargo palyra-skill verify dist/*.palyra-skill --trust-store ~/.palyra/trust.json --allow-tofu\n",
-    "  cargo palyra-skill verify echo.palyra-skill --allow-tofu --message-format json\n\n",
+    "  cargo palyra-skill verify echo.palyra-skill --allow-tofu --message-format json\n",
+    "  cargo palyra-skill verify dist/acme.echo-1.0.0.palyra-skill --allow-tofu --repo acme/echo --workflow .github/workflows/skill.yml --ref 'refs/tags/v*'\n",
+    "  cargo palyra-skill verify echo.palyra-skill --attestation echo.palyra-skill.sigstore.json --repo acme/echo --trusted-root trusted_root.json\n\n",
     exit_status!("every artifact verified", "an artifact was rejected (the reason is printed)", "could not run (unreadable file, bad trust store, I/O error)")
 ))]
 pub struct Opts {
@@ -37,6 +47,8 @@ pub struct Opts {
     /// Accept and pin the key of a publisher seen for the first time
     #[arg(long)]
     allow_tofu: bool,
+    #[command(flatten)]
+    attest: AttestArgs,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -51,6 +63,7 @@ struct Report {
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let overlay = self.trust.allowlisted()?;
+        let attester = self.attest.attester(self.artifacts.len())?;
         let mut memory = TrustStore::default();
         // Fail on an unreadable or invalid store before verifying anything.
         if let (Some(store), Some(path)) = (self.trust.load_store()?, &self.trust.trust_store) {
@@ -66,8 +79,16 @@ impl Opts {
         }
         // Reading and verifying (inflate, hash, signature) use every core;
         // trust decisions and pins follow one by one, in input order.
+        // The attestation is checked before any trust decision, so a
+        // refused one pins nothing.
         let checked = map_in_order(&self.artifacts, |path| {
-            read_artifact(path).map(|bytes| (bytes.len(), verify_bytes(&bytes).map(|(_, verified)| verified)))
+            let bytes = read_artifact(path)?;
+            let verified = verify_bytes(&bytes).map(|(_, verified)| verified);
+            let attestation = match (&verified, &attester) {
+                (Ok(_), Some(attester)) => Some(attester.check(path, &bytes)?),
+                _ => None,
+            };
+            anyhow::Ok((bytes.len(), verified, attestation))
         });
         let mut results = Vec::new();
         let mut io_failed = 0;
@@ -79,7 +100,15 @@ impl Opts {
                     io_failed += 1;
                     verdict::rejected(path, None, "io", format!("{error:#}"))
                 }
-                Ok((len, verified)) => {
+                Ok((len, Ok(verified), Some(attestation))) if !attestation.verified => {
+                    shell.verbose("Verified", format_args!("`{}` ({len} bytes)", path.display()));
+                    let message = attestation.error.clone().unwrap_or_default();
+                    ArtifactResult {
+                        attestation: Some(attestation),
+                        ..verdict::rejected(path, Some(verified), "attestation", message)
+                    }
+                }
+                Ok((len, verified, attestation)) => {
                     shell.verbose("Verified", format_args!("`{}` ({len} bytes)", path.display()));
                     let trust = Trust {
                         store: self.trust.trust_store.as_deref(),
@@ -87,7 +116,7 @@ impl Opts {
                         allow_tofu: self.allow_tofu,
                     };
                     // A trust store error names the store.
-                    verdict::judge(path, verified, &trust, &mut memory)?
+                    ArtifactResult { attestation, ..verdict::judge(path, verified, &trust, &mut memory)? }
                 }
             };
             self.report_one(shell, &result)?;
@@ -134,6 +163,12 @@ impl Opts {
         }
         if let Some(error) = &result.error {
             shell.print(format_args!("{} {name}\n  {}", Shell::bad("rejected"), error.message))?;
+            if let Some(identity) = result.attestation.as_ref().and_then(|a| a.identity.as_ref()) {
+                shell.print(format_args!(
+                    "  the certificate claims: {}",
+                    crate::attest_args::describe(identity)
+                ))?;
+            }
         } else {
             shell.print(format_args!(
                 "{} {name}\n  {} {} by {}, key {} ({})\n  payload sha256 {}",
@@ -145,6 +180,9 @@ impl Opts {
                 result.trust_decision.map_or("", TrustDecision::describe),
                 result.payload_sha256.as_deref().unwrap_or_default(),
             ))?;
+            if let Some(attestation) = &result.attestation {
+                crate::attest_args::print(shell, attestation)?;
+            }
         }
         Ok(())
     }

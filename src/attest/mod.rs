@@ -1,0 +1,363 @@
+//! GitHub build attestations: a Sigstore bundle whose keyless certificate
+//! names the repository, workflow, ref and commit that built an artifact,
+//! verified offline (docs/verify.md, "Attestations").
+//!
+//! What is checked, in this order: the bundle's shape; its signing time
+//! (a transparency-log entry or an RFC 3161 timestamp); the certificate
+//! chain to a trusted root at that time; the certificate's SCT where the
+//! root has CT logs; the transparency-log inclusion where the root has
+//! logs; the DSSE signature; the in-toto subject against the artifact's
+//! SHA-256; then, from the verified certificate, the predicate type and
+//! the identity the caller requires. Nothing here opens a connection:
+//! every key and certificate comes from the built-in roots or a file.
+
+mod crypto;
+mod identity;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sigstore_trust_root::{SigstoreInstance, TrustedRoot};
+use sigstore_types::{Bundle, SignatureContent, Statement};
+use sigstore_verify::VerificationPolicy;
+
+pub use identity::{GITHUB_ACTIONS_ISSUER, Identity, RefPattern, RequirementError, Requirements};
+
+/// The predicate `actions/attest-build-provenance` writes: SLSA provenance v1.
+pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
+
+/// The name `gh attestation download` and our workflow give a bundle: the
+/// artifact's own name with `.sigstore.json` added.
+pub fn bundle_path_for(artifact: &Path) -> PathBuf {
+    let mut name = artifact.file_name().unwrap_or_default().to_owned();
+    name.push(".sigstore.json");
+    artifact.with_file_name(name)
+}
+
+/// The roots a bundle may chain to.
+pub enum Roots {
+    /// Sigstore's public-good instance (Fulcio, Rekor, CT logs) for public
+    /// repositories, and GitHub's (its Fulcio and timestamp authority) for
+    /// private ones: the roots `gh attestation verify` uses.
+    BuiltIn { public_good: Box<TrustedRoot>, github: Box<TrustedRoot> },
+    /// A `trusted_root.json` (as `gh attestation trusted-root` prints it),
+    /// and nothing else.
+    File { path: PathBuf, root: Box<TrustedRoot> },
+}
+
+/// Why a bundle or a root could not even be read: exit 2, not a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum AttestError {
+    #[error("could not read the attestation bundle `{path}`: {source}")]
+    ReadBundle { path: PathBuf, source: std::io::Error },
+    #[error("could not read the trusted root `{path}`: {message}")]
+    Root { path: PathBuf, message: String },
+    #[error("the built-in Sigstore roots did not load: {0}")]
+    BuiltIn(String),
+}
+
+impl Roots {
+    pub fn built_in() -> Result<Roots, AttestError> {
+        let load = |instance| {
+            TrustedRoot::from_embedded(instance)
+                .map(Box::new)
+                .map_err(|e| AttestError::BuiltIn(e.to_string()))
+        };
+        Ok(Roots::BuiltIn {
+            public_good: load(SigstoreInstance::PublicGood)?,
+            github: load(SigstoreInstance::GitHub)?,
+        })
+    }
+
+    /// A `trusted_root.json` file, checked before any bundle is read.
+    pub fn from_file(path: &Path) -> Result<Roots, AttestError> {
+        let error = |message: String| AttestError::Root { path: path.to_owned(), message };
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        let root = TrustedRoot::from_json(&text).map_err(|e| {
+            error(format!(
+                "{e}; expected the JSON that `gh attestation trusted-root` prints (one root, not JSON lines)"
+            ))
+        })?;
+        crypto::install();
+        sigstore_verify::Verifier::new(&root).map_err(|e| error(e.to_string()))?;
+        Ok(Roots::File { path: path.to_owned(), root: Box::new(root) })
+    }
+}
+
+/// One named check and what it found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// A verified attestation, or the check that refused it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attestation {
+    pub bundle: PathBuf,
+    pub verified: bool,
+    /// The trust domain that vouched: `public-good`, `github` or the root file.
+    pub root: String,
+    pub checks: Vec<Check>,
+    /// The certificate's claims, when the bundle carried a readable one.
+    pub identity: Option<Identity>,
+    /// The first check that failed, in words.
+    pub error: Option<String>,
+}
+
+/// The signature checks `sigstore-verify` runs, in its order (a failure
+/// means every earlier one passed).
+const CRYPTO_CHECKS: [&str; 6] =
+    ["timestamp", "certificate", "certificate transparency", "transparency log", "signature", "subject"];
+
+fn crypto_check(error: &sigstore_verify::Error) -> &'static str {
+    use sigstore_verify::{CertificateError, Error};
+    match error {
+        Error::Timestamp(_) => "timestamp",
+        Error::Certificate(CertificateError::Sct(_)) => "certificate transparency",
+        Error::Certificate(_) | Error::TrustedCertificate(_) => "certificate",
+        Error::TransparencyLog(_) => "transparency log",
+        Error::SignatureInvalid(_) | Error::Crypto(_) => "signature",
+        Error::ArtifactMismatch(_) | Error::UnsupportedArtifact(_) => "subject",
+        _ => "bundle",
+    }
+}
+
+/// What the chosen root demands of a bundle, and what it is called.
+struct Domain<'r> {
+    root: &'r TrustedRoot,
+    name: String,
+    policy: VerificationPolicy,
+    tlog: bool,
+    sct: bool,
+}
+
+fn domain<'r>(roots: &'r Roots, bundle: &Bundle) -> Domain<'r> {
+    match roots {
+        // A bundle with a log entry is public-good's; one without is
+        // GitHub's, which timestamps instead of logging and issues no SCTs.
+        Roots::BuiltIn { public_good, .. } if !bundle.verification_material.tlog_entries.is_empty() => {
+            Domain {
+                root: public_good,
+                name: "public-good".into(),
+                policy: VerificationPolicy::any_identity(),
+                tlog: true,
+                sct: true,
+            }
+        }
+        Roots::BuiltIn { github, .. } => Domain {
+            root: github,
+            name: "github".into(),
+            policy: VerificationPolicy::any_identity().skip_tlog_unsafe().skip_sct(),
+            tlog: false,
+            sct: false,
+        },
+        // A root file demands what it holds: logs if it has any, SCTs if
+        // it has CT logs.
+        Roots::File { path, root } => {
+            let (tlog, sct) = (!root.tlogs.is_empty(), !root.ctlogs.is_empty());
+            let mut policy = VerificationPolicy::any_identity();
+            if !tlog {
+                policy = policy.skip_tlog_unsafe();
+            }
+            if !sct {
+                policy = policy.skip_sct();
+            }
+            Domain { root, name: path.display().to_string(), policy, tlog, sct }
+        }
+    }
+}
+
+/// Verifies the bundle at `path` for `artifact`'s bytes against `roots`,
+/// then the identity `required` asks for. `Err` only when the bundle file
+/// cannot be read; every other failure is a refused [`Attestation`].
+pub fn verify_file(
+    path: &Path,
+    artifact: &[u8],
+    required: &Requirements,
+    roots: &Roots,
+) -> Result<Attestation, AttestError> {
+    let bytes =
+        std::fs::read(path).map_err(|source| AttestError::ReadBundle { path: path.to_owned(), source })?;
+    Ok(verify(path, &bytes, artifact, required, roots))
+}
+
+/// A missing bundle, as a refused attestation that says where it was
+/// looked for and how to get it.
+pub fn missing(path: &Path) -> Attestation {
+    let message = format!(
+        "no attestation: `{}` does not exist; download it with the release (`gh release download TAG --pattern '*.sigstore.json'`) or pass `--attestation BUNDLE`",
+        path.display()
+    );
+    Attestation {
+        bundle: path.to_owned(),
+        verified: false,
+        root: String::new(),
+        checks: vec![Check { name: "bundle", passed: false, detail: message.clone() }],
+        identity: None,
+        error: Some(format!("bundle: {message}")),
+    }
+}
+
+/// [`verify_file`] for a bundle already read.
+pub fn verify(
+    path: &Path,
+    bundle: &[u8],
+    artifact: &[u8],
+    required: &Requirements,
+    roots: &Roots,
+) -> Attestation {
+    crypto::install();
+    let mut report = Attestation {
+        bundle: path.to_owned(),
+        verified: false,
+        root: String::new(),
+        checks: Vec::new(),
+        identity: None,
+        error: None,
+    };
+    let refuse = |mut report: Attestation, name: &'static str, message: String| {
+        report.checks.push(Check { name, passed: false, detail: message.clone() });
+        report.error = Some(format!("{name}: {message}"));
+        report
+    };
+    let bundle = match std::str::from_utf8(bundle)
+        .map_err(|e| e.to_string())
+        .and_then(|text| Bundle::from_json(text).map_err(|e| e.to_string()))
+    {
+        Ok(bundle) => bundle,
+        Err(e) => {
+            return refuse(
+                report,
+                "bundle",
+                format!(
+                    "not a Sigstore bundle ({e}); pass the `.sigstore.json` file the workflow attached to the release"
+                ),
+            );
+        }
+    };
+    let statement = match &bundle.content {
+        SignatureContent::DsseEnvelope(envelope) => {
+            serde_json::from_slice::<Statement>(envelope.payload.as_bytes()).ok()
+        }
+        _ => None,
+    };
+    let Some(statement) = statement else {
+        return refuse(
+            report,
+            "bundle",
+            "the bundle signs no in-toto statement: it is a plain signature, not an attestation".into(),
+        );
+    };
+    report.identity = identity::from_bundle(&bundle);
+    report.checks.push(Check {
+        name: "bundle",
+        passed: true,
+        detail: format!("{}, an in-toto statement in a DSSE envelope", media_type(&bundle)),
+    });
+
+    let domain = domain(roots, &bundle);
+    report.root = domain.name.clone();
+    match sigstore_verify::verify(artifact, &bundle, &domain.policy, domain.root) {
+        Ok(result) => {
+            let times: Vec<String> = result.verified_timestamps().iter().map(ToString::to_string).collect();
+            let source = if bundle.verification_material.tlog_entries.is_empty() {
+                "RFC 3161 timestamp"
+            } else {
+                "transparency-log entry"
+            };
+            report.checks.push(Check {
+                name: "timestamp",
+                passed: true,
+                detail: format!("signed at {} ({source})", times.join(", ")),
+            });
+            report.checks.push(Check {
+                name: "certificate",
+                passed: true,
+                detail: format!("chains to the {} root at that time", domain.name),
+            });
+            if domain.sct {
+                report.checks.push(Check {
+                    name: "certificate transparency",
+                    passed: true,
+                    detail: "the certificate's SCT is signed by a CT log of the root".into(),
+                });
+            }
+            if domain.tlog {
+                report.checks.push(Check {
+                    name: "transparency log",
+                    passed: true,
+                    detail: "inclusion proof, checkpoint and signed entry timestamp verify".into(),
+                });
+            }
+            report.checks.push(Check {
+                name: "signature",
+                passed: true,
+                detail: "the DSSE envelope is signed by the certificate's key".into(),
+            });
+            let digest = crate::artifact::sha256_hex(artifact);
+            report.checks.push(Check {
+                name: "subject",
+                passed: true,
+                detail: format!("sha256:{digest} is a subject of the statement"),
+            });
+            // The verified certificate's claims replace what was read before.
+            report.identity = result.certificate().map(|info| {
+                Identity::from_claims(
+                    info.issuer.clone(),
+                    info.identity.as_ref().map(ToString::to_string),
+                    &info.ci_claims,
+                )
+            });
+        }
+        Err(error) => {
+            let failed = crypto_check(&error);
+            for name in CRYPTO_CHECKS.iter().take_while(|name| **name != failed) {
+                let skipped = (*name == "certificate transparency" && !domain.sct)
+                    || (*name == "transparency log" && !domain.tlog);
+                if !skipped {
+                    report.checks.push(Check { name, passed: true, detail: String::new() });
+                }
+            }
+            if failed == "bundle" {
+                report.checks.clear();
+            }
+            let mut message = error.to_string();
+            if failed == "certificate" && message.contains("Expired") || message.contains("NotYetValid") {
+                message.push_str(": the signing certificate was not valid when it signed (Fulcio certificates live ten minutes; the bundle's signing time falls outside them)");
+            }
+            return refuse(report, failed, message);
+        }
+    }
+    if statement.predicate_type != SLSA_PROVENANCE_V1 {
+        let found = crate::text::escape(&statement.predicate_type).into_owned();
+        return refuse(
+            report,
+            "predicate",
+            format!(
+                "the statement is `{found}`, not SLSA provenance v1 (`{SLSA_PROVENANCE_V1}`), which `actions/attest-build-provenance` writes"
+            ),
+        );
+    }
+    report.checks.push(Check { name: "predicate", passed: true, detail: SLSA_PROVENANCE_V1.into() });
+    let identity = report.identity.clone().unwrap_or_default();
+    for check in required.check(&identity) {
+        let (name, passed, detail) = check;
+        if !passed {
+            return refuse(report, name, detail);
+        }
+        report.checks.push(Check { name, passed, detail });
+    }
+    report.verified = true;
+    report
+}
+
+fn media_type(bundle: &Bundle) -> &'static str {
+    match bundle.media_type {
+        sigstore_types::MediaType::Bundle0_1 => "Sigstore bundle v0.1",
+        sigstore_types::MediaType::Bundle0_2 => "Sigstore bundle v0.2",
+        sigstore_types::MediaType::Bundle0_3 => "Sigstore bundle v0.3",
+        other => other.as_str(),
+    }
+}

@@ -1,0 +1,399 @@
+//! GitHub build attestations, verified offline: real bundles from GitHub's
+//! own test data (one Rekor, one RFC 3161 timestamp from GitHub's
+//! authority), each refused after one changed byte; and bundles minted
+//! here for our own fixture artifacts from a test root (`support::attest`).
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use cargo_palyra_skill::attest::{self, Attestation, Requirements, Roots};
+use serde_json::Value;
+
+use crate::support::*;
+
+fn real(name: &str) -> (PathBuf, Vec<u8>, Vec<u8>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/attestations");
+    let bundle = dir.join(format!("{name}.sigstore.json"));
+    (
+        bundle.clone(),
+        std::fs::read(&bundle).unwrap(),
+        std::fs::read(dir.join(format!("{name}.artifact"))).unwrap(),
+    )
+}
+
+fn check(bundle: &[u8], artifact: &[u8], required: &Requirements) -> Attestation {
+    attest::verify(Path::new("bundle.sigstore.json"), bundle, artifact, required, &Roots::built_in().unwrap())
+}
+
+fn failed(report: &Attestation) -> &'static str {
+    assert!(!report.verified, "{report:#?}");
+    report.checks.iter().find(|c| !c.passed).map(|c| c.name).unwrap_or_else(|| panic!("{report:#?}"))
+}
+
+/// `bundle` with the base64 bytes at `pointer` changed by `change`.
+fn mutate(bundle: &[u8], pointer: &str, change: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    let mut json: Value = serde_json::from_slice(bundle).unwrap();
+    let field = json.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}"));
+    let mut bytes = B64.decode(field.as_str().unwrap()).unwrap();
+    change(&mut bytes);
+    *field = Value::String(B64.encode(bytes));
+    serde_json::to_vec(&json).unwrap()
+}
+
+fn flip_last(bytes: &mut [u8]) {
+    *bytes.last_mut().unwrap() ^= 1;
+}
+
+#[test]
+fn a_public_repositorys_attestation_verifies_through_rekor_and_fails_on_any_changed_byte() {
+    let (_, bundle, artifact) = real("public-rekor");
+    let required = Requirements::new("malancas/attest-demo", None, Some("refs/heads/main"), None).unwrap();
+    let report = check(&bundle, &artifact, &required);
+    assert!(report.verified, "{report:#?}");
+    assert_eq!(report.root, "public-good");
+    let names: Vec<_> = report.checks.iter().map(|c| c.name).collect();
+    assert_eq!(
+        names,
+        [
+            "bundle",
+            "timestamp",
+            "certificate",
+            "certificate transparency",
+            "transparency log",
+            "signature",
+            "subject",
+            "predicate",
+            "issuer",
+            "repository",
+            "ref"
+        ]
+    );
+    let identity = report.identity.as_ref().unwrap();
+    assert_eq!(identity.repository.as_deref(), Some("malancas/attest-demo"));
+    assert_eq!(identity.visibility.as_deref(), Some("public"));
+    // A reusable workflow signed: the caller's workflow is what ran here.
+    assert!(
+        identity.signer.as_deref().unwrap().contains("github/artifact-attestations-workflows"),
+        "{identity:?}"
+    );
+
+    let mut other = artifact.clone();
+    other[0] ^= 1;
+    assert_eq!(failed(&check(&bundle, &other, &required)), "subject");
+    let signature = mutate(&bundle, "/dsseEnvelope/signatures/0/sig", flip_last);
+    assert_eq!(failed(&check(&signature, &artifact, &required)), "signature");
+    let certificate = mutate(&bundle, "/verificationMaterial/certificate/rawBytes", flip_last);
+    assert_eq!(failed(&check(&certificate, &artifact, &required)), "certificate");
+    let mut later: Value = serde_json::from_slice(&bundle).unwrap();
+    let time = &mut later["verificationMaterial"]["tlogEntries"][0]["integratedTime"];
+    *time = Value::String((time.as_str().unwrap().parse::<i64>().unwrap() + 1).to_string());
+    // The log signed the time (its SET): the log's check refuses it.
+    let report = check(&serde_json::to_vec(&later).unwrap(), &artifact, &required);
+    assert_eq!(failed(&report), "transparency log");
+    assert!(report.error.as_deref().unwrap().contains("SET"), "{report:#?}");
+}
+
+#[test]
+fn a_private_repositorys_attestation_verifies_through_githubs_timestamp_and_fails_on_any_changed_byte() {
+    let (_, bundle, artifact) = real("private-tsa");
+    let required = Requirements::new(
+        "actions/attest-demo",
+        Some(".github/workflows/build-python.yml"),
+        Some("refs/heads/*"),
+        None,
+    )
+    .unwrap();
+    let report = check(&bundle, &artifact, &required);
+    assert!(report.verified, "{report:#?}");
+    assert_eq!(report.root, "github");
+    assert!(
+        report.checks.iter().any(|c| c.name == "timestamp" && c.detail.contains("RFC 3161")),
+        "{report:#?}"
+    );
+    assert!(!report.checks.iter().any(|c| c.name == "transparency log"), "GitHub's instance keeps no log");
+    assert_eq!(report.identity.as_ref().unwrap().visibility.as_deref(), Some("private"));
+
+    let mut other = artifact.clone();
+    other[100] ^= 1;
+    assert_eq!(failed(&check(&bundle, &other, &required)), "subject");
+    // GitHub's timestamp signs the signature's bytes: it is the first to notice.
+    let signature = mutate(&bundle, "/dsseEnvelope/signatures/0/sig", flip_last);
+    assert_eq!(failed(&check(&signature, &artifact, &required)), "timestamp");
+    let certificate = mutate(&bundle, "/verificationMaterial/certificate/rawBytes", flip_last);
+    assert_eq!(failed(&check(&certificate, &artifact, &required)), "certificate");
+    let timestamp = mutate(
+        &bundle,
+        "/verificationMaterial/timestampVerificationData/rfc3161Timestamps/0/signedTimestamp",
+        flip_last,
+    );
+    assert_eq!(failed(&check(&timestamp, &artifact, &required)), "timestamp");
+}
+
+#[test]
+fn a_real_attestation_is_refused_for_another_identity() {
+    let (_, bundle, artifact) = real("private-tsa");
+    for (required, name) in [
+        (Requirements::new("actions/other", None, None, None).unwrap(), "repository"),
+        (
+            Requirements::new("actions/attest-demo", Some(".github/workflows/release.yml"), None, None)
+                .unwrap(),
+            "workflow",
+        ),
+        (Requirements::new("actions/attest-demo", None, Some("refs/tags/v*"), None).unwrap(), "ref"),
+        (
+            Requirements::new("actions/attest-demo", None, None, Some(&"0".repeat(40))).unwrap(),
+            "source commit",
+        ),
+    ] {
+        let report = check(&bundle, &artifact, &required);
+        assert_eq!(failed(&report), name);
+        // Every signature check passed first; the identity is shown as verified.
+        assert!(report.checks.iter().any(|c| c.name == "subject" && c.passed));
+    }
+    // An enterprise's own token issuer is not GitHub Actions' public one.
+    let (_, bundle, artifact) = real("custom-issuer");
+    let report = check(&bundle, &artifact, &Requirements::new("too-legit/attest", None, None, None).unwrap());
+    assert_eq!(failed(&report), "issuer");
+    assert!(report.error.as_deref().unwrap().contains("hammer-time"), "{report:#?}");
+}
+
+#[test]
+fn what_is_not_a_github_attestation_is_refused_with_the_reason() {
+    let (_, _, artifact) = real("public-rekor");
+    let required = Requirements::new("malancas/attest-demo", None, None, None).unwrap();
+    for (bytes, says) in [(&b"not json"[..], "not a Sigstore bundle"), (&b"{}"[..], "not a Sigstore bundle")]
+    {
+        let report = check(bytes, &artifact, &required);
+        assert_eq!(failed(&report), "bundle");
+        assert!(report.error.as_deref().unwrap().contains(says), "{report:#?}");
+    }
+    // A bundle for a trusted root that does not hold its authorities.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("trusted_root.json");
+    std::fs::write(&root, include_str!("../fixtures/attestations/README.md")).unwrap();
+    let error = Roots::from_file(&root).err().unwrap().to_string();
+    assert!(error.contains("gh attestation trusted-root"), "{error}");
+}
+
+use crate::support::attest::{Claims, TestSigstore, Times};
+
+const WORKFLOW: &str = ".github/workflows/skill.yml";
+
+struct Minted {
+    _dir: tempfile::TempDir,
+    artifact: PathBuf,
+    bundle: PathBuf,
+    root: PathBuf,
+}
+
+/// A fixture artifact, a bundle for it from the test instance, and that
+/// instance's root.
+fn minted(claims: &Claims, times: Times, subject: Option<&[u8]>) -> Minted {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = artifact_with_module(
+        dir.path(),
+        "acme.echo-0.1.0.palyra-skill",
+        wat::parse_str(r#"(module (func (export "run") (result i32) i32.const 0))"#).unwrap(),
+    );
+    let bytes = std::fs::read(&artifact).unwrap();
+    let sigstore = TestSigstore::new(1);
+    let bundle = attest::bundle_path_for(&artifact);
+    let name = "acme.echo-0.1.0.palyra-skill";
+    std::fs::write(&bundle, sigstore.attest(name, subject.unwrap_or(&bytes), claims, times)).unwrap();
+    let root = dir.path().join("trusted_root.json");
+    std::fs::write(&root, sigstore.trusted_root()).unwrap();
+    Minted { _dir: dir, artifact, bundle, root }
+}
+
+fn verify_minted(minted: &Minted, extra: &[&str]) -> std::process::Output {
+    cmd()
+        .arg("verify")
+        .arg(&minted.artifact)
+        .args(["--trusted-publisher", &format!("acme={TEST_PUBLIC_HEX}"), "--trusted-root"])
+        .arg(&minted.root)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn json_of(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn an_attested_fixture_artifact_passes_with_its_repository_and_workflow() {
+    let minted = minted(&Claims::github("acme/echo", WORKFLOW, "refs/tags/v0.1.0"), Times::fresh(), None);
+    let out = verify_minted(
+        &minted,
+        &["--repo", "acme/echo", "--workflow", WORKFLOW, "--ref", "refs/tags/v*", "-v"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("attested: built in acme/echo, .github/workflows/skill.yml at refs/tags/v0.1.0, commit 0123456789abcdef0123456789abcdef01234567, run https://github.com/acme/echo/actions/runs/1/attempts/1"),
+        "{stdout}"
+    );
+    for check in [
+        "timestamp",
+        "certificate",
+        "transparency log",
+        "signature",
+        "subject",
+        "repository",
+        "workflow",
+        "ref",
+    ] {
+        assert!(stderr.contains(&format!("Checked {check}: ")), "{check}: {stderr}");
+    }
+    // The bundle beside the artifact is found without naming it; JSON names each check.
+    let out = verify_minted(&minted, &["--repo", "acme/echo", "--message-format", "json"]);
+    let report = json_of(&out);
+    let attestation = &report["artifacts"][0]["attestation"];
+    assert_eq!(attestation["verified"], true, "{report:#}");
+    assert_eq!(attestation["identity"]["repository"], "acme/echo");
+    assert_eq!(attestation["identity"]["workflow"], WORKFLOW);
+    assert_eq!(attestation["identity"]["ref"], "refs/tags/v0.1.0");
+    assert!(attestation["checks"].as_array().unwrap().iter().all(|c| c["passed"] == true));
+    // Named explicitly, the same bundle.
+    let out =
+        verify_minted(&minted, &["--repo", "acme/echo", "--attestation", minted.bundle.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_minted_attestation_fails_for_another_identity_an_expired_certificate_other_bytes_or_an_untrusted_root() {
+    let claims = Claims::github("acme/echo", WORKFLOW, "refs/tags/v0.1.0");
+    let good = minted(&claims, Times::fresh(), None);
+    let refused = |minted: &Minted, extra: &[&str], check: &str, says: &str| {
+        let out = verify_minted(minted, &[&["--message-format", "json"][..], extra].concat());
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let report = json_of(&out);
+        let artifact = &report["artifacts"][0];
+        assert_eq!(artifact["accepted"], false);
+        assert_eq!(artifact["error"]["kind"], "attestation");
+        let failed: Vec<_> = artifact["attestation"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["passed"] == false)
+            .collect();
+        assert_eq!(failed.len(), 1, "{artifact:#}");
+        assert_eq!(failed[0]["name"], check, "{extra:?}: {artifact:#}");
+        let message = artifact["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{extra:?}: {message}");
+        // Human output: the reason, and what the certificate claimed.
+        let human = verify_minted(minted, extra);
+        let stdout = String::from_utf8_lossy(&human.stdout);
+        assert!(stdout.contains("rejected") && stdout.contains(says), "{stdout}");
+    };
+    refused(&good, &["--repo", "acme/other"], "repository", "built in `acme/echo`, not in `acme/other`");
+    refused(
+        &good,
+        &["--repo", "acme/echo", "--workflow", ".github/workflows/ci.yml"],
+        "workflow",
+        "not by `.github/workflows/ci.yml`",
+    );
+    refused(
+        &good,
+        &["--repo", "acme/echo", "--ref", "refs/tags/v2*"],
+        "ref",
+        "does not match `refs/tags/v2*`",
+    );
+    refused(
+        &good,
+        &["--repo", "acme/echo", "--source-commit", &"f".repeat(40)],
+        "source commit",
+        "not `ffff",
+    );
+
+    let expired = minted(&claims, Times::expired(), None);
+    refused(&expired, &["--repo", "acme/echo"], "certificate", "was not valid when it signed");
+    let other_bytes = minted(&claims, Times::fresh(), Some(b"another artifact"));
+    refused(&other_bytes, &["--repo", "acme/echo"], "subject", "");
+    // The same bundle against a root that holds its log but another CA,
+    // then against a root that holds neither.
+    std::fs::write(&good.root, TestSigstore::new(1).trusted_root_with_ca_of(&TestSigstore::new(2))).unwrap();
+    refused(&good, &["--repo", "acme/echo"], "certificate", "certificate chain is invalid");
+    std::fs::write(&good.root, TestSigstore::new(2).trusted_root()).unwrap();
+    refused(&good, &["--repo", "acme/echo"], "transparency log", "log key");
+}
+
+#[test]
+fn a_refused_attestation_pins_nothing_and_a_missing_one_says_where_it_was_looked_for() {
+    let minted = minted(&Claims::github("acme/echo", WORKFLOW, "refs/tags/v0.1.0"), Times::fresh(), None);
+    let store = minted.root.with_file_name("trust.json");
+    let out = cmd()
+        .arg("verify")
+        .arg(&minted.artifact)
+        .args(["--allow-tofu", "--repo", "acme/other", "--trusted-root"])
+        .arg(&minted.root)
+        .arg("--trust-store")
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !store.exists() || !std::fs::read_to_string(&store).unwrap().contains("acme"),
+        "a refused artifact was pinned"
+    );
+
+    std::fs::remove_file(&minted.bundle).unwrap();
+    let out = verify_minted(&minted, &["--repo", "acme/echo"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("acme.echo-0.1.0.palyra-skill.sigstore.json` does not exist")
+            && stdout.contains("gh release download"),
+        "{stdout}"
+    );
+    // A bundle named but unreadable, or requirements no certificate could meet: exit 2.
+    let out = verify_minted(&minted, &["--repo", "acme/echo", "--attestation", "/nonexistent.sigstore.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not read the attestation bundle"));
+    let out = verify_minted(&minted, &["--repo", "echo"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not `OWNER/NAME`"));
+    let out = cmd().arg("verify").arg(&minted.artifact).args(["--attestation", "x.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--attestation needs --repo");
+}
+
+/// `verify --attestation` opens no connection: run where there is no
+/// network at all (a new network namespace), it verifies the same.
+#[test]
+fn attestations_verify_with_no_network() {
+    if std::process::Command::new("unshare")
+        .args(["--net", "--map-root-user", "true"])
+        .status()
+        .map(|s| !s.success())
+        .unwrap_or(true)
+    {
+        eprintln!("skipped: `unshare --net` is not available here");
+        return;
+    }
+    let minted = minted(&Claims::github("acme/echo", WORKFLOW, "refs/tags/v0.1.0"), Times::fresh(), None);
+    let run = |extra: &[&str]| {
+        std::process::Command::new("unshare")
+            .args(["--net", "--map-root-user"])
+            .arg(assert_cmd::cargo::cargo_bin("cargo-palyra-skill"))
+            .arg("verify")
+            .arg(&minted.artifact)
+            .args(["--trusted-publisher", &format!("acme={TEST_PUBLIC_HEX}"), "--repo", "acme/echo"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--trusted-root", minted.root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // The built-in roots: a real public-good bundle, for other bytes, is
+    // refused on its subject, after its chain, SCT and log checked offline.
+    let (real_bundle, _, _) = real("public-rekor");
+    let out = run(&["--attestation", real_bundle.to_str().unwrap(), "--message-format", "json"]);
+    let report = json_of(&out);
+    let checks = report["artifacts"][0]["attestation"]["checks"].as_array().unwrap().clone();
+    let failed: Vec<_> = checks.iter().filter(|c| c["passed"] == false).map(|c| c["name"].clone()).collect();
+    assert_eq!(failed, ["subject"], "{report:#}");
+    assert!(checks.iter().any(|c| c["name"] == "transparency log" && c["passed"] == true));
+}
