@@ -397,3 +397,99 @@ fn attestations_verify_with_no_network() {
     assert_eq!(failed, ["subject"], "{report:#}");
     assert!(checks.iter().any(|c| c["name"] == "transparency log" && c["passed"] == true));
 }
+
+fn verify_with_store(minted: &Minted, store: &Path, extra: &[&str]) -> std::process::Output {
+    cmd()
+        .arg("verify")
+        .arg(&minted.artifact)
+        .arg("--trust-store")
+        .arg(store)
+        .arg("--trusted-root")
+        .arg(&minted.root)
+        .args(extra)
+        .args(["--message-format", "json"])
+        .output()
+        .unwrap()
+}
+
+fn verdict(out: &std::process::Output) -> Value {
+    json_of(out)["artifacts"][0].clone()
+}
+
+/// `trust.github.json` beside the consumer's store binds a publisher to a
+/// repository and workflow: a good key signature is then not enough.
+#[test]
+fn a_publisher_bound_to_a_repository_needs_an_attestation_from_it() {
+    let good = minted(&Claims::github("acme/echo", WORKFLOW, "refs/tags/v0.1.0"), Times::fresh(), None);
+    let store = good.root.with_file_name("trust.json");
+    std::fs::write(&store, format!(r#"{{"trusted_publishers": {{"acme": ["{TEST_PUBLIC_HEX}"]}}}}"#))
+        .unwrap();
+    let policy = good.root.with_file_name("trust.github.json");
+    std::fs::write(
+        &policy,
+        format!(r#"{{"publishers": {{"acme": {{"repository": "acme/echo", "workflow": "{WORKFLOW}"}}}}}}"#),
+    )
+    .unwrap();
+    let out = verify_with_store(&good, &store, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(verdict(&out)["attestation"]["identity"]["repository"], "acme/echo");
+    // The consumer's own store is untouched and still in its own format.
+    cargo_palyra_skill::trust::TrustStore::load(&store).unwrap();
+
+    let elsewhere = minted(
+        &Claims::github("acme/echo", ".github/workflows/other.yml", "refs/tags/v0.1.0"),
+        Times::fresh(),
+        None,
+    );
+    let out = verify_with_store(&elsewhere, &store, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let message = verdict(&out)["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("binds publisher `acme` to `acme/echo` and `.github/workflows/skill.yml`"),
+        "{message}"
+    );
+
+    std::fs::remove_file(&good.bundle).unwrap();
+    let out = verify_with_store(&good, &store, &[]);
+    assert_eq!(out.status.code(), Some(1), "the key signature alone is not enough");
+    let message = verdict(&out)["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("does not exist") && message.contains("binds publisher `acme`"), "{message}");
+}
+
+/// A first use pins the key and the repository it was attested from; a
+/// later artifact from elsewhere, or not attested, is refused like a
+/// changed key.
+#[test]
+fn a_first_use_pins_the_repository_and_a_later_change_is_refused_like_a_key_change() {
+    let first = minted(&Claims::github("acme/echo", WORKFLOW, "refs/tags/v0.1.0"), Times::fresh(), None);
+    let store = first.root.with_file_name("trust.json");
+    let out = verify_with_store(&first, &store, &["--allow-tofu"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pinned publisher `acme` to repository `acme/echo`")
+    );
+    let policy: Value =
+        serde_json::from_slice(&std::fs::read(first.root.with_file_name("trust.github.json")).unwrap())
+            .unwrap();
+    assert_eq!(policy["tofu_repositories"]["acme"], "acme/echo");
+    assert!(
+        cargo_palyra_skill::trust::TrustStore::load(&store).unwrap().tofu_publishers.contains_key("acme")
+    );
+
+    let moved = minted(&Claims::github("mallory/echo", WORKFLOW, "refs/tags/v0.1.0"), Times::fresh(), None);
+    std::fs::copy(&moved.bundle, &first.bundle).unwrap();
+    let out = verify_with_store(&first, &store, &["--allow-tofu"]);
+    assert_eq!(out.status.code(), Some(1));
+    let rejected = verdict(&out);
+    assert_eq!(rejected["error"]["kind"], "tofu_repository_mismatch");
+    let message = rejected["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "pinned on first use to repository `acme/echo`, but this artifact was built in `mallory/echo`"
+        ),
+        "{message}"
+    );
+    std::fs::remove_file(&first.bundle).unwrap();
+    let out = verify_with_store(&first, &store, &["--allow-tofu"]);
+    assert_eq!(verdict(&out)["error"]["kind"], "tofu_repository_mismatch");
+}

@@ -131,7 +131,8 @@ pub enum RequirementError {
 /// The identity an attestation must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requirements {
-    pub repository: String,
+    /// `None` only for a first use, which records the repository it sees.
+    pub repository: Option<String>,
     pub workflow: Option<String>,
     pub git_ref: Option<RefPattern>,
     pub source_commit: Option<String>,
@@ -179,12 +180,24 @@ impl Requirements {
             return Err(RequirementError::Commit(escaped(commit)));
         }
         Ok(Requirements {
-            repository: repository.to_owned(),
+            repository: Some(repository.to_owned()),
             workflow: workflow.map(|w| w.strip_prefix("./").unwrap_or(w).to_owned()),
             git_ref: git_ref.map(|r| RefPattern(r.to_owned())),
             source_commit: source_commit.map(str::to_ascii_lowercase),
             issuer: GITHUB_ACTIONS_ISSUER.to_owned(),
         })
+    }
+
+    /// Any repository, built by GitHub Actions: what a first use checks
+    /// before it records the repository it saw.
+    pub fn any_repository() -> Requirements {
+        Requirements {
+            repository: None,
+            workflow: None,
+            git_ref: None,
+            source_commit: None,
+            issuer: GITHUB_ACTIONS_ISSUER.to_owned(),
+        }
     }
 
     /// Each required claim: its check name, whether it holds, and what was
@@ -206,16 +219,18 @@ impl Requirements {
                 )
             },
         ));
-        let repo_ok = found.repository.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(&self.repository));
-        checks.push((
-            "repository",
-            repo_ok,
-            if repo_ok {
-                self.repository.clone()
-            } else {
-                format!("built in `{}`, not in `{}`", shown(&found.repository), self.repository)
-            },
-        ));
+        if let Some(repository) = &self.repository {
+            let ok = found.repository.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(repository));
+            checks.push((
+                "repository",
+                ok,
+                if ok {
+                    repository.clone()
+                } else {
+                    format!("built in `{}`, not in `{repository}`", shown(&found.repository))
+                },
+            ));
+        }
         if let Some(workflow) = &self.workflow {
             let ok = found.workflow.as_deref() == Some(workflow.as_str());
             checks.push((

@@ -13,6 +13,7 @@
 
 mod crypto;
 mod identity;
+pub mod policy;
 
 use std::path::{Path, PathBuf};
 
@@ -104,6 +105,50 @@ pub struct Attestation {
     pub identity: Option<Identity>,
     /// The first check that failed, in words.
     pub error: Option<String>,
+    /// The rejection's reason code: `attestation`, or
+    /// `tofu_repository_mismatch` when a first-use pin was broken.
+    #[serde(skip)]
+    pub kind: &'static str,
+}
+
+impl Attestation {
+    /// Holds a verified attestation to one more requirement (a binding in
+    /// the trust store, or a repository pinned on first use), checked
+    /// against the identity already verified.
+    pub fn require_also(
+        &mut self,
+        required: &Requirements,
+        publisher: &str,
+        source: policy::Source,
+        policy: &Path,
+    ) {
+        if !self.verified {
+            return;
+        }
+        let found = self.identity.clone().unwrap_or_default();
+        let Some((name, _, detail)) = required.check(&found).into_iter().find(|check| !check.1) else {
+            return;
+        };
+        let repository = required.repository.clone().unwrap_or_default();
+        let message = match source {
+            policy::Source::Bound => format!(
+                "{detail}: `{}` binds publisher `{publisher}` to `{repository}`{}",
+                policy.display(),
+                required.workflow.as_deref().map(|w| format!(" and `{w}`")).unwrap_or_default()
+            ),
+            policy::Source::Pinned => {
+                self.kind = "tofu_repository_mismatch";
+                format!(
+                    "publisher `{publisher}` was pinned on first use to repository `{repository}`, but this artifact was {}: if the publisher moved, remove `tofu_repositories.{publisher}` from `{}`; otherwise do not install it",
+                    detail.split(", not").next().unwrap_or(&detail),
+                    policy.display()
+                )
+            }
+        };
+        self.verified = false;
+        self.checks.push(Check { name, passed: false, detail: message.clone() });
+        self.error = Some(format!("{name}: {message}"));
+    }
 }
 
 /// The signature checks `sigstore-verify` runs, in its order (a failure
@@ -197,6 +242,7 @@ pub fn missing(path: &Path) -> Attestation {
         checks: vec![Check { name: "bundle", passed: false, detail: message.clone() }],
         identity: None,
         error: Some(format!("bundle: {message}")),
+        kind: "attestation",
     }
 }
 
@@ -216,6 +262,7 @@ pub fn verify(
         checks: Vec::new(),
         identity: None,
         error: None,
+        kind: "attestation",
     };
     let refuse = |mut report: Attestation, name: &'static str, message: String| {
         report.checks.push(Check { name, passed: false, detail: message.clone() });

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use std::sync::OnceLock;
+
+use cargo_palyra_skill::attest::policy::{self, GithubPolicy, Source};
 use cargo_palyra_skill::attest::{self, Attestation, Identity, Requirements, Roots};
 use clap::Args;
 
@@ -13,7 +16,7 @@ use crate::shell::Shell;
 #[command(next_help_heading = "Attestation")]
 pub struct AttestArgs {
     /// Verify this Sigstore bundle (`<artifact>.sigstore.json`) for the artifact, offline; with `--repo`, it is looked for beside each artifact
-    #[arg(long, value_name = "BUNDLE", requires = "repo")]
+    #[arg(long, value_name = "BUNDLE")]
     pub attestation: Option<PathBuf>,
     /// Require a GitHub build attestation from this repository
     #[arg(long, value_name = "OWNER/NAME")]
@@ -28,49 +31,151 @@ pub struct AttestArgs {
     #[arg(long, value_name = "SHA", requires = "repo")]
     pub source_commit: Option<String>,
     /// Trust only this `trusted_root.json` (`gh attestation trusted-root` prints one) instead of the built-in Sigstore and GitHub roots
-    #[arg(long, value_name = "FILE", requires = "repo")]
+    #[arg(long, value_name = "FILE")]
     pub trusted_root: Option<PathBuf>,
 }
 
 /// The requirements and roots, checked once before any artifact is read.
 pub struct Attester {
-    required: Requirements,
-    roots: Roots,
+    /// `--repo` and friends.
+    required: Option<Requirements>,
     bundle: Option<PathBuf>,
+    trusted_root: Option<Roots>,
+    built_in: OnceLock<Result<Roots, String>>,
+    /// The trust store's GitHub bindings and pins, and their file.
+    policy: Option<(PathBuf, GithubPolicy)>,
+    allow_tofu: bool,
 }
 
 impl AttestArgs {
-    /// `None` when no attestation is required.
-    pub fn attester(&self, artifacts: usize) -> Result<Option<Attester>> {
-        let Some(repo) = &self.repo else { return Ok(None) };
+    /// What attestations the run requires: `--repo`, and the bindings
+    /// beside `trust_store`.
+    pub fn attester(
+        &self,
+        artifacts: usize,
+        trust_store: Option<&Path>,
+        allow_tofu: bool,
+    ) -> Result<Attester> {
         if self.attestation.is_some() && artifacts > 1 {
             anyhow::bail!(
                 "`--attestation` names one bundle, for one artifact; with several artifacts, put each `<artifact>.sigstore.json` beside its artifact and pass only `--repo`"
             );
         }
-        let required = Requirements::new(
-            repo,
-            self.workflow.as_deref(),
-            self.git_ref.as_deref(),
-            self.source_commit.as_deref(),
-        )?;
-        let roots = match &self.trusted_root {
-            Some(path) => Roots::from_file(path)?,
-            None => Roots::built_in()?,
+        if self.repo.is_none()
+            && trust_store.is_none()
+            && (self.attestation.is_some() || self.trusted_root.is_some())
+        {
+            anyhow::bail!(
+                "an attestation is checked against the repository it must come from: pass `--repo OWNER/NAME` (or a `--trust-store` whose `.github.json` binds the publisher)"
+            );
+        }
+        let required = match &self.repo {
+            Some(repo) => Some(Requirements::new(
+                repo,
+                self.workflow.as_deref(),
+                self.git_ref.as_deref(),
+                self.source_commit.as_deref(),
+            )?),
+            None => None,
         };
-        Ok(Some(Attester { required, roots, bundle: self.attestation.clone() }))
+        let trusted_root = self.trusted_root.as_deref().map(Roots::from_file).transpose()?;
+        let policy = match trust_store {
+            Some(store) => {
+                let path = policy::path_beside(store);
+                Some((path.clone(), GithubPolicy::load(&path)?))
+            }
+            None => None,
+        };
+        Ok(Attester {
+            required,
+            bundle: self.attestation.clone(),
+            trusted_root,
+            built_in: OnceLock::new(),
+            policy,
+            allow_tofu,
+        })
     }
 }
 
 impl Attester {
-    /// The attestation for `artifact` (its bytes): the bundle given, or
-    /// the one beside it. An unreadable bundle given by name stops the run.
-    pub fn check(&self, artifact: &Path, bytes: &[u8]) -> Result<Attestation> {
-        let path = self.bundle.clone().unwrap_or_else(|| attest::bundle_path_for(artifact));
-        if self.bundle.is_none() && !path.exists() {
-            return Ok(attest::missing(&path));
+    fn roots(&self) -> Result<&Roots> {
+        if let Some(roots) = &self.trusted_root {
+            return Ok(roots);
         }
-        Ok(attest::verify_file(&path, bytes, &self.required, &self.roots)?)
+        self.built_in
+            .get_or_init(|| Roots::built_in().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// The attestation for `artifact` (its bytes) of `publisher`, if one
+    /// is required or, on a first use that pins, present beside it. An
+    /// unreadable bundle given by name stops the run.
+    pub fn check(&self, artifact: &Path, bytes: &[u8], publisher: &str) -> Result<Option<Attestation>> {
+        let from_policy = self.policy.as_ref().and_then(|(path, policy)| {
+            policy.requirement(publisher).map(|(required, source)| (required, source, path))
+        });
+        let path = self.bundle.clone().unwrap_or_else(|| attest::bundle_path_for(artifact));
+        // A publisher neither required nor pinned: a bundle beside a first
+        // use is verified so that its repository can be pinned.
+        let first_use = self.allow_tofu && self.policy.is_some() && path.exists();
+        if self.required.is_none() && from_policy.is_none() && !first_use && self.bundle.is_none() {
+            return Ok(None);
+        }
+        if self.bundle.is_none() && !path.exists() {
+            let mut missing = attest::missing(&path);
+            if let Some((required, source, policy)) = &from_policy {
+                let repository = required.repository.clone().unwrap_or_default();
+                let why = match source {
+                    Source::Bound => {
+                        format!("`{}` binds publisher `{publisher}` to `{repository}`", policy.display())
+                    }
+                    Source::Pinned => {
+                        missing.kind = "tofu_repository_mismatch";
+                        format!(
+                            "publisher `{publisher}` was pinned on first use to repository `{repository}`, and this artifact is not attested"
+                        )
+                    }
+                };
+                missing.error = missing.error.map(|e| format!("{e}; {why}"));
+            }
+            return Ok(Some(missing));
+        }
+        let required = self.required.clone().unwrap_or_else(Requirements::any_repository);
+        let mut attestation = attest::verify_file(&path, bytes, &required, self.roots()?)?;
+        if let Some((required, source, policy)) = from_policy {
+            attestation.require_also(&required, publisher, source, policy);
+        }
+        Ok(Some(attestation))
+    }
+
+    /// After a first-use pin: records the repository the attestation
+    /// named, under the trust store's lock, unless one is bound or pinned.
+    /// Returns the note to print when it pinned one.
+    pub fn pin_repository(
+        &self,
+        store: &Path,
+        publisher: &str,
+        attestation: &Attestation,
+    ) -> Result<Option<String>> {
+        let (Some((path, _)), true) = (&self.policy, attestation.verified) else { return Ok(None) };
+        let Some(repository) = attestation.identity.as_ref().and_then(|i| i.repository.clone()) else {
+            return Ok(None);
+        };
+        let saved = cargo_palyra_skill::trust::TrustStore::update(store, |_| {
+            let mut policy = GithubPolicy::load(path)?;
+            if policy.publishers.contains_key(publisher) || policy.tofu_repositories.contains_key(publisher) {
+                return Ok(false);
+            }
+            policy.tofu_repositories.insert(publisher.to_owned(), repository.clone());
+            policy.save(path).map(|()| true)
+        })?;
+        Ok(saved?.then(|| {
+            format!(
+                "pinned publisher `{publisher}` to repository `{repository}` in `{}`: its later artifacts must be attested from there",
+                path.display()
+            )
+        }))
     }
 }
 

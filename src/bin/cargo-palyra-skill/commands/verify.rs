@@ -63,7 +63,8 @@ struct Report {
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let overlay = self.trust.allowlisted()?;
-        let attester = self.attest.attester(self.artifacts.len())?;
+        let attester =
+            self.attest.attester(self.artifacts.len(), self.trust.trust_store.as_deref(), self.allow_tofu)?;
         let mut memory = TrustStore::default();
         // Fail on an unreadable or invalid store before verifying anything.
         if let (Some(store), Some(path)) = (self.trust.load_store()?, &self.trust.trust_store) {
@@ -84,9 +85,9 @@ impl Opts {
         let checked = map_in_order(&self.artifacts, |path| {
             let bytes = read_artifact(path)?;
             let verified = verify_bytes(&bytes).map(|(_, verified)| verified);
-            let attestation = match (&verified, &attester) {
-                (Ok(_), Some(attester)) => Some(attester.check(path, &bytes)?),
-                _ => None,
+            let attestation = match &verified {
+                Ok(verified) => attester.check(path, &bytes, &verified.manifest.publisher)?,
+                Err(_) => None,
             };
             anyhow::Ok((bytes.len(), verified, attestation))
         });
@@ -103,9 +104,10 @@ impl Opts {
                 Ok((len, Ok(verified), Some(attestation))) if !attestation.verified => {
                     shell.verbose("Verified", format_args!("`{}` ({len} bytes)", path.display()));
                     let message = attestation.error.clone().unwrap_or_default();
+                    let kind = attestation.kind;
                     ArtifactResult {
                         attestation: Some(attestation),
-                        ..verdict::rejected(path, Some(verified), "attestation", message)
+                        ..verdict::rejected(path, Some(verified), kind, message)
                     }
                 }
                 Ok((len, verified, attestation)) => {
@@ -116,7 +118,16 @@ impl Opts {
                         allow_tofu: self.allow_tofu,
                     };
                     // A trust store error names the store.
-                    ArtifactResult { attestation, ..verdict::judge(path, verified, &trust, &mut memory)? }
+                    let result = verdict::judge(path, verified, &trust, &mut memory)?;
+                    if let (Some(store), Some(attestation), Some(TrustDecision::TofuNewlyPinned)) =
+                        (&self.trust.trust_store, &attestation, result.trust_decision)
+                    {
+                        let publisher = result.publisher.as_deref().unwrap_or_default();
+                        if let Some(note) = attester.pin_repository(store, publisher, attestation)? {
+                            shell.note(format_args!("{note}"));
+                        }
+                    }
+                    ArtifactResult { attestation, ..result }
                 }
             };
             self.report_one(shell, &result)?;
