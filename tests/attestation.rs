@@ -493,3 +493,47 @@ fn a_first_use_pins_the_repository_and_a_later_change_is_refused_like_a_key_chan
     let out = verify_with_store(&first, &store, &["--allow-tofu"]);
     assert_eq!(verdict(&out)["error"]["kind"], "tofu_repository_mismatch");
 }
+
+#[test]
+fn inspect_shows_who_built_it_and_whether_the_bundle_proves_it() {
+    let minted = minted(&Claims::github("acme/echo", WORKFLOW, "refs/tags/v0.1.0"), Times::fresh(), None);
+    let inspect = |bundle: &Path, json: bool| {
+        let mut command = cmd();
+        command
+            .arg("inspect")
+            .arg(&minted.artifact)
+            .arg("--attestation")
+            .arg(bundle)
+            .arg("--trusted-root")
+            .arg(&minted.root);
+        if json {
+            command.args(["--message-format", "json"]);
+        }
+        command.output().unwrap()
+    };
+    let out = inspect(&minted.bundle, false);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for line in [
+        "attestation: verified offline",
+        "repository  acme/echo",
+        "workflow    .github/workflows/skill.yml",
+        "ref         refs/tags/v0.1.0",
+        "commit      0123456789abcdef0123456789abcdef01234567",
+        "run         https://github.com/acme/echo/actions/runs/1/attempts/1",
+    ] {
+        assert!(stdout.contains(line), "{line}: {stdout}");
+    }
+    let report = json_of(&inspect(&minted.bundle, true));
+    assert_eq!(report["attestation"]["identity"]["repository"], "acme/echo");
+    assert!(report["entries"].is_array(), "the inspect report is still there");
+    // A bundle for other bytes: its claims are shown as unproven.
+    let other = self::minted(
+        &Claims::github("acme/echo", WORKFLOW, "refs/tags/v0.1.0"),
+        Times::fresh(),
+        Some(b"other"),
+    );
+    std::fs::copy(&other.bundle, &minted.bundle).unwrap();
+    let stdout = String::from_utf8_lossy(&inspect(&minted.bundle, false).stdout).into_owned();
+    assert!(stdout.contains("attestation: NOT verified: subject") && stdout.contains("unproven"), "{stdout}");
+}

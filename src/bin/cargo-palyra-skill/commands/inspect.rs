@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use cargo_palyra_skill::attest::{self, Attestation, Requirements, Roots};
 use cargo_palyra_skill::inspect::{InspectReport, inspect};
 use clap::Args;
+use serde::Serialize;
 
 use crate::Outcome;
 use crate::input::read_artifact;
@@ -21,21 +23,41 @@ use cargo_palyra_skill::headroom::Level;
 /// header and the central directory both state; an archive where they
 /// differ is refused as `ambiguous_archive`), the central directory and the
 /// end record.
+///
+/// With `--attestation BUNDLE`, also who built it: the repository,
+/// workflow, ref, commit and run the bundle's certificate names, once its
+/// signature, timestamp and subject verify offline (any repository; use
+/// `verify --repo` to require one).
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill inspect echo.palyra-skill\n",
     "  cargo palyra-skill inspect echo.palyra-skill --message-format json | jq .signature\n",
-    "  cargo palyra-skill -v inspect echo.palyra-skill      # with the archive layout\n\n",
+    "  cargo palyra-skill -v inspect echo.palyra-skill      # with the archive layout\n",
+    "  cargo palyra-skill inspect echo.palyra-skill --attestation echo.palyra-skill.sigstore.json\n\n",
     exit_status!("shown (inspect checks nothing: use `verify`)", "could not read the artifact")
 ))]
 pub struct Opts {
     /// The artifact to inspect
     artifact: PathBuf,
+    /// Show who built it, from this Sigstore bundle (verified offline, any repository)
+    #[arg(long, value_name = "BUNDLE")]
+    attestation: Option<PathBuf>,
+    /// Trust only this `trusted_root.json` for `--attestation`
+    #[arg(long, value_name = "FILE", requires = "attestation")]
+    trusted_root: Option<PathBuf>,
     #[command(flatten)]
     operator: OperatorArgs,
     #[command(flatten)]
     output: OutputArgs,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    report: &'a InspectReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attestation: Option<Attestation>,
 }
 
 impl Opts {
@@ -44,12 +66,51 @@ impl Opts {
         let cap = self.operator.read()?.unwrap_or_default().max_module_size_bytes;
         let report = inspect(self.artifact.clone(), &bytes, shell.is_verbose(), cap)
             .with_context(|| format!("could not read artifact `{}`", self.artifact.display()))?;
+        let attestation = match &self.attestation {
+            Some(bundle) => {
+                let roots = match &self.trusted_root {
+                    Some(path) => Roots::from_file(path)?,
+                    None => Roots::built_in()?,
+                };
+                Some(attest::verify_file(bundle, &bytes, &Requirements::any_repository(), &roots)?)
+            }
+            None => None,
+        };
         match self.output.message_format {
-            MessageFormat::Json => shell.print_json(&report)?,
-            MessageFormat::Human => shell.print(human(&report))?,
+            MessageFormat::Json => shell.print_json(&Report { report: &report, attestation })?,
+            MessageFormat::Human => {
+                shell.print(human(&report))?;
+                if let Some(attestation) = &attestation {
+                    shell.print(attested(attestation))?;
+                }
+            }
         }
         Ok(Outcome::Success)
     }
+}
+
+/// Who built it, and whether the bundle proved it.
+fn attested(attestation: &Attestation) -> String {
+    let identity = attestation.identity.clone().unwrap_or_default();
+    let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "?".into());
+    let mut out = match &attestation.error {
+        None => format!("\nattestation: verified offline ({} root)\n", attestation.root),
+        Some(error) => {
+            format!("\nattestation: NOT verified: {error}\n  what the certificate claims, unproven:\n")
+        }
+    };
+    for (name, value) in [
+        ("repository", &identity.repository),
+        ("workflow", &identity.workflow),
+        ("ref", &identity.git_ref),
+        ("commit", &identity.source_commit),
+        ("run", &identity.run),
+        ("runner", &identity.runner),
+        ("visibility", &identity.visibility),
+    ] {
+        out += &format!("  {name:<11} {}\n", shown(value));
+    }
+    out
 }
 
 fn list(items: &[String]) -> String {
