@@ -537,3 +537,74 @@ fn inspect_shows_who_built_it_and_whether_the_bundle_proves_it() {
     let stdout = String::from_utf8_lossy(&inspect(&minted.bundle, false).stdout).into_owned();
     assert!(stdout.contains("attestation: NOT verified: subject") && stdout.contains("unproven"), "{stdout}");
 }
+
+fn publish(minted: &Minted, registry: &Path, artifact: &Path, bundle: Option<&Path>) -> std::process::Output {
+    let mut command = cmd();
+    command
+        .arg("publish")
+        .arg(artifact)
+        .arg("--registry-dir")
+        .arg(registry)
+        .env("PALYRA_SKILL_SIGNING_KEY", "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f")
+        .env("PALYRA_SKILL_CONFIG_DIR", registry.with_extension("config"));
+    if let Some(bundle) = bundle {
+        command.arg("--attestation").arg(bundle).arg("--trusted-root").arg(&minted.root);
+    }
+    command.output().unwrap()
+}
+
+fn registry_verify(minted: &Minted, registry: &Path, extra: &[&str]) -> (Option<i32>, Value) {
+    let out = cmd()
+        .args(["registry", "verify"])
+        .arg(registry)
+        .arg("--trusted-root")
+        .arg(&minted.root)
+        .args(extra)
+        .args(["--message-format", "json"])
+        .output()
+        .unwrap();
+    (out.status.code(), json_of(&out))
+}
+
+/// `publish --attestation` stores the bundle beside the artifact once it
+/// verifies for those bytes; `registry verify` checks every bundle present
+/// and, with `--require-attestation`, refuses artifacts without one.
+#[test]
+fn registries_carry_attestations_and_can_require_them() {
+    let minted = minted(&Claims::github("acme/echo", WORKFLOW, "refs/tags/v0.1.0"), Times::fresh(), None);
+    let registry = minted.root.with_file_name("site");
+    let out = publish(&minted, &registry, &minted.artifact, Some(&minted.bundle));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stored = registry.join("acme/acme.echo_http/acme.echo_http-1.0.0.palyra-skill.sigstore.json");
+    assert_eq!(std::fs::read(&stored).unwrap(), std::fs::read(&minted.bundle).unwrap());
+    let (code, report) = registry_verify(&minted, &registry, &["--require-attestation"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["attestations_verified"], 1);
+
+    // A bundle for other bytes is never published.
+    let other = self::minted(
+        &Claims::github("acme/echo", WORKFLOW, "refs/tags/v0.1.0"),
+        Times::fresh(),
+        Some(b"other"),
+    );
+    let out = publish(&minted, &registry, &minted.artifact, Some(&other.bundle));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not verify"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ... and one swapped in on the server is found.
+    std::fs::copy(&other.bundle, &stored).unwrap();
+    let (code, report) = registry_verify(&minted, &registry, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["problems"][0]["kind"], "attestation", "{report:#}");
+
+    // An artifact published without one: fine, unless attestations are required.
+    std::fs::remove_file(&stored).unwrap();
+    let (code, _) = registry_verify(&minted, &registry, &[]);
+    assert_eq!(code, Some(0));
+    let (code, report) = registry_verify(&minted, &registry, &["--require-attestation"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["problems"][0]["kind"], "missing_attestation", "{report:#}");
+}

@@ -32,6 +32,9 @@ pub struct PublishReport {
     pub index_payload_sha256: String,
     pub index_key_id: String,
     pub dry_run: bool,
+    /// Where the attestation bundle was stored, relative to the registry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<String>,
 }
 
 pub struct PublishRequest<'a> {
@@ -46,6 +49,9 @@ pub struct PublishRequest<'a> {
     /// Re-read and re-verify every artifact instead of trusting the current
     /// index (which must otherwise verify with `key`).
     pub rebuild_index: bool,
+    /// A Sigstore bundle the caller verified for these bytes: stored beside
+    /// the artifact as `<artifact>.sigstore.json`, once the index is written.
+    pub attestation: Option<&'a [u8]>,
 }
 
 /// Every artifact at the path `publish` gives it, and one artifact per
@@ -237,7 +243,22 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
             (true, signed.index.entries.len(), signed.signature.payload_sha256)
         }
     };
+    // The bundle proves itself (Sigstore signed it), so the index does not
+    // list it; it is replaced only by another one for the same bytes.
+    let attestation = match request.attestation {
+        Some(bundle) => {
+            let stored = format!("{relative}.sigstore.json");
+            if !request.dry_run {
+                let path = dir.join(&stored);
+                write_atomic(&path, bundle, Some(0o644), Existing::Replace)
+                    .map_err(io_error("write", path.clone()))?;
+            }
+            Some(stored)
+        }
+        None => None,
+    };
     Ok(PublishReport {
+        attestation,
         artifact: relative,
         skill_id: new_entry.skill_id,
         version: new_entry.version,

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use cargo_palyra_skill::attest::{self, Requirements, Roots};
 use cargo_palyra_skill::pack::signed_at_unix_ms;
 use cargo_palyra_skill::registry::{self, PublishRequest};
 use cargo_palyra_skill::verify::verify_bytes;
@@ -22,12 +23,18 @@ use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 /// publishing different bytes under an existing version is refused, the
 /// same bytes are a no-op. Concurrent publishes into one directory are
 /// serialized by a lock (`DIR.lock`, beside the directory, never in it).
+///
+/// With `--attestation BUNDLE`, the GitHub build attestation is verified
+/// for the artifact's bytes (offline, any repository) and stored beside it
+/// as `<artifact>.sigstore.json`, where `registry verify` and `verify`
+/// find it.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --key registry.pem\n",
     "  cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --dry-run\n",
-    "  REGISTRY_KEY=... cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --key-env REGISTRY_KEY\n\n",
+    "  REGISTRY_KEY=... cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --key-env REGISTRY_KEY\n",
+    "  cargo palyra-skill publish echo.palyra-skill --attestation echo.palyra-skill.sigstore.json --registry-dir site/ --key registry.pem\n\n",
     exit_status!("published, or already published with the same bytes", "could not publish (an artifact that does not verify, the same version with other bytes, a registry signed by another key, I/O error)")
 ))]
 pub struct Opts {
@@ -50,6 +57,12 @@ pub struct Opts {
     /// operator trusts), for a test registry
     #[arg(long)]
     allow_dev_key: bool,
+    /// Store this Sigstore bundle beside the artifact, once it verifies for its bytes
+    #[arg(long, value_name = "BUNDLE")]
+    attestation: Option<PathBuf>,
+    /// Trust only this `trusted_root.json` when verifying `--attestation`
+    #[arg(long, value_name = "FILE", requires = "attestation")]
+    trusted_root: Option<PathBuf>,
     #[command(flatten)]
     key: KeyArgs,
     #[command(flatten)]
@@ -79,11 +92,33 @@ impl Opts {
         Ok(())
     }
 
+    /// The bundle's bytes, once it proves a GitHub Actions build of these
+    /// bytes: a registry never serves an attestation for something else.
+    fn attestation(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(path) = &self.attestation else { return Ok(None) };
+        let roots = match &self.trusted_root {
+            Some(root) => Roots::from_file(root)?,
+            None => Roots::built_in()?,
+        };
+        let bundle = std::fs::read(path)
+            .with_context(|| format!("could not read the attestation bundle `{}`", path.display()))?;
+        let checked = attest::verify(path, &bundle, bytes, &Requirements::any_repository(), &roots);
+        if let Some(error) = checked.error {
+            bail!(
+                "the attestation `{}` does not verify for `{}`: {error}",
+                path.display(),
+                self.artifact.display()
+            );
+        }
+        Ok(Some(bundle))
+    }
+
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let (key, source) = self.key.require(shell, "registry signing key")?;
         shell.verbose("Signing", format_args!("the index with {} from {source}", key.public().key_id()));
         let bytes = read_artifact(&self.artifact)?;
         self.refuse_dev_key(&bytes)?;
+        let attestation = self.attestation(&bytes)?;
         let now = signed_at_unix_ms()?;
         let report = registry::publish(PublishRequest {
             dir: &self.registry_dir,
@@ -93,6 +128,7 @@ impl Opts {
             now_unix_ms: now,
             dry_run: self.dry_run,
             rebuild_index: self.rebuild_index,
+            attestation: attestation.as_deref(),
         })
         .with_context(|| format!("could not publish `{}`", self.artifact.display()))?;
         if self.output.message_format == MessageFormat::Json {
@@ -120,6 +156,10 @@ impl Opts {
                 "Unindexed",
                 format_args!("- {} {} `{}` (file gone)", entry.skill_id, entry.version, entry.artifact),
             );
+        }
+        if let Some(stored) = &report.attestation {
+            shell
+                .status(if report.dry_run { "Would attest" } else { "Attested" }, format_args!("`{stored}`"));
         }
         if report.index_rewritten {
             shell.status(

@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use cargo_palyra_skill::registry::{Problem, verify_registry};
+use cargo_palyra_skill::attest::policy::{self, GithubPolicy};
+use cargo_palyra_skill::attest::{self, Requirements, Roots};
+use cargo_palyra_skill::registry::{INDEX_FILE, Problem, RegistryReport, verify_registry};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::input::TrustArgs;
+use crate::input::{TrustArgs, read_artifact};
 use crate::shell::{MessageFormat, OutputArgs, Shell};
 
 /// Work with a static registry directory.
@@ -44,11 +46,17 @@ enum RegistryCommand {
 /// artifact under DIR is missing from the index. With a trust store, the
 /// index signer and every artifact's publisher key must be trusted in it
 /// (allowlisted or pinned; nothing is pinned).
+///
+/// Every attestation found beside an artifact (`<artifact>.sigstore.json`,
+/// as `publish --attestation` stores it) is verified offline for the
+/// artifact's bytes; `--require-attestation` refuses an artifact without
+/// one, and a trust store's `.github.json` bindings are held to.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill registry verify site/\n",
-    "  cargo palyra-skill registry verify site/ --trust-store trust.json --message-format json\n\n",
+    "  cargo palyra-skill registry verify site/ --trust-store trust.json --message-format json\n",
+    "  cargo palyra-skill registry verify site/ --require-attestation\n\n",
     exit_status!("the registry verified", "a check failed (each problem is listed)", "could not read the registry")
 ))]
 struct VerifyOpts {
@@ -57,6 +65,12 @@ struct VerifyOpts {
     /// Trust for the index signer and every artifact's publisher (nothing is pinned)
     #[command(flatten)]
     trust: TrustArgs,
+    /// Refuse every artifact without a verified attestation beside it
+    #[arg(long)]
+    require_attestation: bool,
+    /// Trust only this `trusted_root.json` for attestations
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -65,6 +79,7 @@ struct VerifyOpts {
 struct Report {
     ok: bool,
     trust_checked: bool,
+    attestations_verified: usize,
     #[serde(flatten)]
     registry: cargo_palyra_skill::registry::RegistryReport,
 }
@@ -78,6 +93,68 @@ impl Opts {
 }
 
 impl VerifyOpts {
+    /// Verifies each artifact's bundle, where there is one or one is
+    /// required (by `--require-attestation` or a binding); returns how
+    /// many verified.
+    fn check_attestations(&self, report: &mut RegistryReport) -> Result<usize> {
+        let policy = match &self.trust.trust_store {
+            Some(store) => {
+                let path = policy::path_beside(store);
+                Some((GithubPolicy::load(&path)?, path))
+            }
+            None => None,
+        };
+        let mut roots = None;
+        let mut verified = 0;
+        for (subject, publisher, _) in report.signers.clone() {
+            if subject == INDEX_FILE {
+                continue;
+            }
+            let artifact = self.dir.join(&subject);
+            let bundle = attest::bundle_path_for(&artifact);
+            let bound =
+                policy.as_ref().and_then(|(p, path)| p.requirement(&publisher).map(|(r, s)| (r, s, path)));
+            if !bundle.exists() {
+                if self.require_attestation || bound.is_some() {
+                    let mut missing = attest::missing(&bundle);
+                    if let Some((_, policy::Source::Pinned, _)) = &bound {
+                        missing.kind = "tofu_repository_mismatch";
+                    }
+                    report.problems.push(Problem {
+                        subject,
+                        kind: if missing.kind == "attestation" {
+                            "missing_attestation"
+                        } else {
+                            missing.kind
+                        },
+                        message: missing.error.unwrap_or_default(),
+                    });
+                }
+                continue;
+            }
+            let roots = match &mut roots {
+                Some(roots) => roots,
+                None => roots.insert(match &self.trusted_root {
+                    Some(path) => Roots::from_file(path)?,
+                    None => Roots::built_in()?,
+                }),
+            };
+            let bytes = read_artifact(&artifact)?;
+            let mut attestation =
+                attest::verify_file(&bundle, &bytes, &Requirements::any_repository(), roots)?;
+            if let Some((required, source, path)) = bound {
+                attestation.require_also(&required, &publisher, source, path);
+            }
+            match attestation.error {
+                None => verified += 1,
+                Some(error) => {
+                    report.problems.push(Problem { subject, kind: attestation.kind, message: error })
+                }
+            }
+        }
+        Ok(verified)
+    }
+
     fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let store = if self.trust.given() { Some(self.trust.store()?) } else { None };
         if !self.dir.is_dir() {
@@ -96,10 +173,11 @@ impl VerifyOpts {
                 }
             }
         }
+        let attestations_verified = self.check_attestations(&mut report)?;
         let ok = report.problems.is_empty();
         let trust_checked = store.is_some();
         if self.output.message_format == MessageFormat::Json {
-            shell.print_json(&Report { ok, trust_checked, registry: report })?;
+            shell.print_json(&Report { ok, trust_checked, attestations_verified, registry: report })?;
         } else {
             for problem in &report.problems {
                 shell.print(format_args!(
@@ -113,7 +191,7 @@ impl VerifyOpts {
                 shell.note("signatures were checked, but no key was checked against a trust store: pass `--trust-store` or `--trusted-publisher`");
             }
             let summary = format_args!(
-                "{}: {} entries, {} artifacts checked, index signed by `{}` with {}, {} problem{}",
+                "{}: {} entries, {} artifacts checked ({attestations_verified} attested), index signed by `{}` with {}, {} problem{}",
                 self.dir.display(),
                 report.entries,
                 report.artifacts_checked,
