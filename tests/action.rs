@@ -1262,4 +1262,49 @@ fn the_workflow_template_attests_each_release_artifact() {
     let script = yaml_str(&attach["run"]);
     assert!(script.contains(r#"cp "$BUNDLE" "$ARTIFACT.sigstore.json""#), "{script}");
     assert!(script.contains(r#""$ARTIFACT.sigstore.json" --clobber"#), "{script}");
+
+    // What the runner hands the attest step, and the steps after it, once
+    // the skill step has built `dist/acme.echo-1.0.0.palyra-skill` on a tag.
+    let artifact = "dist/acme.echo-1.0.0.palyra-skill";
+    let bundle = "/home/runner/work/_temp/attestation/bundle.sigstore.json";
+    let contexts: BTreeMap<&'static str, Value> = [
+        (
+            "github",
+            gha::object([("ref", Value::from("refs/tags/v1.0.0")), ("token", Value::from("ghs_job_token"))]),
+        ),
+        ("vars", gha::object([("PALYRA_SKILL_REGISTRY_BRANCH", Value::from("registry"))])),
+        ("secrets", gha::object([])),
+        ("inputs", gha::object([])),
+        ("needs", gha::object([])),
+        ("strategy", gha::object([])),
+        ("matrix", gha::object([])),
+        ("job", gha::object([])),
+        ("runner", gha::object([])),
+        ("env", gha::object([])),
+        (
+            "steps",
+            gha::object([
+                ("skill", gha::object([("outputs", gha::object([("artifact", Value::from(artifact))]))])),
+                ("attest", gha::object([("outputs", gha::object([("bundle-path", Value::from(bundle))]))])),
+                (
+                    "registry",
+                    gha::object([("outputs", gha::object([("dir", Value::from("/tmp/registry"))]))]),
+                ),
+            ]),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let workspace = PathBuf::from("/home/runner/work/echo/echo");
+    let scope = gha::Scope { contexts: &contexts, failed: false, workspace: &workspace };
+    let eval = |value: &Yaml| scope.substitute(&yaml_str(value), &gha::WORKFLOW_STEP).unwrap();
+    assert!(scope.condition(&yaml_str(&release["if"]), &gha::JOB_IF).unwrap(), "a tag runs the release job");
+    assert_eq!(eval(&attest["with"]["subject-path"]), artifact, "the attest step's one input: the artifact");
+    assert_eq!(attest["with"].as_mapping().unwrap().len(), 1, "{:?}", attest["with"]);
+    assert_eq!(eval(&attach["env"]["BUNDLE"]), bundle);
+    assert_eq!(eval(&attach["env"]["ARTIFACT"]), artifact);
+    let deploy = &steps[at("attest") + 2];
+    assert!(scope.condition(&yaml_str(&deploy["if"]), &gha::WORKFLOW_STEP_IF).unwrap());
+    assert_eq!(eval(&deploy["env"]["BUNDLE"]), bundle, "the registry gets the bundle too");
+    assert!(yaml_str(&deploy["run"]).contains(r#"cp "$BUNDLE" "$stored.sigstore.json""#));
 }
