@@ -123,13 +123,22 @@ enum CargoCli {
     PalyraSkill(Cli),
 }
 
+/// Whether clap may print a help text (and its examples): rewrapping every
+/// subcommand's examples costs each start-up time, so it is done only then.
+fn may_show_help(args: &[std::ffi::OsString]) -> bool {
+    let cargo = args.get(1).is_some_and(|arg| arg == "palyra-skill");
+    args.len() <= 1 + usize::from(cargo)
+        || args.iter().skip(1).any(|arg| arg == "-h" || arg == "--help" || arg == "help")
+}
+
 fn parse(args: Vec<std::ffi::OsString>) -> Cli {
+    let pasteable = if may_show_help(&args) { help::pasteable } else { std::convert::identity };
     if args.get(1).is_some_and(|arg| arg == "palyra-skill") {
-        let matches = help::pasteable(CargoCli::command()).get_matches_from(args);
+        let matches = pasteable(CargoCli::command()).get_matches_from(args);
         let CargoCli::PalyraSkill(cli) = CargoCli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         cli
     } else {
-        let matches = help::pasteable(Cli::command().bin_name("cargo-palyra-skill")).get_matches_from(args);
+        let matches = pasteable(Cli::command().bin_name("cargo-palyra-skill")).get_matches_from(args);
         Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
     }
 }
