@@ -19,7 +19,7 @@ cd "$(dirname "$0")"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(artifact_verify manifest_parse trust_store audit_module runtime_run)
+[ ${#targets[@]} -gt 0 ] || targets=(artifact_verify manifest_parse trust_store audit_module runtime_run attestation_verify)
 
 CARGO_FUZZ_VERSION=0.13.2
 if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
@@ -45,6 +45,7 @@ seed() {
         trust_store) cp seeds/trust_store/*.json "$dir/" ;;
         audit_module) cp ../fixtures/vectors/inputs/*.wasm seeds/audit_module/* "$dir/" ;;
         runtime_run) ;; # wasm-smith input: any bytes are a seed
+        attestation_verify) cp ../fixtures/attestations/*.sigstore.json "$dir/" ;;
     esac
 }
 

@@ -13,25 +13,24 @@ use clap::Args;
 use crate::shell::Shell;
 
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Attestation")]
 pub struct AttestArgs {
     /// Verify this Sigstore bundle (`<artifact>.sigstore.json`) for the artifact, offline; with `--repo`, it is looked for beside each artifact
-    #[arg(long, value_name = "BUNDLE")]
+    #[arg(long, value_name = "BUNDLE", help_heading = "Attestation")]
     pub attestation: Option<PathBuf>,
     /// Require a GitHub build attestation from this repository
-    #[arg(long, value_name = "OWNER/NAME")]
+    #[arg(long, value_name = "OWNER/NAME", help_heading = "Attestation")]
     pub repo: Option<String>,
     /// ... built by this workflow of the repository
-    #[arg(long, value_name = "PATH", requires = "repo")]
+    #[arg(long, value_name = "PATH", requires = "repo", help_heading = "Attestation")]
     pub workflow: Option<String>,
     /// ... from this ref (`refs/tags/v1.0.0`, or a prefix ending in `*`)
-    #[arg(long = "ref", value_name = "REF", requires = "repo")]
+    #[arg(long = "ref", value_name = "REF", requires = "repo", help_heading = "Attestation")]
     pub git_ref: Option<String>,
     /// ... at this commit (40 hex digits)
-    #[arg(long, value_name = "SHA", requires = "repo")]
+    #[arg(long, value_name = "SHA", requires = "repo", help_heading = "Attestation")]
     pub source_commit: Option<String>,
     /// Trust only this `trusted_root.json` (`gh attestation trusted-root` prints one) instead of the built-in Sigstore and GitHub roots
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Attestation")]
     pub trusted_root: Option<PathBuf>,
 }
 
