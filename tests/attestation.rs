@@ -608,3 +608,26 @@ fn registries_carry_attestations_and_can_require_them() {
     assert_eq!(code, Some(1));
     assert_eq!(report["problems"][0]["kind"], "missing_attestation", "{report:#}");
 }
+
+/// A bundle path that is a FIFO, a directory or too large is refused
+/// without blocking or reading it all.
+#[cfg(unix)]
+#[test]
+fn a_bundle_that_is_not_a_plain_file_is_refused_without_blocking() {
+    let minted = minted(&Claims::github("acme/echo", WORKFLOW, "refs/tags/v0.1.0"), Times::fresh(), None);
+    std::fs::remove_file(&minted.bundle).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&minted.bundle).status().unwrap().success());
+    let out = verify_minted(&minted, &["--repo", "acme/echo"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not read the attestation bundle"));
+    std::fs::remove_file(&minted.bundle).unwrap();
+    let big = std::fs::File::create(&minted.bundle).unwrap();
+    big.set_len(attest::MAX_BUNDLE_BYTES + 1).unwrap();
+    let out = verify_minted(&minted, &["--repo", "acme/echo"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is larger than"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -73,7 +73,9 @@ impl Roots {
     /// A `trusted_root.json` file, checked before any bundle is read.
     pub fn from_file(path: &Path) -> Result<Roots, AttestError> {
         let error = |message: String| AttestError::Root { path: path.to_owned(), message };
-        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        let bytes = crate::fsutil::read_regular(path, MAX_BUNDLE_BYTES, crate::fsutil::Links::Follow)
+            .map_err(|e| error(e.to_string()))?;
+        let text = String::from_utf8(bytes).map_err(|e| error(e.to_string()))?;
         let root = TrustedRoot::from_json(&text).map_err(|e| {
             error(format!(
                 "{e}; expected the JSON that `gh attestation trusted-root` prints (one root, not JSON lines)"
@@ -223,9 +225,19 @@ pub fn verify_file(
     required: &Requirements,
     roots: &Roots,
 ) -> Result<Attestation, AttestError> {
-    let bytes =
-        std::fs::read(path).map_err(|source| AttestError::ReadBundle { path: path.to_owned(), source })?;
+    let bytes = read_bundle(path)?;
     Ok(verify(path, &bytes, artifact, required, roots))
+}
+
+/// The largest bundle or root read: a real bundle is a few KiB (one
+/// certificate, one statement, one log entry), a root tens of KiB.
+pub const MAX_BUNDLE_BYTES: u64 = 16 << 20;
+
+/// A bundle file: a regular file (never a FIFO that would block), at most
+/// [`MAX_BUNDLE_BYTES`].
+pub fn read_bundle(path: &Path) -> Result<Vec<u8>, AttestError> {
+    crate::fsutil::read_regular(path, MAX_BUNDLE_BYTES, crate::fsutil::Links::Follow)
+        .map_err(|source| AttestError::ReadBundle { path: path.to_owned(), source })
 }
 
 /// A missing bundle, as a refused attestation that says where it was

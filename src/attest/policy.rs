@@ -61,11 +61,12 @@ pub fn path_beside(store: &Path) -> PathBuf {
 impl GithubPolicy {
     /// A missing file is an empty policy; anything else must be valid.
     pub fn load(path: &Path) -> Result<GithubPolicy, PolicyError> {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(GithubPolicy::default()),
-            Err(source) => return Err(PolicyError::Read { path: path.to_owned(), source }),
-        };
+        let bytes =
+            match crate::fsutil::read_regular(path, super::MAX_BUNDLE_BYTES, crate::fsutil::Links::Refuse) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(GithubPolicy::default()),
+                Err(source) => return Err(PolicyError::Read { path: path.to_owned(), source }),
+            };
         let invalid = |message: String| PolicyError::Invalid { path: path.to_owned(), message };
         let policy: GithubPolicy = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
         for (publisher, binding) in &policy.publishers {

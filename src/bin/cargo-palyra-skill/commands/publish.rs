@@ -100,8 +100,7 @@ impl Opts {
             Some(root) => Roots::from_file(root)?,
             None => Roots::built_in()?,
         };
-        let bundle = std::fs::read(path)
-            .with_context(|| format!("could not read the attestation bundle `{}`", path.display()))?;
+        let bundle = attest::read_bundle(path)?;
         let checked = attest::verify(path, &bundle, bytes, &Requirements::any_repository(), &roots);
         if let Some(error) = checked.error {
             bail!(
