@@ -631,3 +631,71 @@ fn a_bundle_that_is_not_a_plain_file_is_refused_without_blocking() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The repository a first use pins holds for the rest of the same run.
+#[test]
+fn a_repository_pinned_by_a_run_holds_for_its_later_artifacts() {
+    let first = minted(&Claims::github("acme/echo", WORKFLOW, "refs/tags/v0.1.0"), Times::fresh(), None);
+    let moved = minted(&Claims::github("mallory/echo", WORKFLOW, "refs/tags/v0.1.0"), Times::fresh(), None);
+    let store = first.root.with_file_name("trust.json");
+    let out = cmd()
+        .arg("verify")
+        .arg(&first.artifact)
+        .arg(&moved.artifact)
+        .arg("--trust-store")
+        .arg(&store)
+        .arg("--trusted-root")
+        .arg(&first.root)
+        .args(["--allow-tofu", "--message-format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json_of(&out);
+    assert_eq!(report["artifacts"][0]["accepted"], true, "{report:#}");
+    assert_eq!(report["artifacts"][1]["error"]["kind"], "tofu_repository_mismatch", "{report:#}");
+}
+
+/// A bundle from another Sigstore instance fails on the log's signature
+/// over its time, before anything else is checked: no later check is
+/// reported as passed, and the message names the root and the fix.
+#[test]
+fn a_failure_reports_only_the_checks_that_ran() {
+    let minted = minted(&Claims::github("acme/echo", WORKFLOW, "refs/tags/v0.1.0"), Times::fresh(), None);
+    let out = cmd()
+        .arg("verify")
+        .arg(&minted.artifact)
+        .args(["--trusted-publisher", &format!("acme={TEST_PUBLIC_HEX}"), "--repo", "acme/echo"])
+        .args(["--message-format", "json"])
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    let attestation = &report["artifacts"][0]["attestation"];
+    let names: Vec<_> = attestation["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].clone(), c["passed"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [("bundle".into(), true.into()), ("transparency log".into(), false.into())],
+        "{attestation:#}"
+    );
+    let error = attestation["error"].as_str().unwrap();
+    assert!(error.contains("public-good root") && error.contains("--trusted-root"), "{error}");
+}
+
+/// Only an in-toto statement is an attestation.
+#[test]
+fn a_statement_of_another_type_is_refused() {
+    let (_, bundle, artifact) = real("public-rekor");
+    let mut json: Value = serde_json::from_slice(&bundle).unwrap();
+    let payload = json["dsseEnvelope"]["payload"].as_str().unwrap().to_owned();
+    let mut statement: Value = serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap();
+    statement["_type"] = "evil".into();
+    json["dsseEnvelope"]["payload"] = B64.encode(serde_json::to_vec(&statement).unwrap()).into();
+    let required = Requirements::new("malancas/attest-demo", None, None, None).unwrap();
+    let report = check(&serde_json::to_vec(&json).unwrap(), &artifact, &required);
+    assert_eq!(failed(&report), "bundle");
+    assert!(report.error.as_deref().unwrap().contains("not an in-toto statement type"), "{report:#?}");
+}

@@ -169,7 +169,7 @@ impl Requirements {
         }
         if let Some(git_ref) = git_ref
             && (!git_ref.starts_with("refs/")
-                || git_ref[..git_ref.len() - 1].contains('*')
+                || git_ref.strip_suffix('*').unwrap_or(git_ref).contains('*')
                 || git_ref.chars().any(char::is_control))
         {
             return Err(RequirementError::Ref(escaped(git_ref)));
@@ -344,6 +344,12 @@ mod tests {
         assert!(matches!(
             Requirements::new("a/b", None, None, Some("abc123")),
             Err(RequirementError::Commit(_))
+        ));
+        // Any text, whatever its last character's width.
+        assert!(Requirements::new("a/b", None, Some("refs/tags/vé"), None).is_ok());
+        assert!(matches!(
+            Requirements::new("a/b", None, Some("refs/tags/é**"), None),
+            Err(RequirementError::Ref(_))
         ));
     }
 }

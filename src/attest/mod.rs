@@ -24,6 +24,11 @@ use sigstore_verify::VerificationPolicy;
 
 pub use identity::{GITHUB_ACTIONS_ISSUER, Identity, RefPattern, RequirementError, Requirements};
 
+/// The in-toto statement types: v1, which `actions/attest-build-provenance`
+/// writes, and v0.1, which older attesters wrote.
+const IN_TOTO_STATEMENTS: [&str; 2] =
+    ["https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1"];
+
 /// The predicate `actions/attest-build-provenance` writes: SLSA provenance v1.
 pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 
@@ -153,21 +158,30 @@ impl Attestation {
     }
 }
 
-/// The signature checks `sigstore-verify` runs, in its order (a failure
-/// means every earlier one passed).
-const CRYPTO_CHECKS: [&str; 6] =
-    ["timestamp", "certificate", "certificate transparency", "transparency log", "signature", "subject"];
-
-fn crypto_check(error: &sigstore_verify::Error) -> &'static str {
-    use sigstore_verify::{CertificateError, Error};
+/// The check a `sigstore-verify` error failed, and the checks that ran
+/// and passed before it, in the order it runs them: the signing time
+/// first (the log's signed entry timestamp or the RFC 3161 timestamp),
+/// then the chain at that time, the SCT, the log's inclusion proof, the
+/// signature, the entry's consistency with the bundle, the subject.
+fn crypto_failure(error: &sigstore_verify::Error) -> (&'static str, &'static [&'static str]) {
+    use sigstore_verify::{CertificateError, Error, TransparencyLogError as Log};
+    const CHAIN: &[&str] = &["timestamp", "certificate", "certificate transparency"];
+    const SIGNED: &[&str] =
+        &["timestamp", "certificate", "certificate transparency", "transparency log", "signature"];
     match error {
-        Error::Timestamp(_) => "timestamp",
-        Error::Certificate(CertificateError::Sct(_)) => "certificate transparency",
-        Error::Certificate(_) | Error::TrustedCertificate(_) => "certificate",
-        Error::TransparencyLog(_) => "transparency log",
-        Error::SignatureInvalid(_) | Error::Crypto(_) => "signature",
-        Error::ArtifactMismatch(_) | Error::UnsupportedArtifact(_) => "subject",
-        _ => "bundle",
+        Error::Timestamp(_) => ("timestamp", &[]),
+        Error::TransparencyLog(
+            Log::InclusionPromise(_) | Log::UnknownLog { .. } | Log::IntegratedTime(_),
+        ) => ("transparency log", &[]),
+        Error::TransparencyLog(Log::InclusionProof(_) | Log::Checkpoint(_)) => ("transparency log", CHAIN),
+        Error::TransparencyLog(Log::EntryMismatch(_)) => ("transparency log", &SIGNED[..3]),
+        Error::TransparencyLog(_) => ("transparency log", &[]),
+        Error::Certificate(CertificateError::Sct(_)) => ("certificate transparency", &CHAIN[..2]),
+        Error::Certificate(_) | Error::TrustedCertificate(_) => ("certificate", &CHAIN[..1]),
+        Error::SignatureInvalid(_) => ("signature", &SIGNED[..4]),
+        Error::Crypto(_) => ("signature", &[]),
+        Error::ArtifactMismatch(_) | Error::UnsupportedArtifact(_) => ("subject", SIGNED),
+        _ => ("bundle", &[]),
     }
 }
 
@@ -298,16 +312,23 @@ pub fn verify(
     };
     let statement = match &bundle.content {
         SignatureContent::DsseEnvelope(envelope) => {
-            serde_json::from_slice::<Statement>(envelope.payload.as_bytes()).ok()
+            serde_json::from_slice::<Statement>(envelope.payload.as_bytes()).map_err(|e| {
+                format!("its in-toto statement does not parse: {}", crate::text::escape(&e.to_string()))
+            })
         }
-        _ => None,
+        _ => Err("the bundle signs no in-toto statement: it is a plain signature, not an attestation".into()),
     };
-    let Some(statement) = statement else {
-        return refuse(
-            report,
-            "bundle",
-            "the bundle signs no in-toto statement: it is a plain signature, not an attestation".into(),
-        );
+    let statement = match statement {
+        Ok(statement) if IN_TOTO_STATEMENTS.contains(&statement.type_.as_str()) => statement,
+        Ok(statement) => {
+            let found = crate::text::escape(&statement.type_).into_owned();
+            return refuse(
+                report,
+                "bundle",
+                format!("`{found}` is not an in-toto statement type (`{}`)", IN_TOTO_STATEMENTS[0]),
+            );
+        }
+        Err(message) => return refuse(report, "bundle", message),
     };
     report.identity = identity::from_bundle(&bundle);
     report.checks.push(Check {
@@ -371,8 +392,8 @@ pub fn verify(
             });
         }
         Err(error) => {
-            let failed = crypto_check(&error);
-            for name in CRYPTO_CHECKS.iter().take_while(|name| **name != failed) {
+            let (failed, passed) = crypto_failure(&error);
+            for name in passed {
                 let skipped = (*name == "certificate transparency" && !domain.sct)
                     || (*name == "transparency log" && !domain.tlog);
                 if !skipped {
@@ -383,8 +404,16 @@ pub fn verify(
                 report.checks.clear();
             }
             let mut message = error.to_string();
-            if failed == "certificate" && message.contains("Expired") || message.contains("NotYetValid") {
+            if failed == "certificate" && (message.contains("Expired") || message.contains("NotYetValid")) {
                 message.push_str(": the signing certificate was not valid when it signed (Fulcio certificates live ten minutes; the bundle's signing time falls outside them)");
+            } else if matches!(
+                failed,
+                "certificate" | "transparency log" | "timestamp" | "certificate transparency"
+            ) {
+                message.push_str(&format!(
+                    " (checked against the {} root: a bundle from another Sigstore instance needs its `trusted_root.json`, passed with `--trusted-root`)",
+                    domain.name
+                ));
             }
             return refuse(report, failed, message);
         }

@@ -69,6 +69,16 @@ impl GithubPolicy {
             };
         let invalid = |message: String| PolicyError::Invalid { path: path.to_owned(), message };
         let policy: GithubPolicy = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        // A key the consumer's store would refuse could never match a
+        // publisher: a binding under it would silently bind nothing.
+        for publisher in policy.publishers.keys().chain(policy.tofu_repositories.keys()) {
+            if !crate::manifest::is_identifier(publisher) {
+                return Err(invalid(format!(
+                    "`{}` is not a publisher identifier (use only `a-z 0-9 . _ - :`, as in `trust.json`)",
+                    crate::text::escape(publisher)
+                )));
+            }
+        }
         for (publisher, binding) in &policy.publishers {
             Requirements::new(&binding.repository, binding.workflow.as_deref(), None, None)
                 .map_err(|e: RequirementError| invalid(format!("publishers.{publisher}: {e}")))?;
@@ -128,6 +138,7 @@ mod tests {
             r#"{"publishers": {"acme": {"repository": "a/b", "workflow": "x.yml"}}}"#,
             r#"{"tofu_repositories": {"acme": "a/b/c"}}"#,
             r#"{"keys": []}"#,
+            r#"{"publishers": {"Acme": {"repository": "acme/weather"}}}"#,
         ] {
             std::fs::write(&path, bad).unwrap();
             assert!(matches!(GithubPolicy::load(&path), Err(PolicyError::Invalid { .. })), "{bad}");

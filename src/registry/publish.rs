@@ -50,7 +50,7 @@ pub struct PublishRequest<'a> {
     /// index (which must otherwise verify with `key`).
     pub rebuild_index: bool,
     /// A Sigstore bundle the caller verified for these bytes: stored beside
-    /// the artifact as `<artifact>.sigstore.json`, once the index is written.
+    /// the artifact as `<artifact>.sigstore.json`, before the index is rewritten.
     pub attestation: Option<&'a [u8]>,
 }
 
@@ -200,6 +200,21 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
     }
     refuse_misplaced(&entries)?;
 
+    // The bundle proves itself (Sigstore signed it), so the index does not
+    // list it; it is replaced only by another one for the same bytes.
+    let attestation = match request.attestation {
+        Some(bundle) => {
+            let stored = format!("{relative}.sigstore.json");
+            if !request.dry_run {
+                let path = dir.join(&stored);
+                write_atomic(&path, bundle, Some(0o644), Existing::Replace)
+                    .map_err(io_error("write", path.clone()))?;
+            }
+            Some(stored)
+        }
+        None => None,
+    };
+
     let old_entries: &[IndexEntry] = current.as_ref().map_or(&[], |c| &c.index.entries);
     let mut index = Index {
         schema_version: SCHEMA_VERSION,
@@ -242,20 +257,6 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
             }
             (true, signed.index.entries.len(), signed.signature.payload_sha256)
         }
-    };
-    // The bundle proves itself (Sigstore signed it), so the index does not
-    // list it; it is replaced only by another one for the same bytes.
-    let attestation = match request.attestation {
-        Some(bundle) => {
-            let stored = format!("{relative}.sigstore.json");
-            if !request.dry_run {
-                let path = dir.join(&stored);
-                write_atomic(&path, bundle, Some(0o644), Existing::Replace)
-                    .map_err(io_error("write", path.clone()))?;
-            }
-            Some(stored)
-        }
-        None => None,
     };
     Ok(PublishReport {
         attestation,

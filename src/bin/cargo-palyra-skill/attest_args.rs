@@ -148,19 +148,55 @@ impl Attester {
         Ok(Some(attestation))
     }
 
+    /// An artifact of a publisher whose repository this very run pinned:
+    /// held to the pin as a later run would hold it.
+    pub fn hold_to_pin(
+        &self,
+        artifact: &Path,
+        publisher: &str,
+        repository: &str,
+        attestation: Option<Attestation>,
+    ) -> Option<Attestation> {
+        let policy = self.policy.as_ref().map_or(Path::new("trust.github.json"), |(path, _)| path.as_path());
+        let required = Requirements::new(repository, None, None, None).ok()?;
+        Some(match attestation {
+            Some(mut attestation) => {
+                attestation.require_also(&required, publisher, Source::Pinned, policy);
+                attestation
+            }
+            None => {
+                let mut missing = attest::missing(&attest::bundle_path_for(artifact));
+                missing.kind = "tofu_repository_mismatch";
+                missing.error = missing.error.map(|e| {
+                    format!(
+                        "{e}; publisher `{publisher}` was pinned on first use to repository `{repository}`, and this artifact is not attested"
+                    )
+                });
+                missing
+            }
+        })
+    }
+
     /// After a first-use pin: records the repository the attestation
     /// named, under the trust store's lock, unless one is bound or pinned.
-    /// Returns the note to print when it pinned one.
+    /// Returns the note to print, and the repository when it pinned one.
     pub fn pin_repository(
         &self,
         store: &Path,
         publisher: &str,
         attestation: &Attestation,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<(String, Option<String>)>> {
         let (Some((path, _)), true) = (&self.policy, attestation.verified) else { return Ok(None) };
         let Some(repository) = attestation.identity.as_ref().and_then(|i| i.repository.clone()) else {
             return Ok(None);
         };
+        // Only a repository that `--repo` could name is pinned: the file must load again.
+        if Requirements::new(&repository, None, None, None).is_err() {
+            let note = format!(
+                "publisher `{publisher}`'s repository was not pinned: the certificate names `{repository}`, which is not `OWNER/NAME`"
+            );
+            return Ok(Some((note, None)));
+        }
         let saved = cargo_palyra_skill::trust::TrustStore::update(store, |_| {
             let mut policy = GithubPolicy::load(path)?;
             if policy.publishers.contains_key(publisher) || policy.tofu_repositories.contains_key(publisher) {
@@ -170,10 +206,11 @@ impl Attester {
             policy.save(path).map(|()| true)
         })?;
         Ok(saved?.then(|| {
-            format!(
+            let note = format!(
                 "pinned publisher `{publisher}` to repository `{repository}` in `{}`: its later artifacts must be attested from there",
                 path.display()
-            )
+            );
+            (note, Some(repository.clone()))
         }))
     }
 }

@@ -104,7 +104,8 @@ impl VerifyOpts {
             }
             None => None,
         };
-        let mut roots = None;
+        // A root file is checked up front, bundles or not.
+        let mut roots = self.trusted_root.as_deref().map(Roots::from_file).transpose()?;
         let mut verified = 0;
         for (subject, publisher, _) in report.signers.clone() {
             if subject == INDEX_FILE {

@@ -93,7 +93,15 @@ impl Opts {
         });
         let mut results = Vec::new();
         let mut io_failed = 0;
-        for (path, outcome) in self.artifacts.iter().zip(checked) {
+        // Repositories pinned by this run, which its later artifacts meet.
+        let mut pinned_here: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        for (path, mut outcome) in self.artifacts.iter().zip(checked) {
+            if let Ok((_, Ok(verified), attestation)) = &mut outcome
+                && let Some(repository) = pinned_here.get(&verified.manifest.publisher)
+            {
+                *attestation =
+                    attester.hold_to_pin(path, &verified.manifest.publisher, repository, attestation.take());
+            }
             let result = match outcome {
                 // One artifact that cannot be read: that is the whole story.
                 Err(error) if self.artifacts.len() == 1 => return Err(error),
@@ -123,8 +131,13 @@ impl Opts {
                         (&self.trust.trust_store, &attestation, result.trust_decision)
                     {
                         let publisher = result.publisher.as_deref().unwrap_or_default();
-                        if let Some(note) = attester.pin_repository(store, publisher, attestation)? {
+                        if let Some((note, pinned)) =
+                            attester.pin_repository(store, publisher, attestation)?
+                        {
                             shell.note(format_args!("{note}"));
+                            if let Some(repository) = pinned {
+                                pinned_here.insert(publisher.to_owned(), repository);
+                            }
                         }
                     }
                     ArtifactResult { attestation, ..result }
