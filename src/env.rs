@@ -27,10 +27,12 @@ pub enum Var {
     XdgDataHome,
     /// Seconds to wait for a lock another process holds.
     LockWaitSecs,
+    /// A finished call's wall time, in debug builds only: the tests' clock.
+    TestWallMs,
 }
 
 impl Var {
-    pub const ALL: [Var; 15] = [
+    pub const ALL: [Var; 16] = [
         Var::SourceDateEpoch,
         Var::Home,
         Var::CargoHome,
@@ -46,6 +48,7 @@ impl Var {
         Var::StateDir,
         Var::XdgDataHome,
         Var::LockWaitSecs,
+        Var::TestWallMs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +68,7 @@ impl Var {
             Var::StateDir => "PALYRA_SKILL_STATE_DIR",
             Var::XdgDataHome => "XDG_DATA_HOME",
             Var::LockWaitSecs => "PALYRA_SKILL_LOCK_WAIT_SECS",
+            Var::TestWallMs => "__PALYRA_SKILL_TEST_WALL_MS",
         }
     }
 }

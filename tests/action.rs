@@ -75,6 +75,18 @@ fn run_action_with(
     event: &str,
     adjust: impl FnOnce(&mut Vec<(&'static str, String)>),
 ) -> Run {
+    run_action_hooked(with, git_ref, event, adjust, &mut |_, _| {})
+}
+
+/// As [`run_action_with`], calling `before(step id, runner temp)` before
+/// each step that runs: what another step of the job could have done.
+fn run_action_hooked(
+    with: &[(&str, &str)],
+    git_ref: &str,
+    event: &str,
+    adjust: impl FnOnce(&mut Vec<(&'static str, String)>),
+    before: &mut dyn FnMut(&str, &Path),
+) -> Run {
     let action: Yaml =
         serde_yaml::from_str(&std::fs::read_to_string(Path::new(REPO).join("action.yml")).unwrap())
             .expect("action.yml parses");
@@ -193,6 +205,7 @@ fn run_action_with(
         if !run_it {
             continue;
         }
+        before(&id, &runner_temp);
         if let Some(uses) = step.get("uses") {
             let uses = yaml_str(uses);
             let (_, sha) = uses.split_once('@').unwrap();
@@ -1307,4 +1320,51 @@ fn the_workflow_template_attests_each_release_artifact() {
     assert!(scope.condition(&yaml_str(&deploy["if"]), &gha::WORKFLOW_STEP_IF).unwrap());
     assert_eq!(eval(&deploy["env"]["BUNDLE"]), bundle, "the registry gets the bundle too");
     assert!(yaml_str(&deploy["run"]).contains(r#"cp "$BUNDLE" "$stored.sigstore.json""#));
+}
+
+/// The verify step uses a GitHub build attestation it finds beside the
+/// artifact, and requires it to come from this repository: a bundle for
+/// other bytes (a real public-good one) fails the job on its subject.
+#[test]
+fn the_verify_step_holds_a_bundle_beside_the_artifact_to_this_repository() {
+    let bundle =
+        std::fs::read(Path::new(REPO).join("fixtures/attestations/public-rekor.sigstore.json")).unwrap();
+    let run = run_action_hooked(
+        &[
+            ("working-directory", "skills/guard"),
+            ("signing-key", TEST_SEED_HEX),
+            ("tool-version", "preinstalled"),
+        ],
+        "refs/tags/v1.2.3",
+        "push",
+        |_| {},
+        &mut |step, runner_temp| {
+            if step != "verify" {
+                return;
+            }
+            let dist = runner_temp.join("palyra-skill/dist");
+            for entry in std::fs::read_dir(&dist).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "palyra-skill") {
+                    let mut name = path.file_name().unwrap().to_owned();
+                    name.push(".sigstore.json");
+                    std::fs::write(path.with_file_name(name), &bundle).unwrap();
+                }
+            }
+        },
+    );
+    let log = String::from_utf8_lossy(&run.log);
+    assert!(run.failed.is_some(), "a bundle for other bytes must fail the job:\n{log}");
+    let verify: Value =
+        serde_json::from_slice(&std::fs::read(run.runner_temp.join("palyra-skill/verify.json")).unwrap())
+            .unwrap();
+    let artifact = &verify["artifacts"][0];
+    assert_eq!(artifact["error"]["kind"], "attestation", "{verify:#}");
+    let failed: Vec<_> = artifact["attestation"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .collect();
+    assert_eq!(failed[0]["name"], "subject", "{verify:#}");
 }

@@ -278,7 +278,7 @@ impl Runtime {
 fn wall_ms(started: Instant, timed_out: bool) -> u64 {
     #[cfg(debug_assertions)]
     if !timed_out
-        && let Some(ms) = std::env::var("__PALYRA_SKILL_TEST_WALL_MS").ok().and_then(|v| v.parse().ok())
+        && let Some(ms) = crate::env::string(crate::env::Var::TestWallMs).and_then(|v| v.parse().ok())
     {
         return ms;
     }
