@@ -289,3 +289,13 @@ impl TestSigstore {
         .unwrap()
     }
 }
+
+/// The names of the checks a JSON attestation report failed, in order.
+pub fn failed_checks(attestation: &serde_json::Value) -> Vec<String> {
+    let checks = attestation["checks"].as_array().expect("an attestation report lists its checks");
+    checks
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
