@@ -14,15 +14,16 @@
 mod crypto;
 mod identity;
 pub mod policy;
+mod roots;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sigstore_trust_root::{SigstoreInstance, TrustedRoot};
 use sigstore_types::{Bundle, SignatureContent, Statement};
-use sigstore_verify::VerificationPolicy;
 
 pub use identity::{GITHUB_ACTIONS_ISSUER, Identity, RefPattern, RequirementError, Requirements};
+pub use roots::Roots;
+use roots::domain;
 
 /// The in-toto statement types: v1, which `actions/attest-build-provenance`
 /// writes, and v0.1, which older attesters wrote.
@@ -40,17 +41,6 @@ pub fn bundle_path_for(artifact: &Path) -> PathBuf {
     artifact.with_file_name(name)
 }
 
-/// The roots a bundle may chain to.
-pub enum Roots {
-    /// Sigstore's public-good instance (Fulcio, Rekor, CT logs) for public
-    /// repositories, and GitHub's (its Fulcio and timestamp authority) for
-    /// private ones: the roots `gh attestation verify` uses.
-    BuiltIn { public_good: Box<TrustedRoot>, github: Box<TrustedRoot> },
-    /// A `trusted_root.json` (as `gh attestation trusted-root` prints it),
-    /// and nothing else.
-    File { path: PathBuf, root: Box<TrustedRoot> },
-}
-
 /// Why a bundle or a root could not even be read: exit 2, not a verdict.
 #[derive(Debug, thiserror::Error)]
 pub enum AttestError {
@@ -60,36 +50,6 @@ pub enum AttestError {
     Root { path: PathBuf, message: String },
     #[error("the built-in Sigstore roots did not load: {0}")]
     BuiltIn(String),
-}
-
-impl Roots {
-    pub fn built_in() -> Result<Roots, AttestError> {
-        let load = |instance| {
-            TrustedRoot::from_embedded(instance)
-                .map(Box::new)
-                .map_err(|e| AttestError::BuiltIn(e.to_string()))
-        };
-        Ok(Roots::BuiltIn {
-            public_good: load(SigstoreInstance::PublicGood)?,
-            github: load(SigstoreInstance::GitHub)?,
-        })
-    }
-
-    /// A `trusted_root.json` file, checked before any bundle is read.
-    pub fn from_file(path: &Path) -> Result<Roots, AttestError> {
-        let error = |message: String| AttestError::Root { path: path.to_owned(), message };
-        let bytes = crate::fsutil::read_regular(path, MAX_BUNDLE_BYTES, crate::fsutil::Links::Follow)
-            .map_err(|e| error(e.to_string()))?;
-        let text = String::from_utf8(bytes).map_err(|e| error(e.to_string()))?;
-        let root = TrustedRoot::from_json(&text).map_err(|e| {
-            error(format!(
-                "{e}; expected the JSON that `gh attestation trusted-root` prints (one root, not JSON lines)"
-            ))
-        })?;
-        crypto::install();
-        sigstore_verify::Verifier::new(&root).map_err(|e| error(e.to_string()))?;
-        Ok(Roots::File { path: path.to_owned(), root: Box::new(root) })
-    }
 }
 
 /// One named check and what it found.
@@ -182,51 +142,6 @@ fn crypto_failure(error: &sigstore_verify::Error) -> (&'static str, &'static [&'
         Error::Crypto(_) => ("signature", &[]),
         Error::ArtifactMismatch(_) | Error::UnsupportedArtifact(_) => ("subject", SIGNED),
         _ => ("bundle", &[]),
-    }
-}
-
-/// What the chosen root demands of a bundle, and what it is called.
-struct Domain<'r> {
-    root: &'r TrustedRoot,
-    name: String,
-    policy: VerificationPolicy,
-    tlog: bool,
-    sct: bool,
-}
-
-fn domain<'r>(roots: &'r Roots, bundle: &Bundle) -> Domain<'r> {
-    match roots {
-        // A bundle with a log entry is public-good's; one without is
-        // GitHub's, which timestamps instead of logging and issues no SCTs.
-        Roots::BuiltIn { public_good, .. } if !bundle.verification_material.tlog_entries.is_empty() => {
-            Domain {
-                root: public_good,
-                name: "public-good".into(),
-                policy: VerificationPolicy::any_identity(),
-                tlog: true,
-                sct: true,
-            }
-        }
-        Roots::BuiltIn { github, .. } => Domain {
-            root: github,
-            name: "github".into(),
-            policy: VerificationPolicy::any_identity().skip_tlog_unsafe().skip_sct(),
-            tlog: false,
-            sct: false,
-        },
-        // A root file demands what it holds: logs if it has any, SCTs if
-        // it has CT logs.
-        Roots::File { path, root } => {
-            let (tlog, sct) = (!root.tlogs.is_empty(), !root.ctlogs.is_empty());
-            let mut policy = VerificationPolicy::any_identity();
-            if !tlog {
-                policy = policy.skip_tlog_unsafe();
-            }
-            if !sct {
-                policy = policy.skip_sct();
-            }
-            Domain { root, name: path.display().to_string(), policy, tlog, sct }
-        }
     }
 }
 
