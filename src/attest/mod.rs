@@ -187,6 +187,35 @@ pub fn missing(path: &Path) -> Attestation {
     }
 }
 
+/// A missing bundle that a trust-store binding or first-use pin required,
+/// saying which (a broken pin is refused as `tofu_repository_mismatch`).
+pub fn missing_for(
+    path: &Path,
+    publisher: &str,
+    required: &Requirements,
+    source: policy::Source,
+    policy_file: &Path,
+) -> Attestation {
+    let mut missing = missing(path);
+    let repository = required.repository.as_deref().unwrap_or_default();
+    let why = match source {
+        policy::Source::Bound => {
+            format!("`{}` binds publisher `{publisher}` to `{repository}`", policy_file.display())
+        }
+        policy::Source::Pinned => {
+            missing.kind = "tofu_repository_mismatch";
+            format!(
+                "publisher `{publisher}` was pinned on first use to repository `{repository}`, and this artifact is not attested"
+            )
+        }
+    };
+    for check in &mut missing.checks {
+        check.detail = format!("{}; {why}", check.detail);
+    }
+    missing.error = missing.error.map(|e| format!("{e}; {why}"));
+    missing
+}
+
 /// [`verify_file`] for a bundle already read.
 pub fn verify(
     path: &Path,

@@ -32,6 +32,14 @@ impl Roots {
         })
     }
 
+    /// `--trusted-root FILE` when given, else the built-in roots.
+    pub fn load(trusted_root: Option<&Path>) -> Result<Roots, AttestError> {
+        match trusted_root {
+            Some(path) => Roots::from_file(path),
+            None => Roots::built_in(),
+        }
+    }
+
     /// A `trusted_root.json` file, checked before any bundle is read.
     pub fn from_file(path: &Path) -> Result<Roots, AttestError> {
         let error = |message: String| AttestError::Root { path: path.to_owned(), message };

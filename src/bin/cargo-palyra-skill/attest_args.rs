@@ -122,23 +122,12 @@ impl Attester {
             return Ok(None);
         }
         if self.bundle.is_none() && !path.exists() {
-            let mut missing = attest::missing(&path);
-            if let Some((required, source, policy)) = &from_policy {
-                let repository = required.repository.clone().unwrap_or_default();
-                let why = match source {
-                    Source::Bound => {
-                        format!("`{}` binds publisher `{publisher}` to `{repository}`", policy.display())
-                    }
-                    Source::Pinned => {
-                        missing.kind = "tofu_repository_mismatch";
-                        format!(
-                            "publisher `{publisher}` was pinned on first use to repository `{repository}`, and this artifact is not attested"
-                        )
-                    }
-                };
-                missing.error = missing.error.map(|e| format!("{e}; {why}"));
-            }
-            return Ok(Some(missing));
+            return Ok(Some(match &from_policy {
+                Some((required, source, policy)) => {
+                    attest::missing_for(&path, publisher, required, *source, policy)
+                }
+                None => attest::missing(&path),
+            }));
         }
         let required = self.required.clone().unwrap_or_else(Requirements::any_repository);
         let mut attestation = attest::verify_file(&path, bytes, &required, self.roots()?)?;
@@ -164,16 +153,13 @@ impl Attester {
                 attestation.require_also(&required, publisher, Source::Pinned, policy);
                 attestation
             }
-            None => {
-                let mut missing = attest::missing(&attest::bundle_path_for(artifact));
-                missing.kind = "tofu_repository_mismatch";
-                missing.error = missing.error.map(|e| {
-                    format!(
-                        "{e}; publisher `{publisher}` was pinned on first use to repository `{repository}`, and this artifact is not attested"
-                    )
-                });
-                missing
-            }
+            None => attest::missing_for(
+                &attest::bundle_path_for(artifact),
+                publisher,
+                &required,
+                Source::Pinned,
+                policy,
+            ),
         })
     }
 

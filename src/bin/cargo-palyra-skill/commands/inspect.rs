@@ -68,10 +68,7 @@ impl Opts {
             .with_context(|| format!("could not read artifact `{}`", self.artifact.display()))?;
         let attestation = match &self.attestation {
             Some(bundle) => {
-                let roots = match &self.trusted_root {
-                    Some(path) => Roots::from_file(path)?,
-                    None => Roots::built_in()?,
-                };
+                let roots = Roots::load(self.trusted_root.as_deref())?;
                 Some(attest::verify_file(bundle, &bytes, &Requirements::any_repository(), &roots)?)
             }
             None => None,

@@ -96,10 +96,7 @@ impl Opts {
     /// bytes: a registry never serves an attestation for something else.
     fn attestation(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
         let Some(path) = &self.attestation else { return Ok(None) };
-        let roots = match &self.trusted_root {
-            Some(root) => Roots::from_file(root)?,
-            None => Roots::built_in()?,
-        };
+        let roots = Roots::load(self.trusted_root.as_deref())?;
         let bundle = attest::read_bundle(path)?;
         let checked = attest::verify(path, &bundle, bytes, &Requirements::any_repository(), &roots);
         if let Some(error) = checked.error {

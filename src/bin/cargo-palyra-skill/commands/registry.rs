@@ -104,7 +104,8 @@ impl VerifyOpts {
             }
             None => None,
         };
-        // A root file is checked up front, bundles or not.
+        // A root file is checked up front, bundles or not; the built-in
+        // roots load when a bundle needs them.
         let mut roots = self.trusted_root.as_deref().map(Roots::from_file).transpose()?;
         let mut verified = 0;
         for (subject, publisher, _) in report.signers.clone() {
@@ -117,10 +118,12 @@ impl VerifyOpts {
                 policy.as_ref().and_then(|(p, path)| p.requirement(&publisher).map(|(r, s)| (r, s, path)));
             if !bundle.exists() {
                 if self.require_attestation || bound.is_some() {
-                    let mut missing = attest::missing(&bundle);
-                    if let Some((_, policy::Source::Pinned, _)) = &bound {
-                        missing.kind = "tofu_repository_mismatch";
-                    }
+                    let missing = match &bound {
+                        Some((required, source, path)) => {
+                            attest::missing_for(&bundle, &publisher, required, *source, path)
+                        }
+                        None => attest::missing(&bundle),
+                    };
                     report.problems.push(Problem {
                         subject,
                         kind: if missing.kind == "attestation" {
@@ -135,10 +138,7 @@ impl VerifyOpts {
             }
             let roots = match &mut roots {
                 Some(roots) => roots,
-                None => roots.insert(match &self.trusted_root {
-                    Some(path) => Roots::from_file(path)?,
-                    None => Roots::built_in()?,
-                }),
+                None => roots.insert(Roots::built_in()?),
             };
             let bytes = read_artifact(&artifact)?;
             let mut attestation =
