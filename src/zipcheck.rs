@@ -5,7 +5,11 @@
 //! end from offset 0 in central-directory order; the central directory must
 //! follow the last entry and be followed by exactly one end record and
 //! nothing else. An artifact is at most 64 MiB and 256 entries, so ZIP64 is
-//! never needed and never accepted; neither is encryption.
+//! never needed and never accepted; neither is encryption. Every extractor
+//! must also write the name that was signed: no extra fields (an Info-ZIP
+//! Unicode Path field renames the entry for `unzip` and Python's
+//! `zipfile`), and a raw name that is UTF-8, flagged as UTF-8 when it is not
+//! ASCII, free of control characters and already in its normalized form.
 //!
 //! Every number here comes from untrusted bytes: all arithmetic is checked.
 #![deny(clippy::arithmetic_side_effects)]
@@ -24,6 +28,9 @@ const CENTRAL_LEN: usize = 46;
 /// 13 encrypted central directory.
 const ENCRYPTED: u16 = 1 | (1 << 6) | (1 << 13);
 const HAS_DESCRIPTOR: u16 = 1 << 3;
+/// Flag bit 11: the name (and comment) are UTF-8. Without it, readers such
+/// as Python's `zipfile` and `unzip` decode a name as CP437.
+const UTF8_NAME: u16 = 1 << 11;
 
 /// Where two readings of the archive could differ.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +82,8 @@ struct Record {
     compressed: u32,
     size: u32,
     offset: u32,
+    /// The extra fields, which an artifact never has.
+    extra: Vec<u8>,
 }
 
 const UNIX_HOST: u16 = 3;
@@ -124,6 +133,87 @@ fn check_kind(record: &Record, name: Option<&str>) -> Result<(), Ambiguity> {
     match problem {
         Some(detail) => Err(ambiguity(name, "external attributes", detail)),
         None => Ok(()),
+    }
+}
+
+/// The raw name as every extractor writes it, and as it was signed: UTF-8
+/// (never decoded lossily), flagged as UTF-8 (bit 11) when it is not ASCII
+/// as the consumer's writer and ours flag it (both write ASCII names
+/// unflagged), without control characters, which `unzip` drops from the
+/// name it writes. Returns the name.
+fn check_name(record: &Record) -> Result<String, Ambiguity> {
+    let Ok(name) = std::str::from_utf8(&record.name) else {
+        let shown = String::from_utf8_lossy(&record.name).into_owned();
+        return Err(ambiguity(
+            Some(&shown),
+            "name",
+            "it is not UTF-8: readers decode such bytes as CP437 or another code page, each to another name than the one signed",
+        ));
+    };
+    if !name.is_ascii() && record.flags & UTF8_NAME == 0 {
+        return Err(ambiguity(
+            Some(name),
+            "name",
+            "it is not ASCII, but general-purpose flag bit 11 (UTF-8) is not set: Python's `zipfile` and `unzip` decode it as CP437, another name than the one signed",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ambiguity(
+            Some(&name.escape_debug().to_string()),
+            "name",
+            "it holds a control character, which `unzip` leaves out of the name it writes",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// An artifact's entries carry no extra fields, in either header: `unzip`
+/// and the zip crate take an entry's name from an Info-ZIP Unicode Path
+/// field (0x7075) and its times and sizes from others, none of which the
+/// signature covers. The consumer's writer and ours write none.
+fn check_no_extra(name: &str, header: &str, extra: &[u8]) -> Result<(), Ambiguity> {
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::new();
+    let mut rest = extra;
+    while let (Some(id), Some(len)) = (u16_at(rest, 0), u16_at(rest, 2)) {
+        ids.push(match id {
+            0x7075 => "0x7075 (Info-ZIP Unicode Path, a name `unzip` extracts the entry under)".to_owned(),
+            0x6375 => "0x6375 (Info-ZIP Unicode Comment)".to_owned(),
+            0x0001 => "0x0001 (ZIP64 sizes)".to_owned(),
+            0x5455 => "0x5455 (extended timestamp)".to_owned(),
+            0x7875 => "0x7875 (Info-ZIP unix owner)".to_owned(),
+            other => format!("{other:#06x}"),
+        });
+        rest = rest.get(usize::from(len).saturating_add(4)..).unwrap_or_default();
+    }
+    let what = if ids.is_empty() { String::new() } else { format!(": {}", ids.join(", ")) };
+    Err(ambiguity(
+        Some(name),
+        "extra field",
+        format!(
+            "its {header} header holds extra fields ({} bytes{what}); extractors read names and attributes from them that the signature does not cover, and an artifact has none",
+            extra.len()
+        ),
+    ))
+}
+
+/// The name as stored must be the path the reader verifies: extractors
+/// write it as stored, while the path rule trims surrounding whitespace,
+/// so `modules/echo.wasm ` would verify as `modules/echo.wasm` and extract
+/// as another file. A name the path rule refuses is left to the reader,
+/// which names the rule it breaks.
+fn check_normalized(name: &str) -> Result<(), Ambiguity> {
+    match crate::paths::normalize_path(name) {
+        Ok(normal) if normal != name => Err(ambiguity(
+            Some(&name.escape_debug().to_string()),
+            "name",
+            format!(
+                "the path rule reads it as `{normal}` (surrounding whitespace trimmed), but extractors write the name as stored; a name must be its normalized form"
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -233,6 +323,8 @@ fn central_records(
         let comment_len = usize::from(field16(32)?);
         let name_at = offset.checked_add(CENTRAL_LEN).ok_or_else(|| bad("truncated"))?;
         let name = at(bytes, name_at, name_len).ok_or_else(|| bad("truncated name"))?.to_vec();
+        let extra_at = name_at.checked_add(name_len).ok_or_else(|| bad("truncated"))?;
+        let extra = at(bytes, extra_at, extra_len).ok_or_else(|| bad("truncated extra field"))?.to_vec();
         let record = Record {
             name,
             made_by: field16(4)?,
@@ -243,6 +335,7 @@ fn central_records(
             compressed: field32(20)?,
             size: field32(24)?,
             offset: field32(42)?,
+            extra,
         };
         if field16(34)? != 0 {
             return Err(bad("the entry starts on another disk"));
@@ -307,13 +400,15 @@ pub fn layout(bytes: &[u8]) -> Result<Layout, Ambiguity> {
     let mut entries = Vec::with_capacity(records.len());
     let mut expected = 0usize;
     for record in &records {
-        let entry = String::from_utf8_lossy(&record.name).into_owned();
+        let entry = check_name(record)?;
         let name = Some(entry.as_str());
         let truncated = || ambiguity(name, "data", "runs past the end of the archive");
         if record.flags & ENCRYPTED != 0 {
             return Err(ambiguity(name, "flags", "the entry is encrypted"));
         }
         check_kind(record, name)?;
+        check_normalized(&entry)?;
+        check_no_extra(&entry, "central", &record.extra)?;
         let offset = record.offset as usize;
         if offset != expected {
             return Err(ambiguity(
@@ -362,6 +457,8 @@ pub fn layout(bytes: &[u8]) -> Result<Layout, Ambiguity> {
                 format!("the local header names it `{}`", String::from_utf8_lossy(local_name)),
             ));
         }
+        let extra_at = name_at.checked_add(name_len).ok_or_else(truncated)?;
+        check_no_extra(&entry, "local", at(bytes, extra_at, extra_len).ok_or_else(truncated)?)?;
         let (crc, compressed, size) = (field32(14)?, field32(18)?, field32(22)?);
         let descriptor = flags & HAS_DESCRIPTOR != 0;
         if !descriptor {
@@ -433,4 +530,119 @@ pub fn layout(bytes: &[u8]) -> Result<Layout, Ambiguity> {
         end_record_offset: end as u64,
         comment_bytes: bytes.len().saturating_sub(end).saturating_sub(END_LEN) as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One stored entry named `name`, with `flags` and the given local and
+    /// central extra fields, in the layout `layout` otherwise accepts.
+    fn one_entry(name: &[u8], flags: u16, local_extra: &[u8], central_extra: &[u8]) -> Vec<u8> {
+        let data = b"data";
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let common = |out: &mut Vec<u8>, extra: &[u8]| {
+            out.extend_from_slice(&20u16.to_le_bytes());
+            out.extend_from_slice(&flags.to_le_bytes());
+            out.extend_from_slice(&0u16.to_le_bytes()); // stored
+            out.extend_from_slice(&0u32.to_le_bytes()); // time and date
+            out.extend_from_slice(&crc.sum().to_le_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        };
+        let mut out = LOCAL.to_le_bytes().to_vec();
+        common(&mut out, local_extra);
+        out.extend_from_slice(name);
+        out.extend_from_slice(local_extra);
+        out.extend_from_slice(data);
+        let cd_offset = out.len() as u32;
+        let mut central = CENTRAL.to_le_bytes().to_vec();
+        central.extend_from_slice(&((UNIX_HOST << 8) | 20).to_le_bytes());
+        common(&mut central, central_extra);
+        central.extend_from_slice(&[0; 6]); // comment, disk, internal attributes
+        central.extend_from_slice(&(0o100_644u32 << 16).to_le_bytes());
+        central.extend_from_slice(&0u32.to_le_bytes());
+        central.extend_from_slice(name);
+        central.extend_from_slice(central_extra);
+        out.extend_from_slice(&central);
+        out.extend_from_slice(&END.to_le_bytes());
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+        out.extend_from_slice(&cd_offset.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out
+    }
+
+    #[track_caller]
+    fn refused(bytes: &[u8], field: &str, words: &str) -> Ambiguity {
+        let error = layout(bytes).expect_err(words);
+        assert_eq!(error.field, field, "{error}");
+        assert!(error.to_string().contains(words), "`{words}` in: {error}");
+        error
+    }
+
+    /// An Info-ZIP Unicode Path field naming `name`: version 1, the CRC-32
+    /// of the header's own name, then the name.
+    fn unicode_path(header_name: &[u8], name: &[u8]) -> Vec<u8> {
+        let mut crc = flate2::Crc::new();
+        crc.update(header_name);
+        let mut field = 0x7075u16.to_le_bytes().to_vec();
+        field.extend_from_slice(&(name.len().saturating_add(5) as u16).to_le_bytes());
+        field.push(1);
+        field.extend_from_slice(&crc.sum().to_le_bytes());
+        field.extend_from_slice(name);
+        field
+    }
+
+    #[test]
+    fn a_plain_entry_reads() {
+        let read = layout(&one_entry(b"modules/echo.wasm", 0, b"", b"")).unwrap();
+        assert_eq!(read.entries[0].name, "modules/echo.wasm");
+        // A UTF-8 name flagged as UTF-8, as both writers write one.
+        let read = layout(&one_entry("assets/café.txt".as_bytes(), UTF8_NAME, b"", b"")).unwrap();
+        assert_eq!(read.entries[0].name, "assets/café.txt");
+    }
+
+    #[test]
+    fn extra_fields_in_either_header_are_refused_by_entry_and_id() {
+        let name = b"skill.toml";
+        let field = unicode_path(name, b"assets/prompt.txt");
+        for (local, central, header) in [(&field[..], &b""[..], "local"), (&b""[..], &field[..], "central")] {
+            let error = refused(&one_entry(name, 0, local, central), "extra field", "0x7075");
+            assert_eq!(error.entry.as_deref(), Some("skill.toml"));
+            assert!(error.detail.contains(&format!("its {header} header")), "{error}");
+            assert!(error.detail.contains("Unicode Path"), "{error}");
+        }
+        // Any field at all, even an unknown or a malformed one.
+        refused(&one_entry(name, 0, &[0x55, 0x54, 1, 0, 0], &[]), "extra field", "0x5455");
+        refused(&one_entry(name, 0, &[0xfe], &[0xfe]), "extra field", "extra fields (1 bytes)");
+    }
+
+    #[test]
+    fn a_name_unlike_its_normalized_form_is_refused() {
+        for raw in [" skill.toml", "modules/echo.wasm ", "modules/echo.wasm\u{a0}", "assets/\u{3000}x "] {
+            let flags = if raw.is_ascii() { 0 } else { UTF8_NAME };
+            let error =
+                refused(&one_entry(raw.as_bytes(), flags, b"", b""), "name", "surrounding whitespace");
+            assert_eq!(error.entry, Some(raw.escape_debug().to_string()), "{error}");
+        }
+        // A name the path rule refuses outright is left to the reader's rule.
+        assert!(layout(&one_entry(b"../evil", 0, b"", b"")).is_ok());
+    }
+
+    #[test]
+    fn names_that_decode_two_ways_are_refused() {
+        refused(&one_entry(b"assets/caf\xe9.txt", 0, b"", b""), "name", "not UTF-8");
+        refused(&one_entry(b"assets/caf\xe9.txt", UTF8_NAME, b"", b""), "name", "not UTF-8");
+        refused(&one_entry("assets/café.txt".as_bytes(), 0, b"", b""), "name", "flag bit 11");
+        refused(&one_entry(b"assets/a\x01b.txt", 0, b"", b""), "name", "control character");
+        refused(&one_entry(b"assets/a\x7fb.txt", 0, b"", b""), "name", "control character");
+        // An ASCII name reads the same with bit 11 or without it.
+        assert!(layout(&one_entry(b"skill.toml", UTF8_NAME, b"", b"")).is_ok());
+    }
 }

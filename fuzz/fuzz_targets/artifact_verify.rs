@@ -6,6 +6,10 @@
 //! directory, no name ending in `/` or `\`, no backslash, a unix mode that
 //! says "regular file"), and each deflate stream ends exactly where the
 //! entry's stored bytes end, so no unsigned byte hides inside an entry.
+//! No entry it accepts has an extra field in either header (an Info-ZIP
+//! Unicode Path field renames a file for `unzip`), and every raw name is
+//! UTF-8, flagged as UTF-8 when not ASCII, free of control characters and
+//! equal to its normalized path, so an extractor writes the name signed.
 #![no_main]
 
 use cargo_palyra_skill::artifact::Entries;
@@ -23,6 +27,31 @@ fuzz_target!(|data: &[u8]| {
         let mut file = archive.by_index_raw(index).expect("accepted, so readable");
         let name = file.name_raw().to_vec();
         let shown = String::from_utf8_lossy(&name).into_owned();
+        // The headers' own bytes, not the zip crate's reading of them (which
+        // applies a Unicode Path field to the name).
+        let u16_at = |at: u64| {
+            let at = at as usize;
+            u16::from_le_bytes([data[at], data[at + 1]])
+        };
+        let central = file.central_header_start();
+        let local = file.header_start();
+        assert_eq!(u16_at(central + 30), 0, "accepted an extra field in the central record of `{shown}`");
+        assert_eq!(u16_at(local + 28), 0, "accepted an extra field in the local header of `{shown}`");
+        let start = central as usize + 46;
+        let raw = &data[start..start + usize::from(u16_at(central + 28))];
+        assert_eq!(raw, name.as_slice(), "the zip crate renamed `{shown}`");
+        let text = std::str::from_utf8(raw).expect("accepted, so a UTF-8 name");
+        assert!(
+            text.is_ascii() || u16_at(central + 8) & (1 << 11) != 0,
+            "`{shown}` is not ASCII, without bit 11"
+        );
+        assert!(!text.chars().any(char::is_control), "accepted a control character in `{shown}`");
+        assert_eq!(
+            cargo_palyra_skill::artifact::normalize_path(text).as_deref(),
+            Ok(text),
+            "accepted a name unlike its normalized path"
+        );
+        assert!(entries.contains(text), "`{shown}` is not an entry the reader verified under that name");
         assert!(!file.is_dir() && !name.ends_with(b"/"), "accepted a directory entry `{shown}`");
         assert!(!name.contains(&b'\\'), "accepted a backslash in `{shown}`");
         let mode = file.unix_mode();
@@ -56,12 +85,12 @@ fuzz_target!(|data: &[u8]| {
         if std::io::Read::read_to_end(&mut (&mut file).take(64 << 20), &mut bytes).is_err() {
             panic!("accepted, but a streaming reader cannot read `{name}`");
         }
-        // The reader's own path rule applies to both readings.
-        let path = cargo_palyra_skill::artifact::normalize_path(&name).unwrap_or(name);
-        streamed.push((path, bytes));
+        // A name is its normalized path: both readings name it alike.
+        streamed.push((name, bytes));
     }
     streamed.sort();
-    let central: Vec<(String, Vec<u8>)> = entries.iter().map(|(p, e)| (p.to_owned(), e.bytes.clone())).collect();
+    let central: Vec<(String, Vec<u8>)> =
+        entries.iter().map(|(p, e)| (p.to_owned(), e.bytes.clone())).collect();
     assert_eq!(streamed, central, "a streaming reader reads another archive");
     let _ = entries.payload_sha256();
     let rewritten = entries.to_zip().expect("entries that were read can be written");
