@@ -36,6 +36,7 @@ pub mod reproduce;
 pub mod runtime;
 pub mod sbom;
 pub mod scaffold;
+pub mod session;
 pub mod signing;
 pub mod sizes;
 pub mod skill;

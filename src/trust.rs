@@ -93,6 +93,52 @@ pub enum TrustError {
     NotAPublicKeyFile(PathBuf),
 }
 
+/// The reason codes of trust and attestation decisions: one catalogue,
+/// serialised to the stable strings JSON reports carry (`error.kind` in
+/// `verify`, `problems[].kind` in `registry verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// An allowlisted publisher signed with a key not listed for it.
+    TrustedKeyMismatch,
+    /// A pinned publisher signed with a key other than the pinned one.
+    TofuKeyMismatch,
+    /// A publisher neither allowlisted nor pinned, without `--allow-tofu`.
+    UntrustedPublisher,
+    /// A publisher name that only matches a known one after trimming.
+    LookalikePublisher,
+    /// A bundle that does not prove what is required of it.
+    Attestation,
+    /// No bundle where the run or a binding requires one.
+    MissingAttestation,
+    /// An artifact built elsewhere than the repository pinned on first use, or not attested.
+    TofuRepositoryMismatch,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 7] = [
+        Reason::TrustedKeyMismatch,
+        Reason::TofuKeyMismatch,
+        Reason::UntrustedPublisher,
+        Reason::LookalikePublisher,
+        Reason::Attestation,
+        Reason::MissingAttestation,
+        Reason::TofuRepositoryMismatch,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::TrustedKeyMismatch => "trusted_key_mismatch",
+            Reason::TofuKeyMismatch => "tofu_key_mismatch",
+            Reason::UntrustedPublisher => "untrusted_publisher",
+            Reason::LookalikePublisher => "lookalike_publisher",
+            Reason::Attestation => "attestation",
+            Reason::MissingAttestation => "missing_attestation",
+            Reason::TofuRepositoryMismatch => "tofu_repository_mismatch",
+        }
+    }
+}
+
 /// Why the trust step rejected an artifact.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum TrustRejection {
@@ -115,14 +161,18 @@ pub enum TrustRejection {
 }
 
 impl TrustRejection {
+    pub fn reason(&self) -> Reason {
+        match self {
+            TrustRejection::TrustedKeyMismatch { .. } => Reason::TrustedKeyMismatch,
+            TrustRejection::TofuKeyMismatch { .. } => Reason::TofuKeyMismatch,
+            TrustRejection::Untrusted { .. } => Reason::UntrustedPublisher,
+            TrustRejection::LookAlike { .. } => Reason::LookalikePublisher,
+        }
+    }
+
     /// A stable name for the reason, for JSON reports.
     pub fn kind(&self) -> &'static str {
-        match self {
-            TrustRejection::TrustedKeyMismatch { .. } => "trusted_key_mismatch",
-            TrustRejection::TofuKeyMismatch { .. } => "tofu_key_mismatch",
-            TrustRejection::Untrusted { .. } => "untrusted_publisher",
-            TrustRejection::LookAlike { .. } => "lookalike_publisher",
-        }
+        self.reason().as_str()
     }
 }
 
@@ -254,11 +304,17 @@ impl TrustStore {
             .map_err(|source| TrustError::Write { path: path.into(), source })
     }
 
+    /// The store's exclusive lock (a `.lock` file beside it): whoever holds
+    /// it may read, decide and write the store and the files beside it.
+    pub fn lock(path: &Path) -> Result<FileLock, TrustError> {
+        lock_beside(path)
+    }
+
     /// Runs `update` on the store at `path` under an exclusive lock (a
     /// `.lock` file beside it) and saves the result if it changed, so
     /// processes pinning at the same time never lose each other's pins.
     pub fn update<T>(path: &Path, update: impl FnOnce(&mut TrustStore) -> T) -> Result<T, TrustError> {
-        let _lock = lock_beside(path)?;
+        let _lock = TrustStore::lock(path)?;
         let mut store = TrustStore::load(path)?;
         let before = store.clone();
         let result = update(&mut store);
@@ -371,6 +427,13 @@ mod tests {
         store.trust("acme", &other).unwrap();
         assert_eq!(store.decide("acme", &other, false), Ok(TrustDecision::Allowlisted));
         assert!(matches!(store.decide("acme", &key(), true), Err(TrustRejection::TrustedKeyMismatch { .. })));
+    }
+
+    #[test]
+    fn reason_codes_serialise_to_their_stable_strings() {
+        for reason in Reason::ALL {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
     }
 
     #[test]

@@ -1,16 +1,15 @@
-//! `verify`'s verdict on each artifact: steps 1 to 10 as `verify` runs
-//! them, then step 11, publisher trust, against a trust store file (locked,
-//! first-use pins saved) or an in-memory store, with keys allowlisted for
-//! the run.
+//! `verify`'s verdict on each artifact, as its report states it: what the
+//! artifact is, whether it was accepted and on which trust decision, its
+//! attestation, and why it was rejected. The trust session
+//! (`crate::session`) reaches the verdict.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::manifest::ManifestWarning;
-use crate::signing::PublicKey;
-use crate::trust::{TrustDecision, TrustError, TrustRejection, TrustStore};
-use crate::verify::{Verified, VerifyError};
+use crate::trust::TrustDecision;
+use crate::verify::Verified;
 
 /// Why an artifact was rejected, with a stable reason code.
 #[derive(Debug, Clone, Serialize)]
@@ -38,15 +37,6 @@ pub struct ArtifactResult {
     pub error: Option<Rejection>,
 }
 
-/// Where trust comes from for a run.
-pub struct Trust<'a> {
-    /// The store file: decisions are made under its lock and pins saved.
-    pub store: Option<&'a Path>,
-    /// Keys allowlisted for this run only (never saved).
-    pub allowlisted: &'a [(String, PublicKey)],
-    pub allow_tofu: bool,
-}
-
 fn describe(path: &Path, verified: Option<Verified>) -> ArtifactResult {
     let mut result = ArtifactResult { artifact: path.to_owned(), ..Default::default() };
     if let Some(v) = verified {
@@ -71,50 +61,7 @@ pub fn rejected(
     ArtifactResult { error: Some(Rejection { kind, message }), ..describe(path, verified) }
 }
 
-/// Step 11 after steps 1-10: `memory` holds first-use pins when there is
-/// no store file.
-pub fn judge(
-    path: &Path,
-    verified: Result<Verified, VerifyError>,
-    trust: &Trust,
-    memory: &mut TrustStore,
-) -> Result<ArtifactResult, TrustError> {
-    let verified = match verified {
-        Ok(verified) => verified,
-        Err(error) => return Ok(rejected(path, None, error.kind(), error.to_string())),
-    };
-    Ok(match decide(&verified, trust, memory)? {
-        Ok(decision) => ArtifactResult {
-            accepted: true,
-            trust_decision: Some(decision),
-            ..describe(path, Some(verified))
-        },
-        Err(rejection) => rejected(path, Some(verified), rejection.kind(), rejection.to_string()),
-    })
-}
-
-/// The trust decision against the store file (locked, pins saved) or the
-/// in-memory one; allowlisted keys count but are never saved.
-fn decide(
-    verified: &Verified,
-    trust: &Trust,
-    memory: &mut TrustStore,
-) -> Result<Result<TrustDecision, TrustRejection>, TrustError> {
-    let publisher = &verified.manifest.publisher;
-    let key = &verified.public_key;
-    let decide = |store: &mut TrustStore| {
-        let mut view = store.clone();
-        for (name, key) in trust.allowlisted {
-            view.trust(name, key).expect("publisher checked when parsed");
-        }
-        let decision = view.decide(publisher, key, trust.allow_tofu);
-        if decision == Ok(TrustDecision::TofuNewlyPinned) {
-            store.tofu_publishers.insert(publisher.clone(), key.to_hex());
-        }
-        decision
-    };
-    match trust.store {
-        Some(path) => TrustStore::update(path, decide),
-        None => Ok(decide(memory)),
-    }
+/// An accepted artifact and the trust decision that accepted it.
+pub fn accepted(path: &Path, verified: Verified, decision: TrustDecision) -> ArtifactResult {
+    ArtifactResult { accepted: true, trust_decision: Some(decision), ..describe(path, Some(verified)) }
 }

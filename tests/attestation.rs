@@ -692,3 +692,201 @@ fn a_statement_of_another_type_is_refused() {
     assert_eq!(failed(&report), "bundle");
     assert!(report.error.as_deref().unwrap().contains("not an in-toto statement type"), "{report:#?}");
 }
+
+/// A reusable workflow of another repository, as the certificate's SAN
+/// (its Build Signer URI) names it.
+const SHARED: &str = "https://github.com/other/shared/.github/workflows/release.yml@refs/heads/main";
+
+/// Built in `acme/weather`, signed by `other/shared`'s reusable workflow.
+fn signed_elsewhere() -> Minted {
+    let claims = Claims::github("acme/weather", WORKFLOW, "refs/tags/v0.1.0").signed_by(SHARED);
+    minted(&claims, Times::fresh(), None)
+}
+
+/// As `gh attestation verify --repo`: the signer must be a workflow of the
+/// repository, unless `--signer-repo` or `--signer-workflow` names another.
+#[test]
+fn an_attestation_signed_by_another_repositorys_workflow_needs_that_signer_named() {
+    let minted = signed_elsewhere();
+    let json = |extra: &[&str]| {
+        let out = verify_minted(
+            &minted,
+            &[&["--repo", "acme/weather", "--message-format", "json"][..], extra].concat(),
+        );
+        (out.status.code(), json_of(&out)["artifacts"][0].clone())
+    };
+    let (code, artifact) = json(&[]);
+    assert_eq!(code, Some(1), "{artifact:#}");
+    assert_eq!(artifact["error"]["kind"], "attestation");
+    assert_eq!(failed_checks(&artifact["attestation"]), ["signer"], "{artifact:#}");
+    let message = artifact["error"]["message"].as_str().unwrap();
+    for says in
+        [SHARED, "a workflow of `other/shared`, not of `acme/weather`", "`--signer-repo other/shared`"]
+    {
+        assert!(message.contains(says), "{says}: {message}");
+    }
+    // Every signature check passed: only the signer is refused.
+    assert!(artifact["attestation"]["checks"].as_array().unwrap().iter().any(|c| c["name"] == "subject"));
+    let human = verify_minted(&minted, &["--repo", "acme/weather"]);
+    let stdout = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        stdout.contains("signer: signed by") && stdout.contains(&format!("signed by {SHARED}")),
+        "{stdout}"
+    );
+
+    for accepted in [
+        &["--signer-repo", "other/shared"][..],
+        &["--signer-repo", "Other/Shared"],
+        &["--signer-workflow", "other/shared/.github/workflows/release.yml"],
+        &["--signer-workflow", "other/shared/.github/workflows/release.yml@refs/heads/main"],
+        &["--signer-workflow", "https://github.com/other/shared/.github/workflows/release.yml@refs/heads/*"],
+    ] {
+        let (code, artifact) = json(accepted);
+        assert_eq!(code, Some(0), "{accepted:?}: {artifact:#}");
+        let signer =
+            artifact["attestation"]["checks"].as_array().unwrap().iter().find(|c| c["name"] == "signer");
+        assert!(signer.is_some_and(|c| c["passed"] == true), "{accepted:?}: {artifact:#}");
+    }
+    for (refused, says) in [
+        (&["--signer-repo", "third/party"][..], "not of `third/party`, the signer named"),
+        (&["--signer-workflow", "other/shared/.github/workflows/ci.yml"], "not by the signer workflow named"),
+        (&["--signer-workflow", "other/shared/.github/workflows/release.yml@refs/tags/v*"], "refs/tags/v*"),
+        (
+            &["--signer-workflow", "other/shared/.github/workflows/release.yml@refs/heads/mai"],
+            "refs/heads/mai`",
+        ),
+    ] {
+        let (code, artifact) = json(refused);
+        assert_eq!(code, Some(1), "{refused:?}: {artifact:#}");
+        assert_eq!(failed_checks(&artifact["attestation"]), ["signer"], "{refused:?}: {artifact:#}");
+        let message = artifact["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{refused:?}: {message}");
+    }
+    // A value no signer could have, or both at once: exit 2.
+    for bad in [
+        &["--signer-repo", "shared"][..],
+        &["--signer-workflow", "other/shared/release.yml"],
+        &["--signer-workflow", "other/shared/.github/workflows/release.yml@main"],
+        &["--signer-repo", "other/shared", "--signer-workflow", "other/shared/.github/workflows/release.yml"],
+    ] {
+        let out = verify_minted(&minted, &[&["--repo", "acme/weather"][..], bad].concat());
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--signer-"), "{bad:?}: {stderr}");
+    }
+    // The repository's own workflow still signs without any flag.
+    let own =
+        self::minted(&Claims::github("acme/weather", WORKFLOW, "refs/tags/v0.1.0"), Times::fresh(), None);
+    let out = verify_minted(&own, &["--repo", "acme/weather", "-v"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Checked signer: `https://github.com/acme/weather/")
+    );
+}
+
+/// A binding names the signer it accepts; without one, the repository's own.
+#[test]
+fn a_binding_that_names_the_signer_accepts_it() {
+    let minted = signed_elsewhere();
+    let store = minted.root.with_file_name("trust.json");
+    std::fs::write(&store, format!(r#"{{"trusted_publishers": {{"acme": ["{TEST_PUBLIC_HEX}"]}}}}"#))
+        .unwrap();
+    let policy = minted.root.with_file_name("trust.github.json");
+    let bind = |extra: &str| {
+        std::fs::write(
+            &policy,
+            format!(r#"{{"publishers": {{"acme": {{"repository": "acme/weather"{extra}}}}}}}"#),
+        )
+        .unwrap();
+        let out = verify_with_store(&minted, &store, &[]);
+        (out.status.code(), verdict(&out))
+    };
+    let (code, refused) = bind("");
+    assert_eq!(code, Some(1), "{refused:#}");
+    assert_eq!(failed_checks(&refused["attestation"]), ["signer"], "{refused:#}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("binds publisher `acme` to `acme/weather`"), "{message}");
+    let (code, accepted) = bind(r#", "signer_repo": "other/shared""#);
+    assert_eq!(code, Some(0), "{accepted:#}");
+    assert_eq!(accepted["attestation"]["identity"]["signer"], SHARED);
+    let (code, _) =
+        bind(r#", "signer_workflow": "other/shared/.github/workflows/release.yml@refs/heads/main""#);
+    assert_eq!(code, Some(0));
+    let (code, refused) = bind(r#", "signer_workflow": "other/shared/.github/workflows/nightly.yml""#);
+    assert_eq!(code, Some(1));
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("signed by `other/shared/.github/workflows/nightly.yml`"), "{message}");
+    // The run's flags do not loosen a binding: it names its own signer.
+    std::fs::write(&policy, r#"{"publishers": {"acme": {"repository": "acme/weather"}}}"#).unwrap();
+    let out = verify_with_store(&minted, &store, &["--signer-repo", "other/shared"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// A first use holds the bundle beside it to the same rule, and the pin it
+/// makes holds later artifacts to it; `registry verify` and `inspect` too.
+#[test]
+fn first_use_registries_and_inspect_hold_the_signer_to_the_same_rule() {
+    let minted = signed_elsewhere();
+    let store = minted.root.with_file_name("trust.json");
+    let out = verify_with_store(&minted, &store, &["--allow-tofu"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(failed_checks(&verdict(&out)["attestation"]), ["signer"]);
+    assert!(!store.exists() || !std::fs::read_to_string(&store).unwrap().contains("acme"), "pinned nothing");
+    let out = verify_with_store(&minted, &store, &["--allow-tofu", "--signer-repo", "other/shared"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let policy = std::fs::read_to_string(minted.root.with_file_name("trust.github.json")).unwrap();
+    assert!(policy.contains(r#""acme": "acme/weather""#), "{policy}");
+    // The pin names the repository; the signer is the run's to name again.
+    let out = verify_with_store(&minted, &store, &[]);
+    assert_eq!(failed_checks(&verdict(&out)["attestation"]), ["signer"]);
+    let message = verdict(&out)["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("--signer-repo other/shared"), "{message}");
+    assert_eq!(verify_with_store(&minted, &store, &["--signer-repo", "other/shared"]).status.code(), Some(0));
+
+    let registry = minted.root.with_file_name("site");
+    let out = publish(&minted, &registry, &minted.artifact, Some(&minted.bundle));
+    assert_eq!(out.status.code(), Some(2), "publish holds the bundle to the same rule");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signer: signed by"));
+    let out = cmd()
+        .arg("publish")
+        .arg(&minted.artifact)
+        .arg("--registry-dir")
+        .arg(&registry)
+        .env("PALYRA_SKILL_SIGNING_KEY", "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f")
+        .env("PALYRA_SKILL_CONFIG_DIR", registry.with_extension("config"))
+        .arg("--attestation")
+        .arg(&minted.bundle)
+        .arg("--trusted-root")
+        .arg(&minted.root)
+        .args(["--signer-repo", "other/shared"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, report) = registry_verify(&minted, &registry, &[]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["problems"][0]["kind"], "attestation", "{report:#}");
+    assert!(report["problems"][0]["message"].as_str().unwrap().starts_with("signer: "), "{report:#}");
+    let (code, report) = registry_verify(&minted, &registry, &["--signer-repo", "other/shared"]);
+    assert_eq!((code, &report["attestations_verified"]), (Some(0), &Value::from(1)), "{report:#}");
+
+    let inspect = |extra: &[&str]| {
+        let out = cmd()
+            .arg("inspect")
+            .arg(&minted.artifact)
+            .arg("--attestation")
+            .arg(&minted.bundle)
+            .arg("--trusted-root")
+            .arg(&minted.root)
+            .args(extra)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stdout = inspect(&[]);
+    assert!(
+        stdout.contains("attestation: NOT verified: signer")
+            && stdout.contains(&format!("signer      {SHARED}")),
+        "{stdout}"
+    );
+    assert!(inspect(&["--signer-repo", "other/shared"]).contains("attestation: verified offline"));
+}

@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sigstore_types::{Bundle, SignatureContent, Statement};
 
-pub use identity::{GITHUB_ACTIONS_ISSUER, Identity, RefPattern, RequirementError, Requirements};
+use crate::trust::Reason;
+
+pub use identity::{GITHUB_ACTIONS_ISSUER, Identity, RefPattern, RequirementError, Requirements, Signer};
 pub use roots::Roots;
 use roots::domain;
 
@@ -72,13 +74,34 @@ pub struct Attestation {
     pub identity: Option<Identity>,
     /// The first check that failed, in words.
     pub error: Option<String>,
-    /// The rejection's reason code: `attestation`, or
+    /// The rejection's reason: `attestation`, `missing_attestation`, or
     /// `tofu_repository_mismatch` when a first-use pin was broken.
     #[serde(skip)]
-    pub kind: &'static str,
+    pub kind: Reason,
 }
 
 impl Attestation {
+    /// Holds a verified attestation to the run's own demand, checked once
+    /// the bundle verified: each check not yet reported is added, and the
+    /// first that fails refuses it.
+    pub fn require(&mut self, required: &Requirements) {
+        if !self.verified {
+            return;
+        }
+        let found = self.identity.clone().unwrap_or_default();
+        for (name, passed, detail) in required.check(&found) {
+            if self.checks.iter().any(|check| check.name == name) {
+                continue;
+            }
+            self.checks.push(Check { name, passed, detail: detail.clone() });
+            if !passed {
+                self.verified = false;
+                self.error = Some(format!("{name}: {detail}"));
+                return;
+            }
+        }
+    }
+
     /// Holds a verified attestation to one more requirement (a binding in
     /// the trust store, or a repository pinned on first use), checked
     /// against the identity already verified.
@@ -99,12 +122,23 @@ impl Attestation {
         let repository = required.repository.clone().unwrap_or_default();
         let message = match source {
             policy::Source::Bound => format!(
-                "{detail}: `{}` binds publisher `{publisher}` to `{repository}`{}",
+                "{detail}: `{}` binds publisher `{publisher}` to `{repository}`{}{}",
                 policy.display(),
-                required.workflow.as_deref().map(|w| format!(" and `{w}`")).unwrap_or_default()
+                required.workflow.as_deref().map(|w| format!(" and `{w}`")).unwrap_or_default(),
+                required
+                    .signer
+                    .as_ref()
+                    .and_then(Signer::named)
+                    .map(|s| format!(", signed by {s}"))
+                    .unwrap_or_default()
+            ),
+            // The pinned repository built it; a pin names no signer, so
+            // the run's `--signer-repo` or `--signer-workflow` is missing.
+            policy::Source::Pinned if name == "signer" => format!(
+                "publisher `{publisher}` was pinned on first use to repository `{repository}`, and this artifact was {detail}"
             ),
             policy::Source::Pinned => {
-                self.kind = "tofu_repository_mismatch";
+                self.kind = Reason::TofuRepositoryMismatch;
                 format!(
                     "publisher `{publisher}` was pinned on first use to repository `{repository}`, but this artifact was {}: if the publisher moved, remove `tofu_repositories.{publisher}` from `{}`; otherwise do not install it",
                     detail.split(", not").next().unwrap_or(&detail),
@@ -169,13 +203,8 @@ pub fn read_bundle(path: &Path) -> Result<Vec<u8>, AttestError> {
         .map_err(|source| AttestError::ReadBundle { path: path.to_owned(), source })
 }
 
-/// A missing bundle, as a refused attestation that says where it was
-/// looked for and how to get it.
-pub fn missing(path: &Path) -> Attestation {
-    let message = format!(
-        "no attestation: `{}` does not exist; download it with the release (`gh release download TAG --pattern '*.sigstore.json'`) or pass `--attestation BUNDLE`",
-        path.display()
-    );
+/// A bundle refused before it was read: one failed `bundle` check.
+pub fn refused(path: &Path, message: String, kind: Reason) -> Attestation {
     Attestation {
         bundle: path.to_owned(),
         verified: false,
@@ -183,8 +212,18 @@ pub fn missing(path: &Path) -> Attestation {
         checks: vec![Check { name: "bundle", passed: false, detail: message.clone() }],
         identity: None,
         error: Some(format!("bundle: {message}")),
-        kind: "attestation",
+        kind,
     }
+}
+
+/// A missing bundle, as a refused attestation that says where it was
+/// looked for and how to get it.
+pub fn missing(path: &Path) -> Attestation {
+    let message = format!(
+        "no attestation: `{}` does not exist; download it with the release (`gh release download TAG --pattern '*.sigstore.json'`) or pass `--attestation BUNDLE`",
+        path.display()
+    );
+    refused(path, message, Reason::MissingAttestation)
 }
 
 /// A missing bundle that a trust-store binding or first-use pin required,
@@ -203,7 +242,7 @@ pub fn missing_for(
             format!("`{}` binds publisher `{publisher}` to `{repository}`", policy_file.display())
         }
         policy::Source::Pinned => {
-            missing.kind = "tofu_repository_mismatch";
+            missing.kind = Reason::TofuRepositoryMismatch;
             format!(
                 "publisher `{publisher}` was pinned on first use to repository `{repository}`, and this artifact is not attested"
             )
@@ -232,7 +271,7 @@ pub fn verify(
         checks: Vec::new(),
         identity: None,
         error: None,
-        kind: "attestation",
+        kind: Reason::Attestation,
     };
     let refuse = |mut report: Attestation, name: &'static str, message: String| {
         report.checks.push(Check { name, passed: false, detail: message.clone() });

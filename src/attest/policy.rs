@@ -6,25 +6,46 @@
 //!
 //! `publishers.acme = {repository, workflow}` means every artifact of
 //! `acme` must carry an attestation from that repository (and workflow),
-//! however good its key signature. `tofu_repositories.acme` is the
-//! repository a first use saw; a later artifact built elsewhere, or not
-//! attested at all, is refused like a changed key.
+//! however good its key signature, signed by a workflow of that repository
+//! unless `signer_repo` or `signer_workflow` names another (a reusable
+//! workflow's). `tofu_repositories.acme` is the repository a first use
+//! saw; a later artifact built elsewhere, or not attested at all, is
+//! refused like a changed key.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::identity::{RequirementError, Requirements};
+use super::identity::{RequirementError, Requirements, Signer};
 use crate::fsutil::{Existing, write_atomic};
 
-/// A publisher's repository, and optionally the workflow that must build it.
+/// A publisher's repository, optionally the workflow that must build it,
+/// and whose workflow may sign when it is not one of that repository's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Binding {
     pub repository: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<String>,
+    /// `OWNER/NAME`: any workflow of this repository may sign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer_repo: Option<String>,
+    /// `OWNER/NAME/PATH[@REF]`: this workflow, and only it, may sign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer_workflow: Option<String>,
+}
+
+impl Binding {
+    /// What the binding requires of an attestation.
+    pub fn requirements(&self) -> Result<Requirements, RequirementError> {
+        let signer = match (&self.signer_repo, &self.signer_workflow) {
+            (Some(repository), _) => Signer::repository(repository)?,
+            (None, Some(workflow)) => Signer::workflow(workflow)?,
+            (None, None) => Signer::SourceRepository,
+        };
+        Ok(Requirements::new(&self.repository, self.workflow.as_deref(), None, None)?.signed_by(signer))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +101,13 @@ impl GithubPolicy {
             }
         }
         for (publisher, binding) in &policy.publishers {
-            Requirements::new(&binding.repository, binding.workflow.as_deref(), None, None)
+            if binding.signer_repo.is_some() && binding.signer_workflow.is_some() {
+                return Err(invalid(format!(
+                    "publishers.{publisher}: name the signer once, with `signer_repo` or `signer_workflow`, not both"
+                )));
+            }
+            binding
+                .requirements()
                 .map_err(|e: RequirementError| invalid(format!("publishers.{publisher}: {e}")))?;
         }
         for (publisher, repository) in &policy.tofu_repositories {
@@ -97,15 +124,21 @@ impl GithubPolicy {
             .map_err(|source| PolicyError::Write { path: path.to_owned(), source })
     }
 
-    /// What `publisher`'s artifacts must be attested by, if anything.
-    pub fn requirement(&self, publisher: &str) -> Option<(Requirements, Source)> {
+    /// What `publisher`'s artifacts must be attested by, if anything. A
+    /// binding names its own signer (by default, its repository); a pin
+    /// names none, so `signer`, the run's, applies to it.
+    pub fn requirement(&self, publisher: &str, signer: &Signer) -> Option<(Requirements, Source)> {
         if let Some(binding) = self.publishers.get(publisher) {
-            let required =
-                Requirements::new(&binding.repository, binding.workflow.as_deref(), None, None).ok()?;
-            return Some((required, Source::Bound));
+            return Some((binding.requirements().ok()?, Source::Bound));
         }
         let repository = self.tofu_repositories.get(publisher)?;
-        Some((Requirements::new(repository, None, None, None).ok()?, Source::Pinned))
+        let required = Requirements::new(repository, None, None, None).ok()?.signed_by(signer.clone());
+        Some((required, Source::Pinned))
+    }
+
+    /// Whether `publisher` is bound or pinned already.
+    pub fn names(&self, publisher: &str) -> bool {
+        self.publishers.contains_key(publisher) || self.tofu_repositories.contains_key(publisher)
     }
 }
 
@@ -125,15 +158,38 @@ mod tests {
         )
         .unwrap();
         let policy = GithubPolicy::load(&path).unwrap();
-        let (required, source) = policy.requirement("acme").unwrap();
+        let run = Signer::Repository("acme/workflows".into());
+        let (required, source) = policy.requirement("acme", &run).unwrap();
         assert_eq!((required.repository.as_deref(), source), (Some("acme/weather"), Source::Bound));
         assert_eq!(required.workflow.as_deref(), Some(".github/workflows/skill.yml"));
-        assert_eq!(policy.requirement("globex").unwrap().1, Source::Pinned);
-        assert!(policy.requirement("initech").is_none());
+        assert_eq!(required.signer, Some(Signer::SourceRepository), "a binding's own signer, not the run's");
+        let (required, source) = policy.requirement("globex", &run).unwrap();
+        assert_eq!((source, required.signer), (Source::Pinned, Some(run.clone())));
+        assert!(policy.requirement("initech", &run).is_none());
         policy.save(&path).unwrap();
         assert_eq!(GithubPolicy::load(&path).unwrap(), policy);
 
+        std::fs::write(
+            &path,
+            r#"{"publishers": {"acme": {"repository": "acme/weather", "signer_repo": "Other/Shared"},
+                               "globex": {"repository": "globex/tools",
+                                          "signer_workflow": "other/shared/.github/workflows/release.yml@refs/tags/v*"}}}"#,
+        )
+        .unwrap();
+        let policy = GithubPolicy::load(&path).unwrap();
+        assert_eq!(
+            policy.requirement("acme", &run).unwrap().0.signer,
+            Some(Signer::Repository("Other/Shared".into()))
+        );
+        assert!(matches!(
+            policy.requirement("globex", &run).unwrap().0.signer,
+            Some(Signer::Workflow { ref repository, .. }) if repository == "other/shared"
+        ));
+
         for bad in [
+            r#"{"publishers": {"acme": {"repository": "a/b", "signer_repo": "c/d", "signer_workflow": "c/d/.github/workflows/x.yml"}}}"#,
+            r#"{"publishers": {"acme": {"repository": "a/b", "signer_repo": "shared"}}}"#,
+            r#"{"publishers": {"acme": {"repository": "a/b", "signer_workflow": "c/d/x.yml"}}}"#,
             r#"{"publishers": {"acme": {"repository": "weather"}}}"#,
             r#"{"publishers": {"acme": {"repository": "a/b", "workflow": "x.yml"}}}"#,
             r#"{"tofu_repositories": {"acme": "a/b/c"}}"#,

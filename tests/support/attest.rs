@@ -36,6 +36,9 @@ pub struct Claims {
     pub git_ref: String,
     pub commit: String,
     pub issuer: String,
+    /// The workflow that signed (the SAN and Build Signer URI), when it is
+    /// not the one that ran: a reusable workflow it called.
+    pub signer: Option<String>,
 }
 
 impl Claims {
@@ -46,7 +49,14 @@ impl Claims {
             git_ref: git_ref.into(),
             commit: "0123456789abcdef0123456789abcdef01234567".into(),
             issuer: ISSUER.into(),
+            signer: None,
         }
+    }
+
+    /// The same run, signed by the reusable workflow at `uri`
+    /// (`https://github.com/OWNER/NAME/PATH@REF`).
+    pub fn signed_by(self, uri: &str) -> Claims {
+        Claims { signer: Some(uri.into()), ..self }
     }
 }
 
@@ -177,9 +187,10 @@ impl TestSigstore {
     fn leaf(&self, key: &SigningKey, claims: &Claims, times: Times) -> Vec<u8> {
         let repo_uri = format!("https://github.com/{}", claims.repository);
         let workflow_uri = format!("{repo_uri}/{}@{}", claims.workflow, claims.git_ref);
+        let signer_uri = claims.signer.clone().unwrap_or_else(|| workflow_uri.clone());
         let utf8 = |oid: &str, value: &str| extension(oid, false, &Utf8StringRef::new(value).unwrap());
         let san = SubjectAltName(vec![GeneralName::UniformResourceIdentifier(
-            Ia5String::new(&workflow_uri).unwrap(),
+            Ia5String::new(&signer_uri).unwrap(),
         )]);
         let tbs = TbsCertificate {
             version: Version::V3,
@@ -196,7 +207,7 @@ impl TestSigstore {
                 extension("2.5.29.37", false, &ExtendedKeyUsage(vec![CODE_SIGNING])),
                 extension("2.5.29.17", true, &san),
                 utf8("1.3.6.1.4.1.57264.1.8", &claims.issuer),
-                utf8("1.3.6.1.4.1.57264.1.9", &workflow_uri),
+                utf8("1.3.6.1.4.1.57264.1.9", &signer_uri),
                 utf8("1.3.6.1.4.1.57264.1.11", "github-hosted"),
                 utf8("1.3.6.1.4.1.57264.1.12", &repo_uri),
                 utf8("1.3.6.1.4.1.57264.1.13", &claims.commit),

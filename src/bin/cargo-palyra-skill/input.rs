@@ -1,13 +1,16 @@
-//! Inputs several commands share: where the signing key comes from, and
-//! reading files under a size limit.
+//! Inputs several commands share: where the signing key comes from,
+//! reading files under a size limit, which publishers to trust, and what
+//! a GitHub build attestation must show.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::artifact::{Entries, MAX_ARCHIVE_BYTES};
+use cargo_palyra_skill::attest::{Requirements, Signer};
 use cargo_palyra_skill::fsutil::{Links, read_regular, readable_by_others};
 use cargo_palyra_skill::keys::MAX_KEY_FILE_BYTES;
+use cargo_palyra_skill::session::Demands;
 use cargo_palyra_skill::signing::{PublicKey, SecretKey};
 use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
 use clap::Args;
@@ -169,5 +172,86 @@ impl TrustArgs {
             store.trust(&publisher, &key)?;
         }
         Ok(store)
+    }
+}
+
+/// Whose workflow may sign a GitHub build attestation, when it is not one
+/// of the repository the artifact was built from (a reusable workflow of
+/// another repository). As `gh attestation verify`: give one or neither.
+#[derive(Debug, Clone, Args)]
+pub struct SignerArgs {
+    /// Accept attestations signed by any workflow of this repository (a reusable workflow's), instead of the source repository's own
+    #[arg(long, value_name = "OWNER/NAME", help_heading = "Attestation")]
+    pub signer_repo: Option<String>,
+    /// Accept attestations signed by this workflow only, at any ref or at REF (exact, or a prefix ending in `*`)
+    #[arg(
+        long,
+        value_name = "OWNER/NAME/PATH[@REF]",
+        conflicts_with = "signer_repo",
+        help_heading = "Attestation"
+    )]
+    pub signer_workflow: Option<String>,
+}
+
+impl SignerArgs {
+    pub fn signer(&self) -> Result<Option<Signer>> {
+        Ok(match (&self.signer_repo, &self.signer_workflow) {
+            (Some(repository), _) => Some(Signer::repository(repository)?),
+            (None, Some(workflow)) => Some(Signer::workflow(workflow)?),
+            (None, None) => None,
+        })
+    }
+
+    /// What `inspect` and `publish` hold a bundle to: any repository, signed
+    /// by one of its own workflows or by the signer named.
+    pub fn any_repository(&self) -> Result<Requirements> {
+        Ok(Requirements::any_repository().signed_by(self.signer()?.unwrap_or(Signer::SourceRepository)))
+    }
+}
+
+/// `--attestation`, `--repo` and friends: the GitHub build attestation an
+/// artifact must carry, for `verify`.
+#[derive(Debug, Clone, Args)]
+pub struct AttestArgs {
+    /// Verify this Sigstore bundle (`<artifact>.sigstore.json`) for the artifact, offline; with `--repo`, it is looked for beside each artifact
+    #[arg(long, value_name = "BUNDLE", help_heading = "Attestation")]
+    pub attestation: Option<PathBuf>,
+    /// Require a GitHub build attestation from this repository
+    #[arg(long, value_name = "OWNER/NAME", help_heading = "Attestation")]
+    pub repo: Option<String>,
+    /// ... built by this workflow of the repository
+    #[arg(long, value_name = "PATH", requires = "repo", help_heading = "Attestation")]
+    pub workflow: Option<String>,
+    /// ... from this ref (`refs/tags/v1.0.0`, or a prefix ending in `*`)
+    #[arg(long = "ref", value_name = "REF", requires = "repo", help_heading = "Attestation")]
+    pub git_ref: Option<String>,
+    /// ... at this commit (40 hex digits)
+    #[arg(long, value_name = "SHA", requires = "repo", help_heading = "Attestation")]
+    pub source_commit: Option<String>,
+    #[command(flatten)]
+    pub signer: SignerArgs,
+    /// Trust only this `trusted_root.json` (`gh attestation trusted-root` prints one) instead of the built-in Sigstore and GitHub roots
+    #[arg(long, value_name = "FILE", help_heading = "Attestation")]
+    pub trusted_root: Option<PathBuf>,
+}
+
+impl AttestArgs {
+    pub fn demands(&self) -> Result<Demands> {
+        let required = match &self.repo {
+            Some(repo) => Some(Requirements::new(
+                repo,
+                self.workflow.as_deref(),
+                self.git_ref.as_deref(),
+                self.source_commit.as_deref(),
+            )?),
+            None => None,
+        };
+        Ok(Demands {
+            required,
+            bundle: self.attestation.clone(),
+            signer: self.signer.signer()?,
+            every_bundle: false,
+            trusted_root: self.trusted_root.clone(),
+        })
     }
 }

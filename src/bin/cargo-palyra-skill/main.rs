@@ -25,7 +25,6 @@ macro_rules! exit_status {
     };
 }
 
-mod attest_args;
 mod commands;
 mod help;
 mod input;

@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use cargo_palyra_skill::attest::{self, Attestation, Requirements, Roots};
+use cargo_palyra_skill::attest::{self, Attestation, Roots};
 use cargo_palyra_skill::inspect::{InspectReport, inspect};
 use clap::Args;
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::input::read_artifact;
+use crate::input::{SignerArgs, read_artifact};
 use crate::operator::OperatorArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 use cargo_palyra_skill::headroom::Level;
@@ -27,14 +27,16 @@ use cargo_palyra_skill::headroom::Level;
 /// With `--attestation BUNDLE`, also who built it: the repository,
 /// workflow, ref, commit and run the bundle's certificate names, once its
 /// signature, timestamp and subject verify offline (any repository; use
-/// `verify --repo` to require one).
+/// `verify --repo` to require one), signed by a workflow of that
+/// repository or by the one `--signer-repo` or `--signer-workflow` names.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill inspect echo.palyra-skill\n",
     "  cargo palyra-skill inspect echo.palyra-skill --message-format json | jq .signature\n",
     "  cargo palyra-skill -v inspect echo.palyra-skill      # with the archive layout\n",
-    "  cargo palyra-skill inspect echo.palyra-skill --attestation echo.palyra-skill.sigstore.json\n\n",
+    "  cargo palyra-skill inspect echo.palyra-skill --attestation echo.palyra-skill.sigstore.json\n",
+    "  cargo palyra-skill inspect echo.palyra-skill --attestation echo.palyra-skill.sigstore.json --signer-repo acme/workflows\n\n",
     exit_status!("shown (inspect checks nothing: use `verify`)", "could not read the artifact")
 ))]
 pub struct Opts {
@@ -46,6 +48,8 @@ pub struct Opts {
     /// Trust only this `trusted_root.json` for `--attestation`
     #[arg(long, value_name = "FILE", requires = "attestation")]
     trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    signer: SignerArgs,
     #[command(flatten)]
     operator: OperatorArgs,
     #[command(flatten)]
@@ -68,8 +72,9 @@ impl Opts {
             .with_context(|| format!("could not read artifact `{}`", self.artifact.display()))?;
         let attestation = match &self.attestation {
             Some(bundle) => {
+                let required = self.signer.any_repository()?;
                 let roots = Roots::load(self.trusted_root.as_deref())?;
-                Some(attest::verify_file(bundle, &bytes, &Requirements::any_repository(), &roots)?)
+                Some(attest::verify_file(bundle, &bytes, &required, &roots)?)
             }
             None => None,
         };
@@ -102,6 +107,7 @@ fn attested(attestation: &Attestation) -> String {
         ("ref", &identity.git_ref),
         ("commit", &identity.source_commit),
         ("run", &identity.run),
+        ("signer", &identity.signer),
         ("runner", &identity.runner),
         ("visibility", &identity.visibility),
     ] {

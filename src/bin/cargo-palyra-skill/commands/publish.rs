@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use cargo_palyra_skill::attest::{self, Requirements, Roots};
+use cargo_palyra_skill::attest::{self, Roots};
 use cargo_palyra_skill::pack::signed_at_unix_ms;
 use cargo_palyra_skill::registry::{self, PublishRequest};
 use cargo_palyra_skill::verify::verify_bytes;
 use clap::Args;
 
 use crate::Outcome;
-use crate::input::{KeyArgs, dev_key, dev_key_exists, read_artifact};
+use crate::input::{KeyArgs, SignerArgs, dev_key, dev_key_exists, read_artifact};
 use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 
 /// Publish an artifact to a static registry directory.
@@ -25,16 +25,18 @@ use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 /// serialized by a lock (`DIR.lock`, beside the directory, never in it).
 ///
 /// With `--attestation BUNDLE`, the GitHub build attestation is verified
-/// for the artifact's bytes (offline, any repository) and stored beside it
-/// as `<artifact>.sigstore.json`, where `registry verify` and `verify`
-/// find it.
+/// for the artifact's bytes (offline, any repository, signed by one of its
+/// own workflows unless `--signer-repo` or `--signer-workflow` names
+/// another) and stored beside it as `<artifact>.sigstore.json`, where
+/// `registry verify` and `verify` find it.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --key registry.pem\n",
     "  cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --dry-run\n",
     "  REGISTRY_KEY=... cargo palyra-skill publish echo.palyra-skill --registry-dir site/ --key-env REGISTRY_KEY\n",
-    "  cargo palyra-skill publish echo.palyra-skill --attestation echo.palyra-skill.sigstore.json --registry-dir site/ --key registry.pem\n\n",
+    "  cargo palyra-skill publish echo.palyra-skill --attestation echo.palyra-skill.sigstore.json --registry-dir site/ --key registry.pem\n",
+    "  cargo palyra-skill publish echo.palyra-skill --attestation echo.palyra-skill.sigstore.json --signer-repo acme/workflows --registry-dir site/ --key registry.pem\n\n",
     exit_status!("published, or already published with the same bytes", "could not publish (an artifact that does not verify, the same version with other bytes, a registry signed by another key, I/O error)")
 ))]
 pub struct Opts {
@@ -63,6 +65,8 @@ pub struct Opts {
     /// Trust only this `trusted_root.json` when verifying `--attestation`
     #[arg(long, value_name = "FILE", requires = "attestation")]
     trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    signer: SignerArgs,
     #[command(flatten)]
     key: KeyArgs,
     #[command(flatten)]
@@ -96,9 +100,10 @@ impl Opts {
     /// bytes: a registry never serves an attestation for something else.
     fn attestation(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
         let Some(path) = &self.attestation else { return Ok(None) };
+        let required = self.signer.any_repository()?;
         let roots = Roots::load(self.trusted_root.as_deref())?;
         let bundle = attest::read_bundle(path)?;
-        let checked = attest::verify(path, &bundle, bytes, &Requirements::any_repository(), &roots);
+        let checked = attest::verify(path, &bundle, bytes, &required, &roots);
         if let Some(error) = checked.error {
             bail!(
                 "the attestation `{}` does not verify for `{}`: {error}",

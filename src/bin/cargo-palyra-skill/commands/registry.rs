@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use cargo_palyra_skill::attest::policy::{self, GithubPolicy};
-use cargo_palyra_skill::attest::{self, Requirements, Roots};
-use cargo_palyra_skill::registry::{INDEX_FILE, Problem, RegistryReport, verify_registry};
+use cargo_palyra_skill::attest::Requirements;
+use cargo_palyra_skill::registry::{INDEX_FILE, Problem, verify_registry};
+use cargo_palyra_skill::session::{Demands, Options, Session};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::input::{TrustArgs, read_artifact};
+use crate::input::{SignerArgs, TrustArgs};
 use crate::shell::{MessageFormat, OutputArgs, Shell};
 
 /// Work with a static registry directory.
@@ -56,7 +56,8 @@ enum RegistryCommand {
     "Examples:\n",
     "  cargo palyra-skill registry verify site/\n",
     "  cargo palyra-skill registry verify site/ --trust-store trust.json --message-format json\n",
-    "  cargo palyra-skill registry verify site/ --require-attestation\n\n",
+    "  cargo palyra-skill registry verify site/ --require-attestation\n",
+    "  cargo palyra-skill registry verify site/ --require-attestation --signer-repo acme/workflows\n\n",
     exit_status!("the registry verified", "a check failed (each problem is listed)", "could not read the registry")
 ))]
 struct VerifyOpts {
@@ -71,6 +72,8 @@ struct VerifyOpts {
     /// Trust only this `trusted_root.json` for attestations
     #[arg(long, value_name = "FILE")]
     trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    signer: SignerArgs,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -93,90 +96,54 @@ impl Opts {
 }
 
 impl VerifyOpts {
-    /// Verifies each artifact's bundle, where there is one or one is
-    /// required (by `--require-attestation` or a binding); returns how
-    /// many verified.
-    fn check_attestations(&self, report: &mut RegistryReport) -> Result<usize> {
-        let policy = match &self.trust.trust_store {
-            Some(store) => {
-                let path = policy::path_beside(store);
-                Some((GithubPolicy::load(&path)?, path))
-            }
-            None => None,
-        };
-        // A root file is checked up front, bundles or not; the built-in
-        // roots load when a bundle needs them.
-        let mut roots = self.trusted_root.as_deref().map(Roots::from_file).transpose()?;
-        let mut verified = 0;
-        for (subject, publisher, _) in report.signers.clone() {
-            if subject == INDEX_FILE {
-                continue;
-            }
-            let artifact = self.dir.join(&subject);
-            let bundle = attest::bundle_path_for(&artifact);
-            let bound =
-                policy.as_ref().and_then(|(p, path)| p.requirement(&publisher).map(|(r, s)| (r, s, path)));
-            if !bundle.exists() {
-                if self.require_attestation || bound.is_some() {
-                    let missing = match &bound {
-                        Some((required, source, path)) => {
-                            attest::missing_for(&bundle, &publisher, required, *source, path)
-                        }
-                        None => attest::missing(&bundle),
-                    };
-                    report.problems.push(Problem {
-                        subject,
-                        kind: if missing.kind == "attestation" {
-                            "missing_attestation"
-                        } else {
-                            missing.kind
-                        },
-                        message: missing.error.unwrap_or_default(),
-                    });
-                }
-                continue;
-            }
-            let roots = match &mut roots {
-                Some(roots) => roots,
-                None => roots.insert(Roots::built_in()?),
-            };
-            let bytes = read_artifact(&artifact)?;
-            let mut attestation =
-                attest::verify_file(&bundle, &bytes, &Requirements::any_repository(), roots)?;
-            if let Some((required, source, path)) = bound {
-                attestation.require_also(&required, &publisher, source, path);
-            }
-            match attestation.error {
-                None => verified += 1,
-                Some(error) => {
-                    report.problems.push(Problem { subject, kind: attestation.kind, message: error })
-                }
-            }
-        }
-        Ok(verified)
-    }
-
     fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let store = if self.trust.given() { Some(self.trust.store()?) } else { None };
+        let trust_checked = self.trust.given();
+        if trust_checked {
+            self.trust.load_store()?;
+        }
+        // Nothing is pinned: the session only reads the store and its bindings.
+        let session = Session::open(
+            Options {
+                store: self.trust.trust_store.clone(),
+                allowlisted: self.trust.allowlisted()?,
+                allow_tofu: false,
+                demands: Demands {
+                    required: self.require_attestation.then(Requirements::any_repository),
+                    bundle: None,
+                    signer: self.signer.signer()?,
+                    every_bundle: true,
+                    trusted_root: self.trusted_root.clone(),
+                },
+            },
+            0,
+        )?;
         if !self.dir.is_dir() {
             anyhow::bail!("`{}` is not a directory: pass the registry directory", self.dir.display());
         }
         let (mut report, _) = verify_registry(&self.dir)?;
-        if let Some(store) = &store {
-            for (subject, signer, key) in &report.signers {
-                // A check never pins: decide on a copy.
-                if let Err(rejection) = store.clone().decide(signer, key, false) {
-                    report.problems.push(Problem {
-                        subject: subject.clone(),
-                        kind: rejection.kind(),
-                        message: rejection.to_string(),
-                    });
-                }
+        for (subject, signer, key) in report.signers.iter().filter(|_| trust_checked) {
+            if let Err(rejection) = session.trusts(signer, key) {
+                let message = rejection.to_string();
+                report.problems.push(Problem { subject: subject.clone(), kind: rejection.kind(), message });
             }
         }
-        let attestations_verified = self.check_attestations(&mut report)?;
+        let mut attestations_verified = 0;
+        for (subject, signer, _) in report.signers.clone() {
+            if subject == INDEX_FILE {
+                continue;
+            }
+            let artifact = self.dir.join(&subject);
+            match session.attestation(&artifact, &signer)? {
+                Some(attestation) if attestation.verified => attestations_verified += 1,
+                Some(refused) => report.problems.push(Problem {
+                    subject,
+                    kind: refused.kind.as_str(),
+                    message: refused.error.unwrap_or_default(),
+                }),
+                None => {}
+            }
+        }
         let ok = report.problems.is_empty();
-        let trust_checked = store.is_some();
         if self.output.message_format == MessageFormat::Json {
             shell.print_json(&Report { ok, trust_checked, attestations_verified, registry: report })?;
         } else {

@@ -3,16 +3,16 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use cargo_palyra_skill::attest::Attestation;
 use cargo_palyra_skill::parallel::map_in_order;
-use cargo_palyra_skill::trust::{TrustDecision, TrustStore};
-use cargo_palyra_skill::verdict::{self, ArtifactResult, Trust};
-use cargo_palyra_skill::verify::verify_bytes;
+use cargo_palyra_skill::session::{Options, Session};
+use cargo_palyra_skill::trust::TrustDecision;
+use cargo_palyra_skill::verdict::{self, ArtifactResult};
 use clap::Args;
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::attest_args::AttestArgs;
-use crate::input::{TrustArgs, read_artifact};
+use crate::input::{AttestArgs, TrustArgs, read_artifact};
 use crate::shell::{MessageFormat, OutputArgs, Shell};
 
 /// Verify artifacts exactly as the Palyra runtime does before installing them.
@@ -27,7 +27,10 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
 /// checked offline before any trust decision or pin: the certificate chain
 /// to Sigstore's or GitHub's root, the transparency log or the timestamp,
 /// the signature, the subject against the artifact's SHA-256, and the
-/// repository, workflow, ref and commit required.
+/// repository, workflow, ref and commit required. The workflow that signed
+/// (the certificate's SAN) must be one of that repository's, as with
+/// `gh attestation verify --repo`, unless `--signer-repo` or
+/// `--signer-workflow` names another (a reusable workflow's).
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
@@ -35,7 +38,8 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
     "  cargo palyra-skill verify dist/*.palyra-skill --trust-store ~/.palyra/trust.json --allow-tofu\n",
     "  cargo palyra-skill verify echo.palyra-skill --allow-tofu --message-format json\n",
     "  cargo palyra-skill verify dist/acme.echo-1.0.0.palyra-skill --allow-tofu --repo acme/echo --workflow .github/workflows/skill.yml --ref 'refs/tags/v*'\n",
-    "  cargo palyra-skill verify echo.palyra-skill --attestation echo.palyra-skill.sigstore.json --repo acme/echo --trusted-root trusted_root.json\n\n",
+    "  cargo palyra-skill verify echo.palyra-skill --attestation echo.palyra-skill.sigstore.json --repo acme/echo --trusted-root trusted_root.json\n",
+    "  cargo palyra-skill verify echo.palyra-skill --repo acme/echo --signer-workflow acme/workflows/.github/workflows/release.yml@refs/heads/main\n\n",
     exit_status!("every artifact verified", "an artifact was rejected (the reason is printed)", "could not run (unreadable file, bad trust store, I/O error)")
 ))]
 pub struct Opts {
@@ -62,10 +66,6 @@ struct Report {
 
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let overlay = self.trust.allowlisted()?;
-        let attester =
-            self.attest.attester(self.artifacts.len(), self.trust.trust_store.as_deref(), self.allow_tofu)?;
-        let mut memory = TrustStore::default();
         // Fail on an unreadable or invalid store before verifying anything.
         if let (Some(store), Some(path)) = (self.trust.load_store()?, &self.trust.trust_store) {
             shell.verbose(
@@ -78,30 +78,22 @@ impl Opts {
                 ),
             );
         }
-        // Reading and verifying (inflate, hash, signature) use every core;
-        // trust decisions and pins follow one by one, in input order.
-        // The attestation is checked before any trust decision, so a
-        // refused one pins nothing.
+        let options = Options {
+            store: self.trust.trust_store.clone(),
+            allowlisted: self.trust.allowlisted()?,
+            allow_tofu: self.allow_tofu,
+            demands: self.attest.demands()?,
+        };
+        let mut session = Session::open(options, self.artifacts.len())?;
+        // Reading and verifying (inflate, hash, signature, attestation) use
+        // every core; the session's decisions and pins follow one by one.
         let checked = map_in_order(&self.artifacts, |path| {
             let bytes = read_artifact(path)?;
-            let verified = verify_bytes(&bytes).map(|(_, verified)| verified);
-            let attestation = match &verified {
-                Ok(verified) => attester.check(path, &bytes, &verified.manifest.publisher)?,
-                Err(_) => None,
-            };
-            anyhow::Ok((bytes.len(), verified, attestation))
+            anyhow::Ok((bytes.len(), session.check(path, &bytes)?))
         });
         let mut results = Vec::new();
         let mut io_failed = 0;
-        // Repositories pinned by this run, which its later artifacts meet.
-        let mut pinned_here: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-        for (path, mut outcome) in self.artifacts.iter().zip(checked) {
-            if let Ok((_, Ok(verified), attestation)) = &mut outcome
-                && let Some(repository) = pinned_here.get(&verified.manifest.publisher)
-            {
-                *attestation =
-                    attester.hold_to_pin(path, &verified.manifest.publisher, repository, attestation.take());
-            }
+        for (path, outcome) in self.artifacts.iter().zip(checked) {
             let result = match outcome {
                 // One artifact that cannot be read: that is the whole story.
                 Err(error) if self.artifacts.len() == 1 => return Err(error),
@@ -109,38 +101,13 @@ impl Opts {
                     io_failed += 1;
                     verdict::rejected(path, None, "io", format!("{error:#}"))
                 }
-                Ok((len, Ok(verified), Some(attestation))) if !attestation.verified => {
+                Ok((len, checked)) => {
                     shell.verbose("Verified", format_args!("`{}` ({len} bytes)", path.display()));
-                    let message = attestation.error.clone().unwrap_or_default();
-                    let kind = attestation.kind;
-                    ArtifactResult {
-                        attestation: Some(attestation),
-                        ..verdict::rejected(path, Some(verified), kind, message)
+                    let judged = session.decide(path, checked)?;
+                    if let Some(pin) = &judged.repository_pin {
+                        shell.note(format_args!("{pin}"));
                     }
-                }
-                Ok((len, verified, attestation)) => {
-                    shell.verbose("Verified", format_args!("`{}` ({len} bytes)", path.display()));
-                    let trust = Trust {
-                        store: self.trust.trust_store.as_deref(),
-                        allowlisted: &overlay,
-                        allow_tofu: self.allow_tofu,
-                    };
-                    // A trust store error names the store.
-                    let result = verdict::judge(path, verified, &trust, &mut memory)?;
-                    if let (Some(store), Some(attestation), Some(TrustDecision::TofuNewlyPinned)) =
-                        (&self.trust.trust_store, &attestation, result.trust_decision)
-                    {
-                        let publisher = result.publisher.as_deref().unwrap_or_default();
-                        if let Some((note, pinned)) =
-                            attester.pin_repository(store, publisher, attestation)?
-                        {
-                            shell.note(format_args!("{note}"));
-                            if let Some(repository) = pinned {
-                                pinned_here.insert(publisher.to_owned(), repository);
-                            }
-                        }
-                    }
-                    ArtifactResult { attestation, ..result }
+                    judged.result
                 }
             };
             self.report_one(shell, &result)?;
@@ -188,10 +155,7 @@ impl Opts {
         if let Some(error) = &result.error {
             shell.print(format_args!("{} {name}\n  {}", Shell::bad("rejected"), error.message))?;
             if let Some(identity) = result.attestation.as_ref().and_then(|a| a.identity.as_ref()) {
-                shell.print(format_args!(
-                    "  the certificate claims: {}",
-                    crate::attest_args::describe(identity)
-                ))?;
+                shell.print(format_args!("  the certificate claims: {}", identity.summary()))?;
             }
         } else {
             shell.print(format_args!(
@@ -205,9 +169,19 @@ impl Opts {
                 result.payload_sha256.as_deref().unwrap_or_default(),
             ))?;
             if let Some(attestation) = &result.attestation {
-                crate::attest_args::print(shell, attestation)?;
+                attested(shell, attestation)?;
             }
         }
         Ok(())
     }
+}
+
+/// A verified attestation: who built the artifact, and each check with `-v`.
+fn attested(shell: &mut Shell, attestation: &Attestation) -> Result<()> {
+    let identity = attestation.identity.clone().unwrap_or_default();
+    shell.print(format_args!("  attested: built in {} ({} root)", identity.summary(), attestation.root))?;
+    for check in &attestation.checks {
+        shell.verbose("Checked", format_args!("{}: {}", check.name, check.detail));
+    }
+    Ok(())
 }
