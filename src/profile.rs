@@ -13,11 +13,23 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::fsutil::{Existing, write_atomic};
-use crate::runtime::RawProfile;
+use crate::runtime::{MAX_PROFILE_STACKS, RawProfile};
 use crate::sizes::{clean, crate_of};
 
 /// The frame that holds the fuel spent after the last sample.
 pub const TAIL_FRAME: &str = "[after the last sample]";
+
+/// The frame that holds the fuel of samples whose stack was new once the
+/// profile kept [`MAX_PROFILE_STACKS`] distinct stacks.
+pub const OTHER_FRAME: &str = "[other stacks]";
+
+/// What a frame of the profile stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Function(u32),
+    Tail,
+    Other,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -25,6 +37,32 @@ pub enum ProfileError {
     Draw(String),
     #[error("could not write `{path}`: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error(
+        "tool `{id}` is named `{name}`, which is not one safe folder name: `test --fuel-profile DIR` writes `DIR/<tool name>/<case>.svg`, so a tool's name must be 1 to {MAX_TOOL_DIR_LEN} of `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`; rename the tool (and its `fixtures/` folder)"
+    )]
+    ToolName { id: String, name: String },
+}
+
+/// The longest tool name that names a profile folder.
+pub const MAX_TOOL_DIR_LEN: usize = 64;
+
+/// The folder of a tool's profiles under `test --fuel-profile DIR`: its
+/// name (trimmed, as `fixtures/<tool name>/` takes it), when that is one
+/// path component of POSIX's portable file name characters that is
+/// neither hidden nor an option (`A-Z a-z 0-9 . _ -`, not starting with `.`
+/// or `-`, so never `.`, `..`, absolute, or holding a separator, a drive
+/// or a control character). A manifest's tool name is free text, so
+/// anything else is refused, never written outside `DIR`.
+pub fn tool_dir<'a>(id: &str, name: &'a str) -> Result<&'a str, ProfileError> {
+    let trimmed = name.trim();
+    let safe = (1..=MAX_TOOL_DIR_LEN).contains(&trimmed.len())
+        && !trimmed.starts_with(['.', '-'])
+        && trimmed.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if safe {
+        Ok(trimmed)
+    } else {
+        Err(ProfileError::ToolName { id: id.to_owned(), name: name.escape_debug().to_string() })
+    }
 }
 
 /// One function of the profile.
@@ -69,6 +107,11 @@ pub struct FuelProfile {
     pub named_fuel: u64,
     /// Fuel of stacks that were cut at the frame limit (outer frames missing).
     pub truncated_fuel: u64,
+    /// Fuel of the samples whose stack was new once [`MAX_PROFILE_STACKS`]
+    /// were kept: the frame [`OTHER_FRAME`].
+    pub other_fuel: u64,
+    /// The samples counted in `other_fuel`.
+    pub other_samples: u64,
     pub frames: Vec<Frame>,
     pub stacks: Vec<Stack>,
 }
@@ -77,26 +120,24 @@ impl FuelProfile {
     /// The profile of `raw`, named from the module's own `name` section.
     pub fn new(raw: &RawProfile) -> FuelProfile {
         let mut frames: Vec<Frame> = Vec::new();
-        let mut index_of: BTreeMap<Option<u32>, usize> = BTreeMap::new();
-        let mut frame = |function: Option<u32>| -> usize {
-            *index_of.entry(function).or_insert_with(|| {
-                let named = function.and_then(|f| raw.names.get(&f)).map(|n| clean(n));
-                frames.push(match (function, named) {
-                    (Some(index), Some(name)) => {
-                        Frame { krate: crate_of(&name), name, function: Some(index), named: true }
-                    }
-                    (Some(index), None) => Frame {
-                        name: format!("function #{index}"),
-                        krate: "[unnamed]".to_owned(),
-                        function: Some(index),
-                        named: false,
+        let mut index_of: BTreeMap<Key, usize> = BTreeMap::new();
+        let mut frame = |key: Key| -> usize {
+            *index_of.entry(key).or_insert_with(|| {
+                let unnamed = |name: String, function| Frame {
+                    name,
+                    krate: "[unnamed]".to_owned(),
+                    function,
+                    named: false,
+                };
+                frames.push(match key {
+                    Key::Function(index) => match raw.names.get(&index).map(|n| clean(n)) {
+                        Some(name) => {
+                            Frame { krate: crate_of(&name), name, function: Some(index), named: true }
+                        }
+                        None => unnamed(format!("function #{index}"), Some(index)),
                     },
-                    (None, _) => Frame {
-                        name: TAIL_FRAME.to_owned(),
-                        krate: "[unnamed]".to_owned(),
-                        function: None,
-                        named: false,
-                    },
+                    Key::Tail => unnamed(TAIL_FRAME.to_owned(), None),
+                    Key::Other => unnamed(OTHER_FRAME.to_owned(), None),
                 });
                 frames.len() - 1
             })
@@ -105,12 +146,15 @@ impl FuelProfile {
             .stacks
             .iter()
             .map(|(functions, fuel)| Stack {
-                frames: functions.iter().map(|f| frame(Some(*f))).collect(),
+                frames: functions.iter().map(|f| frame(Key::Function(*f))).collect(),
                 fuel: *fuel,
             })
             .collect();
+        if raw.other > 0 {
+            stacks.push(Stack { frames: vec![frame(Key::Other)], fuel: raw.other });
+        }
         if raw.tail > 0 {
-            stacks.push(Stack { frames: vec![frame(None)], fuel: raw.tail });
+            stacks.push(Stack { frames: vec![frame(Key::Tail)], fuel: raw.tail });
         }
         let named_fuel = stacks
             .iter()
@@ -122,14 +166,18 @@ impl FuelProfile {
             samples: raw.samples,
             named_fuel,
             truncated_fuel: raw.truncated,
+            other_fuel: raw.other,
+            other_samples: raw.other_samples,
             frames,
             stacks,
         }
     }
 
-    /// The share of the fuel whose innermost function has a name, in percent.
+    /// The share of the fuel whose innermost function has a name, in
+    /// percent, of the fuel whose stack the profile kept (the other stacks
+    /// say nothing of names).
     pub fn named_share(&self) -> f64 {
-        percent(self.named_fuel, self.total_fuel)
+        percent(self.named_fuel, self.total_fuel.saturating_sub(self.other_fuel))
     }
 
     /// Functions by the fuel spent in them (not in their callees), most first.
@@ -254,6 +302,16 @@ pub struct ProfileSummary {
     pub named_share: f64,
     /// Fuel of stacks cut at the frame limit.
     pub truncated_fuel: u64,
+    /// Distinct stacks kept, at most `stack_limit`.
+    pub distinct_stacks: usize,
+    /// The most distinct stacks a profile keeps.
+    pub stack_limit: usize,
+    /// Whether samples of new stacks were counted under `[other stacks]`
+    /// because `stack_limit` stacks were kept.
+    pub stack_limit_reached: bool,
+    /// Fuel and samples under `[other stacks]` (part of `total_fuel`).
+    pub other_stacks_fuel: u64,
+    pub other_stacks_samples: u64,
     pub top_functions: Vec<Spend>,
     pub top_crates: Vec<Spend>,
     /// The same call's fuel unprofiled, when it ran first to choose the
@@ -278,6 +336,11 @@ pub fn write(raw: &RawProfile, svg: &Path, title: &str) -> Result<ProfileSummary
         interval: profile.interval,
         named_share: profile.named_share(),
         truncated_fuel: profile.truncated_fuel,
+        distinct_stacks: raw.stacks.len(),
+        stack_limit: MAX_PROFILE_STACKS,
+        stack_limit_reached: raw.stack_limit_reached(),
+        other_stacks_fuel: profile.other_fuel,
+        other_stacks_samples: profile.other_samples,
         top_functions: profile.top_functions(TOP),
         top_crates: profile.top_crates(TOP),
         unprofiled_fuel: raw.unprofiled_fuel,
@@ -320,6 +383,38 @@ mod tests {
         assert_eq!(profile.top_crates(1)[0].name, "serde_json");
         assert!(profile.folded().contains(&"run;<script>[u8: 4]</script> 30".to_owned()));
         assert!(profile.folded().contains(&format!("{TAIL_FRAME} 5")));
+    }
+
+    #[test]
+    fn the_other_stacks_are_one_frame_counted_in_the_total_but_not_the_named_share() {
+        let mut raw = raw();
+        raw.other = 100;
+        raw.other_samples = 4;
+        let profile = FuelProfile::new(&raw);
+        assert_eq!(profile.total_fuel, 200);
+        assert!(profile.folded().contains(&format!("{OTHER_FRAME} 100")));
+        assert_eq!(profile.stacks.iter().map(|s| s.fuel).sum::<u64>(), 200, "the weights add up");
+        assert_eq!(profile.named_share(), 95.0, "of the fuel whose stack was kept");
+        let other = profile.frames.iter().find(|f| f.name == OTHER_FRAME).unwrap();
+        assert!(!other.named && other.function.is_none());
+    }
+
+    #[test]
+    fn a_tool_name_names_a_profile_folder_only_when_it_is_one_safe_component() {
+        for name in ["check", " check ", "get_weather-2", "v1.2", "A"] {
+            assert_eq!(tool_dir("acme.t", name).unwrap(), name.trim());
+        }
+        let long = "x".repeat(MAX_TOOL_DIR_LEN + 1);
+        for name in [
+            "../x", "/abs", "..", ".", ".hidden", "-rf", "a/b", "a\\b", "C:x", "", "  ", "a b", "é", "a\nb",
+            &long,
+        ] {
+            let error = tool_dir("acme.t", name).unwrap_err().to_string();
+            assert!(
+                error.contains("tool `acme.t`") && error.contains("rename the tool"),
+                "{name:?}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use cargo_palyra_skill::text::thousands;
 use serde_json::Value;
 
 use crate::support::{copy_fixture_dir, fixture, std_cmd};
@@ -214,4 +215,117 @@ fn test_writes_a_profile_per_case_and_holds_fuel_to_the_baseline() {
     assert!(tolerant.status.success(), "{}", stderr(&tolerant));
     let bad = tool(&skill, &["test", "--baseline", "--baseline-tolerance", "-1"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+/// Every file under `dir`, at any depth.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() && !path.is_symlink() {
+                pending.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// A tool's name is free text in the manifest, and `test --fuel-profile
+/// DIR` wrote `DIR/<tool name>/<case>.svg`: a tool named `../x` (its cases
+/// in `x/` beside `fixtures/`) or an absolute path (its cases there) wrote
+/// its profiles outside DIR. Such a name is refused before any case runs,
+/// and no profile is written anywhere.
+#[test]
+fn test_never_writes_a_profile_outside_its_folder_whatever_a_tool_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let absolute = dir.path().join("abs");
+    for (name, cases) in [("../x", None), (absolute.to_str().unwrap(), Some(absolute.clone()))] {
+        let skill = dir.path().join("guard");
+        let _ = std::fs::remove_dir_all(&skill);
+        copy_fixture_dir("skills/guard", &skill);
+        let manifest = std::fs::read_to_string(skill.join("skill.toml")).unwrap();
+        std::fs::write(
+            skill.join("skill.toml"),
+            manifest.replace("name = \"check\"", &format!("name = \"{name}\"")),
+        )
+        .unwrap();
+        // The cases where `fixtures/<tool name>/` leads.
+        let cases = cases.unwrap_or_else(|| skill.join("x"));
+        copy_fixture_dir("skills/guard/fixtures/check", &cases);
+        let profiles = dir.path().join("profiles");
+        let out = tool(&skill, &["test", "--fuel-profile", profiles.to_str().unwrap()]);
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {text}");
+        assert!(text.contains(&format!("tool `acme.guard` is named `{name}`")), "{text}");
+        assert!(text.contains("rename the tool"), "{text}");
+        let written: Vec<PathBuf> = files_under(dir.path())
+            .into_iter()
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "svg") || p.to_string_lossy().ends_with(".speedscope.json")
+            })
+            .collect();
+        assert!(written.is_empty(), "{name}: profiles written at {written:?}");
+    }
+}
+
+/// `--fuel-profile-interval 1` on a deep recursion that picks one of four
+/// functions at each level: nearly every sample is a stack never seen
+/// before. The profile keeps at most `MAX_PROFILE_STACKS` of them, counts
+/// the rest under `[other stacks]`, says so in the JSON and to people, and
+/// still adds up to the call's fuel.
+#[test]
+fn profiling_a_varied_recursion_every_unit_of_fuel_keeps_a_bounded_number_of_stacks() {
+    use cargo_palyra_skill::runtime::MAX_PROFILE_STACKS;
+
+    let dir = tempfile::tempdir().unwrap();
+    let module = wat::parse_file(fixture("hostile/varied-recursion.wat")).unwrap();
+    let artifact = crate::support::artifact_with_module(dir.path(), "recursion.palyra-skill", module);
+    let svg = dir.path().join("recursion.svg");
+    let args = [
+        "run",
+        artifact.to_str().unwrap(),
+        "--fuel-profile",
+        svg.to_str().unwrap(),
+        "--fuel-profile-interval",
+        "1",
+        "--timeout-ms",
+        "120000",
+    ];
+    let out = tool(dir.path(), &[&args[..], &["--message-format", "json"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = json(&out);
+    let profile = &report["fuel_profile"];
+    let total = report["fuel_consumed"].as_u64().unwrap();
+    assert_eq!(profile["total_fuel"].as_u64(), Some(total), "no fuel lost: {profile:#}");
+    assert_eq!(profile["stack_limit_reached"], true, "{profile:#}");
+    assert_eq!(profile["stack_limit"].as_u64(), Some(MAX_PROFILE_STACKS as u64));
+    assert_eq!(profile["distinct_stacks"].as_u64(), Some(MAX_PROFILE_STACKS as u64));
+    let other = profile["other_stacks_fuel"].as_u64().unwrap();
+    assert!(other > 0 && other < total, "{profile:#}");
+    assert!(profile["other_stacks_samples"].as_u64().unwrap() > 1000, "{profile:#}");
+    assert!(profile["samples"].as_u64().unwrap() > MAX_PROFILE_STACKS as u64 * 2, "{profile:#}");
+    // The files hold the kept stacks, the other stacks and the tail, and
+    // their weights are the call's fuel.
+    let speedscope = dir.path().join("recursion.speedscope.json");
+    check_speedscope(&speedscope, total);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&speedscope).unwrap()).unwrap();
+    let samples = doc["profiles"][0]["samples"].as_array().unwrap().len();
+    assert!(samples <= MAX_PROFILE_STACKS + 2, "{samples} stacks in the file");
+    check_svg(&std::fs::read(&svg).unwrap());
+    assert!(String::from_utf8_lossy(&std::fs::read(&svg).unwrap()).contains("[other stacks]"));
+
+    // People are told the bound was reached, and what to do.
+    let human = tool(dir.path(), &args);
+    let text = stderr(&human);
+    assert!(human.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("kept {} distinct stacks, its limit", thousands(MAX_PROFILE_STACKS as u64))),
+        "{text}"
+    );
+    assert!(text.contains("under `[other stacks]`") && text.contains("--fuel-profile-interval"), "{text}");
+    assert!(!text.contains("under 95%"), "the other stacks are not unnamed code: {text}");
 }

@@ -21,7 +21,9 @@ pub use exec::RunRequest;
 pub use failure::{Failure, FailureClass, PalyraErrorKind, RunReport, thousands};
 pub use grants::{Allow, CapabilityClass, Grants, HOST_MODULE};
 pub use limits::{DEFAULT_OUTPUT_CAP, Limits, MAX_INSTANCES, MAX_TABLE_ELEMENTS};
-pub use profile::{DEFAULT_PROFILE_INTERVAL, MAX_PROFILE_FRAMES, PROFILE_SAMPLES, RawProfile};
+pub use profile::{
+    DEFAULT_PROFILE_INTERVAL, MAX_PROFILE_FRAMES, MAX_PROFILE_STACKS, PROFILE_SAMPLES, RawProfile,
+};
 pub use schema::{SchemaError, check_instance};
 pub use state::{Preopen, StateError, open_roots};
 pub use tool::{ToolCall, ToolOutcome};

@@ -25,6 +25,13 @@ pub const DEFAULT_PROFILE_INTERVAL: u64 = 1_000;
 /// outermost frames, and their fuel is counted as truncated.
 pub const MAX_PROFILE_FRAMES: usize = 256;
 
+/// Distinct stacks a profile keeps. A stack is at most
+/// [`MAX_PROFILE_FRAMES`] function indices (1 KiB), so the stacks of one
+/// call take a few MiB at most, whatever its interval and however varied
+/// its recursion; the fuel of a sample whose stack is new once this many
+/// are kept goes to [`RawProfile::other`], so the total stays whole.
+pub const MAX_PROFILE_STACKS: usize = 4_096;
+
 /// The samples of one call, by function index (as the module numbers them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RawProfile {
@@ -43,6 +50,11 @@ pub struct RawProfile {
     /// Fuel of stacks deeper than [`MAX_PROFILE_FRAMES`] (their outer frames
     /// are missing).
     pub truncated: u64,
+    /// Fuel of the samples whose stack was new after [`MAX_PROFILE_STACKS`]
+    /// distinct stacks were kept: counted, not lost.
+    pub other: u64,
+    /// The samples counted in [`RawProfile::other`].
+    pub other_samples: u64,
     /// The fuel of the same call unprofiled, when it ran first to choose
     /// the interval: equal to [`RawProfile::total`] unless the call's
     /// outcome depends on time.
@@ -50,9 +62,16 @@ pub struct RawProfile {
 }
 
 impl RawProfile {
-    /// All the fuel the profile accounts for: every stack and the tail.
+    /// All the fuel the profile accounts for: every stack, the other
+    /// stacks and the tail.
     pub fn total(&self) -> u64 {
-        self.stacks.values().fold(self.tail, |sum, fuel| sum.saturating_add(*fuel))
+        self.stacks.values().fold(self.tail.saturating_add(self.other), |sum, fuel| sum.saturating_add(*fuel))
+    }
+
+    /// Whether samples of new stacks went to [`RawProfile::other`] because
+    /// [`MAX_PROFILE_STACKS`] were kept.
+    pub fn stack_limit_reached(&self) -> bool {
+        self.other_samples > 0
     }
 }
 
@@ -94,13 +113,56 @@ impl Sampler {
                 index
             })
             .collect();
-        let fuel = self.profile.stacks.entry(stack).or_default();
-        *fuel = fuel.saturating_add(weight);
+        self.add(stack, weight);
+    }
+
+    /// Charges `weight` fuel to `stack`, or to the other stacks when it is
+    /// new and [`MAX_PROFILE_STACKS`] are kept already.
+    fn add(&mut self, stack: Vec<u32>, weight: u64) {
+        if let Some(fuel) = self.profile.stacks.get_mut(&stack) {
+            *fuel = fuel.saturating_add(weight);
+        } else if self.profile.stacks.len() < MAX_PROFILE_STACKS {
+            self.profile.stacks.insert(stack, weight);
+        } else {
+            self.profile.other = self.profile.other.saturating_add(weight);
+            self.profile.other_samples = self.profile.other_samples.saturating_add(1);
+        }
     }
 
     /// The profile of a call that consumed `consumed` fuel in all.
     pub(super) fn finish(mut self, consumed: u64) -> RawProfile {
         self.profile.tail = consumed.saturating_sub(self.seen);
         self.profile
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_stacks_past_the_limit_are_counted_as_other_and_no_fuel_is_lost() {
+        let mut sampler = Sampler::new(u64::MAX, 1);
+        let mut charged = 0u64;
+        for i in 0..(MAX_PROFILE_STACKS as u32 + 100) {
+            sampler.add(vec![0, i], u64::from(i % 7) + 1);
+            charged += u64::from(i % 7) + 1;
+        }
+        // A stack that was kept still gets its fuel; a new one goes to other.
+        sampler.add(vec![0, 0], 5);
+        sampler.add(vec![9, 9, 9], 3);
+        charged += 8;
+        sampler.seen = charged;
+        // Four units after the last sample: the tail.
+        let profile = sampler.finish(charged + 4);
+        assert_eq!(profile.stacks.len(), MAX_PROFILE_STACKS);
+        assert_eq!(profile.stacks[&vec![0, 0]], 1 + 5);
+        assert_eq!((profile.other_samples, profile.tail), (101, 4));
+        assert!(profile.stack_limit_reached());
+        assert_eq!(
+            profile.total(),
+            charged + 4,
+            "every unit is in a kept stack, the other stacks or the tail"
+        );
     }
 }

@@ -21,6 +21,20 @@ pub fn show(shell: &mut Shell, summary: &ProfileSummary, indent: &str) {
             summary.speedscope,
         ),
     );
+    if summary.stack_limit_reached {
+        shell.warn(format_args!(
+            "the profile kept {} distinct stacks, its limit: {} fuel ({:.1}%) of {} later samples whose stack was new is under `{}`; raise `--fuel-profile-interval` for fewer samples",
+            thousands(summary.distinct_stacks as u64),
+            thousands(summary.other_stacks_fuel),
+            if summary.total_fuel == 0 {
+                0.0
+            } else {
+                summary.other_stacks_fuel as f64 * 100.0 / summary.total_fuel as f64
+            },
+            thousands(summary.other_stacks_samples),
+            cargo_palyra_skill::profile::OTHER_FRAME,
+        ));
+    }
     if summary.named_share < 95.0 && summary.total_fuel > 0 {
         shell.warn(
             "under 95% of the fuel has a function name: the module is stripped; profile the crate (not its artifact), which builds a copy with names",

@@ -130,6 +130,13 @@ impl Opts {
             Abi::PalyraHostV1 => None,
         };
         let fixtures = skill.crate_dir.clone().unwrap_or_default().join("fixtures");
+        // A profile goes to `DIR/<tool name>/`: every tool's name must be one
+        // safe folder name before any case runs, or nothing is written.
+        if self.fuel_profile.is_some() {
+            for tool in &skill.manifest.entrypoints.tools {
+                cargo_palyra_skill::profile::tool_dir(&tool.id, &tool.name)?;
+            }
+        }
         let mut results = Vec::new();
         for tool in &skill.manifest.entrypoints.tools {
             let dir = fixtures.join(tool.name.trim());
@@ -170,7 +177,8 @@ impl Opts {
                 };
                 if let (Some(dir), Some(raw)) = (&self.fuel_profile, &raw) {
                     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-                    let svg = dir.join(tool.name.trim()).join(format!("{stem}.svg"));
+                    let tool_dir = cargo_palyra_skill::profile::tool_dir(&tool.id, &tool.name)?;
+                    let svg = dir.join(tool_dir).join(format!("{stem}.svg"));
                     result.fuel_profile = Some(cargo_palyra_skill::profile::write(raw, &svg, &name)?);
                 } else if self.fuel_profile.is_some() {
                     shell.warn(format_args!(
