@@ -288,7 +288,18 @@ fn bad_paths_are_rejected() {
 
 #[test]
 fn duplicates_after_normalization_are_rejected() {
+    // A stored name that only normalizes to another's is refused for what
+    // it is first: extractors would write both files, under both names.
     let error = read_error(&zip_with(&[("assets/a", b"1".to_vec()), (" assets/a ", b"2".to_vec())]));
+    assert!(
+        matches!(error, ArtifactError::Ambiguous(_))
+            && error.to_string().contains("entry ` assets/a `, name:"),
+        "{error}"
+    );
+    // Packing normalizes, and refuses the second.
+    let mut entries = Entries::new();
+    entries.insert("assets/a", b"1".to_vec()).unwrap();
+    let error = entries.insert(" assets/a ", b"2".to_vec()).unwrap_err();
     assert!(matches!(error, ArtifactError::Duplicate { .. }), "{error}");
     // Two entries with the very same raw name (patched in after writing).
     let mut bytes = zip_with(&[("assets/a", b"1".to_vec()), ("assets/b", b"2".to_vec())]);
