@@ -93,13 +93,16 @@ pub enum Status {
     LowHeadroom,
     /// Not in the baseline.
     New,
-    /// In the baseline, but no such case ran.
+    /// In the baseline, but no such case ran: deleted or renamed. It fails,
+    /// so that a change cannot drop a case from the comparison unnoticed.
     Removed,
+    /// As `Removed`, allowed by `--allow-removed-cases`.
+    RemovedAllowed,
 }
 
 impl Status {
     pub fn fails(self) -> bool {
-        matches!(self, Status::Regressed | Status::LowHeadroom)
+        matches!(self, Status::Regressed | Status::LowHeadroom | Status::Removed)
     }
 }
 
@@ -129,18 +132,24 @@ pub struct Comparison {
     /// The warning share of a budget, in percent (`headroom-warn`).
     pub warn_percent: f64,
     pub rows: Vec<Row>,
-    /// Cases that fail the comparison.
+    /// Cases that fail the comparison (grown, low on headroom, or removed).
     pub regressions: usize,
+    /// Of those, the cases of the baseline that did not run.
+    pub removed: usize,
+    /// Whether removed cases were allowed (`--allow-removed-cases`).
+    pub allow_removed: bool,
 }
 
 /// Compares `results` with `base`: a case fails when its fuel grew more
-/// than `tolerance_percent` or reached `warn_at` (a share, 0.8) of its budget.
+/// than `tolerance_percent` or reached `warn_at` (a share, 0.8) of its budget,
+/// and a case of the baseline that did not run fails unless `allow_removed`.
 pub fn compare(
     base: &Baseline,
     path: &Path,
     results: &[CaseResult],
     tolerance_percent: f64,
     warn_at: f64,
+    allow_removed: bool,
 ) -> Comparison {
     let mut rows: Vec<Row> = results
         .iter()
@@ -184,17 +193,20 @@ pub fn compare(
                 delta: None,
                 delta_percent: None,
                 headroom_percent: None,
-                status: Status::Removed,
+                status: if allow_removed { Status::RemovedAllowed } else { Status::Removed },
             });
         }
     }
     let regressions = rows.iter().filter(|r| r.status.fails()).count();
+    let removed = rows.iter().filter(|r| r.status == Status::Removed).count();
     Comparison {
         baseline: path.display().to_string(),
         tolerance_percent,
         warn_percent: warn_at * 100.0,
         rows,
         regressions,
+        removed,
+        allow_removed,
     }
 }
 
@@ -233,14 +245,17 @@ mod tests {
             result("t/b.json", 1051, 1_000_000),
             result("t/new.json", 800_000, 1_000_000),
         ];
-        let c = compare(&base, Path::new("fuel-baseline.json"), &results, 5.0, 0.8);
+        let c = compare(&base, Path::new("fuel-baseline.json"), &results, 5.0, 0.8, false);
         let status: Vec<Status> = c.rows.iter().map(|r| r.status).collect();
         assert_eq!(status, [Status::Ok, Status::Regressed, Status::LowHeadroom, Status::Removed]);
         assert_eq!(c.rows[1].delta, Some(51));
-        assert_eq!(c.regressions, 2);
-        let at_79 = compare(&base, Path::new("f"), &[result("t/a.json", 790, 1000)], 5.0, 0.8);
+        assert_eq!((c.regressions, c.removed), (3, 1), "a removed case fails too");
+        let allowed = compare(&base, Path::new("fuel-baseline.json"), &results, 5.0, 0.8, true);
+        assert_eq!(allowed.rows[3].status, Status::RemovedAllowed);
+        assert_eq!((allowed.regressions, allowed.removed), (2, 0));
+        let at_79 = compare(&base, Path::new("f"), &[result("t/a.json", 790, 1000)], 5.0, 0.8, true);
         assert_eq!(at_79.rows[0].status, Status::Ok, "79% of the budget is under the 80% share");
-        let at_80 = compare(&base, Path::new("f"), &[result("t/a.json", 800, 1000)], 5.0, 0.8);
+        let at_80 = compare(&base, Path::new("f"), &[result("t/a.json", 800, 1000)], 5.0, 0.8, true);
         assert_eq!(at_80.rows[0].status, Status::LowHeadroom);
     }
 

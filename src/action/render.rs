@@ -160,8 +160,10 @@ fn audit_tables(report: &AuditView) -> String {
 /// Each case's fuel against the baseline: base, head, delta and headroom.
 fn baseline_table(baseline: &Comparison) -> String {
     let mut out = format!(
-        "### Fuel against the baseline\n\nA case fails when its fuel grows over +{:.1}% or reaches {:.0}% of its fuel budget.\n\n| Case | Base | Head | Delta | Headroom | Status |\n|---|--:|--:|--:|--:|---|\n",
-        baseline.tolerance_percent, baseline.warn_percent
+        "### Fuel against the baseline\n\nA case fails when its fuel grows over +{:.1}% or reaches {:.0}% of its fuel budget, or when a case of the baseline no longer runs{}.\n\n| Case | Base | Head | Delta | Headroom | Status |\n|---|--:|--:|--:|--:|---|\n",
+        baseline.tolerance_percent,
+        baseline.warn_percent,
+        if baseline.allow_removed { " (allowed here: `allow-removed-cases`)" } else { "" }
     );
     for row in &baseline.rows {
         let delta = match (row.delta, row.delta_percent) {
@@ -173,7 +175,8 @@ fn baseline_table(baseline: &Comparison) -> String {
             Status::LowHeadroom => "**low headroom**",
             Status::Ok => "ok",
             Status::New => "new",
-            Status::Removed => "removed",
+            Status::Removed => "**removed**",
+            Status::RemovedAllowed => "removed (allowed)",
         };
         let _ = writeln!(
             out,
@@ -235,12 +238,28 @@ pub fn annotations(r: &ActionReport) -> String {
     }
     if let Tests::Ran(TestView { baseline: Some(baseline), .. }) = &r.tests {
         for row in baseline.rows.iter().filter(|row| row.status.fails()) {
-            let title = if row.status == Status::Regressed { "fuel regression" } else { "fuel headroom" };
+            let title = match row.status {
+                Status::Regressed => "fuel regression",
+                Status::Removed => "removed test case",
+                _ => "fuel headroom",
+            };
             let mut properties = format!("title={title}");
             if let Some(dir) = &r.crate_dir {
                 let crate_dir = if dir == "." { Path::new("") } else { Path::new(dir) };
                 let file = crate_dir.join("fixtures").join(&row.case);
                 let _ = write!(properties, ",file={}", escape_property(&file.display().to_string()));
+            }
+            if row.status == Status::Removed {
+                let _ = writeln!(
+                    out,
+                    "::error {properties}::{}",
+                    escape_data(&format!(
+                        "{}: in the baseline ({} fuel) but it did not run: deleted or renamed; set allow-removed-cases: true to accept that",
+                        row.case,
+                        row.base.map_or("-".to_owned(), |v| v.to_string()),
+                    ))
+                );
+                continue;
             }
             let _ = writeln!(
                 out,

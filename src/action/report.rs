@@ -25,7 +25,7 @@ impl FailOn {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
-    #[error("`{0}` has no build.json: the build step did not run or failed")]
+    #[error("`{0}` has no build.json or sign.json: the build or sign step did not run or failed")]
     NoBuild(PathBuf),
     #[error("`{path}` is not the report this step writes: {source}")]
     NotJson { path: PathBuf, source: serde_json::Error },
@@ -94,10 +94,16 @@ fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, ActionError> {
 /// The build step's report alone (for `--print FIELD`), with the sign
 /// step's key and attestation when the artifact was signed after it was
 /// built (the Action compiles in a step that never holds the key).
+///
+/// In a job that only signs (the action's `mode: sign`), there is no
+/// build step: the signed artifact's report stands for the build.
 pub fn read_build(dir: &Path) -> Result<BuildView, ActionError> {
-    let mut build: BuildView =
-        read(&dir.join("build.json"))?.ok_or_else(|| ActionError::NoBuild(dir.to_owned()))?;
-    if let Some(signed) = read::<BuildView>(&dir.join("sign.json"))? {
+    let signed = read::<BuildView>(&dir.join("sign.json"))?;
+    let Some(mut build) = read::<BuildView>(&dir.join("build.json"))? else {
+        return signed.ok_or_else(|| ActionError::NoBuild(dir.to_owned()));
+    };
+    if let Some(signed) = signed {
+        build.artifact = signed.artifact;
         build.key_id = signed.key_id;
         build.attestation = signed.attestation;
         build.payload_sha256 = signed.payload_sha256;
@@ -182,11 +188,20 @@ pub fn report(dir: &Path, fail_on: FailOn, fail_on_escalation: bool) -> Result<A
             if report.failed > 0 {
                 failures.push(format!("{} test case(s) failed", report.failed));
             }
-            if let Some(baseline) = report.baseline.as_ref().filter(|b| b.regressions > 0) {
-                failures.push(format!(
-                    "{} test case(s) regressed against the fuel baseline (over +{:.1}%, or at {:.0}% of the fuel budget)",
-                    baseline.regressions, baseline.tolerance_percent, baseline.warn_percent
-                ));
+            if let Some(baseline) = &report.baseline {
+                let grown = baseline.regressions.saturating_sub(baseline.removed);
+                if grown > 0 {
+                    failures.push(format!(
+                        "{grown} test case(s) regressed against the fuel baseline (over +{:.1}%, or at {:.0}% of the fuel budget)",
+                        baseline.tolerance_percent, baseline.warn_percent
+                    ));
+                }
+                if baseline.removed > 0 {
+                    failures.push(format!(
+                        "{} test case(s) of the fuel baseline no longer ran (deleted or renamed): restore them, or set allow-removed-cases: true",
+                        baseline.removed
+                    ));
+                }
             }
             Tests::Ran(report)
         }

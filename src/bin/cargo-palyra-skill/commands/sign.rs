@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::artifact::{PROVENANCE_PATH, SIGNATURE_PATH};
 use cargo_palyra_skill::fsutil::{Existing, write_atomic};
 use cargo_palyra_skill::pack;
@@ -26,7 +26,8 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
     "Examples:\n",
     "  cargo palyra-skill sign echo.palyra-skill --key release.pem\n",
     "  PALYRA_SKILL_SIGNING_KEY=\"$(cat new.pem)\" cargo palyra-skill sign echo.palyra-skill --out echo-rotated.palyra-skill\n",
-    "  cargo palyra-skill sign target/palyra-skill/acme.echo-1.0.0.palyra-skill --key release.pem --attestation\n\n",
+    "  cargo palyra-skill sign target/palyra-skill/acme.echo-1.0.0.palyra-skill --key release.pem --attestation\n",
+    "  cargo palyra-skill sign unsigned/acme.echo-1.0.0.palyra-skill --require-unsigned --out dist/acme.echo-1.0.0.palyra-skill\n\n",
     exit_status!("signed", "could not sign (no key, an artifact that does not verify, I/O error)")
 ))]
 pub struct Opts {
@@ -41,6 +42,10 @@ pub struct Opts {
     /// DSSE envelope signed with the same key (as `build --attestation` does)
     #[arg(long)]
     attestation: bool,
+    /// Refuse an artifact that is already signed: for a job that signs what
+    /// a keyless build job made, where any signature is out of place
+    #[arg(long)]
+    require_unsigned: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -62,6 +67,10 @@ impl Opts {
         let manifest = check_contents(&entries).with_context(context)?;
         check_integrity(&manifest, &entries).with_context(context)?;
         let previous = match entries.get(SIGNATURE_PATH) {
+            Some(_) if self.require_unsigned => bail!(
+                "refusing to sign `{}`: it already holds `{SIGNATURE_PATH}`, and `--require-unsigned` expects the unsigned artifact of a build that holds no key (`build --unsigned`); sign the artifact that build made",
+                path.display()
+            ),
             Some(_) => {
                 let (record, ..) = check_signature(&manifest, &entries)
                     .with_context(|| format!("the existing signature of `{}` does not verify, so its contents cannot be trusted: repack it with `cargo palyra-skill pack`", path.display()))?;

@@ -74,6 +74,10 @@ pub struct Opts {
     /// How much a case's fuel may grow over the baseline, in percent
     #[arg(long, value_name = "PERCENT", default_value_t = baseline::DEFAULT_TOLERANCE_PERCENT, requires = "baseline")]
     baseline_tolerance: f64,
+    /// Let a case of the baseline that no longer runs (deleted or renamed)
+    /// pass; without it, such a case fails the comparison
+    #[arg(long, requires = "baseline")]
+    allow_removed_cases: bool,
     /// Profile each case's fuel: a flame graph `DIR/<tool name>/<case>.svg`
     /// and its speedscope profile beside it (the crate is built with its
     /// function names kept, the same code)
@@ -231,7 +235,14 @@ impl Opts {
             Some(file) => {
                 let path = file.clone().unwrap_or_else(default_file);
                 let base = Baseline::read(&path)?;
-                Some(baseline::compare(&base, &path, &results, self.baseline_tolerance, skill.warn_at))
+                Some(baseline::compare(
+                    &base,
+                    &path,
+                    &results,
+                    self.baseline_tolerance,
+                    skill.warn_at,
+                    self.allow_removed_cases,
+                ))
             }
             None => None,
         };
@@ -375,7 +386,8 @@ fn show_comparison(shell: &mut Shell, c: &Comparison) -> Result<()> {
             Status::Regressed => Shell::bad("REGRESSED"),
             Status::LowHeadroom => Shell::bad("LOW HEADROOM"),
             Status::New => "new".to_owned(),
-            Status::Removed => "removed".to_owned(),
+            Status::Removed => Shell::bad("REMOVED"),
+            Status::RemovedAllowed => "removed (allowed)".to_owned(),
         };
         shell.print(format_args!(
             "  {:<40} {:>12} {:>12} {delta:>10} {headroom:>9}  {status}",
@@ -384,12 +396,21 @@ fn show_comparison(shell: &mut Shell, c: &Comparison) -> Result<()> {
             fuel(row.head)
         ))?;
     }
-    if c.regressions > 0 {
+    let grown = c.regressions.saturating_sub(c.removed);
+    if grown > 0 {
         shell.status_failed(
             "Regressed",
             format_args!(
-                "{} case(s) against the baseline: make them cheaper, or accept the new figures with `--save-baseline`",
-                c.regressions
+                "{grown} case(s) against the baseline: make them cheaper, or accept the new figures with `--save-baseline`"
+            ),
+        );
+    }
+    if c.removed > 0 {
+        shell.status_failed(
+            "Removed",
+            format_args!(
+                "{} case(s) of the baseline did not run (deleted or renamed): restore them, or pass `--allow-removed-cases` and then save the new baseline with `--save-baseline`",
+                c.removed
             ),
         );
     }
