@@ -18,6 +18,7 @@ use serde_json::Value;
 use serde_yaml::Value as Yaml;
 
 use crate::gha;
+use crate::support::runner::{self, files_under, parse_command_file, yaml_str};
 use crate::support::{
     GIT_IDENTITY, TEST_PUBLIC_HEX, TEST_SEED_HEX, assert_clean, cmd, copy_dir, fixture_text, git, sbom_with,
     test_key, write_artifact,
@@ -35,31 +36,6 @@ struct Run {
     runner_temp: PathBuf,
     workspace: PathBuf,
     _dir: tempfile::TempDir,
-}
-
-fn yaml_str(value: &Yaml) -> String {
-    match value {
-        Yaml::String(s) => s.clone(),
-        Yaml::Bool(b) => b.to_string(),
-        Yaml::Number(n) => n.to_string(),
-        Yaml::Null => String::new(),
-        other => panic!("not a scalar: {other:?}"),
-    }
-}
-
-/// `name=value` lines and `name<<DELIMITER` blocks, as the runner reads them.
-fn parse_output_file(text: &str) -> BTreeMap<String, String> {
-    let mut outputs = BTreeMap::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        if let Some((name, delimiter)) = line.split_once("<<") {
-            let value: Vec<&str> = lines.by_ref().take_while(|l| *l != delimiter).collect();
-            outputs.insert(name.to_owned(), value.join("\n"));
-        } else if let Some((name, value)) = line.split_once('=') {
-            outputs.insert(name.to_owned(), value.to_owned());
-        }
-    }
-    outputs
 }
 
 /// Runs `action.yml` with `with` as the step's inputs under a simulated
@@ -235,7 +211,8 @@ fn run_action_hooked(
         log.extend_from_slice(&output.stdout);
         log.extend_from_slice(&output.stderr);
         let outcome = if output.status.success() { "success" } else { "failure" };
-        let step_outputs = parse_output_file(&std::fs::read_to_string(&output_path).unwrap());
+        let step_outputs: BTreeMap<String, String> =
+            parse_command_file(&std::fs::read_to_string(&output_path).unwrap()).into_iter().collect();
         contexts.get_mut("steps").unwrap().as_object_mut().unwrap().insert(
             id.clone(),
             gha::object([
@@ -267,46 +244,55 @@ fn run_action_hooked(
     Run { outputs, summary, log, failed, runner_temp, workspace, _dir: dir }
 }
 
-/// Every file under `dir`, for the secret scan.
-fn files_under(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            files_under(&entry.path(), found);
-        } else if kind.is_file() {
-            found.push(entry.path());
-        }
-    }
+/// The action in `mode: build` on one runner, then in `mode: sign` on
+/// another that gets only the artifact the first built (as the template's
+/// two jobs pass it through the run's artifact storage). `sign_with` adds
+/// to the sign step's inputs; `before(step, runner temp)` runs before each
+/// step of the sign run.
+fn build_then_sign(
+    build_with: &[(&str, &str)],
+    sign_with: &[(&str, &str)],
+    git_ref: &str,
+    before: &mut dyn FnMut(&str, &Path),
+) -> (Run, Run, tempfile::TempDir) {
+    let built = run_action(build_with, git_ref, "push");
+    assert!(built.failed.is_none(), "build: {:?}\n{}", built.failed, String::from_utf8_lossy(&built.log));
+    let downloaded = tempfile::tempdir().unwrap();
+    let unsigned = PathBuf::from(&built.outputs["artifact"]);
+    std::fs::copy(&unsigned, downloaded.path().join(unsigned.file_name().unwrap())).unwrap();
+    let artifact = downloaded.path().display().to_string();
+    let mut with = vec![("mode", "sign"), ("artifact", artifact.as_str()), ("tool-version", "preinstalled")];
+    with.extend_from_slice(sign_with);
+    let signed = run_action_hooked(&with, git_ref, "push", |_| {}, before);
+    (built, signed, downloaded)
 }
 
 #[test]
 fn a_signed_release_build_reports_outputs_summary_and_a_verifying_artifact() {
-    let run = run_action(
-        &[
-            ("working-directory", "skills/guard"),
-            ("signing-key", TEST_SEED_HEX),
-            ("tool-version", "preinstalled"),
-            ("upload-sarif", "true"),
-        ],
+    let (built, run, _downloaded) = build_then_sign(
+        &[("working-directory", "skills/guard"), ("tool-version", "preinstalled")],
+        &[("signing-key", TEST_SEED_HEX), ("upload-sarif", "true")],
         "refs/tags/v1.2.3",
-        "push",
+        &mut |_, _| {},
     );
     let log = String::from_utf8_lossy(&run.log);
     assert!(run.failed.is_none(), "step {:?} failed:\n{log}", run.failed);
+    assert_eq!(built.outputs["key-id"], "", "the build job builds unsigned");
 
     let o = &run.outputs;
     assert_eq!(o["skill-id"], "acme.guard");
     assert_eq!(o["version"], "1.2.3");
     assert_eq!(o["key-id"], test_key().public().key_id());
     assert_eq!(o["audit-passed"], "true");
-    assert_eq!(o["tests-passed"], "true");
-    assert_eq!(o["payload-sha256"].len(), 64);
+    assert_eq!(o["tests-passed"], "true", "the sign job runs no tests");
+    assert_eq!(o["payload-sha256"], built.outputs["payload-sha256"], "signing changes no signed byte");
     let artifact = PathBuf::from(&o["artifact"]);
     assert!(artifact.is_file(), "{artifact:?}");
     assert!(Path::new(&o["sarif"]).is_file());
     assert!(o["attestation"].ends_with(".intoto.jsonl") && Path::new(&o["attestation"]).is_file());
 
-    // The summary a reviewer sees.
+    // The summaries a reviewer sees: the build job's tests, the sign job's
+    // signature and verification.
     for needle in [
         "## `acme.guard` 1.2.3",
         &format!("| Payload SHA-256 | `{}` |", o["payload-sha256"]),
@@ -315,11 +301,17 @@ fn a_signed_release_build_reports_outputs_summary_and_a_verifying_artifact() {
         "| Audit | passed",
         "### Audit",
         "| `signature_validity` | pass |",
+        "| Tests | not run |",
+    ] {
+        assert!(run.summary.contains(needle), "summary lacks {needle:?}:\n{}", run.summary);
+    }
+    for needle in [
+        "| Signing key | unsigned |",
         "### Tests",
         "| Tests | 2 passed, 0 failed |",
         "| `check/granted.json` | `acme.guard` | passed |",
     ] {
-        assert!(run.summary.contains(needle), "summary lacks {needle:?}:\n{}", run.summary);
+        assert!(built.summary.contains(needle), "build summary lacks {needle:?}:\n{}", built.summary);
     }
 
     // The artifact verifies, and its provenance names the GitHub run.
@@ -345,14 +337,16 @@ fn a_signed_release_build_reports_outputs_summary_and_a_verifying_artifact() {
     std::fs::copy(&artifact, keep.join("github.palyra-skill")).unwrap();
 
     // The key appears nowhere: not in any step's output, the summary, the
-    // outputs, or any file the action wrote.
+    // outputs, or any file either job wrote.
     let key = test_key();
-    assert_clean(&run.log, &key, "the action's log");
-    assert_clean(run.summary.as_bytes(), &key, "the job summary");
-    assert_clean(format!("{:?}", run.outputs).as_bytes(), &key, "the outputs");
     let mut files = Vec::new();
-    files_under(&run.runner_temp, &mut files);
-    files_under(&run.workspace, &mut files);
+    for job in [&built, &run] {
+        assert_clean(&job.log, &key, "the action's log");
+        assert_clean(job.summary.as_bytes(), &key, "the job summary");
+        assert_clean(format!("{:?}", job.outputs).as_bytes(), &key, "the outputs");
+        files_under(&job.runner_temp, &mut files);
+        files_under(&job.workspace, &mut files);
+    }
     assert!(files.len() > 10, "{files:?}");
     for file in &files {
         assert_clean(&std::fs::read(file).unwrap(), &key, &file.display().to_string());
@@ -371,7 +365,6 @@ fn a_pull_request_builds_unsigned_audits_tests_and_annotates() {
     // The fixture skill has audit warnings, so `fail-on: warning` fails the
     // job in the last step, after writing every output and the summary.
     assert_eq!(run.failed.as_ref().map(|(step, code)| (step.as_str(), *code)), Some(("report", 1)), "{log}");
-    assert!(log.contains("::notice title=cargo-palyra-skill::no signing-key: building unsigned"), "{log}");
     assert!(log.contains("::warning title="), "{log}");
     assert!(log.contains("::error title=cargo-palyra-skill::the audit failed (fail-on: warning)"), "{log}");
     assert!(o.is_empty(), "outputs are only read from a successful action");
@@ -389,29 +382,61 @@ fn a_pull_request_builds_unsigned_audits_tests_and_annotates() {
     assert_eq!(passing.outputs["audit-passed"], "true");
 }
 
+/// The build mode never takes a key and the sign mode never compiles:
+/// each refuses, before anything runs, what would break that.
 #[test]
-fn a_release_without_a_key_fails_with_a_clear_message() {
-    let run = run_action(
-        &[("working-directory", "skills/guard"), ("tool-version", "preinstalled")],
-        "refs/tags/v1.2.3",
-        "push",
+fn each_mode_refuses_what_it_must_never_do() {
+    let refused = |with: &[(&str, &str)], step: &str, message: &str| {
+        let mut inputs = vec![("working-directory", "skills/guard"), ("tool-version", "preinstalled")];
+        inputs.extend_from_slice(with);
+        let run = run_action(&inputs, "refs/tags/v1.2.3", "push");
+        let log = String::from_utf8_lossy(&run.log);
+        assert_eq!(run.failed, Some((step.to_owned(), 2)), "{with:?}:\n{log}");
+        assert!(log.contains(message), "{with:?}: no `{message}` in\n{log}");
+        assert!(!run.runner_temp.join("palyra-skill/build.json").exists(), "{with:?}: nothing was built");
+        assert_clean(&run.log, &test_key(), "the log");
+    };
+    refused(&[("signing-key", TEST_SEED_HEX)], "setup", "mode: build never takes signing-key");
+    refused(&[("registry-key", TEST_SEED_HEX)], "setup", "mode: build never takes registry-key");
+    refused(&[("registry-dir", "registry")], "setup", "set registry-dir on the mode: sign step");
+    refused(&[("mode", "release")], "setup", "mode is 'release'");
+    refused(
+        &[("mode", "sign"), ("signing-key", TEST_SEED_HEX)],
+        "setup",
+        "mode: sign signs an artifact a build job made",
     );
-    let log = String::from_utf8_lossy(&run.log);
-    assert_eq!(run.failed, Some(("build".to_owned(), 2)), "{log}");
-    assert!(log.contains("signing-key is empty, and this build must be signed"), "{log}");
-    assert!(log.contains("a release build of refs/tags/v1.2.3"), "{log}");
+    refused(
+        &[("mode", "sign"), ("artifact", "dist/x.palyra-skill")],
+        "setup",
+        "mode: sign needs signing-key",
+    );
+    // A crate given as the artifact: the sign mode compiles nothing.
+    refused(
+        &[("mode", "sign"), ("artifact", "skills/guard"), ("signing-key", TEST_SEED_HEX)],
+        "sign",
+        "is a crate: mode: sign never compiles",
+    );
+    // An artifact that is already signed: not what a keyless build makes.
+    let signed = tempfile::tempdir().unwrap();
+    let artifact = write_artifact(
+        signed.path(),
+        "acme.guard-1.2.3.palyra-skill",
+        &fixture_text("vectors/inputs/skill.toml"),
+        sbom_with(&[]),
+        &test_key(),
+    );
+    refused(
+        &[("mode", "sign"), ("artifact", artifact.to_str().unwrap()), ("signing-key", TEST_SEED_HEX)],
+        "sign",
+        "already holds `signature.json`, and `--require-unsigned` expects the unsigned artifact",
+    );
 }
 
 #[test]
 fn annotations_for_skill_toml_findings_name_the_file_and_line() {
     // A manifest with a wildcard host: a finding tied to a line of skill.toml.
     let run = run_action(
-        &[
-            ("working-directory", "skills/guard"),
-            ("tool-version", "preinstalled"),
-            ("signing-key", TEST_SEED_HEX),
-            ("run-tests", "false"),
-        ],
+        &[("working-directory", "skills/guard"), ("tool-version", "preinstalled"), ("run-tests", "false")],
         "refs/heads/main",
         "push",
     );
@@ -445,10 +470,9 @@ fn a_release_can_publish_to_a_registry_and_diff_against_the_previous_release() {
     let previous = previous.to_str().unwrap();
     let registry = tempfile::tempdir().unwrap();
     let registry_dir = registry.path().to_str().unwrap();
-    let run = run_action(
+    let (_built, run, _downloaded) = build_then_sign(
+        &[("working-directory", "skills/guard"), ("tool-version", "preinstalled")],
         &[
-            ("working-directory", "skills/guard"),
-            ("tool-version", "preinstalled"),
             ("signing-key", TEST_SEED_HEX),
             ("registry-dir", registry_dir),
             ("registry-key", REGISTRY_SEED_HEX),
@@ -456,7 +480,7 @@ fn a_release_can_publish_to_a_registry_and_diff_against_the_previous_release() {
             ("fail-on-escalation", "true"),
         ],
         "refs/tags/v1.2.3",
-        "push",
+        &mut |_, _| {},
     );
     let log = String::from_utf8_lossy(&run.log);
     // The fixture raises the fuel budget over the previous release's and
@@ -507,10 +531,8 @@ impl InstallRig {
         let installs = dir.path().join("installs.log");
         std::fs::write(
             fake.join("cargo"),
-            // With `$TAMPER_TOOL` set, any other cargo command also does
-            // what a hostile build script could: replace the installed tool.
             format!(
-                "#!/bin/sh\nif [ \"$1\" = install ]; then\n  echo \"$*\" >> '{log}'\n  cp '{bin}' \"$HOME/.cargo/bin/cargo-palyra-skill\"\n  exit 0\nfi\nif [ -n \"$TAMPER_TOOL\" ]; then t=\"$HOME/.cargo/bin/cargo-palyra-skill\"; cp \"$t\" \"$t.new\" && printf x >> \"$t.new\" && mv \"$t.new\" \"$t\"; fi\nexec '{real}' \"$@\"\n",
+                "#!/bin/sh\nif [ \"$1\" = install ]; then\n  echo \"$*\" >> '{log}'\n  cp '{bin}' \"$HOME/.cargo/bin/cargo-palyra-skill\"\n  exit 0\nfi\nexec '{real}' \"$@\"\n",
                 log = installs.display(),
                 bin = env!("CARGO_BIN_EXE_cargo-palyra-skill"),
                 real = real_cargo.trim(),
@@ -567,10 +589,6 @@ impl InstallRig {
     }
 
     fn run(&self, with: &[(&str, &str)]) -> Run {
-        self.run_with_env(with, &[])
-    }
-
-    fn run_with_env(&self, with: &[(&str, &str)], extra: &[(&'static str, &str)]) -> Run {
         let mut inputs = vec![("working-directory", "skills/guard"), ("run-tests", "false")];
         inputs.extend_from_slice(with);
         run_action_with(&inputs, "refs/heads/main", "push", |env| {
@@ -584,7 +602,6 @@ impl InstallRig {
             if let Some(ca) = &self.ca {
                 env.push(("CURL_CA_BUNDLE", ca.display().to_string()));
             }
-            env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
         })
     }
 
@@ -597,115 +614,31 @@ impl InstallRig {
     }
 }
 
-/// A release of the freshly built binary, as `.github/workflows/release.yml`
-/// makes it (`package.sh`, then `sha256sum`), under `root/v<version>/`.
+/// A release of the freshly built binary under `root/v<version>/`
+/// (`runner::make_release`): the archive's name and that folder.
 fn make_release(root: &Path) -> (String, PathBuf) {
-    let version = env!("CARGO_PKG_VERSION");
-    let target = match std::env::consts::ARCH {
-        "x86_64" => "x86_64-unknown-linux-gnu",
-        "aarch64" => "aarch64-unknown-linux-gnu",
-        other => panic!("no release target for {other}"),
-    };
-    let dir = root.join(format!("v{version}"));
-    let status = std::process::Command::new(Path::new(REPO).join(".github/release/package.sh"))
-        .arg(env!("CARGO_BIN_EXE_cargo-palyra-skill"))
-        .args([version, target])
-        .arg(&dir)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let archive = format!("cargo-palyra-skill-v{version}-{target}.tar.gz");
-    let sums = std::process::Command::new("sha256sum").arg(&archive).current_dir(&dir).output().unwrap();
-    assert!(sums.status.success());
-    std::fs::write(dir.join("SHA256SUMS"), sums.stdout).unwrap();
-    (archive, dir)
+    let dir = root.join(format!("v{}", env!("CARGO_PKG_VERSION")));
+    (runner::make_release(&dir), dir)
 }
 
-/// A static HTTPS file server on loopback (Python's `http.server` behind
-/// `ssl`, with a certificate for 127.0.0.1 that `openssl` makes): GET of a
-/// file under `root`, 404 otherwise. The action downloads over HTTPS only,
-/// so the runner trusts this certificate through `CURL_CA_BUNDLE`, as a
-/// runner behind a corporate CA would. Returns the base URL, the paths it
-/// was asked for (as a function) and the certificate.
+/// A static HTTPS server on loopback for 127.0.0.1 (`runner::serve`). The
+/// action downloads over HTTPS only, so the runner trusts its certificate
+/// through `CURL_CA_BUNDLE`, as a runner behind a corporate CA would.
 struct Server {
     url: String,
-    log: PathBuf,
     cert: PathBuf,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
+    inner: runner::Server,
 }
 
 impl Server {
     fn seen(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_owned).collect()
+        self.inner.seen()
     }
 }
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-const HTTPS_SERVER: &str = r#"
-import http.server, ssl, sys
-root, log, cert, key = sys.argv[1:5]
-class Handler(http.server.SimpleHTTPRequestHandler):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, directory=root, **kwargs)
-    def do_GET(self):
-        with open(log, "a") as f:
-            f.write(self.path + "\n")
-        super().do_GET()
-    def log_message(self, *args):
-        pass
-server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-context.load_cert_chain(cert, key)
-server.socket = context.wrap_socket(server.socket, server_side=True)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"#;
 
 fn serve(root: &Path) -> Server {
-    use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key, log) = (dir.path().join("cert.pem"), dir.path().join("key.pem"), dir.path().join("seen"));
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl makes the test server's certificate");
-    assert!(status.success());
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", HTTPS_SERVER])
-        .arg(root)
-        .arg(&log)
-        .arg(&cert)
-        .arg(&key)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut port).unwrap();
-    let url = format!("https://127.0.0.1:{}", port.trim());
-    Server { url, log, cert, child, _dir: dir }
+    let inner = runner::serve(root, "IP:127.0.0.1");
+    Server { url: format!("https://127.0.0.1:{}", inner.port), cert: inner.cert.clone(), inner }
 }
 
 #[test]
@@ -807,26 +740,6 @@ fn the_release_download_is_https_only_and_attested_where_gh_exists() {
     assert_eq!(run.failed, Some(("install".to_owned(), 2)), "{log}");
     assert!(log.contains("is not an https:// URL"), "{log}");
     assert_eq!(server.seen().len(), seen_before);
-}
-
-/// A cargo that replaces the installed tool while the skill compiles (what
-/// a hostile build script could do): the sign step refuses to hand the
-/// replaced binary the key.
-#[test]
-fn a_tool_replaced_during_the_build_never_gets_the_key() {
-    let releases = tempfile::tempdir().unwrap();
-    let _release = make_release(releases.path());
-    let server = serve(releases.path());
-    let rig = InstallRig::trusting(&server);
-    let run = rig.run_with_env(
-        &[("release-url", &server.url), ("signing-key", TEST_SEED_HEX)],
-        &[("TAMPER_TOOL", "1")],
-    );
-    let log = String::from_utf8_lossy(&run.log);
-    assert_eq!(run.failed, Some(("sign".to_owned(), 2)), "{log}");
-    assert!(log.contains("changed since it was installed"), "{log}");
-    assert!(log.contains("refusing to hand it the signing key"), "{log}");
-    assert!(!run.runner_temp.join("palyra-skill/sign.json").exists());
 }
 
 #[test]
@@ -1096,7 +1009,6 @@ fn with_an_advisory_database_vulnerable_dependencies_fail_the_audit_and_are_show
         &[
             ("working-directory", "skills/guard"),
             ("tool-version", "preinstalled"),
-            ("signing-key", TEST_SEED_HEX),
             ("run-tests", "false"),
             ("advisory-db", db.to_str().unwrap()),
         ],
@@ -1126,53 +1038,63 @@ fn with_an_advisory_database_vulnerable_dependencies_fail_the_audit_and_are_show
     // `annotations_for_skill_toml_findings_name_the_file_and_line`.
 }
 
+/// A pull request of the guard skill against a base branch `main` that
+/// holds its fuel baseline: `change(skill dir)` makes the pull request's
+/// commit, as `actions/checkout` leaves it (`origin` is the repository, the
+/// base branch never fetched).
+fn pull_request(with: &[(&str, &str)], change: impl FnOnce(&Path)) -> Run {
+    let mut inputs = vec![("working-directory", "skills/guard"), ("tool-version", "preinstalled")];
+    inputs.extend_from_slice(with);
+    run_action_with(&inputs, "refs/pull/9/merge", "pull_request", |env| {
+        let var = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).unwrap();
+        let workspace = PathBuf::from(var("GITHUB_WORKSPACE"));
+        let skill = workspace.join("skills/guard");
+        let saved = cmd()
+            .args(["test", "--save-baseline"])
+            .current_dir(&skill)
+            .env("CARGO_TARGET_DIR", var("CARGO_TARGET_DIR"))
+            .output()
+            .unwrap();
+        assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+        git(&workspace, &["init", "-q"]);
+        git(&workspace, &["add", "-A"]);
+        git(&workspace, &["commit", "-qm", "base"]);
+        let origin = workspace.parent().unwrap().join("origin.git");
+        git(&workspace, &["clone", "-q", "--bare", ".", origin.to_str().unwrap()]);
+        git(&workspace, &["remote", "add", "origin", origin.to_str().unwrap()]);
+        git(&workspace, &["checkout", "-qb", "change"]);
+        change(&skill);
+        git(&workspace, &["add", "-A"]);
+        git(&workspace, &["commit", "-qm", "change"]);
+        env.push(("GITHUB_BASE_REF", "main".into()));
+        env.push(("GITHUB_HEAD_REF", "change".into()));
+    })
+}
+
+/// Five parses of the policy instead of one: the fuel of every case grows.
+fn slow_down(skill: &Path) {
+    let source = skill.join("src/lib.rs");
+    let text = std::fs::read_to_string(&source).unwrap().replace(
+        "let Ok(policy) = serde_json::from_str::<Value>(POLICY) else {",
+        "for _ in 0..4 { let _ = std::hint::black_box(serde_json::from_str::<Value>(std::hint::black_box(POLICY))); }\n    let Ok(policy) = serde_json::from_str::<Value>(POLICY) else {",
+    );
+    std::fs::write(&source, text).unwrap();
+}
+
 #[test]
 fn a_pull_request_holds_fuel_to_the_base_branchs_baseline() {
-    let run = run_action_with(
-        &[("working-directory", "skills/guard"), ("tool-version", "preinstalled")],
-        "refs/pull/9/merge",
-        "pull_request",
-        |env| {
-            let var = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).unwrap();
-            let workspace = PathBuf::from(var("GITHUB_WORKSPACE"));
-            let skill = workspace.join("skills/guard");
-            // The base branch: the skill and the baseline of its fuel.
-            let saved = cmd()
-                .args(["test", "--save-baseline"])
-                .current_dir(&skill)
-                .env("CARGO_TARGET_DIR", var("CARGO_TARGET_DIR"))
-                .output()
-                .unwrap();
-            assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
-            git(&workspace, &["init", "-q"]);
-            git(&workspace, &["add", "-A"]);
-            git(&workspace, &["commit", "-qm", "base"]);
-            let origin = workspace.parent().unwrap().join("origin.git");
-            git(&workspace, &["clone", "-q", "--bare", ".", origin.to_str().unwrap()]);
-            // As actions/checkout leaves it: `origin` is the repository, and
-            // the base branch was never fetched.
-            git(&workspace, &["remote", "add", "origin", origin.to_str().unwrap()]);
-            // The pull request: five parses of the policy instead of one, and
-            // its own baseline rewritten to match (the base's still counts).
-            git(&workspace, &["checkout", "-qb", "change"]);
-            let source = skill.join("src/lib.rs");
-            let text = std::fs::read_to_string(&source).unwrap().replace(
-                "let Ok(policy) = serde_json::from_str::<Value>(POLICY) else {",
-                "for _ in 0..4 { let _ = std::hint::black_box(serde_json::from_str::<Value>(std::hint::black_box(POLICY))); }\n    let Ok(policy) = serde_json::from_str::<Value>(POLICY) else {",
-            );
-            std::fs::write(&source, text).unwrap();
-            let base: Value =
-                serde_json::from_slice(&std::fs::read(skill.join("fuel-baseline.json")).unwrap()).unwrap();
-            let mut inflated = base.clone();
-            for fuel in inflated["cases"].as_object_mut().unwrap().values_mut() {
-                *fuel = Value::from(fuel.as_u64().unwrap() * 10);
-            }
-            std::fs::write(skill.join("fuel-baseline.json"), inflated.to_string()).unwrap();
-            git(&workspace, &["commit", "-qam", "change"]);
-            env.push(("GITHUB_BASE_REF", "main".into()));
-            env.push(("GITHUB_HEAD_REF", "change".into()));
-        },
-    );
+    // The pull request slows every case down and rewrites its own baseline
+    // to match; the base's still counts.
+    let run = pull_request(&[], |skill| {
+        slow_down(skill);
+        let base: Value =
+            serde_json::from_slice(&std::fs::read(skill.join("fuel-baseline.json")).unwrap()).unwrap();
+        let mut inflated = base.clone();
+        for fuel in inflated["cases"].as_object_mut().unwrap().values_mut() {
+            *fuel = Value::from(fuel.as_u64().unwrap() * 10);
+        }
+        std::fs::write(skill.join("fuel-baseline.json"), inflated.to_string()).unwrap();
+    });
     let log = String::from_utf8_lossy(&run.log);
     assert_eq!(run.failed.as_ref().map(|(step, code)| (step.as_str(), *code)), Some(("report", 1)), "{log}");
     assert!(log.contains("Fuel is compared with skills/guard/fuel-baseline.json on main"), "{log}");
@@ -1193,40 +1115,108 @@ fn a_pull_request_holds_fuel_to_the_base_branchs_baseline() {
     assert!(cells[6].contains("**regressed**"), "{row}");
 }
 
+/// A pull request that deletes the baseline is still held to the base
+/// branch's, and says so.
+#[test]
+fn a_pull_request_that_deletes_the_baseline_is_held_to_the_base_branchs() {
+    let run = pull_request(&[], |skill| {
+        slow_down(skill);
+        std::fs::remove_file(skill.join("fuel-baseline.json")).unwrap();
+    });
+    let log = String::from_utf8_lossy(&run.log);
+    assert_eq!(run.failed.as_ref().map(|(step, code)| (step.as_str(), *code)), Some(("report", 1)), "{log}");
+    assert!(log.contains("Fuel is compared with skills/guard/fuel-baseline.json on main"), "{log}");
+    assert!(
+        log.contains(
+            "::warning title=cargo-palyra-skill::this pull request has no fuel-baseline.json, but main has"
+        ),
+        "{log}"
+    );
+    assert!(log.contains("regressed against the fuel baseline"), "{log}");
+}
+
+/// A renamed case is a removed one and a new one: the removed one fails
+/// unless the pull request says it may go, and the summary lists it.
+#[test]
+fn a_pull_request_that_renames_a_case_fails_unless_removed_cases_are_allowed() {
+    let rename = |skill: &Path| {
+        let cases = skill.join("fixtures/check");
+        std::fs::rename(cases.join("granted.json"), cases.join("granted-renamed.json")).unwrap();
+    };
+    let run = pull_request(&[], rename);
+    let log = String::from_utf8_lossy(&run.log);
+    assert_eq!(run.failed.as_ref().map(|(step, code)| (step.as_str(), *code)), Some(("report", 1)), "{log}");
+    assert!(
+        log.contains("::error title=removed test case,file=skills/guard/fixtures/check/granted.json::check/granted.json: in the baseline"),
+        "{log}"
+    );
+    assert!(log.contains("1 test case(s) of the fuel baseline no longer ran (deleted or renamed)"), "{log}");
+    let row = |summary: &str, status: &str| {
+        summary
+            .lines()
+            .any(|l| l.starts_with("| `check/granted.json` |") && l.ends_with(&format!("| {status} |")))
+    };
+    assert!(row(&run.summary, "**removed**"), "{}", run.summary);
+    assert!(run.summary.contains("| `check/granted-renamed.json` |"), "{}", run.summary);
+
+    let allowed = pull_request(&[("allow-removed-cases", "true")], rename);
+    let log = String::from_utf8_lossy(&allowed.log);
+    assert!(allowed.failed.is_none(), "{log}");
+    assert!(row(&allowed.summary, "removed (allowed)"), "{}", allowed.summary);
+}
+
 /// A new skill, as `new` leaves it (committed, with its lock file), cloned
 /// and released by the Action with no step by hand; a tag that does not
 /// name its version is refused before anything is signed.
 #[test]
 fn a_new_skill_cloned_as_is_releases_through_the_action() {
     let started = std::time::Instant::now();
+    let authored = tempfile::tempdir().unwrap();
     let scaffold = |env: &mut Vec<(&'static str, String)>| {
         let var = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).unwrap();
         let workspace = PathBuf::from(var("GITHUB_WORKSPACE"));
-        let authored = workspace.parent().unwrap().join("authored/weather");
-        cmd()
-            .args(["-q", "new", "--publisher", "acme"])
-            .arg(&authored)
-            .envs(GIT_IDENTITY)
-            .env("CARGO_TARGET_DIR", var("CARGO_TARGET_DIR"))
-            .assert()
-            .success();
+        let authored = authored.path().join("weather");
+        if !authored.exists() {
+            cmd()
+                .args(["-q", "new", "--publisher", "acme"])
+                .arg(&authored)
+                .envs(GIT_IDENTITY)
+                .env("CARGO_TARGET_DIR", var("CARGO_TARGET_DIR"))
+                .assert()
+                .success();
+        }
         git(&workspace, &["clone", "-q", authored.to_str().unwrap(), "skills/weather"]);
     };
-    let with = [
-        ("working-directory", "skills/weather"),
-        ("signing-key", TEST_SEED_HEX),
-        ("tool-version", "preinstalled"),
-    ];
-    let run = run_action_with(&with, "refs/tags/v0.1.0", "push", scaffold);
-    let log = String::from_utf8_lossy(&run.log);
-    assert!(run.failed.is_none(), "step {:?} failed:\n{log}", run.failed);
-    let o = &run.outputs;
+    let build = |git_ref: &str| {
+        run_action_with(
+            &[("working-directory", "skills/weather"), ("tool-version", "preinstalled")],
+            git_ref,
+            "push",
+            scaffold,
+        )
+    };
+    let built = build("refs/tags/v0.1.0");
+    let log = String::from_utf8_lossy(&built.log);
+    assert!(built.failed.is_none(), "step {:?} failed:\n{log}", built.failed);
+    let o = &built.outputs;
     assert_eq!((o["skill-id"].as_str(), o["version"].as_str()), ("acme.weather", "0.1.0"));
-    assert_eq!(o["key-id"], test_key().public().key_id());
     assert_eq!((o["audit-passed"].as_str(), o["tests-passed"].as_str()), ("true", "true"));
+    let signed = run_action(
+        &[
+            ("mode", "sign"),
+            ("artifact", o["artifact"].as_str()),
+            ("signing-key", TEST_SEED_HEX),
+            ("tool-version", "preinstalled"),
+        ],
+        "refs/tags/v0.1.0",
+        "push",
+    );
+    let log = String::from_utf8_lossy(&signed.log);
+    assert!(signed.failed.is_none(), "step {:?} failed:\n{log}", signed.failed);
+    assert_eq!(signed.outputs["key-id"], test_key().public().key_id());
     cmd()
         .args(["verify", "--trusted-publisher", &format!("acme={TEST_PUBLIC_HEX}")])
-        .arg(&o["artifact"])
+        .arg(&signed.outputs["artifact"])
         .assert()
         .success();
     eprintln!(
@@ -1234,9 +1224,11 @@ fn a_new_skill_cloned_as_is_releases_through_the_action() {
         started.elapsed().as_secs_f64()
     );
 
-    let mismatch = run_action_with(&with, "refs/tags/v0.2.0", "push", scaffold);
+    // A tag that does not name the version fails the build job, before
+    // anything could be signed.
+    let mismatch = build("refs/tags/v0.2.0");
     let log = String::from_utf8_lossy(&mismatch.log);
-    assert_eq!(mismatch.failed.as_ref().map(|(s, c)| (s.as_str(), *c)), Some(("build", 2)), "{log}");
+    assert_eq!(mismatch.failed.as_ref().map(|(s, c)| (s.as_str(), *c)), Some(("tag", 2)), "{log}");
     assert!(log.contains("the tag v0.2.0 does not match the crate's version 0.1.0"), "{log}");
 }
 
@@ -1329,15 +1321,10 @@ fn the_workflow_template_attests_each_release_artifact() {
 fn the_verify_step_holds_a_bundle_beside_the_artifact_to_this_repository() {
     let bundle =
         std::fs::read(Path::new(REPO).join("fixtures/attestations/public-rekor.sigstore.json")).unwrap();
-    let run = run_action_hooked(
-        &[
-            ("working-directory", "skills/guard"),
-            ("signing-key", TEST_SEED_HEX),
-            ("tool-version", "preinstalled"),
-        ],
+    let (_built, run, _downloaded) = build_then_sign(
+        &[("working-directory", "skills/guard"), ("tool-version", "preinstalled")],
+        &[("signing-key", TEST_SEED_HEX)],
         "refs/tags/v1.2.3",
-        "push",
-        |_| {},
         &mut |step, runner_temp| {
             if step != "verify" {
                 return;

@@ -39,3 +39,4 @@ mod terminal;
 mod tiers;
 mod vectors;
 mod verify;
+mod workflow;
