@@ -416,6 +416,33 @@ fn each_mode_refuses_what_it_must_never_do() {
         "sign",
         "is a crate: mode: sign never compiles",
     );
+    // Signing in the job that built (an honest mistake): refused.
+    let built = run_action(
+        &[("working-directory", "skills/guard"), ("tool-version", "preinstalled"), ("run-tests", "false")],
+        "refs/tags/v1.2.3",
+        "push",
+    );
+    assert!(built.failed.is_none(), "{}", String::from_utf8_lossy(&built.log));
+    let same_job = run_action_with(
+        &[
+            ("mode", "sign"),
+            ("artifact", built.outputs["artifact"].as_str()),
+            ("signing-key", TEST_SEED_HEX),
+            ("tool-version", "preinstalled"),
+        ],
+        "refs/tags/v1.2.3",
+        "push",
+        |env| {
+            for (name, value) in env.iter_mut() {
+                if *name == "RUNNER_TEMP" {
+                    *value = built.runner_temp.display().to_string();
+                }
+            }
+        },
+    );
+    let log = String::from_utf8_lossy(&same_job.log);
+    assert_eq!(same_job.failed, Some(("setup".to_owned(), 2)), "{log}");
+    assert!(log.contains("this job already ran the action with mode: build"), "{log}");
     // An artifact that is already signed: not what a keyless build makes.
     let signed = tempfile::tempdir().unwrap();
     let artifact = write_artifact(
