@@ -265,7 +265,10 @@ fn new_lists_what_it_wrote_and_starts_a_git_repository_unless_told_not_to() {
         assert!(stdout.contains(&format!("\n  {file}\n")), "{file} not listed:\n{stdout}");
     }
     assert!(stdout.contains("  .github/workflows/skill.yml  (GitHub workflow"), "{stdout}");
-    assert!(stdout.contains("  .git/ (a new git repository; `--vcs none` skips it)"), "{stdout}");
+    assert!(
+        stdout.contains("  .git/ (a new git repository on branch `main`; `--vcs none` skips it)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("\n  Cargo.lock\n"), "{stdout}");
     assert!(home.path().join("fresh/.git").is_dir());
 
@@ -299,6 +302,91 @@ fn new_writes_the_lock_file_ignores_keys_and_makes_the_first_commit() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((report["lockfile"].as_bool(), report["commit"].as_str()), (Some(true), Some("created")));
+/// `git ARGS` in `dir` under the git configuration `config`: its stdout.
+fn git_with(config: &Path, dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", config)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .envs(GIT_IDENTITY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Whatever git's default branch is (`init.defaultBranch` set to `master`,
+/// to `trunk`, or not set), the repository `new` makes starts on `main`,
+/// the branch its workflow checks on push, and the first commit is there.
+/// Inside a work tree on another branch, `new` says pushes there are never
+/// checked, and how to change either side.
+#[test]
+fn a_new_repository_is_on_the_workflows_branch_whatever_gits_default() {
+    let home = tempfile::tempdir().unwrap();
+    for default in [None, Some("master"), Some("trunk")] {
+        let name = format!("branch-{}", default.unwrap_or("unset"));
+        let config = home.path().join(format!("{name}.gitconfig"));
+        let setting = default.map(|b| format!("[init]\n\tdefaultBranch = {b}\n")).unwrap_or_default();
+        std::fs::write(&config, setting).unwrap();
+        // The setting is in force: a plain `git init` takes it.
+        let plain = home.path().join(format!("{name}-plain"));
+        std::fs::create_dir_all(&plain).unwrap();
+        git_with(&config, &plain, &["init", "--quiet"]);
+        let expected = default.unwrap_or("master");
+        assert_eq!(git_with(&config, &plain, &["symbolic-ref", "--short", "HEAD"]), expected);
+
+        let out = tool(home.path(), home.path())
+            .env("GIT_CONFIG_GLOBAL", &config)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .envs(GIT_IDENTITY)
+            .args(["new", &name, "--message-format", "json"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {stderr}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!((report["git"].as_str(), report["branch"].as_str()), (Some("initialized"), Some("main")));
+        assert_eq!(report["commit"], "created", "{name}: {stderr}");
+        let crate_dir = home.path().join(&name);
+        assert_eq!(git_with(&config, &crate_dir, &["rev-parse", "--abbrev-ref", "HEAD"]), "main", "{name}");
+        assert_eq!(git_with(&config, &crate_dir, &["branch", "--list", "--format=%(refname:short)"]), "main");
+        assert!(!stderr.contains("never checked"), "{name}: {stderr}");
+        let workflow = std::fs::read_to_string(crate_dir.join(".github/workflows/skill.yml")).unwrap();
+        assert!(workflow.contains("branches: [main]"), "the branch the workflow checks");
+    }
+
+    // An existing work tree on `trunk`: no new repository, and a warning.
+    let config = home.path().join("branch-trunk.gitconfig");
+    let mono = home.path().join("mono");
+    std::fs::create_dir_all(&mono).unwrap();
+    git_with(&config, &mono, &["init", "--quiet"]);
+    let out = tool(home.path(), &mono)
+        .env("GIT_CONFIG_GLOBAL", &config)
+        .args(["new", "inner", "--message-format", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["git"].as_str(), report["branch"].as_str()), (Some("existing"), Some("trunk")));
+    for part in [
+        "warning: the repository's branch is `trunk`, but `",
+        "skill.yml` checks pushes to `main` only (`branches: [main]`), so pushes to `trunk` are never checked",
+        "rename the branch (`git branch -m trunk main`)",
+        "or change `branches: [main]` and `refs/heads/main` in the workflow to `trunk`",
+    ] {
+        assert!(stderr.contains(part), "{part}: {stderr}");
+    }
+    assert_eq!(git_with(&config, &mono, &["symbolic-ref", "--short", "HEAD"]), "trunk", "left as it was");
+    // On `main` it says nothing.
+    git_with(&config, &mono, &["symbolic-ref", "HEAD", "refs/heads/main"]);
+    let out =
+        tool(home.path(), &mono).env("GIT_CONFIG_GLOBAL", &config).args(["new", "second"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("never checked"));
+}
+
     let crate_dir = home.path().join("weather");
     let git = |args: &[&str]| {
         let out = std::process::Command::new("git").args(args).current_dir(&crate_dir).output().unwrap();

@@ -19,9 +19,10 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
 /// and safe wrappers over the eight host functions), test cases in
 /// `fixtures/check/` (granted, not granted, denied), `.gitignore` (which
 /// also ignores key files), a README, a GitHub workflow, and `Cargo.lock`
-/// (the workflow builds `--locked`). In a new git repository it makes the
-/// first commit (`--no-commit` leaves it to you). Refuses a non-empty
-/// directory.
+/// (the workflow builds `--locked`). A new git repository starts on branch
+/// `main`, the one the workflow checks on push, and gets the first commit
+/// (`--no-commit` leaves it to you); inside an existing work tree, a
+/// branch other than `main` is a warning. Refuses a non-empty directory.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
@@ -65,6 +66,10 @@ struct Report {
     /// `initialized`, `existing` (inside a work tree already), `none`
     /// (`--vcs none`) or `unavailable` (no `git` on PATH).
     git: &'static str,
+    /// The repository's branch: `main` in a new one (the workflow's); in an
+    /// existing one, whatever it is (a warning says when it is not `main`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    branch: Option<String>,
     /// Whether `Cargo.lock` was written.
     lockfile: bool,
     /// The first commit: `created`, `skipped` (`--no-commit`, or not a new
@@ -72,30 +77,60 @@ struct Report {
     commit: &'static str,
 }
 
-/// `git init` at `path` unless it is already inside a work tree.
+/// The branch the workflow `new` writes checks on push (`branches: [main]`).
+const WORKFLOW_BRANCH: &str = "main";
+
+/// `git ARGS` in `path`, its output captured.
+fn git(path: &Path, args: &[&str]) -> std::io::Result<std::process::Output> {
+    std::process::Command::new("git").args(args).current_dir(path).stdin(std::process::Stdio::null()).output()
+}
+
+/// `git init` at `path` unless it is already inside a work tree. A new
+/// repository starts on `main`, the workflow's branch, whatever git's
+/// `init.defaultBranch` says (`master` when nothing does).
 fn init_git(path: &Path, shell: &mut Shell) -> &'static str {
-    let inside = std::process::Command::new("git")
-        .args(["rev-parse", "--is-inside-work-tree"])
-        .current_dir(path)
-        .stderr(std::process::Stdio::null())
-        .output();
-    match inside {
+    match git(path, &["rev-parse", "--is-inside-work-tree"]) {
         Err(_) => {
             shell.warn("`git` is not on PATH: no repository was created (install git, or pass `--vcs none`)");
             "unavailable"
         }
         Ok(out) if out.status.success() => "existing",
-        Ok(_) => match std::process::Command::new("git").args(["init", "--quiet"]).current_dir(path).status()
-        {
-            Ok(status) if status.success() => "initialized",
-            _ => {
-                shell.warn(format_args!(
-                    "`git init` failed in `{}`: no repository was created",
-                    path.display()
-                ));
-                "unavailable"
+        Ok(_) => {
+            // `symbolic-ref` on the unborn branch, rather than `init -b`,
+            // which git before 2.28 does not know.
+            let head = format!("refs/heads/{WORKFLOW_BRANCH}");
+            let made = git(path, &["init", "--quiet"]).and_then(|init| {
+                if init.status.success() { git(path, &["symbolic-ref", "HEAD", &head]) } else { Ok(init) }
+            });
+            match made {
+                Ok(out) if out.status.success() => "initialized",
+                _ => {
+                    shell.warn(format_args!(
+                        "`git init` failed in `{}`: no repository was created",
+                        path.display()
+                    ));
+                    "unavailable"
+                }
             }
-        },
+        }
+    }
+}
+
+/// The repository's current branch (unborn or not); none when HEAD is
+/// detached or git cannot say.
+fn current_branch(path: &Path) -> Option<String> {
+    let out = git(path, &["symbolic-ref", "--quiet", "--short", "HEAD"]).ok()?;
+    let branch = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && !branch.is_empty()).then_some(branch)
+}
+
+/// Says so when pushes to `branch` would never run the workflow.
+fn warn_branch(path: &Path, branch: &str, shell: &mut Shell) {
+    if branch != WORKFLOW_BRANCH {
+        shell.warn(format_args!(
+            "the repository's branch is `{branch}`, but `{}` checks pushes to `{WORKFLOW_BRANCH}` only (`branches: [{WORKFLOW_BRANCH}]`), so pushes to `{branch}` are never checked: rename the branch (`git branch -m {branch} {WORKFLOW_BRANCH}`), or change `branches: [{WORKFLOW_BRANCH}]` and `refs/heads/{WORKFLOW_BRANCH}` in the workflow to `{branch}`",
+            path.join(".github/workflows/skill.yml").display()
+        ));
     }
 }
 
@@ -112,6 +147,13 @@ impl Opts {
             Vcs::Git => init_git(&self.path, shell),
             Vcs::None => "none",
         };
+        let branch = match git {
+            "initialized" | "existing" => current_branch(&self.path),
+            _ => None,
+        };
+        if let Some(branch) = &branch {
+            warn_branch(&self.path, branch, shell);
+        }
         if scaffold::tool_commit().is_none() {
             shell.warn(
                 "this cargo-palyra-skill was built locally and knows no commit of its own: set `PALYRA_SKILL_ACTION_SHA` in `.github/workflows/skill.yml` to the commit of the action you trust (the workflow stops until you do)",
@@ -129,6 +171,7 @@ impl Opts {
             tool_id,
             files: scaffold::FILES.iter().map(|(rel, _)| *rel).collect(),
             git,
+            branch: branch.clone(),
             lockfile,
             commit,
         };
@@ -151,7 +194,10 @@ impl Opts {
                     text.push_str("  Cargo.lock\n");
                 }
                 if git == "initialized" {
-                    text.push_str("  .git/ (a new git repository; `--vcs none` skips it)\n");
+                    text.push_str(&format!(
+                        "  .git/ (a new git repository on branch `{}`; `--vcs none` skips it)\n",
+                        branch.as_deref().unwrap_or(WORKFLOW_BRANCH)
+                    ));
                 }
                 if commit == "created" {
                     text.push_str("  a first commit of all of it (`--no-commit` skips it)\n");
@@ -199,13 +245,7 @@ fn generate_lockfile(path: &Path, shell: &mut Shell) -> bool {
 
 /// `git add -A` and a first commit in the repository `new` created.
 fn first_commit(path: &Path, skill_id: &str, shell: &mut Shell) -> &'static str {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(path)
-            .stdin(std::process::Stdio::null())
-            .output()
-    };
+    let git = |args: &[&str]| git(path, args);
     let message = format!("New Palyra skill {skill_id} (cargo palyra-skill new)");
     let committed = git(&["add", "-A"]).and_then(|added| {
         if added.status.success() { git(&["commit", "--quiet", "-m", &message]) } else { Ok(added) }
