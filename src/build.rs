@@ -2,6 +2,7 @@
 //! the ABI's target, check the imports the host links, SBOM, provenance,
 //! pack, sign, attest.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use toml_edit::DocumentMut;
@@ -51,6 +52,8 @@ pub enum BuildError {
     Write { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Time(#[from] crate::clock::ClockError),
+    #[error("cargo built `{path}`, which could not be stripped of its names: {source}")]
+    Strip { path: PathBuf, source: crate::named::NamedError },
 }
 
 pub use crate::reproduce::{Reproduction, reproduce};
@@ -78,9 +81,6 @@ pub struct BuildOptions {
     /// A rustup toolchain to build with (`rustup run TOOLCHAIN cargo`)
     /// instead of the current one: `rebuild` uses the recorded one.
     pub toolchain: Option<String>,
-    /// Build with the profile's `strip` off, so modules keep their `name`
-    /// section (for the size report's function names; never packed for release).
-    pub keep_names: bool,
 }
 
 impl BuildOptions {
@@ -88,6 +88,18 @@ impl BuildOptions {
     /// `--target-dir` gave cargo, so the artifact sits beside the build.
     pub fn artifact_dir(&self, crate_target_directory: &Path) -> PathBuf {
         self.target_dir.as_deref().unwrap_or(crate_target_directory).join("palyra-skill")
+    }
+
+    /// Where the named copies of the artifact's modules go: the folder
+    /// `<skill_id>-<version>.named` of the artifact's default directory
+    /// (`scratch` for `run` and `test`), beside the artifact unless `--out`
+    /// put it elsewhere. Never in `--out`: that folder is what gets shipped.
+    pub fn named_dir(&self, crate_target_directory: &Path, manifest: &Manifest) -> PathBuf {
+        let mut dir = self.artifact_dir(crate_target_directory);
+        if self.scratch {
+            dir.push("scratch");
+        }
+        crate::named::dir_in(&dir, &manifest.skill_id, &manifest.version)
     }
 }
 
@@ -131,6 +143,12 @@ pub struct Built {
     /// Where the timestamps came from, and the time (seconds since 1970).
     pub time_source: TimeSource,
     pub started_at: i64,
+    /// The named copy of each module, by entry path (`modules/x.wasm`):
+    /// the module's own bytes with its function names (and line tables,
+    /// when the profile has debug info) still in.
+    pub named: BTreeMap<String, Vec<u8>>,
+    /// The folder they were written to.
+    pub named_dir: PathBuf,
 }
 
 /// Builds the crate and writes the artifact (and attestation when asked).
@@ -147,18 +165,6 @@ pub fn build(
         &options.features,
         &options.cargo_flags,
     )?;
-    // A build that keeps function names (never one for release) has its
-    // own target directory unless given one: it neither replaces the
-    // release build's outputs nor makes cargo rebuild them.
-    let named;
-    let options = match (&options.target_dir, options.keep_names) {
-        (None, true) => {
-            let dir = krate.metadata.target_directory.as_std_path().join("palyra-skill").join("named");
-            named = BuildOptions { target_dir: Some(dir), ..options.clone() };
-            &named
-        }
-        _ => options,
-    };
     let version = krate.package.version.to_string();
     progress(Event::Located {
         package: &krate.package.name,
@@ -198,7 +204,6 @@ pub fn build(
         remap: &remap,
         quiet: options.quiet,
         toolchain: options.toolchain.as_deref(),
-        keep_names: options.keep_names,
     })?;
     progress(Event::Compiled { modules: &wasm });
 
@@ -206,16 +211,23 @@ pub fn build(
     // the provenance subjects and the payload hash describe the final bytes.
     let dependencies =
         if options.no_embed_dependencies { None } else { Some(crate::auditable::version_info(&krate)?) };
+    // Cargo built each module with its names kept: that is the named
+    // copy, and the artifact's module is the same bytes without the names
+    // and debug info, so the two differ in no code, data or fuel.
     let mut modules = Vec::new();
     let mut module_parts = Vec::new();
+    let mut named = BTreeMap::new();
     for path in &wasm {
         let bytes = std::fs::read(path).map_err(|source| BuildError::Read { path: path.clone(), source })?;
-        let bytes = match &dependencies {
+        let with_names = match &dependencies {
             Some(info) => crate::auditable::embed(&bytes, info),
             None => bytes,
         };
+        let bytes = crate::named::strip(&with_names)
+            .map_err(|source| BuildError::Strip { path: path.clone(), source })?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         modules.push(ModuleFile { name: name.clone(), sha256: sha256_hex(&bytes) });
+        named.insert(format!("modules/{name}"), with_names);
         module_parts.push((name, bytes));
     }
     if krate.abi == Abi::PalyraHostV1 {
@@ -282,6 +294,8 @@ pub fn build(
     };
     let attest_with = key.filter(|_| attestation);
     let (artifact, attestation) = write_outputs(&out_dir, &manifest, &bytes, &statement, attest_with)?;
+    let named_dir = options.named_dir(&target_directory, &manifest);
+    write_named(&named_dir, &named)?;
     Ok(Built {
         artifact,
         bytes,
@@ -296,7 +310,20 @@ pub fn build(
         warn_at: krate.settings.warn_at(),
         time_source,
         started_at: started,
+        named,
+        named_dir,
     })
+}
+
+/// Writes each named copy into `dir` as `<module>.wasm`, atomically.
+pub(crate) fn write_named(dir: &Path, named: &BTreeMap<String, Vec<u8>>) -> Result<(), BuildError> {
+    std::fs::create_dir_all(dir).map_err(|source| BuildError::Write { path: dir.to_owned(), source })?;
+    for (entry, bytes) in named {
+        let path = dir.join(entry.strip_prefix("modules/").unwrap_or(entry));
+        write_atomic(&path, bytes, Some(0o644), Existing::Replace)
+            .map_err(|source| BuildError::Write { path: path.clone(), source })?;
+    }
+    Ok(())
 }
 
 /// Writes the artifact into `out_dir` as `<skill_id>-<version>.palyra-skill`

@@ -321,8 +321,6 @@ pub struct BuildRequest<'a> {
     pub quiet: bool,
     /// Build with this rustup toolchain (`rustup run TOOLCHAIN cargo`).
     pub toolchain: Option<&'a str>,
-    /// `strip = false` for the profile, whatever `Cargo.toml` says.
-    pub keep_names: bool,
 }
 
 /// `program` (`$var` when set), or `rustup run TOOLCHAIN program`.
@@ -339,12 +337,21 @@ pub(crate) fn tool(var: crate::env::Var, program: &str, toolchain: Option<&str>)
     }
 }
 
-/// Runs `cargo build` for the request's target and returns the cdylib's `.wasm`
+/// Runs cargo for the request's target and returns the cdylib's `.wasm`
 /// files as cargo reports them (never guessed from `target/`).
+///
+/// One build, with the function names (and line tables, where the profile
+/// asks for debug info) kept whatever `strip` says: `cargo rustc --lib ...
+/// -- -C strip=none` links the library without stripping. Only that last
+/// link sees the flag: every crate compiles with the profile as written
+/// (setting `strip` in the profile instead would change every crate's
+/// `-C metadata`, and with it the symbols and the order LTO lays the code
+/// out in). The artifact's module is these bytes with those sections
+/// removed (`crate::named`), the same bytes a `strip = true` link writes.
 pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
     let mut command = tool(crate::env::Var::Cargo, "cargo", request.toolchain);
     command
-        .arg("build")
+        .args(["rustc", "--lib"])
         .arg("--manifest-path")
         .arg(request.manifest_path)
         .args(["--target", request.target, "--message-format", "json-render-diagnostics"])
@@ -359,11 +366,8 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
     if request.quiet {
         command.arg("--quiet");
     }
+    command.args(["--", "-C", "strip=none"]);
     command.env("CARGO_ENCODED_RUSTFLAGS", encoded_rustflags(request.remap));
-    if request.keep_names {
-        let profile = request.profile.to_ascii_uppercase().replace('-', "_");
-        command.env(format!("CARGO_PROFILE_{profile}_STRIP"), "false");
-    }
     // Build scripts and proc macros run inside: they get no input of ours.
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().map_err(CargoError::Spawn)?;

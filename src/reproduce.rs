@@ -1,5 +1,6 @@
 //! `build --check-reproducible`: two builds in fresh target directories at
-//! one fixed time, compared byte for byte; the first is kept when they agree.
+//! one fixed time, compared byte for byte; the first (and its named copies)
+//! is kept when they agree.
 
 use crate::build::{self, BuildError, BuildOptions, Built, Event};
 use crate::provenance::Environment;
@@ -50,7 +51,10 @@ pub fn reproduce(
         &first.statement,
         key.filter(|_| attestation),
     )?;
-    Ok(Reproduction::Identical(Box::new(Built { artifact, attestation, ..first })))
+    // The named copies too, where a normal build writes them.
+    let named_dir = options.named_dir(&first.target_directory, &first.manifest);
+    build::write_named(&named_dir, &first.named)?;
+    Ok(Reproduction::Identical(Box::new(Built { artifact, attestation, named_dir, ..first })))
 }
 
 /// Which entries of two builds differ, and where.

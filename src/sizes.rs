@@ -1,13 +1,15 @@
 //! Where a module's bytes go: each section, each function body with its
 //! name, and the crates those functions come from, largest first (as
 //! twiggy's `top` lists them). Names come from the module's `name` section,
-//! or, for a module built with `strip = true`, from an unstripped build of
-//! the same code, whose function bodies are the same.
+//! or, for an artifact's module (which has none), from its named copy: the
+//! same bytes with the `name` section still in (`crate::named`).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use wasmparser::{KnownCustom, Name, Parser, Payload};
+
+pub use crate::named::clean;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SizeError {
@@ -48,9 +50,9 @@ pub struct CrateSize {
 pub enum Names {
     /// The module's own `name` section.
     Module,
-    /// An unstripped build of the same code.
-    UnstrippedBuild,
-    /// None: the module is stripped and no unstripped build matched.
+    /// The module's named copy: the same bytes with the `name` section.
+    NamedCopy,
+    /// None: the module has no `name` section and no named copy.
     None,
 }
 
@@ -132,25 +134,6 @@ fn section_name(id: u8) -> &'static str {
     }
 }
 
-/// A readable name: demangled (legacy `_ZN` and v0 `_R` symbols), without
-/// the `::h0123456789abcdef` hash rustc appends.
-pub fn clean(name: &str) -> String {
-    let demangled =
-        rustc_demangle::try_demangle(name).map(|d| format!("{d:#}")).unwrap_or_else(|_| name.to_owned());
-    match demangled.rsplit_once("::h") {
-        Some((head, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            head.to_owned()
-        }
-        _ => demangled,
-    }
-}
-
-fn sorted(sizes: &[u64]) -> Vec<u64> {
-    let mut sizes = sizes.to_vec();
-    sizes.sort_unstable();
-    sizes
-}
-
 /// The crate a path starts with: `serde_json::de::...` and
 /// `<serde_json::Value as core::fmt::Display>::fmt` are `serde_json`;
 /// a name without a path is `[no path]`.
@@ -173,23 +156,19 @@ pub fn crate_of(name: &str) -> String {
     }
 }
 
-/// The report of `wasm`; names from `unstripped` (a build of the same code
-/// with its `name` section) when `wasm` has none and the bodies agree.
-pub fn report(wasm: &[u8], unstripped: Option<&[u8]>) -> Result<SizeReport, SizeError> {
+/// The report of `wasm`; names from `named`, its named copy, when `wasm`
+/// has none and `named` stripped is `wasm` (so every index is the same
+/// function).
+pub fn report(wasm: &[u8], named: Option<&[u8]>) -> Result<SizeReport, SizeError> {
     let mut facts = read_facts(wasm)?;
     let mut names = if facts.names.is_empty() { Names::None } else { Names::Module };
-    // The unstripped build links the same functions, possibly in another
-    // order: its bodies (sizes and names) stand for ours when the two
-    // modules hold the same multiset of body sizes.
     if names == Names::None
-        && let Some(other) = unstripped.map(read_facts).transpose()?
-        && other.imported_functions == facts.imported_functions
-        && !other.names.is_empty()
-        && sorted(&other.bodies) == sorted(&facts.bodies)
+        && let Some(named) = named.filter(|named| crate::named::matches(named, wasm))
     {
-        facts.bodies = other.bodies;
-        facts.names = other.names;
-        names = Names::UnstrippedBuild;
+        facts.names = read_facts(named)?.names;
+        if !facts.names.is_empty() {
+            names = Names::NamedCopy;
+        }
     }
     let mut functions: Vec<FunctionSize> = facts
         .bodies
@@ -262,5 +241,18 @@ mod tests {
         let total: u64 = report.sections.iter().map(|s| s.bytes).sum();
         assert!(total < report.bytes && report.sections.iter().any(|s| s.section == "custom:name"));
         assert!(report.sections.iter().any(|s| s.section == "data"));
+
+        // The stripped module is named from its copy, and from no other bytes.
+        let stripped = crate::named::strip(&wasm).unwrap();
+        let bare = super::report(&stripped, None).unwrap();
+        assert_eq!(bare.names, Names::None);
+        assert!(bare.functions.iter().all(|f| f.name.is_none() && f.krate == "[unnamed]"));
+        let named = super::report(&stripped, Some(&wasm)).unwrap();
+        assert_eq!(named.names, Names::NamedCopy);
+        assert_eq!(named.functions, report.functions, "the same functions, named alike");
+        assert_eq!(named.bytes, stripped.len() as u64, "the figures are the module's own");
+        let other =
+            wat::parse_str(r#"(module (func $f (export "run") (result i32) (i32.const 7)))"#).unwrap();
+        assert_eq!(super::report(&stripped, Some(&other)).unwrap().names, Names::None);
     }
 }

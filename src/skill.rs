@@ -2,6 +2,7 @@
 //! state lives on this machine: the module entry, the state directory, and
 //! the filesystem roots opened beneath it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::artifact::Entries;
@@ -89,6 +90,9 @@ pub struct Skill {
     pub crate_abi: Option<Abi>,
     /// The crate's `headroom-warn`, else the default share.
     pub warn_at: f64,
+    /// The named copy of each module that has one, by entry path: from the
+    /// build, or found beside the artifact (`crate::named::find`).
+    pub named: BTreeMap<String, Vec<u8>>,
 }
 
 impl Skill {
@@ -101,6 +105,27 @@ impl Skill {
     pub fn modules(&self) -> Vec<(&str, &[u8])> {
         self.entries.modules().map(|(path, entry)| (path, entry.bytes.as_slice())).collect()
     }
+
+    /// The function names of the module entry `module_path`, from its named
+    /// copy; empty without one.
+    pub fn function_names(&self, module_path: &str) -> BTreeMap<u32, String> {
+        self.named.get(module_path).map(|named| crate::named::function_names(named)).unwrap_or_default()
+    }
+}
+
+/// The named copies beside the artifact at `artifact` of its modules in
+/// `entries`: each only when it is that module, stripped.
+pub fn named_beside(artifact: &Path, entries: &Entries) -> BTreeMap<String, Vec<u8>> {
+    let dir = crate::named::dir_beside(artifact);
+    if !dir.is_dir() {
+        return BTreeMap::new();
+    }
+    entries
+        .modules()
+        .filter_map(|(path, entry)| {
+            crate::named::find(&dir, path, &entry.bytes).map(|named| (path.to_owned(), named))
+        })
+        .collect()
 }
 
 /// A crate built for `run`, `test` or `audit`, into the scratch output directory.
@@ -111,18 +136,19 @@ pub struct Scratch {
     pub crate_dir: PathBuf,
     pub abi: Abi,
     pub warn_at: f64,
+    /// The named copy of each module, by entry path.
+    pub named: BTreeMap<String, Vec<u8>>,
 }
 
 /// Builds the crate at `path` (a directory or a `Cargo.toml`) into
 /// `<target>/palyra-skill/scratch`, so a real build's artifact is never
-/// replaced; signed with `key`, or unsigned.
+/// replaced, with the named copies beside it; signed with `key`, or unsigned.
 pub fn build_scratch(
     path: &Path,
     profile: &str,
     cargo_flags: Vec<String>,
     quiet: bool,
     key: Option<&SecretKey>,
-    keep_names: bool,
 ) -> Result<Scratch, BuildError> {
     let manifest_path = if path.is_dir() { path.join("Cargo.toml") } else { path.to_owned() };
     let options = BuildOptions {
@@ -131,7 +157,6 @@ pub fn build_scratch(
         cargo_flags,
         quiet,
         scratch: true,
-        keep_names,
         ..Default::default()
     };
     let mut crate_dir = manifest_path.parent().map(Path::to_owned).unwrap_or_default();
@@ -147,5 +172,6 @@ pub fn build_scratch(
         crate_dir,
         abi: built.abi,
         warn_at: built.warn_at,
+        named: built.named,
     })
 }

@@ -1289,11 +1289,18 @@ fn the_workflow_template_attests_each_release_artifact() {
     assert_eq!(yaml_str(&attest["with"]["subject-path"]), "${{ steps.skill.outputs.artifact }}");
     let at = |id: &str| steps.iter().position(|s| s.get("id").map(yaml_str).as_deref() == Some(id)).unwrap();
     assert!(at("skill") < at("attest"), "the artifact exists before it is attested");
-    let attach = &steps[at("attest") + 1];
+    let named = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s.get("name").map(yaml_str).as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let attach = named("Attach the artifact and its attestations to the release");
     assert_eq!(yaml_str(&attach["env"]["BUNDLE"]), "${{ steps.attest.outputs.bundle-path }}");
     let script = yaml_str(&attach["run"]);
     assert!(script.contains(r#"cp "$BUNDLE" "$ARTIFACT.sigstore.json""#), "{script}");
-    assert!(script.contains(r#""$ARTIFACT.sigstore.json" --clobber"#), "{script}");
+    assert!(script.contains(r#"files+=("$ARTIFACT.sigstore.json")"#), "{script}");
+    assert!(script.contains(r#""${files[@]}" --clobber"#), "{script}");
 
     // What the runner hands the attest step, and the steps after it, once
     // the skill step has built `dist/acme.echo-1.0.0.palyra-skill` on a tag.
@@ -1302,7 +1309,14 @@ fn the_workflow_template_attests_each_release_artifact() {
     let contexts: BTreeMap<&'static str, Value> = [
         (
             "github",
-            gha::object([("ref", Value::from("refs/tags/v1.0.0")), ("token", Value::from("ghs_job_token"))]),
+            gha::object([
+                ("ref", Value::from("refs/tags/v1.0.0")),
+                ("token", Value::from("ghs_job_token")),
+                (
+                    "event",
+                    gha::object([("repository", gha::object([("visibility", Value::from("public"))]))]),
+                ),
+            ]),
         ),
         ("vars", gha::object([("PALYRA_SKILL_REGISTRY_BRANCH", Value::from("registry"))])),
         ("secrets", gha::object([])),
@@ -1331,14 +1345,37 @@ fn the_workflow_template_attests_each_release_artifact() {
     let scope = gha::Scope { contexts: &contexts, failed: false, workspace: &workspace };
     let eval = |value: &Yaml| scope.substitute(&yaml_str(value), &gha::WORKFLOW_STEP).unwrap();
     assert!(scope.condition(&yaml_str(&release["if"]), &gha::JOB_IF).unwrap(), "a tag runs the release job");
+    assert!(
+        scope.condition(&yaml_str(&attest["if"]), &gha::WORKFLOW_STEP_IF).unwrap(),
+        "a public repository attests"
+    );
     assert_eq!(eval(&attest["with"]["subject-path"]), artifact, "the attest step's one input: the artifact");
     assert_eq!(attest["with"].as_mapping().unwrap().len(), 1, "{:?}", attest["with"]);
     assert_eq!(eval(&attach["env"]["BUNDLE"]), bundle);
     assert_eq!(eval(&attach["env"]["ARTIFACT"]), artifact);
-    let deploy = &steps[at("attest") + 2];
+    let deploy = named("Deploy the registry");
     assert!(scope.condition(&yaml_str(&deploy["if"]), &gha::WORKFLOW_STEP_IF).unwrap());
     assert_eq!(eval(&deploy["env"]["BUNDLE"]), bundle, "the registry gets the bundle too");
     assert!(yaml_str(&deploy["run"]).contains(r#"cp "$BUNDLE" "$stored.sigstore.json""#));
+    // A private repository attests only where the variable says its plan can.
+    for (visibility, variable, attests) in [
+        ("private", None, false),
+        ("private", Some("true"), true),
+        ("public", Some("false"), false),
+        ("internal", None, false),
+    ] {
+        let mut contexts = contexts.clone();
+        contexts.get_mut("github").unwrap()["event"]["repository"]["visibility"] = Value::from(visibility);
+        if let Some(variable) = variable {
+            contexts.get_mut("vars").unwrap()["PALYRA_SKILL_ATTEST"] = Value::from(variable);
+        }
+        let scope = gha::Scope { contexts: &contexts, failed: false, workspace: &workspace };
+        assert_eq!(
+            scope.condition(&yaml_str(&attest["if"]), &gha::WORKFLOW_STEP_IF).unwrap(),
+            attests,
+            "{visibility}, PALYRA_SKILL_ATTEST={variable:?}"
+        );
+    }
 }
 
 /// The verify step uses a GitHub build attestation it finds beside the

@@ -168,7 +168,30 @@ fn check_reproducible_builds_twice_and_keeps_the_artifact() {
         .assert()
         .success()
         .stderr(predicate::str::contains("Reproduced"));
-    assert!(out.join("acme.echo-1.2.3.palyra-skill").exists());
+    let artifact = entries(&out.join("acme.echo-1.2.3.palyra-skill"));
+
+    // One build: the named copy is kept where a normal build keeps it (never
+    // in `--out`), and the artifact's module is those same bytes without
+    // the names and debug info.
+    let module = &artifact.get("modules/acme_echo.wasm").unwrap().bytes;
+    let named =
+        std::fs::read(shared_target().join("palyra-skill/acme.echo-1.2.3.named/acme_echo.wasm")).unwrap();
+    assert!(!out.join("acme.echo-1.2.3.named").exists(), "nothing but the artifact in `--out`");
+    assert_eq!(&cargo_palyra_skill::named::strip(&named).unwrap(), module);
+    let customs = |wasm: &[u8]| -> Vec<String> {
+        wasmparser::Parser::new(0)
+            .parse_all(wasm)
+            .filter_map(|p| match p.unwrap() {
+                wasmparser::Payload::CustomSection(c) => Some(c.name().to_owned()),
+                _ => None,
+            })
+            .collect()
+    };
+    let kept = customs(module);
+    assert!(kept.contains(&".dep-v0".to_owned()), "{kept:?}");
+    assert!(kept.iter().all(|name| !cargo_palyra_skill::named::is_removed(name)), "{kept:?}");
+    assert!(customs(&named).contains(&"name".to_owned()), "the copy keeps its names");
+    assert!(cargo_palyra_skill::named::function_names(&named).len() > 10);
 }
 
 #[test]

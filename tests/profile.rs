@@ -115,6 +115,70 @@ fn a_profile_of_guard_names_its_fuel_the_same_every_time_and_totals_the_unprofil
     );
     assert!(text.contains("% in named functions"), "{text}");
     assert!(!text.contains("under 95%"), "{text}");
+
+    // The release artifact at its default place: running it counts what the
+    // profile of the crate counted, and it is profiled by name from the
+    // named copy `build` keeps beside it.
+    let artifact = release_artifact(&skill, "acme.guard-1.2.3");
+    let args = ["--allow-http", "api.example.com", "--message-format", "json"];
+    let released = tool(dir.path(), &[&["run", artifact.to_str().unwrap()][..], &args].concat());
+    assert!(released.status.success(), "{}", stderr(&released));
+    assert_eq!(json(&released)["fuel_consumed"].as_u64(), Some(unprofiled), "the artifact's own fuel");
+    let svg = dir.path().join("artifact.svg");
+    let profiled = tool(
+        dir.path(),
+        &[&["run", artifact.to_str().unwrap()][..], &args, &["--fuel-profile", svg.to_str().unwrap()]]
+            .concat(),
+    );
+    assert!(profiled.status.success(), "{}", stderr(&profiled));
+    let profile = &json(&profiled)["fuel_profile"];
+    assert_eq!(profile["total_fuel"].as_u64(), Some(unprofiled));
+    assert!(profile["named_share"].as_f64().unwrap() >= 95.0, "{profile:#}");
+}
+
+/// `build` of the crate at `skill`, to the default place in the shared
+/// target directory: the artifact `<stem>.palyra-skill`, with its named
+/// copies in `<stem>.named/` beside it.
+fn release_artifact(skill: &Path, stem: &str) -> PathBuf {
+    let built = tool(skill, &["build", "--locked", "--unsigned"]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let artifact = target().join(format!("palyra-skill/{stem}.palyra-skill"));
+    assert!(target().join(format!("palyra-skill/{stem}.named")).is_dir(), "the named copy beside it");
+    artifact
+}
+
+/// The budget fixture's real work (millions of units): the profile of the
+/// crate totals exactly the fuel the release artifact's run counts, and
+/// names nearly all of it. A profile once came from a second build with
+/// `strip` off, which was other code: 198,170 units against the run's 198,074.
+#[test]
+fn a_profile_of_the_budget_fixture_totals_its_artifacts_fuel_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let skill = dir.path().join("budget");
+    copy_fixture_dir("skills/budget", &skill);
+    let artifact = release_artifact(&skill, "acme.budget-0.1.0");
+    // The fixture's own quota, on optimized and on quick code alike, with
+    // no wall clock to end it early.
+    let limits = ["--fuel", "10000000", "--timeout-ms", "120000", "--message-format", "json"];
+    let plain = tool(dir.path(), &[&["run", artifact.to_str().unwrap()][..], &limits].concat());
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    let fuel = json(&plain)["fuel_consumed"].as_u64().unwrap();
+    assert!(fuel > 1_000_000, "{fuel}");
+
+    let svg = dir.path().join("budget.svg");
+    let out = tool(
+        &skill,
+        &[&["run", "--locked"][..], &limits, &["--fuel-profile", svg.to_str().unwrap()]].concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["fuel_consumed"].as_u64(), Some(fuel));
+    let profile = &report["fuel_profile"];
+    assert_eq!(profile["total_fuel"].as_u64(), Some(fuel), "the profile's total is the artifact's fuel");
+    assert!(profile["named_share"].as_f64().unwrap() >= 95.0, "{profile:#}");
+    let notes = report["notes"].as_array().unwrap();
+    assert!(notes.iter().any(|n| n.as_str().unwrap().contains("named copy")), "{notes:#?}");
+    check_speedscope(&dir.path().join("budget.speedscope.json"), fuel);
 }
 
 #[test]
@@ -328,4 +392,30 @@ fn profiling_a_varied_recursion_every_unit_of_fuel_keeps_a_bounded_number_of_sta
     );
     assert!(text.contains("under `[other stacks]`") && text.contains("--fuel-profile-interval"), "{text}");
     assert!(!text.contains("under 95%"), "the other stacks are not unnamed code: {text}");
+}
+
+/// A panic reaches the host as `unreachable`: the engine's frames are
+/// `<wasm function N>` for the artifact's module, which has no names, and
+/// the report names them from the build's named copy.
+#[test]
+fn a_trap_in_a_crate_is_reported_with_the_named_copys_function_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let skill = dir.path().join("guard");
+    copy_fixture_dir("skills/guard", &skill);
+    let source = skill.join("src/lib.rs");
+    let text = std::fs::read_to_string(&source).unwrap().replace(
+        "let granted = i64::from(unsafe { http_count() });",
+        "let granted = i64::from(unsafe { http_count() });\n    let table = [1i64, 2, 3];\n    let granted = granted + table[std::hint::black_box(granted as usize + 7)];",
+    );
+    std::fs::write(&source, text).unwrap();
+    let out = tool(&skill, &["run", "--locked", "--message-format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["failure"]["class"], "trap", "{report:#}");
+    let engine =
+        report["failure"]["engine_error"].as_str().or(report["failure"]["message"].as_str()).unwrap();
+    assert!(engine.contains("unreachable"), "{engine}");
+    assert!(!engine.contains("<wasm function"), "every frame named: {engine}");
+    assert!(engine.contains("core::panicking::"), "{engine}");
+    assert!(report["palyra_error"].as_str().is_some_and(|e| !e.contains("<wasm function")), "{report:#}");
 }

@@ -345,6 +345,26 @@ fn a_tag_builds_without_secrets_and_signs_attests_and_releases_in_another_job() 
     assert_ne!(sha256_hex(&std::fs::read(&uploaded).unwrap()), sha256_hex(&files[name]));
 }
 
+/// A private repository (on a plan where GitHub does not attest it)
+/// releases without the attestation step, and the summary says so.
+#[test]
+fn a_private_repository_releases_without_an_attestation_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, sha) = skill_repository(dir.path(), None, &dir.path().join("unused-drop"));
+    let mut github = GitHub::new("acme/weather", &source);
+    github.private = true;
+    let jobs = tag_run(&github, workflow_of(&source), &sha).run(&["build", "release"]);
+    let release = &jobs["release"];
+    assert!(release.succeeded(), "release: {:?}\n{}", release.failed, release.log_text());
+    assert!(release.summary.contains("### Build attestation skipped"), "{}", release.summary);
+    assert!(
+        release.summary.contains("The release of this private repository carries no GitHub build attestation (`.sigstore.json`)")
+    );
+    let files = github.release_files("v0.1.0");
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(names, ["acme.weather-0.1.0.palyra-skill", "acme.weather-0.1.0.palyra-skill.intoto.jsonl"]);
+}
+
 /// The attacks, each run against one job that also holds the key (it must
 /// get it: the attack is real) and against the workflow's two jobs (the key
 /// is nowhere the build job could read, and the attack still fired there).

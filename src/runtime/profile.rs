@@ -68,6 +68,16 @@ impl RawProfile {
         self.stacks.values().fold(self.tail.saturating_add(self.other), |sum, fuel| sum.saturating_add(*fuel))
     }
 
+    /// Names from `names` (the function names of the module's named copy)
+    /// for the sampled functions the module itself left unnamed.
+    pub fn name_from(&mut self, names: &BTreeMap<u32, String>) {
+        for index in self.stacks.keys().flatten() {
+            if let Some(name) = names.get(index) {
+                self.names.entry(*index).or_insert_with(|| name.clone());
+            }
+        }
+    }
+
     /// Whether samples of new stacks went to [`RawProfile::other`] because
     /// [`MAX_PROFILE_STACKS`] were kept.
     pub fn stack_limit_reached(&self) -> bool {

@@ -226,6 +226,8 @@ pub struct GitHub {
     /// Where a build's code may send what it stole: the test reads it, no
     /// job can stop it (the network).
     pub drop: PathBuf,
+    /// A private repository (on a plan without build attestations for it).
+    pub private: bool,
 }
 
 impl GitHub {
@@ -246,6 +248,7 @@ impl GitHub {
             tool_server,
             drop,
             dir,
+            private: false,
         }
     }
 
@@ -605,16 +608,25 @@ impl WorkflowRun<'_> {
             ("base_ref", Value::from(self.event.base_ref.clone().unwrap_or_default())),
             (
                 "event",
-                gha::object([(
-                    "pull_request",
-                    gha::object([(
-                        "head",
+                gha::object([
+                    (
+                        "repository",
                         gha::object([(
-                            "repo",
-                            gha::object([("full_name", Value::from(self.github.repository.as_str()))]),
+                            "visibility",
+                            Value::from(if self.github.private { "private" } else { "public" }),
                         )]),
-                    )]),
-                )]),
+                    ),
+                    (
+                        "pull_request",
+                        gha::object([(
+                            "head",
+                            gha::object([(
+                                "repo",
+                                gha::object([("full_name", Value::from(self.github.repository.as_str()))]),
+                            )]),
+                        )]),
+                    ),
+                ]),
             ),
         ])
     }
@@ -770,6 +782,15 @@ impl JobState<'_> {
             None => self.failed.is_none(),
         };
         if !runs {
+            // A skipped step is in the `steps` context, as `skipped`.
+            self.contexts.get_mut("steps").unwrap().as_object_mut().unwrap().insert(
+                id,
+                gha::object([
+                    ("outputs", gha::object([])),
+                    ("outcome", Value::from("skipped")),
+                    ("conclusion", Value::from("skipped")),
+                ]),
+            );
             return;
         }
         let continue_on_error = step.get("continue-on-error").is_some_and(|v| yaml_str(v) == "true");
@@ -957,6 +978,14 @@ impl JobState<'_> {
                 None => failed.is_none(),
             };
             if !runs {
+                contexts.get_mut("steps").unwrap().as_object_mut().unwrap().insert(
+                    id,
+                    gha::object([
+                        ("outputs", gha::object([])),
+                        ("outcome", Value::from("skipped")),
+                        ("conclusion", Value::from("skipped")),
+                    ]),
+                );
                 continue;
             }
             let with: BTreeMap<String, String> = step
@@ -1082,6 +1111,13 @@ impl JobState<'_> {
                 ok(BTreeMap::from([("download-path".into(), into.display().to_string())]))
             }
             "actions/attest-build-provenance" => {
+                if self.run.github.private {
+                    return fail(
+                        self,
+                        "Error: Feature not available for the private repository: attestations need GitHub Enterprise Cloud"
+                            .into(),
+                    );
+                }
                 if self.permission("id-token") != "write" || self.permission("attestations") != "write" {
                     return fail(
                         self,

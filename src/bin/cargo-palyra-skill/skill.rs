@@ -144,14 +144,12 @@ fn open_cache() -> Option<Result<ModuleCache>> {
 }
 
 /// Builds the crate at `path` (a directory or a `Cargo.toml`), signed with
-/// `key` or unsigned, into the scratch output directory; with `keep_names`,
-/// a copy whose modules keep their function names (`strip` off), in its
-/// own target directory.
+/// `key` or unsigned, into the scratch output directory, with the named
+/// copies of its modules beside the artifact.
 pub fn build_crate(
     path: &Path,
     args: &BuildArgs,
     key: Option<&SecretKey>,
-    keep_names: bool,
     shell: &mut Shell,
 ) -> Result<Scratch> {
     let mut cargo_flags = Vec::new();
@@ -160,32 +158,32 @@ pub fn build_crate(
             cargo_flags.push(flag.to_owned());
         }
     }
-    let scratch = cargo_palyra_skill::skill::build_scratch(
-        path,
-        &args.profile,
-        cargo_flags,
-        shell.is_quiet(),
-        key,
-        keep_names,
-    )?;
+    let scratch =
+        cargo_palyra_skill::skill::build_scratch(path, &args.profile, cargo_flags, shell.is_quiet(), key)?;
     let how = if key.is_some() { "signed" } else { "unsigned" };
     shell.verbose("Built", format_args!("`{}` ({how})", scratch.artifact.display()));
     Ok(scratch)
 }
 
 /// Loads and verifies a skill from an artifact file or a crate (built
-/// first; with `keep_names`, built with its function names, for a profile).
-pub fn load(target: &Path, build: &BuildArgs, keep_names: bool, shell: &mut Shell) -> Result<Skill> {
-    let (entries, crate_dir, crate_abi, warn_at) = if is_crate(target) {
-        let scratch = build_crate(target, build, None, keep_names, shell)?;
-        (scratch.entries, Some(scratch.crate_dir), Some(scratch.abi), scratch.warn_at)
+/// first), with the named copies of its modules: the build's, or those
+/// beside the artifact that strip to its modules.
+pub fn load(target: &Path, build: &BuildArgs, shell: &mut Shell) -> Result<Skill> {
+    let (entries, crate_dir, crate_abi, warn_at, named) = if is_crate(target) {
+        let scratch = build_crate(target, build, None, shell)?;
+        (scratch.entries, Some(scratch.crate_dir), Some(scratch.abi), scratch.warn_at, scratch.named)
     } else {
-        (read_entries(target)?, None, None, cargo_palyra_skill::headroom::DEFAULT_WARN_AT)
+        let entries = read_entries(target)?;
+        let named = cargo_palyra_skill::skill::named_beside(target, &entries);
+        (entries, None, None, cargo_palyra_skill::headroom::DEFAULT_WARN_AT, named)
     };
     let context = || format!("cannot run `{}`", target.display());
     let manifest = check_contents(&entries).with_context(context)?;
     check_integrity(&manifest, &entries).with_context(context)?;
-    Ok(Skill { manifest, entries, crate_dir, crate_abi, warn_at })
+    for path in named.keys() {
+        shell.verbose("Names", format_args!("`{path}`: from its named copy"));
+    }
+    Ok(Skill { manifest, entries, crate_dir, crate_abi, warn_at, named })
 }
 
 /// Compiles (or loads from the cache) the module at `module_path`, for the WASI preview.

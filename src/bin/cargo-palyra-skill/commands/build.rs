@@ -84,8 +84,8 @@ pub struct Opts {
     check_reproducible: bool,
     /// Show where each module's bytes go: sections, the largest functions
     /// and crates (also when a module reaches the `headroom-warn` share of
-    /// the module cap). A stripped module is built once more with its names
-    /// kept, only for the report.
+    /// the module cap), named from the module's named copy: the same build
+    /// with its `name` section, beside the artifact.
     #[arg(long)]
     size_report: bool,
     #[command(flatten)]
@@ -161,7 +161,6 @@ impl Opts {
             scratch: false,
             no_embed_dependencies: self.no_embed_dependencies,
             toolchain: None,
-            keep_names: false,
         }
     }
 
@@ -249,10 +248,10 @@ impl Opts {
             .collect();
         let over = module_sizes_report(shell, &module_sizes, self.operator.operator_config.is_some());
         let wanted = self.size_report || module_sizes.iter().any(|m| m.headroom.level != Level::Ok);
-        let size_reports = if wanted { self.size_reports(&built, &options, shell)? } else { Vec::new() };
+        let size_reports = if wanted { size_reports(&built)? } else { Vec::new() };
         if self.output.message_format == MessageFormat::Human {
             for report in &size_reports {
-                show_size_report(shell, report)?;
+                show_size_report(shell, report, &built.named_dir)?;
             }
         }
         let artifact = ArtifactReport::new(
@@ -292,48 +291,23 @@ impl Opts {
     }
 }
 
-impl Opts {
-    /// The size report of each module; names from the module, else from a
-    /// build with `strip` off in `<target-dir>/palyra-skill/size-report`.
-    fn size_reports(
-        &self,
-        built: &build::Built,
-        options: &BuildOptions,
-        shell: &mut Shell,
-    ) -> Result<Vec<ModuleSizeReport>> {
-        use cargo_palyra_skill::sizes;
-        let read = |path: &str, wasm: &[u8], unstripped: Option<&[u8]>| {
-            sizes::report(wasm, unstripped)
-                .with_context(|| format!("could not read `{path}` for its size report"))
-        };
-        let mut reports = Vec::new();
-        for (path, entry) in built.entries.modules() {
-            reports.push(ModuleSizeReport { path: path.to_owned(), report: read(path, &entry.bytes, None)? });
-        }
-        if reports.iter().all(|r| r.report.names != sizes::Names::None) {
-            return Ok(reports);
-        }
-        shell.status("Building", "a copy with function names kept (`strip` off), for the size report");
-        let side = options.artifact_dir(&built.target_directory).join("size-report");
-        let side_options = BuildOptions {
-            target_dir: Some(side.join("target")),
-            out_dir: Some(side.join("out")),
-            keep_names: true,
-            quiet: true,
-            ..options.clone()
-        };
-        let named = build::build(&side_options, None, false, &Environment::Local, &mut |_| {})?.entries;
-        for module in reports.iter_mut().filter(|r| r.report.names == sizes::Names::None) {
-            let wasm = &built.entries.get(&module.path).expect("listed above").bytes;
-            let unstripped = named.get(&module.path).map(|e| e.bytes.as_slice());
-            module.report = read(&module.path, wasm, unstripped)?;
-        }
-        Ok(reports)
-    }
+/// The size report of each module, its names from the module's named
+/// copy (the build's own bytes, names kept).
+fn size_reports(built: &build::Built) -> Result<Vec<ModuleSizeReport>> {
+    built
+        .entries
+        .modules()
+        .map(|(path, entry)| {
+            let named = built.named.get(path).map(Vec::as_slice);
+            let report = cargo_palyra_skill::sizes::report(&entry.bytes, named)
+                .with_context(|| format!("could not read `{path}` for its size report"))?;
+            Ok(ModuleSizeReport { path: path.to_owned(), report })
+        })
+        .collect()
 }
 
 /// Sections, the ten largest functions and crates of one module.
-fn show_size_report(shell: &mut Shell, module: &ModuleSizeReport) -> Result<()> {
+fn show_size_report(shell: &mut Shell, module: &ModuleSizeReport, built_named_dir: &Path) -> Result<()> {
     use cargo_palyra_skill::sizes::Names;
     let r = &module.report;
     let share = |bytes: u64| if r.bytes == 0 { 0.0 } else { bytes as f64 * 100.0 / r.bytes as f64 };
@@ -364,9 +338,12 @@ fn show_size_report(shell: &mut Shell, module: &ModuleSizeReport) -> Result<()> 
     }
     match r.names {
         Names::Module => {}
-        Names::UnstrippedBuild => shell.print("  (names from a build of the same code with `strip` off)")?,
+        Names::NamedCopy => shell.print(format_args!(
+            "  (names from the named copy of the module: the same bytes with its `name` section, in `{}`)",
+            built_named_dir.display()
+        ))?,
         Names::None => {
-            shell.print("  (no function names: the module is stripped and no unstripped build matched it)")?
+            shell.print("  (no function names: the module has no `name` section and no named copy)")?
         }
     }
     Ok(())

@@ -116,7 +116,6 @@ impl Opts {
             no_embed_dependencies: !recorded.embeds_dependencies,
             scratch: false,
             toolchain: toolchain.clone(),
-            keep_names: false,
         };
         shell.status(
             "Rebuilding",

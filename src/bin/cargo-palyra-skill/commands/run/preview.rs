@@ -128,7 +128,7 @@ impl Opts {
             ));
         }
         shell.status("Running", format_args!("{} ({} {})", tool.id, manifest.skill_id, manifest.version));
-        let outcome = runtime.call_tool(ToolCall {
+        let mut outcome = runtime.call_tool(ToolCall {
             manifest,
             tool,
             module: &module,
@@ -138,6 +138,7 @@ impl Opts {
             preopens,
             profile: self.fuel_profile.as_ref().map(|_| self.fuel_profile_interval.unwrap_or(0)),
         });
+        outcome.report.name_from(&skill.function_names(&module_path));
         let report = &outcome.report;
         let profile = match (&self.fuel_profile, &report.profile) {
             (Some(svg), Some(raw)) => Some(cargo_palyra_skill::profile::write(
