@@ -290,18 +290,6 @@ fn new_lists_what_it_wrote_and_starts_a_git_repository_unless_told_not_to() {
     assert!(!home.path().join("plain/.git").exists());
 }
 
-#[test]
-fn new_writes_the_lock_file_ignores_keys_and_makes_the_first_commit() {
-    let home = tempfile::tempdir().unwrap();
-
-    let out = tool(home.path(), home.path())
-        .envs(GIT_IDENTITY)
-        .args(["new", "weather", "--publisher", "acme", "--message-format", "json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((report["lockfile"].as_bool(), report["commit"].as_str()), (Some(true), Some("created")));
 /// `git ARGS` in `dir` under the git configuration `config`: its stdout.
 fn git_with(config: &Path, dir: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new("git")
@@ -387,6 +375,18 @@ fn a_new_repository_is_on_the_workflows_branch_whatever_gits_default() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("never checked"));
 }
 
+#[test]
+fn new_writes_the_lock_file_ignores_keys_and_makes_the_first_commit() {
+    let home = tempfile::tempdir().unwrap();
+
+    let out = tool(home.path(), home.path())
+        .envs(GIT_IDENTITY)
+        .args(["new", "weather", "--publisher", "acme", "--message-format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["lockfile"].as_bool(), report["commit"].as_str()), (Some(true), Some("created")));
     let crate_dir = home.path().join("weather");
     let git = |args: &[&str]| {
         let out = std::process::Command::new("git").args(args).current_dir(&crate_dir).output().unwrap();
