@@ -13,6 +13,7 @@ mod audit;
 mod build;
 mod cases;
 mod diff;
+mod docs;
 mod engine;
 mod files;
 mod firstrun;

@@ -121,6 +121,16 @@ fn new_build_test_run_works_out_of_the_box() {
     assert_eq!(granted["hook_decision"], "continue");
     assert_eq!(granted["output"]["capabilities"]["http_handles"], serde_json::json!([10000]));
     assert_eq!(granted["output"]["skill"]["tool_id"], "example.check");
+    // The budget its README states: the whole default fuel cap (which binds:
+    // the quota equals it), and time and memory quotas under their caps.
+    let budget = &granted["budget"];
+    let caps = [&budget["fuel"]["cap"], &budget["time_ms"]["cap"], &budget["memory_bytes"]["cap"]];
+    assert_eq!(caps, [10_000_000, 500, 16 * 1024 * 1024], "{granted}");
+    let sources = &granted["limit_sources"];
+    assert_eq!(
+        [&sources["fuel"], &sources["timeout"], &sources["memory"]],
+        ["operator", "manifest", "manifest"]
+    );
     let refused = run(&[]);
     assert_eq!(refused["exit_code"], 20);
     assert_eq!(refused["hook_decision"], "request_approval");

@@ -190,9 +190,11 @@ pub fn limits(
 /// Which setting binds each limit of [`limits`].
 pub fn limit_sources(operator: &OperatorConfig, manifest: &Manifest, overrides: Overrides) -> LimitSources {
     let q = &manifest.capabilities.quotas;
+    // A quota equal to the cap is not what stands in the way: raising it
+    // alone changes nothing, so the operator's cap is named.
     let source = |flag: Option<u64>, quota: u64, cap: u64| match flag {
         Some(_) => LimitSource::CommandLine,
-        None if quota <= cap => LimitSource::Manifest,
+        None if quota < cap => LimitSource::Manifest,
         None => LimitSource::Operator,
     };
     LimitSources {
