@@ -70,6 +70,89 @@ pub enum CaseError {
     Expectation(&'static str),
 }
 
+impl CaseError {
+    /// Where in the case's `text` the problem is, as 1-based line and
+    /// column: the parser's position, else the first key the rule is about.
+    pub fn position(&self, text: &str) -> Option<(usize, usize)> {
+        let keys: &[&str] = match self {
+            CaseError::Json(e) if e.line() > 0 => return Some((e.line(), e.column().max(1))),
+            CaseError::Json(_) => &[],
+            CaseError::UnknownError(_) => &["\"error\""],
+            CaseError::PreviewCaseForHost => &["\"input\"", "\"output\""],
+            CaseError::AllowForHost => &["\"allow_http\"", "\"allow_secrets\"", "\"allow_storage\""],
+            CaseError::HostCaseForPreview => &["\"grants\"", "\"operator\"", "\"exit_code\""],
+            CaseError::Expectation(_) => &["\"expect\""],
+        };
+        keys.iter().filter_map(|key| text.find(key)).min().map(|at| line_and_column(text, at))
+    }
+
+    /// What is wrong, without the parser's position (given apart), and
+    /// with the field an unknown key was probably meant to be.
+    pub fn detail(&self) -> String {
+        match self {
+            CaseError::Json(e) => {
+                let text = e.to_string();
+                let suffix = format!(" at line {} column {}", e.line(), e.column());
+                let text = text.strip_suffix(&suffix).unwrap_or(&text);
+                format!("not a valid test case: {}", crate::suggest::unknown_field_hint(text))
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The 1-based line and column (in characters) of byte `at` of `text`.
+pub fn line_and_column(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
+}
+
+/// A fixture file that is no case: named with the line and column of the
+/// problem when known, then what is wrong.
+pub fn malformed(file: &str, position: Option<(usize, usize)>, detail: &str) -> String {
+    match position {
+        Some((line, column)) => format!("malformed fixture `{file}`, line {line}, column {column}: {detail}"),
+        None => format!("malformed fixture `{file}`: {detail}"),
+    }
+}
+
+/// The cases `test CASE...` runs: a case whose name (`<tool name>/<file>.json`)
+/// is one of the filters or contains one, as `cargo test` filters; every
+/// case when there is no filter.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    filters: Vec<String>,
+}
+
+impl CaseFilter {
+    /// The filters as given; a leading `./` or `fixtures/` is dropped, so
+    /// a fixture's path from the crate names its case.
+    pub fn new(filters: impl IntoIterator<Item = String>) -> CaseFilter {
+        let filters = filters
+            .into_iter()
+            .map(|f| {
+                let f = f.replace('\\', "/");
+                let f = f.strip_prefix("./").unwrap_or(&f);
+                f.strip_prefix("fixtures/").unwrap_or(f).to_owned()
+            })
+            .collect();
+        CaseFilter { filters }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.filters.is_empty()
+    }
+
+    pub fn filters(&self) -> &[String] {
+        &self.filters
+    }
+
+    pub fn matches(&self, case: &str) -> bool {
+        self.filters.is_empty() || self.filters.iter().any(|f| case.contains(f.as_str()))
+    }
+}
+
 /// One case's verdict.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CaseResult {
@@ -89,6 +172,10 @@ pub struct CaseResult {
     /// The files `test --fuel-profile` wrote for the case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fuel_profile: Option<crate::profile::ProfileSummary>,
+    /// The fixture is no case (bad JSON, or not one for this ABI): it did
+    /// not run, and `problem` says where and why.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub malformed: bool,
 }
 
 /// Every name `expect.error` may use.
@@ -173,6 +260,7 @@ pub fn judge_host(case: &Case, tool: &str, outcome: &HostOutcome, warn_at: f64) 
         tier: outcome.tier,
         budget: Some(outcome.budget(warn_at)),
         fuel_profile: None,
+        malformed: false,
     }
 }
 
@@ -214,6 +302,7 @@ pub fn judge_preview(case: &Case, tool: &str, outcome: &ToolOutcome) -> CaseResu
         tier: Some(report.tier),
         budget: None,
         fuel_profile: None,
+        malformed: false,
     }
 }
 
@@ -240,18 +329,58 @@ pub fn stray_fixture_dirs(fixtures: &std::path::Path, tools: &[crate::manifest::
         .filter(|dir| !tools.iter().any(|t| t.name.trim() == dir))
         .map(|dir| {
             let by_id = tools.iter().find(|t| t.id.trim() == dir).map(|t| t.name.trim().to_owned());
-            let by_spelling = || {
-                tools
-                    .iter()
-                    .map(|t| (strsim::levenshtein(&dir, t.name.trim()), t.name.trim()))
-                    .filter(|(distance, name)| *distance <= 2.max(name.len() / 4))
-                    .min()
-                    .map(|(_, name)| name.to_owned())
-            };
+            let by_spelling =
+                || crate::suggest::closest(&dir, tools.iter().map(|t| t.name.trim())).map(str::to_owned);
             let did_you_mean = by_id.or_else(by_spelling);
             StrayFixtures { dir: crate::text::escape(&dir).into_owned(), did_you_mean }
         })
         .collect();
     stray.sort_by(|a, b| a.dir.cmp(&b.dir));
     stray
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(text: &str) -> String {
+        let error = parse_case(text, Abi::PalyraHostV1).unwrap_err();
+        malformed("fixtures/check/x.json", error.position(text), &error.detail())
+    }
+
+    #[test]
+    fn a_malformed_fixture_is_named_with_its_line_and_column() {
+        assert_eq!(
+            problem("{\n  \"expect\": { \"exit_code\": 0 }\n  \"grants\": {}\n}"),
+            "malformed fixture `fixtures/check/x.json`, line 3, column 3: not a valid test case: expected `,` or `}`"
+        );
+        let unknown = problem("{ \"grant\": {}, \"expect\": { \"exit_code\": 0 } }");
+        assert!(
+            unknown.starts_with("malformed fixture `fixtures/check/x.json`, line 1, column 9: "),
+            "{unknown}"
+        );
+        assert!(
+            unknown.contains("unknown field `grant` (did you mean `grants`?), expected one of"),
+            "{unknown}"
+        );
+        // A rule of the ABI: the key it is about.
+        assert_eq!(
+            problem("{\n  \"expect\": {}\n}"),
+            "malformed fixture `fixtures/check/x.json`, line 2, column 3: `expect` needs exactly one of `exit_code` or `error`"
+        );
+        assert!(problem("").contains("line 1, column 1: not a valid test case: EOF while parsing"));
+    }
+
+    #[test]
+    fn a_filter_selects_by_name_or_part_of_one() {
+        let all = CaseFilter::new(Vec::new());
+        assert!(all.is_empty() && all.matches("check/granted.json"));
+        let exact = CaseFilter::new(["check/granted.json".to_owned()]);
+        assert!(exact.matches("check/granted.json"));
+        assert!(!exact.matches("check/not-granted.json"));
+        let part = CaseFilter::new(["granted".to_owned(), "./fixtures/check/denied.json".to_owned()]);
+        assert!(part.matches("check/granted.json") && part.matches("check/not-granted.json"));
+        assert!(part.matches("check/denied.json") && !part.matches("check/other.json"));
+        assert_eq!(part.filters(), ["granted", "check/denied.json"]);
+    }
 }

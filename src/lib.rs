@@ -41,6 +41,7 @@ pub mod signing;
 pub mod sizes;
 pub mod skill;
 pub mod stamp;
+pub mod suggest;
 pub mod text;
 pub mod toolchain;
 pub mod trust;

@@ -92,6 +92,35 @@ fn unknown_keys_are_schema_errors_with_their_path() {
     schema_error("skill_id = ", "", "TOML parse error");
 }
 
+/// A key a typo away from a field of its table names that field; one
+/// that is no near miss gets only the list.
+#[test]
+fn a_misspelled_key_gets_did_you_mean() {
+    for (from, to, path, hint) in [
+        (
+            "http_egress_allowlist =",
+            "http_egress_allowlst =",
+            "capabilities.http_egress_allowlst",
+            "`http_egress_allowlist`",
+        ),
+        (
+            "wall_clock_timeout_ms =",
+            "wall_clock_timeout =",
+            "capabilities.quotas.wall_clock_timeout",
+            "`wall_clock_timeout_ms`",
+        ),
+        ("[operator.plugin]", "[operator.plugins]", "operator.plugins", "`plugin`"),
+    ] {
+        let text = edit(&full(), from, to);
+        schema_error(&text, path, &format!(" (did you mean {hint}?), expected"));
+    }
+    // Nothing near: the list of fields, and no guess.
+    let text = edit(&full(), "fuel_budget = ", "fuel = 1\nfuel_budget = ");
+    let Err(ManifestError::Parse { message, .. }) = Manifest::parse(&text) else { panic!("accepted") };
+    assert!(message.contains("expected one of `wall_clock_timeout_ms`"), "{message}");
+    assert!(!message.contains("did you mean"), "{message}");
+}
+
 #[test]
 fn manifest_version() {
     rejects(&format!("manifest_version = 3\n{}", minimal()), "manifest_version", "3 is not supported");

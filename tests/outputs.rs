@@ -237,7 +237,7 @@ fn test_json_and_human_of_the_guard_fixture() {
             .env("CARGO_TARGET_DIR", &target)
             .env("PALYRA_SKILL_CONFIG_DIR", dir.path().join(".config"))
             .env("PALYRA_SKILL_CACHE_DIR", dir.path().join(".cache"))
-            .args(["-q", "test", "--message-format", format])
+            .args(["test", "--message-format", format])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

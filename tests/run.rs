@@ -39,13 +39,15 @@ fn fails_with(report: &RunReport, class: FailureClass, message: &str) {
     assert!(failure.message.contains(message), "{}", failure.message);
 }
 
+/// An endless loop says the call never returned, points to the fuel
+/// profile that finds the loop, and then to the budget.
 #[test]
 fn an_infinite_loop_runs_out_of_fuel() {
     let report = run_wat("infinite-loop", Limits { fuel: 1_000_000, ..test_limits() }, vec![]);
     fails_with(
         &report,
         FailureClass::OutOfFuel,
-        "out of fuel after 1,000,000 units: raise `capabilities.quotas.fuel_budget`",
+        "out of fuel after 1,000,000 units: the call never returned within its fuel budget (a loop that never ends, or more work than that allows; `--fuel-profile` on `run` or `test` shows where the fuel went): raise `capabilities.quotas.fuel_budget`",
     );
     assert_eq!(report.fuel_consumed, 1_000_000);
 }
@@ -55,7 +57,11 @@ fn an_infinite_loop_with_plenty_of_fuel_hits_the_wall_clock() {
     let started = Instant::now();
     let report =
         run_wat("infinite-loop", Limits { fuel: u64::MAX / 2, timeout_ms: 300, ..test_limits() }, vec![]);
-    fails_with(&report, FailureClass::TimedOut, "exceeded the wall clock of 300 ms");
+    fails_with(
+        &report,
+        FailureClass::TimedOut,
+        "exceeded the wall clock of 300 ms: the call never returned within its time (a loop that never ends, or more work than that allows; `--fuel-profile` on `run` or `test` shows where the fuel went): raise `capabilities.quotas.wall_clock_timeout_ms`",
+    );
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
@@ -283,4 +289,25 @@ fn a_symlink_planted_through_a_writable_root_is_never_followed() {
         .stderr(predicate::str::contains("is a symlink"));
     // Nothing outside the state directory was created or opened.
     assert!(!dir.path().join("etc").exists());
+}
+
+/// From the command line: an endless loop in a skill's module is reported
+/// as a call that never returned, with `--fuel-profile` to find the loop.
+#[test]
+fn an_endless_loop_in_run_points_to_the_fuel_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = artifact_with_module(
+        dir.path(),
+        "loop.palyra-skill",
+        wat::parse_file(fixture("host/burn.wat")).unwrap(),
+    );
+    let out = cmd().arg("run").arg(&artifact).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the call never returned within its fuel budget"), "{stderr}");
+    assert!(stderr.contains("`--fuel-profile` on `run` or `test` shows where the fuel went"), "{stderr}");
+    assert!(
+        stderr.contains("the skill's own quota binds: raise `capabilities.quotas.fuel_budget = 5000000`"),
+        "{stderr}"
+    );
 }

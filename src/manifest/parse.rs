@@ -69,7 +69,7 @@ impl Manifest {
         })?;
         serde_path_to_error::deserialize(deserializer).map_err(|error| ManifestError::Parse {
             path: error.path().to_string(),
-            message: error.inner().to_string().trim_end().to_owned(),
+            message: crate::suggest::unknown_field_hint(error.inner().to_string().trim_end()),
         })
     }
 

@@ -201,10 +201,16 @@ pub(super) fn output_too_large(limits: &Limits) -> Failure {
 
 pub use crate::text::thousands;
 
+/// Why a call runs out of fuel or time, and where to look: an endless loop
+/// and a call that merely needs more look the same from outside.
+const NEVER_RETURNED: &str = "a loop that never ends, or more work than that allows; `--fuel-profile` on `run` or `test` shows where the fuel went";
+
 pub(super) fn timed_out(timeout_ms: u64) -> Failure {
     Failure::limit(
         FailureClass::TimedOut,
-        format!("exceeded the wall clock of {timeout_ms} ms"),
+        format!(
+            "exceeded the wall clock of {timeout_ms} ms: the call never returned within its time ({NEVER_RETURNED})"
+        ),
         "raise `capabilities.quotas.wall_clock_timeout_ms` (the host also caps it at `tool_call.execution_timeout_ms`) or do less per call",
     )
 }
@@ -301,7 +307,10 @@ fn ours(
         return Err(match trap {
             Trap::OutOfFuel => Failure::limit(
                 FailureClass::OutOfFuel,
-                format!("out of fuel after {} units", thousands(limits.fuel)),
+                format!(
+                    "out of fuel after {} units: the call never returned within its fuel budget ({NEVER_RETURNED})",
+                    thousands(limits.fuel)
+                ),
                 "raise `capabilities.quotas.fuel_budget` (the host caps it at the operator's `fuel_budget`) or optimize",
             ),
             Trap::Interrupt => timed_out(limits.timeout_ms),

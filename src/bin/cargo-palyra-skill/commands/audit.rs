@@ -140,7 +140,11 @@ impl Opts {
             Some((key, _)) => key,
             None => dev_key()?.0,
         };
-        Ok(skill::build_crate(target, &self.build, Some(&key), false, shell)?.bytes)
+        let bytes = skill::build_crate(target, &self.build, Some(&key), shell)?.bytes;
+        for warning in cargo_palyra_skill::suggest::metadata_table_warnings(target) {
+            shell.warn(warning);
+        }
+        Ok(bytes)
     }
 
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {

@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use cargo_palyra_skill::baseline::{self, Baseline, Comparison, Status};
 use cargo_palyra_skill::cargo::Abi;
-use cargo_palyra_skill::cases::{self, Case, CaseResult};
+use cargo_palyra_skill::cases::{self, Case, CaseFilter, CaseResult};
 use cargo_palyra_skill::host::{self, HostCall, HostOutcome, OperatorConfig, Overrides, Requested};
 use cargo_palyra_skill::manifest::Tool;
 use cargo_palyra_skill::runtime::{Allow, Grants, Limits, LoadedModule, RawProfile, Runtime, ToolCall};
@@ -16,11 +16,13 @@ use serde_json::Value;
 use crate::Outcome;
 use crate::operator::{OperatorArgs, operator_for};
 use crate::shell::{MessageFormat, OutputArgs, Shell};
-use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, CratePath, Skill};
+use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill};
 
 /// Build the skill crate and run its fixture cases.
 ///
-/// Every `fixtures/<tool name>/*.json` of the crate is one case. With the
+/// Every `fixtures/<tool name>/*.json` of the crate is one case, named
+/// `<tool name>/<file>.json`; `test CASE...` runs the cases whose name is
+/// or contains a CASE, as `cargo test` filters. With the
 /// Palyra host ABI (the default), a case is a call as the daemon makes it:
 /// `{ "grants": { "http": [...], "secrets": [...], "storage": [...],
 /// "channels": [...] }, "expect": { "exit_code": N } }`, or `"expect": {
@@ -44,22 +46,36 @@ use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, CratePath, Skill};
 /// it), and `--baseline` fails a case whose fuel grew more than
 /// `--baseline-tolerance` percent or reached the `headroom-warn` share of
 /// its budget, with a table of base, head, delta and headroom.
+///
+/// A fixture that is no case (bad JSON, an unknown key, a case for the
+/// other ABI) fails as a case, named with its line and column, and the
+/// other cases still run. `-q` prints only the failed cases and the
+/// summary.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill test\n",
+    "  cargo palyra-skill test check/granted.json\n",
+    "  cargo palyra-skill test -q granted\n",
     "  cargo palyra-skill test --operator-config palyrad.toml\n",
     "  cargo palyra-skill test skills/guard --message-format json\n",
     "  cargo palyra-skill test --save-baseline\n",
     "  cargo palyra-skill test --baseline\n",
     "  cargo palyra-skill test --fuel-profile target/fuel-profiles\n\n",
-    "Exit status:\n  0  every case passed\n  1  a case failed, no case ran, or a case regressed against the baseline\n  2  could not run (build failed, bad fixture)",
+    "Exit status:\n  0  every case passed\n  1  a case failed (a malformed fixture too), no case ran, or a case regressed against the baseline\n  2  could not run (build failed, or every fixture malformed)",
     "\n\n",
     reference!()
 ))]
 pub struct Opts {
-    #[command(flatten)]
-    location: CratePath,
+    /// The skill crate (its directory or its `Cargo.toml`) when the first
+    /// is one; then the cases to run: a case's name (`check/granted.json`)
+    /// or a part of one [default: the crate here, every case]
+    #[arg(value_name = "PATH|CASE")]
+    args: Vec<PathBuf>,
+    /// Path to the crate's `Cargo.toml` (as cargo takes it); every
+    /// positional is then a case
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
     /// The module ABI [default: the crate's `abi` setting, else palyra-host-v1]
     #[arg(long, value_enum)]
     abi: Option<AbiArg>,
@@ -94,10 +110,19 @@ pub struct Opts {
     output: OutputArgs,
 }
 
-fn read_case(path: &Path, abi: Abi) -> Result<Case> {
+/// A fixture as a case, or why it is none (`file` as it is shown).
+fn read_case(path: &Path, file: &str, abi: Abi) -> Result<(Case, String), String> {
     let text =
-        std::fs::read_to_string(path).with_context(|| format!("could not read `{}`", path.display()))?;
-    cases::parse_case(&text, abi).map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))
+        std::fs::read_to_string(path).map_err(|e| format!("could not read the fixture `{file}`: {e}"))?;
+    match cases::parse_case(&text, abi) {
+        Ok(case) => Ok((case, text)),
+        Err(e) => Err(cases::malformed(file, e.position(&text), &e.detail())),
+    }
+}
+
+/// The verdict on a fixture that is no case.
+fn malformed_result(tool: &Tool, problem: String) -> CaseResult {
+    CaseResult { tool: tool.id.clone(), problem: Some(problem), malformed: true, ..CaseResult::default() }
 }
 
 #[derive(Serialize)]
@@ -105,6 +130,10 @@ struct Report {
     abi: &'static str,
     passed: usize,
     failed: usize,
+    /// Of the failed, the fixtures that are no case (they did not run).
+    malformed: usize,
+    /// Cases that `test CASE...` left out.
+    filtered_out: usize,
     cases: Vec<CaseResult>,
     /// `fixtures/` folders that match no tool: their cases never ran.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -119,11 +148,23 @@ struct Report {
 
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
+        let (manifest_path, filter) = self.crate_and_filter()?;
+        if !filter.is_empty() && self.save_baseline.is_some() {
+            bail!(
+                "`--save-baseline` records every case's fuel, and `{}` runs only some: run it without case names",
+                filter.filters().join(" ")
+            );
+        }
         let runtime = skill::runtime(self.code.no_cache, shell)?;
         if !(self.baseline_tolerance.is_finite() && self.baseline_tolerance >= 0.0) {
             bail!("`--baseline-tolerance` is a percentage of 0 or more, such as 5");
         }
-        let skill = skill::load(&self.location.locate()?, &self.build, self.fuel_profile.is_some(), shell)?;
+        let skill = skill::load(&manifest_path, &self.build, shell)?;
+        if let Some(dir) = &skill.crate_dir {
+            for warning in cargo_palyra_skill::suggest::metadata_table_warnings(dir) {
+                shell.warn(warning);
+            }
+        }
         let abi = skill.abi(AbiArg::abi(self.abi));
         let base = self.operator.read()?;
         let module = match abi {
@@ -133,7 +174,8 @@ impl Opts {
             }
             Abi::PalyraHostV1 => None,
         };
-        let fixtures = skill.crate_dir.clone().unwrap_or_default().join("fixtures");
+        let crate_dir = skill.crate_dir.clone().unwrap_or_default();
+        let fixtures = crate_dir.join("fixtures");
         // A profile goes to `DIR/<tool name>/`: every tool's name must be one
         // safe folder name before any case runs, or nothing is written.
         if self.fuel_profile.is_some() {
@@ -141,7 +183,9 @@ impl Opts {
                 cargo_palyra_skill::profile::tool_dir(&tool.id, &tool.name)?;
             }
         }
+        let quiet = shell.is_quiet();
         let mut results = Vec::new();
+        let mut filtered_out = Vec::new();
         for tool in &skill.manifest.entrypoints.tools {
             let dir = fixtures.join(tool.name.trim());
             let mut cases: Vec<PathBuf> = match std::fs::read_dir(&dir) {
@@ -161,30 +205,39 @@ impl Opts {
             };
             cases.sort();
             for path in cases {
-                let name = format!(
-                    "{}/{}",
-                    tool.name.trim(),
-                    path.file_name().unwrap_or_default().to_string_lossy()
-                );
-                let case = read_case(&path, abi)?;
-                let (mut result, outcome, raw) = match &module {
-                    Some(module) => {
-                        let (result, raw) = self.preview_case(&runtime, &skill, tool, module, &case);
-                        (result, None, raw)
-                    }
-                    None => {
-                        let (result, outcome) =
-                            self.host_case(&runtime, &skill, tool, &case, base.as_ref(), &path)?;
-                        let raw = outcome.as_ref().and_then(|(outcome, _)| outcome.profile.clone());
-                        (result, outcome, raw)
-                    }
+                let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+                let name = format!("{}/{file_name}", tool.name.trim());
+                if !filter.matches(&name) {
+                    filtered_out.push(name);
+                    continue;
+                }
+                let shown = format!("fixtures/{name}");
+                let (mut result, outcome, raw) = match read_case(&path, &shown, abi) {
+                    Err(problem) => (malformed_result(tool, problem), None, None),
+                    Ok((case, text)) => match &module {
+                        Some(module) => {
+                            let (result, raw) = self.preview_case(&runtime, &skill, tool, module, &case);
+                            (result, None, raw)
+                        }
+                        None => match self.host_case(&runtime, &skill, tool, &case, base.as_ref()) {
+                            Ok((result, outcome)) => {
+                                let raw = outcome.0.profile.clone();
+                                (result, Some(outcome), raw)
+                            }
+                            Err(detail) => {
+                                let at =
+                                    text.find("\"operator\"").map(|at| cases::line_and_column(&text, at));
+                                (malformed_result(tool, cases::malformed(&shown, at, &detail)), None, None)
+                            }
+                        },
+                    },
                 };
                 if let (Some(dir), Some(raw)) = (&self.fuel_profile, &raw) {
                     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
                     let tool_dir = cargo_palyra_skill::profile::tool_dir(&tool.id, &tool.name)?;
                     let svg = dir.join(tool_dir).join(format!("{stem}.svg"));
                     result.fuel_profile = Some(cargo_palyra_skill::profile::write(raw, &svg, &name)?);
-                } else if self.fuel_profile.is_some() {
+                } else if self.fuel_profile.is_some() && !result.malformed {
                     shell.warn(format_args!(
                         "`{name}`: no fuel profile, the call was refused before the module ran"
                     ));
@@ -192,7 +245,8 @@ impl Opts {
                 result.case = name;
                 let passed = result.problem.is_none();
                 result.passed = passed;
-                if self.output.message_format == MessageFormat::Human {
+                // `-q`: the failures only.
+                if self.output.message_format == MessageFormat::Human && !(quiet && passed) {
                     let verdict = if passed { Shell::good("ok") } else { Shell::bad("FAILED") };
                     shell.print(format_args!("test {} ... {verdict}", result.case))?;
                     if let Some(problem) = &result.problem {
@@ -228,21 +282,31 @@ impl Opts {
         }
         let passed = results.iter().filter(|r| r.passed).count();
         let failed = results.len() - passed;
-        let ran = results.len();
-        let crate_dir = skill.crate_dir.clone().unwrap_or_default();
+        let malformed = results.iter().filter(|r| r.malformed).count();
+        let ran = results.len() - malformed;
         let default_file = || crate_dir.join(baseline::DEFAULT_FILE);
         let comparison = match &self.baseline {
             Some(file) => {
                 let path = file.clone().unwrap_or_else(default_file);
                 let base = Baseline::read(&path)?;
-                Some(baseline::compare(
-                    &base,
-                    &path,
-                    &results,
-                    self.baseline_tolerance,
-                    skill.warn_at,
-                    self.allow_removed_cases,
-                ))
+                let ran_cases: Vec<CaseResult> = results.iter().filter(|r| !r.malformed).cloned().collect();
+                // A case left out by name, or whose fixture is malformed, did
+                // not run for a reason already reported: it is not "removed".
+                let not_run = |case: &str| {
+                    filtered_out.iter().any(|c| c == case)
+                        || results.iter().any(|r| r.malformed && r.case == case)
+                };
+                Some(
+                    baseline::compare(
+                        &base,
+                        &path,
+                        &ran_cases,
+                        self.baseline_tolerance,
+                        skill.warn_at,
+                        self.allow_removed_cases,
+                    )
+                    .without_rows(not_run),
+                )
             }
             None => None,
         };
@@ -265,21 +329,47 @@ impl Opts {
                 abi: abi.as_str(),
                 passed,
                 failed,
+                malformed,
+                filtered_out: filtered_out.len(),
                 cases: results,
                 stray_fixture_dirs: stray,
                 baseline: comparison,
                 saved_baseline: saved,
             })?,
             MessageFormat::Human => {
-                shell.print(format_args!("\n{passed} passed, {failed} failed"))?;
+                let mut summary = format!("\n{passed} passed, {failed} failed");
+                if malformed > 0 {
+                    summary.push_str(&format!(" ({malformed} malformed, did not run)"));
+                }
+                if !filtered_out.is_empty() {
+                    summary.push_str(&format!(", {} filtered out", filtered_out.len()));
+                }
+                shell.print(summary)?;
                 if let Some(comparison) = &comparison {
-                    show_comparison(shell, comparison)?;
+                    show_comparison(shell, comparison, quiet)?;
                 }
             }
         }
+        if ran == 0 && malformed > 0 {
+            bail!(
+                "no case could run: {malformed} fixture(s) are malformed (each is named above with its line and column); fix them"
+            );
+        }
+        if ran == 0 && !filtered_out.is_empty() {
+            shell.status_failed(
+                "Failed",
+                format_args!(
+                    "no case name is or contains {} ({} filtered out): name a case as `<tool name>/<file>.json`, such as `{}`, or a part of one; to test a crate elsewhere, give its directory",
+                    filter.filters().iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "),
+                    filtered_out.len(),
+                    filtered_out[0],
+                ),
+            );
+            return Ok(Outcome::CheckFailed);
+        }
         if ran == 0 {
             shell.status_failed(
-                "No cases",
+                "Failed",
                 format_args!(
                     "no test case ran: add JSON case files under `{}/<tool name>/`",
                     fixtures.display()
@@ -290,6 +380,21 @@ impl Opts {
         Ok(if failed == 0 && regressions == 0 { Outcome::Success } else { Outcome::CheckFailed })
     }
 
+    /// The crate's `Cargo.toml` and the case filters: the first positional
+    /// is the crate when it is a directory or a `.toml` file (and there is
+    /// no `--manifest-path`); every other positional is a case filter.
+    fn crate_and_filter(&self) -> Result<(PathBuf, CaseFilter)> {
+        let mut args = self.args.iter().peekable();
+        let is_crate =
+            |p: &PathBuf| p.is_dir() || (p.is_file() && p.extension().is_some_and(|e| e == "toml"));
+        let given = match &self.manifest_path {
+            Some(path) => Some(path.as_path()),
+            None => args.next_if(|p| is_crate(p)).map(PathBuf::as_path),
+        };
+        let manifest = cargo_palyra_skill::cargo::locate_crate(given)?;
+        let filter = CaseFilter::new(args.map(|a| a.to_string_lossy().into_owned()));
+        Ok((manifest, filter))
+    }
     fn host_case(
         &self,
         runtime: &Runtime,
@@ -297,8 +402,7 @@ impl Opts {
         tool: &Tool,
         case: &Case,
         base: Option<&OperatorConfig>,
-        path: &Path,
-    ) -> Result<(CaseResult, Option<(HostOutcome, OperatorConfig)>)> {
+    ) -> Result<(CaseResult, (HostOutcome, OperatorConfig)), String> {
         let grants = case.grants.as_ref();
         let requested = Requested {
             http_hosts: grants.map(|g| g.http.clone()).unwrap_or_default(),
@@ -308,9 +412,8 @@ impl Opts {
         };
         let (mut operator, _) = operator_for(base.cloned(), &requested);
         if let Some(overrides) = &case.operator {
-            operator = operator
-                .with_overrides(overrides)
-                .with_context(|| format!("`{}`: invalid `operator`", path.display()))?;
+            // The case's own settings: a bad one makes the fixture malformed.
+            operator = operator.with_overrides(overrides).map_err(|e| format!("invalid `operator`: {e}"))?;
         }
         let outcome = host::execute(
             runtime,
@@ -328,7 +431,7 @@ impl Opts {
             },
         );
         let result = cases::judge_host(case, &tool.id, &outcome, skill.warn_at);
-        Ok((result, Some((outcome, operator))))
+        Ok((result, (outcome, operator)))
     }
 
     fn preview_case(
@@ -366,8 +469,9 @@ impl Opts {
     }
 }
 
-/// Base, head, delta and headroom of every case, and what failed.
-fn show_comparison(shell: &mut Shell, c: &Comparison) -> Result<()> {
+/// Base, head, delta and headroom of every case (with `quiet`, of the
+/// cases that fail the comparison), and what failed.
+fn show_comparison(shell: &mut Shell, c: &Comparison, quiet: bool) -> Result<()> {
     use cargo_palyra_skill::text::thousands;
     shell.print(format_args!(
         "\nfuel against `{}` (a case fails over +{:.1}%, or at {:.0}% of its fuel budget)",
@@ -378,7 +482,7 @@ fn show_comparison(shell: &mut Shell, c: &Comparison) -> Result<()> {
         "case", "base", "head", "delta", "headroom"
     ))?;
     let fuel = |v: Option<u64>| v.map_or("-".to_owned(), thousands);
-    for row in &c.rows {
+    for row in c.rows.iter().filter(|row| !quiet || row.status.fails()) {
         let delta = row.delta_percent.map_or("-".to_owned(), |p| format!("{p:+.1}%"));
         let headroom = row.headroom_percent.map_or("-".to_owned(), |p| format!("{p:.1}%"));
         let status = match row.status {

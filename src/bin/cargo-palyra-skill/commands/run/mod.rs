@@ -150,6 +150,11 @@ impl Opts {
 
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let skill = skill::load(&self.target.path()?, &self.build, self.fuel_profile.is_some(), shell)?;
+        if let Some(dir) = &skill.crate_dir {
+            for warning in cargo_palyra_skill::suggest::metadata_table_warnings(dir) {
+                shell.warn(warning);
+            }
+        }
         match skill.abi(AbiArg::abi(self.abi)) {
             Abi::PalyraHostV1 => self.run_host(&skill, shell),
             Abi::WasiJson => self.run_preview(&skill, shell),
