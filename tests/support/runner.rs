@@ -728,6 +728,25 @@ impl WorkflowRun<'_> {
     }
 }
 
+/// A step's `with:` or `env:` mapping, each value evaluated.
+fn evaluated(step: &Yaml, key: &str, eval: &dyn Fn(&Yaml) -> String) -> Vec<(String, String)> {
+    step.get(key)
+        .and_then(Yaml::as_mapping)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (yaml_str(k), eval(v)))
+        .collect()
+}
+
+/// A step as the `steps` context holds it.
+fn step_context(outputs: &BTreeMap<String, String>, outcome: &str, conclusion: &str) -> Value {
+    gha::object([
+        ("outputs", gha::object(outputs.iter().map(|(k, v)| (k.as_str(), Value::from(v.as_str()))))),
+        ("outcome", Value::from(outcome)),
+        ("conclusion", Value::from(conclusion)),
+    ])
+}
+
 /// A step's outcome: its outputs and whether it succeeded.
 struct StepResult {
     outputs: BTreeMap<String, String>,
@@ -746,17 +765,12 @@ impl JobState<'_> {
     fn record(&mut self, id: &str, result: &StepResult, continue_on_error: bool) {
         let outcome = if result.code == 0 { "success" } else { "failure" };
         let conclusion = if continue_on_error { "success" } else { outcome };
-        self.contexts.get_mut("steps").unwrap().as_object_mut().unwrap().insert(
-            id.to_owned(),
-            gha::object([
-                (
-                    "outputs",
-                    gha::object(result.outputs.iter().map(|(k, v)| (k.as_str(), Value::from(v.as_str())))),
-                ),
-                ("outcome", Value::from(outcome)),
-                ("conclusion", Value::from(conclusion)),
-            ]),
-        );
+        self.contexts
+            .get_mut("steps")
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .insert(id.to_owned(), step_context(&result.outputs, outcome, conclusion));
         self.steps.insert(id.to_owned(), result.outputs.clone());
         if result.code != 0 && !continue_on_error && self.failed.is_none() {
             self.failed = Some((id.to_owned(), result.code));
@@ -783,28 +797,14 @@ impl JobState<'_> {
         };
         if !runs {
             // A skipped step is in the `steps` context, as `skipped`.
-            self.contexts.get_mut("steps").unwrap().as_object_mut().unwrap().insert(
-                id,
-                gha::object([
-                    ("outputs", gha::object([])),
-                    ("outcome", Value::from("skipped")),
-                    ("conclusion", Value::from("skipped")),
-                ]),
-            );
+            let skipped = step_context(&BTreeMap::new(), "skipped", "skipped");
+            self.contexts.get_mut("steps").unwrap().as_object_mut().unwrap().insert(id, skipped);
             return;
         }
         let continue_on_error = step.get("continue-on-error").is_some_and(|v| yaml_str(v) == "true");
-        let mut step_env: Vec<(String, String)> = Vec::new();
-        for (name, value) in step.get("env").and_then(Yaml::as_mapping).into_iter().flatten() {
-            step_env.push((yaml_str(name), eval(self, value)));
-        }
-        let with: BTreeMap<String, String> = step
-            .get("with")
-            .and_then(Yaml::as_mapping)
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (yaml_str(k), eval(self, v)))
-            .collect();
+        let step_env = evaluated(step, "env", &|value| eval(self, value));
+        let with: BTreeMap<String, String> =
+            evaluated(step, "with", &|value| eval(self, value)).into_iter().collect();
         let result = if let Some(uses) = step.get("uses").map(yaml_str) {
             if let Some(local) = uses.strip_prefix("./") {
                 self.composite(&self.machine.workspace.join(local), &with)
@@ -978,23 +978,11 @@ impl JobState<'_> {
                 None => failed.is_none(),
             };
             if !runs {
-                contexts.get_mut("steps").unwrap().as_object_mut().unwrap().insert(
-                    id,
-                    gha::object([
-                        ("outputs", gha::object([])),
-                        ("outcome", Value::from("skipped")),
-                        ("conclusion", Value::from("skipped")),
-                    ]),
-                );
+                let skipped = step_context(&BTreeMap::new(), "skipped", "skipped");
+                contexts.get_mut("steps").unwrap().as_object_mut().unwrap().insert(id, skipped);
                 continue;
             }
-            let with: BTreeMap<String, String> = step
-                .get("with")
-                .and_then(Yaml::as_mapping)
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (yaml_str(k), eval(v)))
-                .collect();
+            let with: BTreeMap<String, String> = evaluated(step, "with", &eval).into_iter().collect();
             let result = if let Some(uses) = step.get("uses").map(yaml_str) {
                 self.third_party(&uses, &with)
             } else {
@@ -1008,29 +996,12 @@ impl JobState<'_> {
                     Some(wd) => self.machine.workspace.join(eval(wd)),
                     None => self.machine.workspace.clone(),
                 };
-                let step_env: Vec<(String, String)> = step
-                    .get("env")
-                    .and_then(Yaml::as_mapping)
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| (yaml_str(k), eval(v)))
-                    .collect();
+                let step_env = evaluated(step, "env", &eval);
                 self.run_script(&id, &script, &["-eo", "pipefail"], &cwd, &step_env, Some(dir))
             };
             let outcome = if result.code == 0 { "success" } else { "failure" };
-            contexts.get_mut("steps").unwrap().as_object_mut().unwrap().insert(
-                id.clone(),
-                gha::object([
-                    (
-                        "outputs",
-                        gha::object(
-                            result.outputs.iter().map(|(k, v)| (k.as_str(), Value::from(v.as_str()))),
-                        ),
-                    ),
-                    ("outcome", Value::from(outcome)),
-                    ("conclusion", Value::from(outcome)),
-                ]),
-            );
+            let step = step_context(&result.outputs, outcome, outcome);
+            contexts.get_mut("steps").unwrap().as_object_mut().unwrap().insert(id.clone(), step);
             if result.code != 0 && failed.is_none() {
                 failed = Some(result.code);
             }
