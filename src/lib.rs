@@ -24,6 +24,7 @@ pub mod inspect;
 pub mod keys;
 pub mod lockfile;
 pub mod manifest;
+pub mod named;
 pub mod names;
 pub mod pack;
 pub mod parallel;

@@ -147,6 +147,23 @@ pub struct Budget {
 }
 
 impl HostOutcome {
+    /// Its trap reports and fuel profile named from `names`, the function
+    /// names of the called module's named copy (see [`crate::named`]).
+    pub fn name_from(&mut self, names: &std::collections::BTreeMap<u32, String>) {
+        if names.is_empty() {
+            return;
+        }
+        if let Some(text) = self.palyra_error.as_mut() {
+            *text = crate::named::symbolize(text, names);
+        }
+        for failure in [self.failure.as_mut(), self.quick_failure.as_mut()].into_iter().flatten() {
+            failure.name_from(names);
+        }
+        if let Some(profile) = self.profile.as_mut() {
+            profile.name_from(names);
+        }
+    }
+
     /// What the call used of each limit; `warn_at` is the crate's `headroom-warn`.
     pub fn budget(&self, warn_at: f64) -> Budget {
         use crate::headroom::Headroom;

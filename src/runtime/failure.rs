@@ -2,6 +2,8 @@
 //! `WasmPluginRunErrorKind` the consumer's daemon reports for the same
 //! failure (docs/host.md, "How a call is built", step 8).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use wasmtime::Trap;
 use wasmtime_wasi::I32Exit;
@@ -183,6 +185,21 @@ impl Failure {
         }
     }
 
+    /// The engine's `<wasm function N>` frames named from `names` (the
+    /// module's named copy): the same indices, since the module is the
+    /// copy less its names.
+    pub fn name_from(&mut self, names: &BTreeMap<u32, String>) {
+        if names.is_empty() {
+            return;
+        }
+        for text in [Some(&mut self.message), self.limit_head.as_mut(), self.engine_error.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            *text = crate::named::symbolize(text, names);
+        }
+    }
+
     fn with_kind(mut self, kind: PalyraErrorKind) -> Failure {
         self.palyra_error_kind = kind;
         self
@@ -356,6 +373,19 @@ pub struct RunReport {
     /// Where the fuel went, for a profiled call.
     #[serde(skip)]
     pub profile: Option<super::profile::RawProfile>,
+}
+
+impl RunReport {
+    /// Its failures and profile named from `names`, the function names of
+    /// the module's named copy.
+    pub fn name_from(&mut self, names: &BTreeMap<u32, String>) {
+        for failure in [self.failure.as_mut(), self.quick_failure.as_mut()].into_iter().flatten() {
+            failure.name_from(names);
+        }
+        if let Some(profile) = self.profile.as_mut() {
+            profile.name_from(names);
+        }
+    }
 }
 
 impl std::fmt::Debug for RunReport {

@@ -95,8 +95,8 @@ pub struct Opts {
     #[arg(long, requires = "baseline")]
     allow_removed_cases: bool,
     /// Profile each case's fuel: a flame graph `DIR/<tool name>/<case>.svg`
-    /// and its speedscope profile beside it (the crate is built with its
-    /// function names kept, the same code)
+    /// and its speedscope profile beside it (named from the build's named
+    /// copy of the module: the same bytes, so the same fuel)
     #[arg(long, value_name = "DIR")]
     fuel_profile: Option<PathBuf>,
     /// Fuel between two samples of `--fuel-profile` [default: about 5,000 samples a case]
@@ -170,7 +170,8 @@ impl Opts {
         let module = match abi {
             Abi::WasiJson => {
                 let path = skill::pick_module(&skill.manifest, &skill.entries, None)?;
-                Some(skill::compile(&skill, &path, &runtime, self.code.tier(), shell)?)
+                let module = skill::compile(&skill, &path, &runtime, self.code.tier(), shell)?;
+                Some((path, module))
             }
             Abi::PalyraHostV1 => None,
         };
@@ -215,8 +216,9 @@ impl Opts {
                 let (mut result, outcome, raw) = match read_case(&path, &shown, abi) {
                     Err(problem) => (malformed_result(tool, problem), None, None),
                     Ok((case, text)) => match &module {
-                        Some(module) => {
-                            let (result, raw) = self.preview_case(&runtime, &skill, tool, module, &case);
+                        Some((module_path, module)) => {
+                            let (result, raw) =
+                                self.preview_case(&runtime, &skill, tool, (module_path, module), &case);
                             (result, None, raw)
                         }
                         None => match self.host_case(&runtime, &skill, tool, &case, base.as_ref()) {
@@ -415,7 +417,7 @@ impl Opts {
             // The case's own settings: a bad one makes the fixture malformed.
             operator = operator.with_overrides(overrides).map_err(|e| format!("invalid `operator`: {e}"))?;
         }
-        let outcome = host::execute(
+        let mut outcome = host::execute(
             runtime,
             &HostCall {
                 operator: &operator,
@@ -430,6 +432,8 @@ impl Opts {
                 profile: self.profile(),
             },
         );
+        let names = outcome.module_path.as_deref().map(|path| skill.function_names(path)).unwrap_or_default();
+        outcome.name_from(&names);
         let result = cases::judge_host(case, &tool.id, &outcome, skill.warn_at);
         Ok((result, (outcome, operator)))
     }
@@ -439,7 +443,7 @@ impl Opts {
         runtime: &Runtime,
         skill: &Skill,
         tool: &Tool,
-        module: &LoadedModule,
+        (module_path, module): (&str, &LoadedModule),
         case: &Case,
     ) -> (CaseResult, Option<RawProfile>) {
         let manifest = &skill.manifest;
@@ -450,7 +454,7 @@ impl Opts {
         };
         let (grants, _) = Grants::from_manifest(manifest).narrowed(&allow);
         let input = case.input.clone().unwrap_or(Value::Null);
-        let outcome = runtime.call_tool(ToolCall {
+        let mut outcome = runtime.call_tool(ToolCall {
             manifest,
             tool,
             module,
@@ -460,6 +464,7 @@ impl Opts {
             preopens: Vec::new(),
             profile: self.profile(),
         });
+        outcome.report.name_from(&skill.function_names(module_path));
         (cases::judge_preview(case, &tool.id, &outcome), outcome.report.profile.clone())
     }
 

@@ -101,9 +101,9 @@ pub struct Opts {
     entrypoint: Option<String>,
     /// Profile where the fuel goes: a flame graph to FILE.svg, and the same
     /// profile for speedscope or the Firefox Profiler to
-    /// FILE.speedscope.json. A crate is built with its function names kept
-    /// for this (the same code, so the same fuel); an artifact's stripped
-    /// module shows function numbers
+    /// FILE.speedscope.json. The artifact's own module runs, named from the
+    /// named copy its build keeps (`<artifact stem>.named/` beside it); an
+    /// artifact without one shows function numbers
     #[arg(long, value_name = "FILE.svg")]
     fuel_profile: Option<PathBuf>,
     /// Fuel between two samples of `--fuel-profile` [default: about 5,000
@@ -149,7 +149,7 @@ impl Opts {
     }
 
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let skill = skill::load(&self.target.path()?, &self.build, self.fuel_profile.is_some(), shell)?;
+        let skill = skill::load(&self.target.path()?, &self.build, shell)?;
         if let Some(dir) = &skill.crate_dir {
             for warning in cargo_palyra_skill::suggest::metadata_table_warnings(dir) {
                 shell.warn(warning);
@@ -187,7 +187,7 @@ impl Opts {
             "Running",
             format_args!("{} {} as the Palyra host runs it", manifest.skill_id, manifest.version),
         );
-        let outcome = host::execute(
+        let mut outcome = host::execute(
             &runtime,
             &HostCall {
                 operator: &operator,
@@ -206,6 +206,9 @@ impl Opts {
                 profile: self.fuel_profile.as_ref().map(|_| self.fuel_profile_interval.unwrap_or(0)),
             },
         );
+        // The artifact's module ran; its named copy names the frames.
+        let names = outcome.module_path.as_deref().map(|path| skill.function_names(path)).unwrap_or_default();
+        outcome.name_from(&names);
         let profile = match (&self.fuel_profile, &outcome.profile) {
             (Some(svg), Some(raw)) => {
                 let title = format!("{} {}", manifest.skill_id, manifest.version);
@@ -220,8 +223,8 @@ impl Opts {
             }
             (None, _) => None,
         };
-        if profile.is_some() && skill.crate_dir.is_some() {
-            notes.push("profiled a build with function names kept (`strip` off): the same code as the release module, so the same fuel".to_owned());
+        if profile.is_some() && !names.is_empty() {
+            notes.push("profiled the artifact's own module, named from its named copy (the same bytes with their `name` section)".to_owned());
         }
         if let (Some(cache), Some(tier), Some(path)) = (&outcome.cache, outcome.tier, &outcome.module_path) {
             // The load was not timed apart from the call.
