@@ -357,9 +357,9 @@ fn a_private_repository_releases_without_an_attestation_and_says_so() {
     let release = &jobs["release"];
     assert!(release.succeeded(), "release: {:?}\n{}", release.failed, release.log_text());
     assert!(release.summary.contains("### Build attestation skipped"), "{}", release.summary);
-    assert!(
-        release.summary.contains("The release of this private repository carries no GitHub build attestation (`.sigstore.json`)")
-    );
+    assert!(release.summary.contains(
+        "The release of this private repository carries no GitHub build attestation (`.sigstore.json`)"
+    ));
     let files = github.release_files("v0.1.0");
     let names: Vec<&str> = files.keys().map(String::as_str).collect();
     assert_eq!(names, ["acme.weather-0.1.0.palyra-skill", "acme.weather-0.1.0.palyra-skill.intoto.jsonl"]);
