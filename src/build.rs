@@ -192,7 +192,7 @@ pub fn build(
         rustc: tool_version(crate::env::Var::Rustc, "rustc", &["-vV"], toolchain.as_deref()),
         cargo: tool_version(crate::env::Var::Cargo, "cargo", &["-V"], toolchain.as_deref()),
     });
-    let wasm = cargo::build(&BuildRequest {
+    let linked = cargo::build(&BuildRequest {
         manifest_path: krate.package.manifest_path.as_std_path(),
         package: &krate.package.name,
         package_id: &krate.package.id,
@@ -205,15 +205,17 @@ pub fn build(
         quiet: options.quiet,
         toolchain: options.toolchain.as_deref(),
     })?;
+    let wasm = linked.wasm;
     progress(Event::Compiled { modules: &wasm });
+    let strip = cargo::profile_strip(krate.workspace_root(), &options.profile, linked.debuginfo);
 
     // The dependency list goes in before anything is hashed, so the SBOM,
     // the provenance subjects and the payload hash describe the final bytes.
     let dependencies =
         if options.no_embed_dependencies { None } else { Some(crate::auditable::version_info(&krate)?) };
     // Cargo built each module with its names kept: that is the named
-    // copy, and the artifact's module is the same bytes without the names
-    // and debug info, so the two differ in no code, data or fuel.
+    // copy, and the artifact's module is the same bytes less what the
+    // profile's `strip` leaves out, so the two differ in no code, data or fuel.
     let mut modules = Vec::new();
     let mut module_parts = Vec::new();
     let mut named = BTreeMap::new();
@@ -223,7 +225,7 @@ pub fn build(
             Some(info) => crate::auditable::embed(&bytes, info),
             None => bytes,
         };
-        let bytes = crate::named::strip(&with_names)
+        let bytes = crate::named::strip_as(&with_names, strip)
             .map_err(|source| BuildError::Strip { path: path.clone(), source })?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         modules.push(ModuleFile { name: name.clone(), sha256: sha256_hex(&bytes) });

@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 use cargo_metadata::{CargoOpt, Message, Metadata, MetadataCommand, Package, TargetKind};
 use serde::{Deserialize, Serialize};
 
+use crate::named::Strip;
+
 /// How a skill's module talks to its host: `[package.metadata.palyra-skill] abi`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub enum Abi {
@@ -337,8 +339,55 @@ pub(crate) fn tool(var: crate::env::Var, program: &str, toolchain: Option<&str>)
     }
 }
 
-/// Runs cargo for the request's target and returns the cdylib's `.wasm`
-/// files as cargo reports them (never guessed from `target/`).
+/// What the link wrote: the cdylib's `.wasm` files as cargo reports them
+/// (never guessed from `target/`), and whether the profile gave the crate
+/// debug info.
+#[derive(Debug, Clone)]
+pub struct Linked {
+    pub wasm: Vec<PathBuf>,
+    pub debuginfo: bool,
+}
+
+/// The `strip` the profile `profile` gives the skill crate's link, as cargo
+/// resolves it: `CARGO_PROFILE_<NAME>_STRIP`, else `[profile.<name>] strip`
+/// in the workspace's `Cargo.toml` (following `inherits`; `bench` inherits
+/// `release` and `test` `dev`), else cargo's default: `debuginfo` for a
+/// profile without debug info (`debuginfo`, from cargo's own report of the
+/// link), else `none`. A `[profile]` of a cargo config file is not read.
+pub fn profile_strip(workspace_root: &Path, profile: &str, debuginfo: bool) -> Strip {
+    let default = if debuginfo { Strip::None } else { Strip::Debuginfo };
+    // The variable's name holds the profile's, so it is not one of `env::Var`.
+    let variable = format!("CARGO_PROFILE_{}_STRIP", profile.to_ascii_uppercase().replace('-', "_"));
+    if let Some(value) = std::env::var(variable).ok().and_then(|v| Strip::parse(&v)) {
+        return value;
+    }
+    let manifest = std::fs::read_to_string(workspace_root.join("Cargo.toml")).ok();
+    let profiles = manifest
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|mut table| table.remove("profile"))
+        .and_then(|profiles| profiles.as_table().cloned())
+        .unwrap_or_default();
+    let mut name = profile.to_owned();
+    // `inherits` chains are short; a cycle (which cargo refuses) ends here.
+    for _ in 0..8 {
+        let table = profiles.get(&name).and_then(toml::Value::as_table);
+        match table.and_then(|t| t.get("strip")) {
+            Some(toml::Value::Boolean(true)) => return Strip::Symbols,
+            Some(toml::Value::Boolean(false)) => return Strip::None,
+            Some(toml::Value::String(value)) => return Strip::parse(value).unwrap_or(default),
+            _ => {}
+        }
+        name = match (table.and_then(|t| t.get("inherits")).and_then(toml::Value::as_str), name.as_str()) {
+            (Some(parent), _) => parent.to_owned(),
+            (None, "bench") => "release".to_owned(),
+            (None, "test") => "dev".to_owned(),
+            (None, _) => return default,
+        };
+    }
+    default
+}
+
+/// Runs cargo for the request's target and returns what it linked.
 ///
 /// One build, with the function names (and line tables, where the profile
 /// asks for debug info) kept whatever `strip` says: `cargo rustc --lib ...
@@ -346,9 +395,10 @@ pub(crate) fn tool(var: crate::env::Var, program: &str, toolchain: Option<&str>)
 /// link sees the flag: every crate compiles with the profile as written
 /// (setting `strip` in the profile instead would change every crate's
 /// `-C metadata`, and with it the symbols and the order LTO lays the code
-/// out in). The artifact's module is these bytes with those sections
-/// removed (`crate::named`), the same bytes a `strip = true` link writes.
-pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
+/// out in). The artifact's module is these bytes less the sections the
+/// profile's `strip` would have had the linker leave out (`crate::named`):
+/// the bytes the link would have written.
+pub fn build(request: &BuildRequest) -> Result<Linked, CargoError> {
     let mut command = tool(crate::env::Var::Cargo, "cargo", request.toolchain);
     command
         .args(["rustc", "--lib"])
@@ -391,12 +441,14 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
     });
 
     let mut wasm = Vec::new();
+    let mut debuginfo = false;
     let stdout = BufReader::new(child.stdout.take().expect("piped"));
     for message in Message::parse_stream(stdout).map_while(Result::ok) {
         if let Message::CompilerArtifact(artifact) = message
             && artifact.package_id == *request.package_id
             && artifact.target.kind.contains(&TargetKind::CDyLib)
         {
+            debuginfo |= artifact.profile.debuginfo != cargo_metadata::ArtifactDebuginfo::None;
             wasm.extend(
                 artifact
                     .filenames
@@ -419,7 +471,7 @@ pub fn build(request: &BuildRequest) -> Result<Vec<PathBuf>, CargoError> {
     }
     wasm.sort();
     wasm.dedup();
-    Ok(wasm)
+    Ok(Linked { wasm, debuginfo })
 }
 
 /// The user's rustflags (`CARGO_ENCODED_RUSTFLAGS` or `RUSTFLAGS`) plus our
@@ -434,4 +486,37 @@ fn encoded_rustflags(remap: &[(PathBuf, String)]) -> String {
         flags.push(format!("--remap-path-prefix={}={to}", from.display()));
     }
     flags.join("\x1f")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_strip_of_a_profile_is_its_own_or_inherited_or_cargos_default() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            r#"[package]
+name = "x"
+[profile.release]
+strip = true
+[profile.palyra-test-small]
+inherits = "release"
+[profile.palyra-test-names]
+inherits = "release"
+strip = "debuginfo"
+[profile.palyra-test-dev]
+inherits = "dev"
+"#,
+        )
+        .unwrap();
+        let strip = |profile: &str, debuginfo: bool| profile_strip(dir.path(), profile, debuginfo);
+        assert_eq!(strip("release", false), Strip::Symbols);
+        assert_eq!(strip("palyra-test-small", false), Strip::Symbols, "inherited");
+        assert_eq!(strip("palyra-test-names", false), Strip::Debuginfo, "its own wins");
+        assert_eq!(strip("palyra-test-dev", false), Strip::Debuginfo, "cargo's default without debug info");
+        assert_eq!(strip("palyra-test-dev", true), Strip::None, "and with it");
+        assert_eq!(profile_strip(&dir.path().join("none"), "release", false), Strip::Debuginfo);
+    }
 }

@@ -1,9 +1,10 @@
 //! The named copy of a module: the build's own bytes, with the function
 //! names (the `name` section) and, where the profile asks for debug info,
 //! the line tables kept. The artifact's module is made from those same
-//! bytes by removing what `strip = true` removes, so its code, data and
-//! fuel are the copy's by construction; the size report, fuel profiles and
-//! trap reports read their names from the copy.
+//! bytes by removing what the profile's `strip` would have had the linker
+//! leave out, so its code, data and fuel are the copy's by construction;
+//! the size report, fuel profiles and trap reports read their names from
+//! the copy.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,19 +25,58 @@ pub enum NamedError {
     NotAModule,
 }
 
-/// Whether the artifact's module leaves out the custom section `name`:
-/// what wasm-ld's `--strip-all` (`strip = true`) leaves out, the function
-/// names, the toolchain's `producers` and `target_features`, and debug info.
-/// Every other custom section (`.dep-v0`, a crate's own `#[link_section]`)
-/// stays.
-pub fn is_removed(name: &str) -> bool {
-    matches!(name, "name" | "producers" | "target_features" | "sourceMappingURL" | "external_debug_info")
-        || name.starts_with(".debug_")
+/// What the profile's `strip` has the linker leave out, as cargo resolves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strip {
+    /// `strip = "none"` (or `false`): everything stays.
+    None,
+    /// `strip = "debuginfo"`, cargo's default for a profile without debug
+    /// info: wasm-ld's `--strip-debug`, the debug sections.
+    Debuginfo,
+    /// `strip = "symbols"` (or `true`): wasm-ld's `--strip-all`, also the
+    /// function names, the toolchain's `producers` and `target_features`.
+    Symbols,
 }
 
-/// `wasm` without the sections [`is_removed`] names: every other byte is
-/// copied as it is, in its order.
+impl Strip {
+    /// The setting's value as `Cargo.toml` or `CARGO_PROFILE_<NAME>_STRIP`
+    /// gives it; `None` for a value cargo would refuse.
+    pub fn parse(value: &str) -> Option<Strip> {
+        match value.trim() {
+            "none" | "false" => Some(Strip::None),
+            "debuginfo" => Some(Strip::Debuginfo),
+            "symbols" | "true" => Some(Strip::Symbols),
+            _ => None,
+        }
+    }
+
+    /// Whether the artifact's module leaves out the custom section `name`.
+    /// Every other custom section (`.dep-v0`, a crate's own
+    /// `#[link_section]`) stays.
+    pub fn removes(self, name: &str) -> bool {
+        let debug = name.starts_with(".debug_") || matches!(name, "sourceMappingURL" | "external_debug_info");
+        match self {
+            Strip::None => false,
+            Strip::Debuginfo => debug,
+            Strip::Symbols => debug || matches!(name, "name" | "producers" | "target_features"),
+        }
+    }
+}
+
+/// Whether `strip = true` leaves out the custom section `name`.
+pub fn is_removed(name: &str) -> bool {
+    Strip::Symbols.removes(name)
+}
+
+/// `wasm` without the sections `strip = true` leaves out: every other byte
+/// is copied as it is, in its order.
 pub fn strip(wasm: &[u8]) -> Result<Vec<u8>, NamedError> {
+    strip_as(wasm, Strip::Symbols)
+}
+
+/// `wasm` without the sections `how` leaves out: every other byte is
+/// copied as it is, in its order.
+pub fn strip_as(wasm: &[u8], how: Strip) -> Result<Vec<u8>, NamedError> {
     let mut out = Vec::with_capacity(wasm.len());
     // Sections follow one another: each starts where the one before ended.
     let mut start = 0;
@@ -49,7 +89,7 @@ pub fn strip(wasm: &[u8]) -> Result<Vec<u8>, NamedError> {
             Payload::Version { .. } => return Err(NamedError::NotAModule),
             Payload::CustomSection(custom) => {
                 let end = custom.range().end;
-                if !is_removed(custom.name()) {
+                if !how.removes(custom.name()) {
                     out.extend_from_slice(&wasm[start..end]);
                 }
                 start = end;
@@ -66,9 +106,13 @@ pub fn strip(wasm: &[u8]) -> Result<Vec<u8>, NamedError> {
     Ok(out)
 }
 
-/// Whether `named` is the named copy of `module`: stripped, the same bytes.
+/// Whether `named` is the named copy of `module`: stripped as some
+/// `strip` setting strips it, the same bytes.
 pub fn matches(named: &[u8], module: &[u8]) -> bool {
-    strip(named).is_ok_and(|stripped| stripped == module)
+    named.len() > module.len()
+        && [Strip::Symbols, Strip::Debuginfo]
+            .into_iter()
+            .any(|how| strip_as(named, how).is_ok_and(|stripped| stripped == module))
 }
 
 /// The function names of `wasm`'s `name` section by function index, as
@@ -198,6 +242,16 @@ mod tests {
         assert!(wasmparser::validate(&stripped).is_ok());
         assert!(matches(&named, &stripped));
         assert!(!matches(&named, &named), "the copy itself is not its stripped module");
+        // `strip = "debuginfo"` keeps the names and the toolchain's sections.
+        let debuginfo = strip_as(&named, Strip::Debuginfo).unwrap();
+        let without_debug: Vec<String> = customs(&named).into_iter().filter(|c| c != ".debug_info").collect();
+        assert_eq!(customs(&debuginfo), without_debug);
+        assert!(matches(&named, &debuginfo));
+        assert_eq!(strip_as(&named, Strip::None).unwrap(), named);
+        assert_eq!(Strip::parse("true"), Some(Strip::Symbols));
+        assert_eq!(Strip::parse("debuginfo"), Some(Strip::Debuginfo));
+        assert_eq!(Strip::parse("false"), Some(Strip::None));
+        assert_eq!(Strip::parse("all"), None);
         assert_eq!(strip(&stripped).unwrap(), stripped, "stripping twice changes nothing");
     }
 

@@ -143,7 +143,18 @@ fn release_artifact(skill: &Path, stem: &str) -> PathBuf {
     let built = tool(skill, &["build", "--locked", "--unsigned"]);
     assert!(built.status.success(), "{}", stderr(&built));
     let artifact = target().join(format!("palyra-skill/{stem}.palyra-skill"));
-    assert!(target().join(format!("palyra-skill/{stem}.named")).is_dir(), "the named copy beside it");
+    let named = std::fs::read_dir(target().join(format!("palyra-skill/{stem}.named"))).unwrap();
+    // The fixtures set `strip = true`: the artifact's module is the named
+    // copy without what that leaves out, names and debug info.
+    let entries =
+        cargo_palyra_skill::artifact::Entries::read_zip(&std::fs::read(&artifact).unwrap()).unwrap();
+    for copy in named {
+        let copy = copy.unwrap();
+        let module = &entries.get(&format!("modules/{}", copy.file_name().to_string_lossy())).unwrap().bytes;
+        let copy = std::fs::read(copy.path()).unwrap();
+        assert_eq!(&cargo_palyra_skill::named::strip(&copy).unwrap(), module);
+        assert!(!cargo_palyra_skill::named::function_names(&copy).is_empty());
+    }
     artifact
 }
 
