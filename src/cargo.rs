@@ -356,9 +356,7 @@ pub struct Linked {
 /// link), else `none`. A `[profile]` of a cargo config file is not read.
 pub fn profile_strip(workspace_root: &Path, profile: &str, debuginfo: bool) -> Strip {
     let default = if debuginfo { Strip::None } else { Strip::Debuginfo };
-    // The variable's name holds the profile's, so it is not one of `env::Var`.
-    let variable = format!("CARGO_PROFILE_{}_STRIP", profile.to_ascii_uppercase().replace('-', "_"));
-    if let Some(value) = std::env::var(variable).ok().and_then(|v| Strip::parse(&v)) {
+    if let Some(value) = crate::env::cargo_profile_strip(profile).and_then(|v| Strip::parse(&v)) {
         return value;
     }
     let manifest = std::fs::read_to_string(workspace_root.join("Cargo.toml")).ok();

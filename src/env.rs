@@ -73,6 +73,12 @@ impl Var {
     }
 }
 
+/// `CARGO_PROFILE_<NAME>_STRIP`, cargo's override of a profile's `strip`
+/// (its name holds the profile's, so it is not one `Var`).
+pub fn cargo_profile_strip(profile: &str) -> Option<String> {
+    std::env::var(format!("CARGO_PROFILE_{}_STRIP", profile.to_ascii_uppercase().replace('-', "_"))).ok()
+}
+
 /// The raw value, when set.
 pub fn os(var: Var) -> Option<OsString> {
     std::env::var_os(var.name())
