@@ -58,7 +58,7 @@ pub struct Session {
     store: TrustStore,
     policy: Option<(PathBuf, GithubPolicy)>,
     root_file: Option<Roots>,
-    built_in: OnceLock<Result<Roots, String>>,
+    built_in: OnceLock<Roots>,
     /// First-use key pins of a run without a store file.
     memory: TrustStore,
 }
@@ -107,10 +107,15 @@ impl Session {
         if let Some(roots) = &self.root_file {
             return Ok(roots);
         }
-        self.built_in
-            .get_or_init(|| Roots::built_in().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|e| AttestError::BuiltIn(e.clone()))
+        // Parsed once a session; a failure (embedded roots that do not
+        // parse) is reported, with its own error, each time it is asked.
+        match self.built_in.get() {
+            Some(roots) => Ok(roots),
+            None => {
+                let roots = Roots::built_in()?;
+                Ok(self.built_in.get_or_init(|| roots))
+            }
+        }
     }
 
     /// Steps 1 to 10 for `bytes`, the artifact at `artifact`, and its
