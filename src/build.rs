@@ -149,6 +149,10 @@ pub struct Built {
     pub named: BTreeMap<String, Vec<u8>>,
     /// The folder they were written to.
     pub named_dir: PathBuf,
+    /// The crate's dependency graph for its module's target, and the
+    /// profile it was built with (for the size report).
+    pub graph: crate::fit::Graph,
+    pub profile: crate::fit::Profile,
 }
 
 /// Builds the crate and writes the artifact (and attestation when asked).
@@ -314,6 +318,8 @@ pub fn build(
         started_at: started,
         named,
         named_dir,
+        graph: crate::fit::Graph::new(&krate.metadata, &krate.package.id),
+        profile: crate::fit::Profile::read(krate.workspace_root(), krate.crate_dir(), &options.profile),
     })
 }
 

@@ -356,33 +356,16 @@ pub struct Linked {
 /// link), else `none`. A `[profile]` of a cargo config file is not read.
 pub fn profile_strip(workspace_root: &Path, profile: &str, debuginfo: bool) -> Strip {
     let default = if debuginfo { Strip::None } else { Strip::Debuginfo };
-    if let Some(value) = crate::env::cargo_profile_strip(profile).and_then(|v| Strip::parse(&v)) {
+    if let Some(value) = crate::env::cargo_profile(profile, "strip").and_then(|v| Strip::parse(&v)) {
         return value;
     }
-    let manifest = std::fs::read_to_string(workspace_root.join("Cargo.toml")).ok();
-    let profiles = manifest
-        .and_then(|text| text.parse::<toml::Table>().ok())
-        .and_then(|mut table| table.remove("profile"))
-        .and_then(|profiles| profiles.as_table().cloned())
-        .unwrap_or_default();
-    let mut name = profile.to_owned();
-    // `inherits` chains are short; a cycle (which cargo refuses) ends here.
-    for _ in 0..8 {
-        let table = profiles.get(&name).and_then(toml::Value::as_table);
-        match table.and_then(|t| t.get("strip")) {
-            Some(toml::Value::Boolean(true)) => return Strip::Symbols,
-            Some(toml::Value::Boolean(false)) => return Strip::None,
-            Some(toml::Value::String(value)) => return Strip::parse(value).unwrap_or(default),
-            _ => {}
-        }
-        name = match (table.and_then(|t| t.get("inherits")).and_then(toml::Value::as_str), name.as_str()) {
-            (Some(parent), _) => parent.to_owned(),
-            (None, "bench") => "release".to_owned(),
-            (None, "test") => "dev".to_owned(),
-            (None, _) => return default,
-        };
+    let profiles = crate::fit::profile::profiles_of(&workspace_root.join("Cargo.toml"));
+    match crate::fit::profile::lookup(&profiles, profile, "strip") {
+        Some(toml::Value::Boolean(true)) => Strip::Symbols,
+        Some(toml::Value::Boolean(false)) => Strip::None,
+        Some(toml::Value::String(value)) => Strip::parse(value).unwrap_or(default),
+        _ => default,
     }
-    default
 }
 
 /// Runs cargo for the request's target and returns what it linked.

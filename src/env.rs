@@ -73,10 +73,11 @@ impl Var {
     }
 }
 
-/// `CARGO_PROFILE_<NAME>_STRIP`, cargo's override of a profile's `strip`
-/// (its name holds the profile's, so it is not one `Var`).
-pub fn cargo_profile_strip(profile: &str) -> Option<String> {
-    std::env::var(format!("CARGO_PROFILE_{}_STRIP", profile.to_ascii_uppercase().replace('-', "_"))).ok()
+/// `CARGO_PROFILE_<NAME>_<KEY>`, cargo's override of a profile's setting
+/// (`strip`, `opt-level`, ...; its name holds the profile's, so it is not one `Var`).
+pub fn cargo_profile(profile: &str, key: &str) -> Option<String> {
+    let upper = |name: &str| name.to_ascii_uppercase().replace('-', "_");
+    std::env::var(format!("CARGO_PROFILE_{}_{}", upper(profile), upper(key))).ok()
 }
 
 /// The raw value, when set.

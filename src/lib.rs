@@ -17,6 +17,7 @@ pub mod cases;
 pub mod clock;
 pub mod diff;
 pub mod env;
+pub mod fit;
 pub mod fsutil;
 pub mod headroom;
 pub mod host;

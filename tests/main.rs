@@ -17,6 +17,7 @@ mod docs;
 mod engine;
 mod files;
 mod firstrun;
+mod fit;
 mod gha;
 mod hardening;
 mod headroom;

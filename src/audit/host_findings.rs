@@ -49,7 +49,7 @@ pub(super) fn module_host_findings(
                 thousands(size),
                 thousands(operator.max_module_size_bytes)
             ),
-            fix: "shrink it (`opt-level = \"s\"`, `lto = true`, `strip = true`, fewer dependencies), or have the operator raise `[tool_call.wasm_runtime] max_module_size_bytes`".into(),
+            fix: "`cargo palyra-skill build --size-report` names the packages that cost the bytes and the profile settings not yet set; or have the operator raise `[tool_call.wasm_runtime] max_module_size_bytes`".into(),
         });
     }
     let wasi: Vec<&str> =

@@ -133,7 +133,7 @@ pub fn authorize(
                 operator.max_module_size_bytes
             ),
             format!(
-                "the module is {} bytes: shrink it (`opt-level = \"s\"`, `lto = true`, `strip = true`) or have the operator raise `max_module_size_bytes`",
+                "the module is {} bytes: `cargo palyra-skill build --size-report` names what costs the bytes; or have the operator raise `max_module_size_bytes`",
                 thousands(module_len)
             ),
         ));

@@ -32,6 +32,7 @@ mod operator;
 mod profile_out;
 mod secrets;
 mod shell;
+mod size_out;
 mod skill;
 
 use std::process::ExitCode;

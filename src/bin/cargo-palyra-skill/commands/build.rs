@@ -16,7 +16,6 @@ use crate::operator::OperatorArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 use crate::skill::CratePath;
 use cargo_palyra_skill::headroom::{Headroom, Level};
-use cargo_palyra_skill::text::thousands;
 
 /// Build the skill crate to a wasm module (wasm32-unknown-unknown, or wasm32-wasip1 for the WASI preview) in a signed `.palyra-skill`.
 ///
@@ -119,6 +118,9 @@ struct ModuleSizeReport {
     path: String,
     #[serde(flatten)]
     report: cargo_palyra_skill::sizes::SizeReport,
+    /// Bytes by package, what each direct dependency costs, and the
+    /// profile's size settings.
+    fit: cargo_palyra_skill::fit::FitReport,
 }
 
 #[derive(Serialize)]
@@ -248,10 +250,12 @@ impl Opts {
             .collect();
         let over = module_sizes_report(shell, &module_sizes, self.operator.operator_config.is_some());
         let wanted = self.size_report || module_sizes.iter().any(|m| m.headroom.level != Level::Ok);
-        let size_reports = if wanted { size_reports(&built)? } else { Vec::new() };
+        let size_reports = if wanted { size_reports(&built, cap)? } else { Vec::new() };
         if self.output.message_format == MessageFormat::Human {
             for report in &size_reports {
-                show_size_report(shell, report, &built.named_dir)?;
+                let text =
+                    crate::size_out::render(&report.path, &report.report, &report.fit, &built.named_dir);
+                shell.print(text.trim_end())?;
             }
         }
         let artifact = ArtifactReport::new(
@@ -293,7 +297,7 @@ impl Opts {
 
 /// The size report of each module, its names from the module's named
 /// copy (the build's own bytes, names kept).
-fn size_reports(built: &build::Built) -> Result<Vec<ModuleSizeReport>> {
+fn size_reports(built: &build::Built, cap: u64) -> Result<Vec<ModuleSizeReport>> {
     built
         .entries
         .modules()
@@ -301,52 +305,12 @@ fn size_reports(built: &build::Built) -> Result<Vec<ModuleSizeReport>> {
             let named = built.named.get(path).map(Vec::as_slice);
             let report = cargo_palyra_skill::sizes::report(&entry.bytes, named)
                 .with_context(|| format!("could not read `{path}` for its size report"))?;
-            Ok(ModuleSizeReport { path: path.to_owned(), report })
+            let data = cargo_palyra_skill::fit::data_use(&entry.bytes);
+            let fit =
+                cargo_palyra_skill::fit::fit_report(&report, &data, &built.graph, built.profile.clone(), cap);
+            Ok(ModuleSizeReport { path: path.to_owned(), report, fit })
         })
         .collect()
-}
-
-/// Sections, the ten largest functions and crates of one module.
-fn show_size_report(shell: &mut Shell, module: &ModuleSizeReport, built_named_dir: &Path) -> Result<()> {
-    use cargo_palyra_skill::sizes::Names;
-    let r = &module.report;
-    let share = |bytes: u64| if r.bytes == 0 { 0.0 } else { bytes as f64 * 100.0 / r.bytes as f64 };
-    shell.print(format_args!("\n{} ({} bytes): where the bytes go", module.path, thousands(r.bytes)))?;
-    shell.print("  sections")?;
-    for s in &r.sections {
-        shell.print(format_args!(
-            "    {:>10}  {:>5.1}%  {}",
-            thousands(s.bytes),
-            share(s.bytes),
-            s.section
-        ))?;
-    }
-    shell.print("  largest functions (code bodies)")?;
-    for f in r.functions.iter().take(10) {
-        let name = f.name.clone().unwrap_or_else(|| format!("function #{}", f.index));
-        shell.print(format_args!("    {:>10}  {:>5.1}%  {name}", thousands(f.bytes), share(f.bytes)))?;
-    }
-    shell.print("  by crate (code bodies)")?;
-    for c in r.crates.iter().take(10) {
-        shell.print(format_args!(
-            "    {:>10}  {:>5.1}%  {} ({} functions)",
-            thousands(c.bytes),
-            share(c.bytes),
-            c.krate,
-            c.functions
-        ))?;
-    }
-    match r.names {
-        Names::Module => {}
-        Names::NamedCopy => shell.print(format_args!(
-            "  (names from the named copy of the module: the same bytes with its `name` section, in `{}`)",
-            built_named_dir.display()
-        ))?,
-        Names::None => {
-            shell.print("  (no function names: the module has no `name` section and no named copy)")?
-        }
-    }
-    Ok(())
 }
 
 /// One line per module against the operator's cap: a warning at the
@@ -365,7 +329,7 @@ fn module_sizes_report(shell: &mut Shell, sizes: &[ModuleSize], configured: bool
             Level::Over => shell.status_failed(
                 "Too large",
                 format_args!(
-                    "`{}` is {figure} of {whose} module cap: Palyra refuses it (`quota_exceeded`). The cap binds: the operator sets it with `[tool_call.wasm_runtime] max_module_size_bytes` in palyrad.toml (pass that file with `--operator-config`); or make the module smaller: drop or slim dependencies (`default-features = false`), `opt-level = \"z\"` in `[profile.release]`",
+                    "`{}` is {figure} of {whose} module cap: Palyra refuses it (`quota_exceeded`). The cap binds: the operator sets it with `[tool_call.wasm_runtime] max_module_size_bytes` in palyrad.toml (pass that file with `--operator-config`); or make the module smaller: the size report below names what costs the bytes",
                     size.path
                 ),
             ),
