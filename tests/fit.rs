@@ -153,3 +153,55 @@ fn the_advice_reads_the_profile_cargo_builds_with() {
     assert_eq!(fit["profile"]["ignored"], serde_json::json!(["[profile.release]"]));
     assert!(fit["profile"]["manifest"].as_str().unwrap().ends_with("ws/Cargo.toml"), "{fit:#}");
 }
+
+/// `tune` on the real skill: a table of size against fuel at each level,
+/// measured on every case (fuel even where the module is over the cap),
+/// "none fits" under the default cap with what binds, and a
+/// recommendation that `--apply` writes, comments kept.
+#[test]
+fn tune_weighs_size_against_fuel_and_applies_the_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let skill = dir.path().join("weather");
+    copy_fixture_dir("skills/weather", &skill);
+    let tune = |extra: &[&str]| {
+        cmd()
+            .env("CARGO_TARGET_DIR", target_dir())
+            .args(["tune", "--locked", "--levels", "z,3"])
+            .args(extra)
+            .arg(&skill)
+            .output()
+            .unwrap()
+    };
+    let over = tune(&["--message-format", "json"]);
+    assert_eq!(over.status.code(), Some(1), "{}", String::from_utf8_lossy(&over.stderr));
+    let report = json(&over);
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let (z, three) = (&rows[0], &rows[1]);
+    assert_eq!(z["opt_level"], "z");
+    let size = |row: &Value| row["module_bytes"]["used"].as_u64().unwrap();
+    let fuel = |row: &Value| row["fuel"]["used"].as_u64().unwrap();
+    assert!(size(z) < size(three), "z is smaller: {report:#}");
+    assert!(fuel(z) > fuel(three), "3 is faster: {report:#}");
+    assert_eq!(z["module_bytes"]["level"], "over", "even z is over the default cap");
+    assert_eq!(z["cases"], 3);
+    assert_eq!(z["failed_cases"], serde_json::json!([]), "the cap is lifted to measure fuel");
+    assert!(z["worst_case"].as_str().unwrap().starts_with("check/"));
+    assert_eq!(report["current"], "s");
+    let verdict = report["verdict"].as_str().unwrap();
+    assert!(verdict.starts_with("no level fits: at \"z\" the module is 1"), "{verdict}");
+    assert!(report["recommended"].is_null());
+
+    // With the cap raised, z leaves the most room; --apply writes it.
+    let config = skill.join("raised-cap.palyrad.toml");
+    let applied = tune(&["--apply", "--operator-config", config.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&applied.stdout);
+    let stderr = String::from_utf8_lossy(&applied.stderr);
+    assert!(applied.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("\"s\" (now)") || stdout.contains("\"z\" "), "{stdout}");
+    assert!(stdout.contains("recommended: opt-level \"z\" leaves the most room"), "{stdout}");
+    assert!(stderr.contains("Applied `opt-level = \"z\"` in `[profile.release]`"), "{stderr}");
+    let manifest = std::fs::read_to_string(skill.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("[profile.release]\nopt-level = \"z\"\nlto = true"), "{manifest}");
+    assert!(manifest.contains("# Small modules load and compile faster"), "comments kept: {manifest}");
+}

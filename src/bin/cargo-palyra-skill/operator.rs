@@ -8,9 +8,6 @@ use clap::Args;
 
 use crate::input::read_limited;
 
-/// What a local run assumes without `--operator-config`.
-pub const ASSUMED_OPERATOR: &str = "no `--operator-config`: assumed an operator who enabled the runtime (a stock Palyra 0.1.0 ships it disabled: set `[tool_call.wasm_runtime] enabled = true` and `[tool_call] allowed_tools = [\"palyra.plugin.run\"]` in palyrad.toml) and allows what `--allow-*` requests";
-
 #[derive(Debug, Clone, Args)]
 pub struct OperatorArgs {
     /// The Palyra daemon's palyrad.toml: `[tool_call] execution_timeout_ms`
@@ -47,24 +44,4 @@ impl OperatorArgs {
     }
 }
 
-/// The operator for a call from an already read config: see [`OperatorArgs::operator`].
-pub fn operator_for(config: Option<OperatorConfig>, requested: &Requested) -> (OperatorConfig, Vec<String>) {
-    if let Some(config) = config {
-        let mut notes = Vec::new();
-        if !config.allows_plugin_runs() {
-            notes.push(
-                    "the operator config's `[tool_call] allowed_tools` does not list `palyra.plugin.run`: the daemon will not offer the tool that runs skills".to_owned(),
-                );
-        }
-        return (config, notes);
-    }
-    let mut config = OperatorConfig::enabled_defaults();
-    let mut notes = vec![ASSUMED_OPERATOR.to_owned()];
-    notes.extend(config.allow_from_flags(
-        &requested.http_hosts,
-        &requested.secrets,
-        &requested.storage_prefixes,
-        &requested.channels,
-    ));
-    (config, notes)
-}
+pub use cargo_palyra_skill::case_run::operator_for;

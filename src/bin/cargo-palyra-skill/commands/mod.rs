@@ -14,4 +14,5 @@ pub mod registry;
 pub mod run;
 pub mod sign;
 pub mod test;
+pub mod tune;
 pub mod verify;

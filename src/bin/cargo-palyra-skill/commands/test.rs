@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use cargo_palyra_skill::baseline::{self, Baseline, Comparison, Status};
 use cargo_palyra_skill::cargo::Abi;
+use cargo_palyra_skill::case_run::{self, CallSettings, Fixture};
 use cargo_palyra_skill::cases::{self, Case, CaseFilter, CaseResult};
-use cargo_palyra_skill::host::{self, HostCall, HostOutcome, OperatorConfig, Overrides, Requested};
+use cargo_palyra_skill::host::{HostOutcome, OperatorConfig};
 use cargo_palyra_skill::manifest::Tool;
 use cargo_palyra_skill::runtime::{Allow, Grants, Limits, LoadedModule, RawProfile, Runtime, ToolCall};
 use clap::Args;
@@ -14,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::Outcome;
-use crate::operator::{OperatorArgs, operator_for};
+use crate::operator::OperatorArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell};
 use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill};
 
@@ -187,85 +188,71 @@ impl Opts {
         let quiet = shell.is_quiet();
         let mut results = Vec::new();
         let mut filtered_out = Vec::new();
-        for tool in &skill.manifest.entrypoints.tools {
-            let dir = fixtures.join(tool.name.trim());
-            let mut cases: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-                Ok(entries) => entries
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                    .collect(),
-                Err(_) => {
-                    shell.warn(format_args!(
-                        "tool `{}` has no cases: add JSON files to `{}`",
-                        tool.id,
-                        dir.display()
-                    ));
-                    continue;
-                }
-            };
-            cases.sort();
-            for path in cases {
-                let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-                let name = format!("{}/{file_name}", tool.name.trim());
-                if !filter.matches(&name) {
-                    filtered_out.push(name);
-                    continue;
-                }
-                let shown = format!("fixtures/{name}");
-                let (mut result, outcome, raw) = match read_case(&path, &shown, abi) {
-                    Err(problem) => (malformed_result(tool, problem), None, None),
-                    Ok((case, text)) => match &module {
-                        Some((module_path, module)) => {
-                            let (result, raw) =
-                                self.preview_case(&runtime, &skill, tool, (module_path, module), &case);
-                            (result, None, raw)
-                        }
-                        None => match self.host_case(&runtime, &skill, tool, &case, base.as_ref()) {
-                            Ok((result, outcome)) => {
-                                let raw = outcome.0.profile.clone();
-                                (result, Some(outcome), raw)
-                            }
-                            Err(detail) => {
-                                let at =
-                                    text.find("\"operator\"").map(|at| cases::line_and_column(&text, at));
-                                (malformed_result(tool, cases::malformed(&shown, at, &detail)), None, None)
-                            }
-                        },
-                    },
-                };
-                if let (Some(dir), Some(raw)) = (&self.fuel_profile, &raw) {
-                    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-                    let tool_dir = cargo_palyra_skill::profile::tool_dir(&tool.id, &tool.name)?;
-                    let svg = dir.join(tool_dir).join(format!("{stem}.svg"));
-                    result.fuel_profile = Some(cargo_palyra_skill::profile::write(raw, &svg, &name)?);
-                } else if self.fuel_profile.is_some() && !result.malformed {
-                    shell.warn(format_args!(
-                        "`{name}`: no fuel profile, the call was refused before the module ran"
-                    ));
-                }
-                result.case = name;
-                let passed = result.problem.is_none();
-                result.passed = passed;
-                // `-q`: the failures only.
-                if self.output.message_format == MessageFormat::Human && !(quiet && passed) {
-                    let verdict = if passed { Shell::good("ok") } else { Shell::bad("FAILED") };
-                    shell.print(format_args!("test {} ... {verdict}", result.case))?;
-                    if let Some(problem) = &result.problem {
-                        shell.print(format_args!("    {problem}"))?;
-                    }
-                    if let Some(budget) = &result.budget {
-                        shell.print(format_args!("    {}", super::run::budget_line(budget)))?;
-                    }
-                    if let Some((outcome, operator)) = &outcome {
-                        super::run::warn_headroom(shell, outcome, skill.warn_at, &skill.manifest, operator);
-                    }
-                    if let Some(summary) = &result.fuel_profile {
-                        crate::profile_out::show(shell, summary, "    ");
-                    }
-                }
-                results.push(result);
+        let (found, missing) = case_run::fixtures(&fixtures, &skill.manifest.entrypoints.tools);
+        for (tool, dir) in &missing {
+            shell.warn(format_args!(
+                "tool `{}` has no cases: add JSON files to `{}`",
+                tool.id,
+                dir.display()
+            ));
+        }
+        for Fixture { tool, name, path } in &found {
+            if !filter.matches(name) {
+                filtered_out.push(name.clone());
+                continue;
             }
+            let shown = format!("fixtures/{name}");
+            let (mut result, outcome, raw) = match read_case(path, &shown, abi) {
+                Err(problem) => (malformed_result(tool, problem), None, None),
+                Ok((case, text)) => match &module {
+                    Some((module_path, module)) => {
+                        let (result, raw) =
+                            self.preview_case(&runtime, &skill, tool, (module_path, module), &case);
+                        (result, None, raw)
+                    }
+                    None => match self.host_case(&runtime, &skill, tool, &case, base.as_ref()) {
+                        Ok((result, outcome)) => {
+                            let raw = outcome.0.profile.clone();
+                            (result, Some(outcome), raw)
+                        }
+                        Err(detail) => {
+                            let at = text.find("\"operator\"").map(|at| cases::line_and_column(&text, at));
+                            (malformed_result(tool, cases::malformed(&shown, at, &detail)), None, None)
+                        }
+                    },
+                },
+            };
+            if let (Some(dir), Some(raw)) = (&self.fuel_profile, &raw) {
+                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                let tool_dir = cargo_palyra_skill::profile::tool_dir(&tool.id, &tool.name)?;
+                let svg = dir.join(tool_dir).join(format!("{stem}.svg"));
+                result.fuel_profile = Some(cargo_palyra_skill::profile::write(raw, &svg, name)?);
+            } else if self.fuel_profile.is_some() && !result.malformed {
+                shell.warn(format_args!(
+                    "`{name}`: no fuel profile, the call was refused before the module ran"
+                ));
+            }
+            result.case = name.clone();
+            let passed = result.problem.is_none();
+            result.passed = passed;
+            // `-q`: the failures only.
+            if self.output.message_format == MessageFormat::Human && !(quiet && passed) {
+                let verdict = if passed { Shell::good("ok") } else { Shell::bad("FAILED") };
+                shell.print(format_args!("test {} ... {verdict}", result.case))?;
+                if let Some(problem) = &result.problem {
+                    shell.print(format_args!("    {problem}"))?;
+                }
+                if let Some(budget) = &result.budget {
+                    shell.print(format_args!("    {}", super::run::budget_line(budget)))?;
+                }
+                if let Some((outcome, operator)) = &outcome {
+                    super::run::warn_headroom(shell, outcome, skill.warn_at, &skill.manifest, operator);
+                }
+                if let Some(summary) = &result.fuel_profile {
+                    crate::profile_out::show(shell, summary, "    ");
+                }
+            }
+            results.push(result);
         }
         let tools = &skill.manifest.entrypoints.tools;
         let stray = cargo_palyra_skill::cases::stray_fixture_dirs(&fixtures, tools);
@@ -405,36 +392,9 @@ impl Opts {
         case: &Case,
         base: Option<&OperatorConfig>,
     ) -> Result<(CaseResult, (HostOutcome, OperatorConfig)), String> {
-        let grants = case.grants.as_ref();
-        let requested = Requested {
-            http_hosts: grants.map(|g| g.http.clone()).unwrap_or_default(),
-            secrets: grants.map(|g| g.secrets.clone()).unwrap_or_default(),
-            storage_prefixes: grants.map(|g| g.storage.clone()).unwrap_or_default(),
-            channels: grants.map(|g| g.channels.clone()).unwrap_or_default(),
-        };
-        let (mut operator, _) = operator_for(base.cloned(), &requested);
-        if let Some(overrides) = &case.operator {
-            // The case's own settings: a bad one makes the fixture malformed.
-            operator = operator.with_overrides(overrides).map_err(|e| format!("invalid `operator`: {e}"))?;
-        }
-        let mut outcome = host::execute(
-            runtime,
-            &HostCall {
-                operator: &operator,
-                manifest: &skill.manifest,
-                modules: skill.modules(),
-                module_path: None,
-                entrypoint: None,
-                tool_id: Some(&tool.id),
-                requested: &requested,
-                overrides: Overrides::default(),
-                tier: self.code.tier(),
-                profile: self.profile(),
-            },
-        );
-        let names = outcome.module_path.as_deref().map(|path| skill.function_names(path)).unwrap_or_default();
-        outcome.name_from(&names);
-        let result = cases::judge_host(case, &tool.id, &outcome, skill.warn_at);
+        let settings =
+            CallSettings { tier: self.code.tier(), profile: self.profile(), lift_module_cap: false };
+        let (result, outcome, operator) = case_run::host_case(runtime, skill, tool, case, base, settings)?;
         Ok((result, (outcome, operator)))
     }
 
