@@ -149,7 +149,7 @@ pub fn tune(
             },
         })
         .collect();
-    let (recommended, verdict) = recommend(&rows);
+    let (recommended, verdict) = recommend(&rows, current.as_deref());
     Ok(TuneReport {
         profile: request.profile.clone(),
         manifest,
@@ -244,13 +244,15 @@ fn measure(
     }
 }
 
-/// The level whose tighter cap leaves the most room (a tie goes to the
-/// smaller module), or what binds when none fits.
-fn recommend(rows: &[Row]) -> (Option<String>, String) {
+/// The level whose tighter cap leaves the most room (to a tenth of a
+/// percent; a tie goes to the smaller module, then to `current`), or what
+/// binds when none fits.
+fn recommend(rows: &[Row], current: Option<&str>) -> (Option<String>, String) {
     let best = rows.iter().filter(|r| r.fits).max_by(|a, b| {
-        let room = |r: &Row| r.headroom.unwrap_or(f64::NEG_INFINITY);
+        let room = |r: &Row| (r.headroom.unwrap_or(f64::NEG_INFINITY) * 1000.0).round();
         let size = |r: &Row| r.module_bytes.as_ref().map_or(u64::MAX, |m| m.used);
-        room(a).total_cmp(&room(b)).then(size(b).cmp(&size(a)))
+        let now = |r: &Row| current == Some(r.opt_level.as_str());
+        room(a).total_cmp(&room(b)).then(size(b).cmp(&size(a))).then(now(a).cmp(&now(b)))
     });
     if let Some(best) = best {
         let binds = match (&best.module_bytes, &best.fuel) {
@@ -265,6 +267,21 @@ fn recommend(rows: &[Row]) -> (Option<String>, String) {
                 quoted(&best.opt_level)
             ),
         );
+    }
+    let over = |r: &Row| r.module_bytes.as_ref().is_some_and(|m| m.level == Level::Over);
+    if !rows.is_empty() && rows.iter().all(over) {
+        let smallest =
+            rows.iter().filter_map(|r| Some((r, r.module_bytes.as_ref()?))).min_by_key(|(_, m)| m.used);
+        if let Some((row, size)) = smallest {
+            return (
+                None,
+                format!(
+                    "no level fits: the module cap binds at every level, and the smallest module (opt-level {}) is {:.1}% of it; `cargo palyra-skill build --size-report` names the dependencies to drop",
+                    quoted(&row.opt_level),
+                    size.percent
+                ),
+            );
+        }
     }
     let reasons: Vec<String> = rows
         .iter()
@@ -343,17 +360,30 @@ mod tests {
         // z: 60% size, 90% fuel (room 10%); s: 62% size, 70% fuel (room 30%);
         // 3: 90% size, 50% fuel (room 10%).
         let rows = [row("z", 60, Some(900), 0), row("s", 62, Some(700), 0), row("3", 90, Some(500), 0)];
-        let (best, why) = recommend(&rows);
+        let (best, why) = recommend(&rows, None);
         assert_eq!(best.as_deref(), Some("s"), "{why}");
         assert!(why.contains("30.0%") && why.contains("fuel binds"), "{why}");
-        let (none, why) =
-            recommend(&[row("z", 120, Some(900), 0), row("3", 90, Some(1100), 0), row("2", 80, None, 1)]);
+        let (none, why) = recommend(
+            &[row("z", 120, Some(900), 0), row("3", 90, Some(1100), 0), row("2", 80, None, 1)],
+            None,
+        );
         assert_eq!(none, None);
         assert!(
             why.contains("at \"z\" the module is 120.0%") && why.contains("at 3 the worst case needs 110.0%"),
             "{why}"
         );
         assert!(why.contains("at 2 1 case(s) fail"), "{why}");
+        let (none, why) = recommend(&[row("z", 120, Some(900), 0), row("3", 150, Some(100), 0)], None);
+        assert_eq!(none, None);
+        assert!(
+            why.contains(
+                "the module cap binds at every level, and the smallest module (opt-level \"z\") is 120.0%"
+            ),
+            "{why}"
+        );
+        // A tie (a skill too small for the level to matter) keeps what is set.
+        let tie = [row("z", 10, Some(100), 0), row("s", 10, Some(100), 0), row("3", 10, Some(100), 0)];
+        assert_eq!(recommend(&tie, Some("s")).0.as_deref(), Some("s"));
     }
 
     #[test]
