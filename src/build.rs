@@ -236,9 +236,10 @@ pub fn build(
         named.insert(format!("modules/{name}"), with_names);
         module_parts.push((name, bytes));
     }
+    let graph = crate::fit::Graph::new(&krate.metadata, &krate.package.id);
     if krate.abi == Abi::PalyraHostV1 {
         for (name, bytes) in &module_parts {
-            check_host_imports(name, bytes)?;
+            check_host_imports(name, bytes, &graph)?;
         }
     }
     if let Some(declared) = manifest.default_module_path()
@@ -318,7 +319,7 @@ pub fn build(
         started_at: started,
         named,
         named_dir,
-        graph: crate::fit::Graph::new(&krate.metadata, &krate.package.id),
+        graph,
         profile: crate::fit::Profile::read(krate.workspace_root(), krate.crate_dir(), &options.profile),
     })
 }
@@ -451,13 +452,33 @@ fn build_facts(
 
 /// With the host ABI, a module may import only the eight host functions
 /// (docs/host.md, "How a call is built"): anything else fails instantiation in Palyra.
-fn check_host_imports(name: &str, bytes: &[u8]) -> Result<(), BuildError> {
+fn check_host_imports(name: &str, bytes: &[u8], graph: &crate::fit::Graph) -> Result<(), BuildError> {
     let problems = link_problems(bytes);
     if problems.is_empty() {
         return Ok(());
     }
     let list =
         problems.iter().map(|p| format!("  - `{}`: {}", p.import, p.reason)).collect::<Vec<_>>().join("\n");
+    // Which crates bring them: one line per import module the graph explains.
+    let mut modules: Vec<&str> = problems.iter().filter_map(|p| p.import.split("::").next()).collect();
+    modules.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    let brought: Vec<String> = modules
+        .iter()
+        .filter_map(|module| crate::fit::imports::import_hint(module, graph))
+        .filter(|hint| seen.insert(hint.package.clone()))
+        .map(|hint| {
+            format!("`{}` brings these imports, via {}: {}", hint.package, hint.path.join(" → "), hint.fix)
+        })
+        .collect();
+    if !brought.is_empty() {
+        let list = format!("{list}\n{}", crate::fit::imports::HOST_FACT);
+        return Err(BuildError::HostImports {
+            module: format!("modules/{name}"),
+            list,
+            fix: brought.join("\n"),
+        });
+    }
     let wasi = problems.iter().any(|p| p.import.starts_with("wasi_snapshot_preview1::"));
     let fix = if wasi {
         "the crate (or a dependency) uses WASI, which Palyra 0.1.0 never links: such a module cannot run there. \

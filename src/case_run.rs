@@ -123,8 +123,8 @@ pub fn host_case(
             profile: settings.profile,
         },
     );
-    let names = outcome.module_path.as_deref().map(|path| skill.function_names(path)).unwrap_or_default();
-    outcome.name_from(&names);
+    let symbols = outcome.module_path.as_deref().map(|path| skill.symbols(path)).unwrap_or_default();
+    outcome.name_from(&symbols);
     let result = cases::judge_host(case, &tool.id, &outcome, skill.warn_at);
     Ok((result, outcome, operator))
 }

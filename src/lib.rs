@@ -45,6 +45,7 @@ pub mod sizes;
 pub mod skill;
 pub mod stamp;
 pub mod suggest;
+pub mod symbols;
 pub mod text;
 pub mod toolchain;
 pub mod trust;

@@ -111,6 +111,17 @@ impl Skill {
     pub fn function_names(&self, module_path: &str) -> BTreeMap<u32, String> {
         self.named.get(module_path).map(|named| crate::named::function_names(named)).unwrap_or_default()
     }
+
+    /// The symbols of the module entry `module_path`: names and line tables
+    /// from its named copy, the skill's crate from its `.dep-v0` list.
+    pub fn symbols(&self, module_path: &str) -> crate::symbols::Symbols {
+        let module =
+            self.entries.modules().find(|(path, _)| *path == module_path).map(|(_, e)| e.bytes.as_slice());
+        crate::symbols::Symbols::new(
+            module.unwrap_or_default(),
+            self.named.get(module_path).map(Vec::as_slice),
+        )
+    }
 }
 
 /// The named copies beside the artifact at `artifact` of its modules in

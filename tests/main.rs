@@ -39,6 +39,7 @@ mod secrets;
 mod sign;
 mod terminal;
 mod tiers;
+mod traps;
 mod vectors;
 mod verify;
 mod workflow;

@@ -131,6 +131,11 @@ impl Graph {
         Graph { packages, by_crate, edges, root: renumber[root] }
     }
 
+    /// The package named `name`, when the graph has it.
+    pub fn package(&self, name: &str) -> Option<usize> {
+        self.packages.iter().position(|p| p.name == name)
+    }
+
     /// The owner of code whose path starts with `krate`.
     pub fn owner(&self, krate: &str) -> Owner {
         if let Some(&index) = self.by_crate.get(krate) {
@@ -196,7 +201,14 @@ fn feature_bringing(
                 })
             })
         };
-        let by = enabled.iter().find(|f| enables(f)).cloned().unwrap_or_else(|| key.to_owned());
+        // A named feature (`wasmbind`) before the implicit one named after
+        // the dependency, which the named one turns on.
+        let by = enabled
+            .iter()
+            .find(|f| f.as_str() != key && enables(f))
+            .or_else(|| enabled.iter().find(|f| enables(f)))
+            .cloned()
+            .unwrap_or_else(|| key.to_owned());
         let default = default_closure(parent).contains(&by);
         return Some(format!(
             "optional in `{}`, turned on by its feature `{by}`{}",

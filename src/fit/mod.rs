@@ -4,6 +4,7 @@
 
 pub mod data;
 pub mod graph;
+pub mod imports;
 pub mod profile;
 pub mod report;
 

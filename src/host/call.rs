@@ -82,6 +82,9 @@ pub struct HostOutcome {
     /// Where the fuel went, for a profiled call.
     #[serde(skip)]
     pub profile: Option<RawProfile>,
+    /// A call that ran out of fuel, run again with a coarse profile.
+    #[serde(skip)]
+    pub hot_profile: Option<RawProfile>,
 }
 
 /// Where a limit of a call comes from: the cap that binds.
@@ -149,18 +152,25 @@ pub struct Budget {
 impl HostOutcome {
     /// Its trap reports and fuel profile named from `names`, the function
     /// names of the called module's named copy (see [`crate::named`]).
-    pub fn name_from(&mut self, names: &std::collections::BTreeMap<u32, String>) {
-        if names.is_empty() {
+    pub fn name_from(&mut self, symbols: &crate::symbols::Symbols) {
+        for failure in [self.failure.as_mut(), self.quick_failure.as_mut()].into_iter().flatten() {
+            failure.name_from(symbols);
+        }
+        if let (Some(raw), Some(failure)) = (self.hot_profile.as_mut(), self.failure.as_mut()) {
+            raw.name_from(&symbols.names);
+            if let Some(top) = crate::profile::FuelProfile::new(raw).top_functions(1).first() {
+                let trace = failure.trace.get_or_insert_with(Default::default);
+                trace.hottest = Some(format!("{} spent {:.1}% of it", top.name, top.share));
+            }
+        }
+        if symbols.names.is_empty() {
             return;
         }
         if let Some(text) = self.palyra_error.as_mut() {
-            *text = crate::named::symbolize(text, names);
-        }
-        for failure in [self.failure.as_mut(), self.quick_failure.as_mut()].into_iter().flatten() {
-            failure.name_from(names);
+            *text = crate::named::symbolize(text, &symbols.names);
         }
         if let Some(profile) = self.profile.as_mut() {
-            profile.name_from(names);
+            profile.name_from(&symbols.names);
         }
     }
 
@@ -254,6 +264,10 @@ fn daemon_message(failure: &Failure, entrypoint: &str) -> String {
     }
 }
 
+/// The largest fuel budget a call that ran out of it is profiled again
+/// for, to name where the fuel went (tens of milliseconds of quick code).
+pub const QUICK_PROFILE_MAX_FUEL: u64 = 50_000_000;
+
 /// Runs one call as the daemon does. Never panics on guest behaviour.
 pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
     let (limits, overridden) = limits(call.operator, call.manifest, call.overrides);
@@ -279,6 +293,7 @@ pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
         quick_failure: None,
         cache: None,
         profile: None,
+        hot_profile: None,
     };
     let fail = |outcome: &mut HostOutcome, failure: Failure, message: String| {
         outcome.palyra_error_kind = Some(failure.palyra_error_kind);
@@ -333,7 +348,7 @@ pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
         storage: granted.storage_prefixes.clone(),
         channels: granted.channels.clone(),
     };
-    let report = runtime.run(RunRequest {
+    let request = |profile: Option<u64>| RunRequest {
         module: &module,
         entrypoint: &entrypoint,
         linking: Linking::PalyraHost,
@@ -343,8 +358,18 @@ pub fn execute(runtime: &Runtime, call: &HostCall) -> HostOutcome {
         grants: grants.clone(),
         limits,
         preopens: Vec::new(),
-        profile: call.profile,
-    });
+        profile,
+    };
+    let report = runtime.run(request(call.profile));
+    // Out of fuel: where did it go? Fuel is deterministic, so one more run
+    // with a coarse profile (a thousand samples) shows it, when the budget
+    // is small enough for that to be quick.
+    if report.failure.as_ref().is_some_and(|f| f.class == FailureClass::OutOfFuel)
+        && call.profile.is_none()
+        && limits.fuel <= QUICK_PROFILE_MAX_FUEL
+    {
+        outcome.hot_profile = runtime.run(request(Some((limits.fuel / 1_000).max(1)))).profile;
+    }
     outcome.fuel_consumed = report.fuel_consumed;
     outcome.peak_memory_bytes = report.peak_memory_bytes;
     outcome.wall_ms = report.wall_ms;

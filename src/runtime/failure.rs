@@ -2,8 +2,6 @@
 //! `WasmPluginRunErrorKind` the consumer's daemon reports for the same
 //! failure (docs/host.md, "How a call is built", step 8).
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 use wasmtime::Trap;
 use wasmtime_wasi::I32Exit;
@@ -159,6 +157,10 @@ pub struct Failure {
     /// its `execution failed: ...`), when they differ from ours.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine_error: Option<String>,
+    /// The call stack when it failed (a trap, or fuel that ran out), and
+    /// what it means; its fields sit beside the others in the JSON.
+    #[serde(flatten)]
+    pub trace: Option<Box<super::stack::Trace>>,
 }
 
 impl Failure {
@@ -169,6 +171,7 @@ impl Failure {
             palyra_error_kind: class.palyra_kind(),
             limit_head: None,
             engine_error: None,
+            trace: None,
         }
     }
 
@@ -185,18 +188,21 @@ impl Failure {
         }
     }
 
-    /// The engine's `<wasm function N>` frames named from `names` (the
+    /// The engine's `<wasm function N>` frames named from `symbols` (the
     /// module's named copy): the same indices, since the module is the
-    /// copy less its names.
-    pub fn name_from(&mut self, names: &BTreeMap<u32, String>) {
-        if names.is_empty() {
+    /// copy less its names. The stack is named and explained.
+    pub fn name_from(&mut self, symbols: &crate::symbols::Symbols) {
+        if let Some(trace) = self.trace.as_mut() {
+            trace.explained = super::stack::explain(&mut trace.stack, symbols);
+        }
+        if symbols.names.is_empty() {
             return;
         }
         for text in [Some(&mut self.message), self.limit_head.as_mut(), self.engine_error.as_mut()]
             .into_iter()
             .flatten()
         {
-            *text = crate::named::symbolize(text, names);
+            *text = crate::named::symbolize(text, &symbols.names);
         }
     }
 
@@ -267,6 +273,7 @@ pub(super) fn classify(
         return Ok(exit.0);
     }
     let text = format!("{error:#}");
+    let stack = super::stack::frames_of(&error);
     let kind = if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         PalyraErrorKind::TimedOut
     } else if daemon_quota(&error, &text, fuel_left) {
@@ -276,8 +283,12 @@ pub(super) fn classify(
     } else {
         PalyraErrorKind::RuntimeFailure
     };
-    ours(error, &text, linking, hit, limits, report).map_err(|failure| {
+    let trapped = !stack.is_empty();
+    ours(error, &text, linking, hit, limits, report, trapped).map_err(|failure| {
         let mut failure = failure.with_kind(kind);
+        if !stack.is_empty() {
+            failure.trace = Some(Box::new(super::stack::Trace { stack, ..Default::default() }));
+        }
         if !failure.message.contains(&text) {
             failure.engine_error = Some(text.clone());
         }
@@ -292,6 +303,7 @@ fn ours(
     hit: Option<LimitHit>,
     limits: &Limits,
     report: &RunReport,
+    trapped: bool,
 ) -> Result<i32, Failure> {
     if text.contains("write beyond capacity") || report.stdout.len() >= limits.max_stdout_bytes {
         return Err(output_too_large(limits));
@@ -335,6 +347,8 @@ fn ours(
                 FailureClass::StackExhausted,
                 "the wasm stack is exhausted (runaway recursion?): recurse less deeply",
             ),
+            // The engine's text holds its backtrace; ours shows the stack once.
+            other if trapped => Failure::new(FailureClass::Trap, format!("the module trapped: {other}")),
             other => Failure::new(FailureClass::Trap, format!("the module trapped: {other} ({text})")),
         });
     }
@@ -378,12 +392,12 @@ pub struct RunReport {
 impl RunReport {
     /// Its failures and profile named from `names`, the function names of
     /// the module's named copy.
-    pub fn name_from(&mut self, names: &BTreeMap<u32, String>) {
+    pub fn name_from(&mut self, symbols: &crate::symbols::Symbols) {
         for failure in [self.failure.as_mut(), self.quick_failure.as_mut()].into_iter().flatten() {
-            failure.name_from(names);
+            failure.name_from(symbols);
         }
         if let Some(profile) = self.profile.as_mut() {
-            profile.name_from(names);
+            profile.name_from(&symbols.names);
         }
     }
 }

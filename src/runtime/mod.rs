@@ -11,6 +11,7 @@ mod grants;
 mod limits;
 mod profile;
 mod schema;
+mod stack;
 mod state;
 mod store;
 mod tool;
@@ -25,5 +26,6 @@ pub use profile::{
     DEFAULT_PROFILE_INTERVAL, MAX_PROFILE_FRAMES, MAX_PROFILE_STACKS, PROFILE_SAMPLES, RawProfile,
 };
 pub use schema::{SchemaError, check_instance};
+pub use stack::{Explained, Frame, Trace, explain};
 pub use state::{Preopen, StateError, open_roots};
 pub use tool::{ToolCall, ToolOutcome};

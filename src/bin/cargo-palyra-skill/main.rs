@@ -26,6 +26,7 @@ macro_rules! exit_status {
 }
 
 mod commands;
+mod failure_out;
 mod help;
 mod input;
 mod operator;

@@ -241,6 +241,12 @@ impl Opts {
                 shell.print(format_args!("test {} ... {verdict}", result.case))?;
                 if let Some(problem) = &result.problem {
                     shell.print(format_args!("    {problem}"))?;
+                    let failure = outcome.as_ref().and_then(|(o, _)| o.failure.as_ref());
+                    for line in
+                        failure.map(|f| crate::failure_out::stack_lines(f, "    ")).unwrap_or_default()
+                    {
+                        shell.print(line)?;
+                    }
                 }
                 if let Some(budget) = &result.budget {
                     shell.print(format_args!("    {}", super::run::budget_line(budget)))?;
@@ -424,7 +430,7 @@ impl Opts {
             preopens: Vec::new(),
             profile: self.profile(),
         });
-        outcome.report.name_from(&skill.function_names(module_path));
+        outcome.report.name_from(&skill.symbols(module_path));
         (cases::judge_preview(case, &tool.id, &outcome), outcome.report.profile.clone())
     }
 

@@ -207,8 +207,8 @@ impl Opts {
             },
         );
         // The artifact's module ran; its named copy names the frames.
-        let names = outcome.module_path.as_deref().map(|path| skill.function_names(path)).unwrap_or_default();
-        outcome.name_from(&names);
+        let symbols = outcome.module_path.as_deref().map(|path| skill.symbols(path)).unwrap_or_default();
+        outcome.name_from(&symbols);
         let profile = match (&self.fuel_profile, &outcome.profile) {
             (Some(svg), Some(raw)) => {
                 let title = format!("{} {}", manifest.skill_id, manifest.version);
@@ -223,7 +223,7 @@ impl Opts {
             }
             (None, _) => None,
         };
-        if profile.is_some() && !names.is_empty() {
+        if profile.is_some() && !symbols.names.is_empty() {
             notes.push("profiled the artifact's own module, named from its named copy (the same bytes with their `name` section)".to_owned());
         }
         if let (Some(cache), Some(tier), Some(path)) = (&outcome.cache, outcome.tier, &outcome.module_path) {
@@ -276,11 +276,14 @@ impl Opts {
         match (&outcome.failure, outcome.exit_code) {
             (Some(failure), _) => {
                 let kind = outcome.palyra_error_kind.map_or("", PalyraErrorKind::as_str);
-                shell.status_failed(
-                    "Failed",
-                    format_args!("{kind}: {}", outcome.palyra_error.as_deref().unwrap_or("")),
-                );
+                let said =
+                    crate::failure_out::without_backtrace(outcome.palyra_error.as_deref().unwrap_or(""));
+                shell.status_failed("Failed", format_args!("{kind}: {said}"));
                 shell.status_failed("Why", format_args!("{}: {}", failure.class.as_str(), failure.message));
+                let stack = crate::failure_out::stack_lines(failure, "             ");
+                if !stack.is_empty() {
+                    shell.block(&(stack.join("\n") + "\n"));
+                }
                 shell.status_failed("Finished", summary);
             }
             (None, Some(code)) => {

@@ -138,7 +138,7 @@ impl Opts {
             preopens,
             profile: self.fuel_profile.as_ref().map(|_| self.fuel_profile_interval.unwrap_or(0)),
         });
-        outcome.report.name_from(&skill.function_names(&module_path));
+        outcome.report.name_from(&skill.symbols(&module_path));
         let report = &outcome.report;
         let profile = match (&self.fuel_profile, &report.profile) {
             (Some(svg), Some(raw)) => Some(cargo_palyra_skill::profile::write(
@@ -206,6 +206,10 @@ impl Opts {
                             "Failed",
                             format_args!("{}: {}", failure.class.as_str(), failure.message),
                         );
+                        let stack = crate::failure_out::stack_lines(failure, "             ");
+                        if !stack.is_empty() {
+                            shell.block(&(stack.join("\n") + "\n"));
+                        }
                         shell.status_failed("Finished", summary);
                     }
                 }
