@@ -106,6 +106,32 @@ fn the_size_report_of_a_real_skill_says_what_to_remove() {
         assert!(stdout.contains(expected), "{expected:?} in\n{stdout}");
     }
     assert!(!stdout.contains("function #"), "every function named:\n{stdout}");
+
+    // The artifact's fuel profile counts the run's fuel exactly, under an
+    // operator whose cap lets it run.
+    let artifact = std::fs::read_dir(skill.join("out"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "palyra-skill"))
+        .unwrap();
+    let config = skill.join("raised-cap.palyrad.toml");
+    let run = |extra: &[&str]| {
+        let out = cmd()
+            .arg("run")
+            .arg(&artifact)
+            .arg("--operator-config")
+            .arg(&config)
+            .args(["--allow-http", "api.example.com", "--message-format", "json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        json(&out)
+    };
+    let plain = run(&[]);
+    assert_eq!(plain["exit_code"], 0, "{plain:#}");
+    let profiled = run(&["--fuel-profile", dir.path().join("weather.svg").to_str().unwrap()]);
+    assert_eq!(profiled["fuel_profile"]["total_fuel"], plain["fuel_consumed"], "{profiled:#}");
 }
 
 /// The advice names what the effective profile lacks: the workspace root's
