@@ -22,9 +22,17 @@ pub enum KeyError {
     )]
     Pkcs8(String),
     #[error(
-        "encrypted PKCS#8 keys are not supported: decrypt it first (`openssl pkey -in KEY -out PLAIN.pem`)"
+        "the key is encrypted and no passphrase was given: set `PALYRA_SKILL_KEY_PASSPHRASE`, or sign on a terminal to be asked for it"
     )]
     Encrypted,
+    #[error(
+        "wrong passphrase for the encrypted key: the passphrase does not decrypt it (check `PALYRA_SKILL_KEY_PASSPHRASE`, or the one typed)"
+    )]
+    WrongPassphrase,
+    #[error(
+        "an empty passphrase protects nothing: choose one, or write a plaintext key with `--no-passphrase`"
+    )]
+    EmptyPassphrase,
     #[error("OpenSSH private keys are not supported: use a PKCS#8 key (`cargo palyra-skill keygen`)")]
     OpenSsh,
     #[error("the operating system's random source failed: {0}")]

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod attest;
+pub mod keytools;
 pub mod runner;
 
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::artifact::{Entries, MAX_ARCHIVE_BYTES};
 use cargo_palyra_skill::attest::{Requirements, Signer};
 use cargo_palyra_skill::fsutil::{Links, read_regular, readable_by_others};
+use cargo_palyra_skill::keyfile;
 use cargo_palyra_skill::keys::MAX_KEY_FILE_BYTES;
 use cargo_palyra_skill::session::Demands;
 use cargo_palyra_skill::signing::{PublicKey, SecretKey};
@@ -80,8 +81,13 @@ impl KeyArgs {
                 _ => return Ok(None),
             }
         };
-        let key = SecretKey::decode(&bytes)
-            .with_context(|| format!("could not load the signing key from {source}"))?;
+        let key = if keyfile::is_encrypted(&bytes) {
+            let passphrase = crate::passphrase::to_open(&format!("the signing key from {source}"))?;
+            keyfile::decrypt(&bytes, &passphrase)
+        } else {
+            SecretKey::decode(&bytes)
+        };
+        let key = key.with_context(|| format!("could not load the signing key from {source}"))?;
         if let Some(path) = &self.key
             && let Some(owner) = public_key_beside(path, &key)
         {

@@ -29,6 +29,7 @@ mod commands;
 mod help;
 mod input;
 mod operator;
+mod passphrase;
 mod profile_out;
 mod secrets;
 mod shell;

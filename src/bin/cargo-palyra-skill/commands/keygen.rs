@@ -1,9 +1,11 @@
-//! `keygen`: a new Ed25519 publisher key, PKCS#8 PEM (0600) plus `FILE.pub` (SPKI PEM).
+//! `keygen`: a new Ed25519 publisher key, PKCS#8 PEM (0600, encrypted with
+//! a passphrase when one is given) plus `FILE.pub` (SPKI PEM).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::fsutil::{Existing, write_atomic};
+use cargo_palyra_skill::keyfile;
 use cargo_palyra_skill::signing::SecretKey;
 use clap::Args;
 use serde::Serialize;
@@ -20,6 +22,12 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
 /// to `FILE.pub`. The hex that `--trusted-publisher` and trust stores take
 /// is printed. The private key is never printed.
 ///
+/// On a terminal the private key is encrypted with a passphrase, asked
+/// twice (PBES2: scrypt and AES-256-CBC, which `openssl pkey` reads);
+/// with `PALYRA_SKILL_KEY_PASSPHRASE` set, with that one, without asking.
+/// `--no-passphrase`, or no terminal and no variable, writes it in
+/// plaintext (for a CI secret).
+///
 /// Without `--out` the key goes to your configuration directory
 /// (`~/.config/palyra-skill/keys/<publisher>.pem`), never the current
 /// directory. A private key inside a git work tree is refused unless git
@@ -29,6 +37,8 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
     "Examples:\n",
     "  cargo palyra-skill keygen --publisher acme\n",
     "  cargo palyra-skill keygen --out ~/.config/palyra/acme.pem\n",
+    "  PALYRA_SKILL_KEY_PASSPHRASE=\"$(pass show acme)\" cargo palyra-skill keygen --publisher acme\n",
+    "  cargo palyra-skill keygen --out ci-secret.pem --no-passphrase\n",
     "  cargo palyra-skill keygen --out acme.pem --publisher acme --message-format json\n\n",
     exit_status!("the key pair was written", "could not write it (a key exists there without `--force`, an unignored path in a git work tree, I/O error)")
 ))]
@@ -39,6 +49,9 @@ pub struct Opts {
     /// Replace existing key files
     #[arg(long)]
     force: bool,
+    /// Write the private key in plaintext, even on a terminal or with `PALYRA_SKILL_KEY_PASSPHRASE` set
+    #[arg(long)]
+    no_passphrase: bool,
     /// Publisher name: the default file name, and the trust-store hint
     #[arg(long, value_name = "PUBLISHER")]
     publisher: Option<String>,
@@ -52,6 +65,8 @@ struct Report {
     public_key_path: PathBuf,
     key_id: String,
     public_key_hex: String,
+    /// Whether the private key file is encrypted with a passphrase.
+    encrypted: bool,
 }
 
 impl Opts {
@@ -82,9 +97,14 @@ impl Opts {
             cargo_palyra_skill::fsutil::create_private_dir(dir)
                 .with_context(|| format!("could not create `{}`", dir.display()))?;
         }
+        let passphrase = if self.no_passphrase { None } else { crate::passphrase::for_new_key()? };
         let key = SecretKey::generate()?;
         let public = key.public();
-        write_atomic(&out, key.to_pkcs8_pem().as_bytes(), Some(0o600), existing)
+        let pem = match &passphrase {
+            Some(passphrase) => keyfile::encrypt(&key, passphrase)?,
+            None => key.to_pkcs8_pem(),
+        };
+        write_atomic(&out, pem.as_bytes(), Some(0o600), existing)
             .with_context(|| format!("could not write private key `{}`", out.display()))?;
         // SPKI PEM, never hex: 64 hex characters would also load as a
         // private seed, and sign with a key anyone can derive.
@@ -94,9 +114,10 @@ impl Opts {
         shell.status(
             "Generated",
             format_args!(
-                "{} in `{}` (public key in `{}`)",
+                "{} in `{}`{} (public key in `{}`)",
                 public.key_id(),
                 out.display(),
+                if passphrase.is_some() { ", encrypted" } else { "" },
                 public_path.display()
             ),
         );
@@ -105,6 +126,7 @@ impl Opts {
             public_key_path: public_path,
             key_id: public.key_id(),
             public_key_hex: public.to_hex(),
+            encrypted: passphrase.is_some(),
         };
         match self.output.message_format {
             MessageFormat::Json => shell.print_json(&report)?,

