@@ -12,7 +12,7 @@ use cargo_palyra_skill::fsutil::{Links, read_regular, readable_by_others};
 use cargo_palyra_skill::keyfile;
 use cargo_palyra_skill::keys::MAX_KEY_FILE_BYTES;
 use cargo_palyra_skill::session::Demands;
-use cargo_palyra_skill::signing::{PublicKey, SecretKey};
+use cargo_palyra_skill::signing::{PublicKey, SecretKey, Signer as KeySigner};
 use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
 use clap::Args;
 use zeroize::Zeroizing;
@@ -39,7 +39,7 @@ pub struct KeyArgs {
 impl KeyArgs {
     /// As [`KeyArgs::load`], but a missing key is an error naming `what`
     /// the key is for and every way to pass one.
-    pub fn require(&self, shell: &mut Shell, what: &str) -> Result<(SecretKey, String)> {
+    pub fn require(&self, shell: &mut Shell, what: &str) -> Result<(Box<dyn KeySigner>, String)> {
         match self.load(shell)? {
             Some(key) => Ok(key),
             None => bail!(
@@ -50,7 +50,7 @@ impl KeyArgs {
 
     /// The key the options name, else the one in `PALYRA_SKILL_SIGNING_KEY`
     /// when that is set, else `None`. Errors never contain key material.
-    pub fn load(&self, shell: &mut Shell) -> Result<Option<(SecretKey, String)>> {
+    pub fn load(&self, shell: &mut Shell) -> Result<Option<(Box<dyn KeySigner>, String)>> {
         let (bytes, source) = if let Some(path) = &self.key {
             if path.extension().is_some_and(|e| e == "pub") {
                 bail!(
@@ -108,7 +108,7 @@ impl KeyArgs {
                 path.display()
             ));
         }
-        Ok(Some((key, source)))
+        Ok(Some((Box::new(key), source)))
     }
 }
 

@@ -79,7 +79,7 @@ impl Opts {
             None => None,
         };
         let signed_at = pack::signed_at_for(&entries)?;
-        let record = pack::sign(&mut entries, &manifest.publisher, &key, signed_at)?;
+        let record = pack::sign(&mut entries, &manifest.publisher, &*key, signed_at)?;
         match previous.as_ref().map(|p: &SignatureRecord| &p.key_id) {
             Some(old) if *old != record.key_id => shell.status(
                 "Re-signing",
@@ -112,7 +112,7 @@ impl Opts {
             let mut path = out.clone().into_os_string();
             path.push(".intoto.jsonl");
             let path = PathBuf::from(path);
-            write_atomic(&path, dsse_envelope(statement, &key).as_bytes(), Some(0o644), Existing::Replace)
+            write_atomic(&path, dsse_envelope(statement, &*key)?.as_bytes(), Some(0o644), Existing::Replace)
                 .with_context(|| format!("could not write `{}`", path.display()))?;
             shell.status("Attested", format_args!("`{}`", path.display()));
             Some(path)
