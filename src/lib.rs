@@ -23,6 +23,7 @@ pub mod host;
 pub mod inspect;
 pub mod keyfile;
 pub mod keys;
+pub mod keystore;
 pub mod lockfile;
 pub mod manifest;
 pub mod named;

@@ -225,6 +225,8 @@ impl Signer for SecretKey {
 /// reached, or what it returned does not verify.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
+    #[error(transparent)]
+    Pkcs11(#[from] crate::keystore::Pkcs11Error),
     #[error(
         "the signature made with {key_id} does not verify under that public key: the key store signed with another key or returned a damaged signature"
     )]

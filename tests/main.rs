@@ -30,6 +30,7 @@ mod messages;
 mod new;
 mod outputs;
 mod pack;
+mod pkcs11;
 mod profile;
 mod properties;
 mod rebuild;

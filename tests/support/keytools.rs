@@ -100,3 +100,33 @@ pub fn assert_verifies_with(artifact: &Path, public_pem: &Path) {
         .success();
     assert_plain_ed25519(artifact, public_pem);
 }
+
+/// Debian's `softhsm2`, which `.ci/run` installs.
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A fresh SoftHSM2 token labelled `release` (user PIN `1234`) in `dir`:
+/// the configuration file to hand every command as `SOFTHSM2_CONF`.
+pub fn softhsm_token(dir: &Path) -> PathBuf {
+    assert!(
+        Path::new(SOFTHSM_MODULE).is_file(),
+        "`{SOFTHSM_MODULE}` is missing: these tests need Debian's `softhsm2` (`apt-get install softhsm2`, as `.ci/run` does)"
+    );
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "release", "--pin", "1234", "--so-pin", "5678"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .expect("softhsm2-util runs");
+    assert!(out.status.success(), "softhsm2-util: {}", String::from_utf8_lossy(&out.stderr));
+    conf
+}

@@ -11,6 +11,7 @@ use cargo_palyra_skill::attest::{Requirements, Signer};
 use cargo_palyra_skill::fsutil::{Links, read_regular, readable_by_others};
 use cargo_palyra_skill::keyfile;
 use cargo_palyra_skill::keys::MAX_KEY_FILE_BYTES;
+use cargo_palyra_skill::keystore::is_key_uri;
 use cargo_palyra_skill::session::Demands;
 use cargo_palyra_skill::signing::{PublicKey, SecretKey, Signer as KeySigner};
 use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
@@ -22,11 +23,12 @@ use crate::shell::Shell;
 /// The environment variable a signing key is read from by default.
 pub const DEFAULT_KEY_ENV: &str = crate::secrets::KEY_VARS[0];
 
-/// Where the signing key comes from (PKCS#8 PEM or DER, or a 32-byte seed as raw bytes, hex or base64).
+/// Where the signing key comes from (PKCS#8 PEM or DER, encrypted or not,
+/// or a 32-byte seed as raw bytes, hex or base64; or a key store's URI).
 #[derive(Debug, Args)]
 pub struct KeyArgs {
-    /// Read the signing key from FILE
-    #[arg(long, value_name = "FILE", group = "key-source")]
+    /// Read the signing key from FILE, or use the key a `pkcs11:` or `hashivault://KEY` URI names
+    #[arg(long, value_name = "FILE|URI", group = "key-source")]
     pub key: Option<PathBuf>,
     /// Read the signing key from environment variable VAR [default: PALYRA_SKILL_SIGNING_KEY]
     #[arg(long, value_name = "VAR", group = "key-source")]
@@ -51,6 +53,9 @@ impl KeyArgs {
     /// The key the options name, else the one in `PALYRA_SKILL_SIGNING_KEY`
     /// when that is set, else `None`. Errors never contain key material.
     pub fn load(&self, shell: &mut Shell) -> Result<Option<(Box<dyn KeySigner>, String)>> {
+        if let Some(uri) = self.key.as_ref().and_then(|k| k.to_str()).filter(|k| is_key_uri(k)) {
+            return crate::keystore::open(uri).map(Some);
+        }
         let (bytes, source) = if let Some(path) = &self.key {
             if path.extension().is_some_and(|e| e == "pub") {
                 bail!(
@@ -81,6 +86,13 @@ impl KeyArgs {
                 _ => return Ok(None),
             }
         };
+        // A variable (or standard input) may name a key store, as the
+        // Action's `signing-key` may.
+        if let Ok(text) = std::str::from_utf8(&bytes)
+            && is_key_uri(text.trim())
+        {
+            return crate::keystore::open(text.trim()).map(Some);
+        }
         let key = if keyfile::is_encrypted(&bytes) {
             let passphrase = crate::passphrase::to_open(&format!("the signing key from {source}"))?;
             keyfile::decrypt(&bytes, &passphrase)

@@ -28,6 +28,7 @@ macro_rules! exit_status {
 mod commands;
 mod help;
 mod input;
+mod keystore;
 mod operator;
 mod passphrase;
 mod profile_out;
