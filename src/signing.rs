@@ -227,6 +227,8 @@ impl Signer for SecretKey {
 pub enum SignError {
     #[error(transparent)]
     Pkcs11(#[from] crate::keystore::Pkcs11Error),
+    #[error(transparent)]
+    Vault(#[from] crate::keystore::VaultError),
     #[error(
         "the signature made with {key_id} does not verify under that public key: the key store signed with another key or returned a damaged signature"
     )]

