@@ -23,6 +23,7 @@ mod headroom;
 mod hints;
 mod host;
 mod inspect;
+mod interop;
 mod keyfile;
 mod keygen;
 mod manifest;

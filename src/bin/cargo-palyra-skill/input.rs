@@ -54,6 +54,11 @@ impl KeyArgs {
     /// when that is set, else `None`. Errors never contain key material.
     pub fn load(&self, shell: &mut Shell) -> Result<Option<(Box<dyn KeySigner>, String)>> {
         if let Some(uri) = self.key.as_ref().and_then(|k| k.to_str()).filter(|k| is_key_uri(k)) {
+            if uri.contains("pin-value=") {
+                shell.warn(format_args!(
+                    "the `pkcs11:` URI on the command line holds `pin-value`, which other processes can read: use `pin-source=FILE` or `$PALYRA_SKILL_PKCS11_PIN`"
+                ));
+            }
             return crate::keystore::open(uri).map(Some);
         }
         let (bytes, source) = if let Some(path) = &self.key {
