@@ -77,6 +77,22 @@ fn a_key_made_in_a_fresh_token_builds_and_signs_what_its_pub_verifies() {
         .assert()
         .success();
     assert_verifies_with(&again, &public);
+
+    // `publish` signs the registry index with the token's key too.
+    let registry = dir.path().join("registry");
+    with_token(&conf)
+        .args(["-q", "publish"])
+        .arg(&again)
+        .arg("--registry-dir")
+        .arg(&registry)
+        .args(["--key", &uri("acme")])
+        .env("PALYRA_SKILL_CONFIG_DIR", dir.path().join("config"))
+        .assert()
+        .success();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(registry.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["signature"]["key_id"], report["key_id"], "the index is signed by the token's key");
+    cmd().args(["registry", "verify"]).arg(&registry).assert().success();
 }
 
 #[test]
