@@ -40,7 +40,7 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
     "  cargo palyra-skill keygen --out ~/.config/palyra/acme.pem\n",
     "  PALYRA_SKILL_KEY_PASSPHRASE=\"$(pass show acme)\" cargo palyra-skill keygen --publisher acme\n",
     "  cargo palyra-skill keygen --out ci-secret.pem --no-passphrase\n",
-    "  cargo palyra-skill keygen --pkcs11 'pkcs11:token=release;object=acme?module-path=/usr/lib/softhsm/libsofthsm2.so' --out acme.pub\n",
+    "  cargo palyra-skill keygen --out acme.pub --pkcs11 \"pkcs11:token=release;object=acme?module-path=$HSM_MODULE\"\n",
     "  cargo palyra-skill keygen --out acme.pem --publisher acme --message-format json\n\n",
     exit_status!("the key pair was written", "could not write it (a key exists there without `--force`, an unignored path in a git work tree, I/O error)")
 ))]

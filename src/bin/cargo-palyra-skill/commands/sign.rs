@@ -25,6 +25,7 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill sign echo.palyra-skill --key release.pem\n",
+    "  VAULT_ADDR=https://vault.example.com:8200 cargo palyra-skill sign echo.palyra-skill --key hashivault://acme\n",
     "  PALYRA_SKILL_SIGNING_KEY=\"$(cat new.pem)\" cargo palyra-skill sign echo.palyra-skill --out echo-rotated.palyra-skill\n",
     "  cargo palyra-skill sign target/palyra-skill/acme.echo-1.0.0.palyra-skill --key release.pem --attestation\n",
     "  cargo palyra-skill sign unsigned/acme.echo-1.0.0.palyra-skill --require-unsigned --out dist/acme.echo-1.0.0.palyra-skill\n\n",
