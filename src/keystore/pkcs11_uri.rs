@@ -39,9 +39,10 @@ impl Pkcs11Uri {
         let mut uri = Pkcs11Uri::default();
         let attributes = path.split(';').map(|a| (a, true)).chain(query.split('&').map(|a| (a, false)));
         for (attribute, in_path) in attributes.filter(|(a, _)| !a.is_empty()) {
+            // Not echoed: a mistyped `pin-value` would show the PIN.
             let (name, raw) = attribute
                 .split_once('=')
-                .ok_or_else(|| bad(format!("`{}` is not `name=value`", escape(attribute))))?;
+                .ok_or_else(|| bad("an attribute is not `name=value`".to_owned()))?;
             let bytes = percent_decode(raw).ok_or_else(|| bad(format!("`{name}` holds a bad %-escape")))?;
             let text =
                 || String::from_utf8(bytes.clone()).map_err(|_| bad(format!("`{name}` is not UTF-8 text")));
