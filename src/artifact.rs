@@ -37,6 +37,8 @@ pub use crate::paths::{PathError, normalize_path};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
+    #[error(transparent)]
+    Sign(#[from] crate::signing::SignError),
     #[error("the artifact is {actual} bytes, over the limit of {MAX_ARCHIVE_BYTES} bytes (64 MiB)")]
     ArchiveTooLarge { actual: u64 },
     #[error(

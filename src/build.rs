@@ -15,7 +15,7 @@ use crate::manifest::{Manifest, ManifestError};
 use crate::pack::{self, PackError, Parts};
 use crate::provenance::{self, BuildFacts, Environment, SourceInfo};
 use crate::sbom::{self, ModuleFile, SbomError};
-use crate::signing::SecretKey;
+use crate::signing::Signer;
 use crate::toolchain::tool_version;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +52,8 @@ pub enum BuildError {
     Write { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Time(#[from] crate::clock::ClockError),
+    #[error(transparent)]
+    Sign(#[from] crate::signing::SignError),
     #[error("cargo built `{path}`, which could not be stripped of its names: {source}")]
     Strip { path: PathBuf, source: crate::named::NamedError },
 }
@@ -158,7 +160,7 @@ pub struct Built {
 /// Builds the crate and writes the artifact (and attestation when asked).
 pub fn build(
     options: &BuildOptions,
-    key: Option<&SecretKey>,
+    key: Option<&dyn Signer>,
     attestation: bool,
     env: &Environment,
     progress: &mut dyn FnMut(Event),
@@ -342,7 +344,7 @@ pub(crate) fn write_outputs(
     manifest: &Manifest,
     bytes: &[u8],
     statement: &[u8],
-    attest_with: Option<&SecretKey>,
+    attest_with: Option<&dyn Signer>,
 ) -> Result<(PathBuf, Option<PathBuf>), BuildError> {
     std::fs::create_dir_all(out_dir)
         .map_err(|source| BuildError::Write { path: out_dir.to_owned(), source })?;
@@ -354,13 +356,9 @@ pub(crate) fn write_outputs(
             let mut path = artifact.clone().into_os_string();
             path.push(".intoto.jsonl");
             let path = PathBuf::from(path);
-            write_atomic(
-                &path,
-                provenance::dsse_envelope(statement, key).as_bytes(),
-                Some(0o644),
-                Existing::Replace,
-            )
-            .map_err(|source| BuildError::Write { path: path.clone(), source })?;
+            let envelope = provenance::dsse_envelope(statement, key)?;
+            write_atomic(&path, envelope.as_bytes(), Some(0o644), Existing::Replace)
+                .map_err(|source| BuildError::Write { path: path.clone(), source })?;
             Some(path)
         }
         None => None,

@@ -6,7 +6,7 @@ use crate::artifact::{
     SBOM_PATH, SIGNATURE_PATH, normalize_path, write_integrity,
 };
 use crate::manifest::{CompatError, Manifest, ManifestError};
-use crate::signing::{SecretKey, SignatureRecord};
+use crate::signing::{SignatureRecord, Signer};
 use crate::verify::{check_provenance, check_sbom};
 
 /// Everything an artifact is made of, before packing.
@@ -97,11 +97,11 @@ pub fn assemble(parts: Parts) -> Result<(Entries, Manifest), PackError> {
 pub fn sign(
     entries: &mut Entries,
     publisher: &str,
-    key: &SecretKey,
+    key: &dyn Signer,
     signed_at_unix_ms: i64,
 ) -> Result<SignatureRecord, ArtifactError> {
     entries.remove(SIGNATURE_PATH);
-    let record = key.sign_payload(publisher, &entries.payload_sha256(), signed_at_unix_ms);
+    let record = key.sign_record(publisher, &entries.payload_sha256(), signed_at_unix_ms)?;
     entries.insert(SIGNATURE_PATH, record.to_json())?;
     Ok(record)
 }

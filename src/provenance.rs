@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::signing::SecretKey;
+use crate::signing::{SignError, Signer};
 
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
@@ -292,14 +292,14 @@ pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// One JSON line: the DSSE envelope of `statement`, signed with `key`.
-pub fn dsse_envelope(statement: &[u8], key: &SecretKey) -> String {
-    let signature = key.sign(&pae(DSSE_PAYLOAD_TYPE, statement));
+pub fn dsse_envelope(statement: &[u8], key: &dyn Signer) -> Result<String, SignError> {
+    let signature = key.try_sign(&pae(DSSE_PAYLOAD_TYPE, statement))?;
     let envelope = json!({
         "payload": BASE64.encode(statement),
         "payloadType": DSSE_PAYLOAD_TYPE,
         "signatures": [{ "keyid": key.public().key_id(), "sig": BASE64.encode(signature) }],
     });
-    format!("{envelope}\n")
+    Ok(format!("{envelope}\n"))
 }
 
 /// The remote of a checkout as a URI fit for provenance: credentials

@@ -4,7 +4,7 @@
 
 use crate::build::{self, BuildError, BuildOptions, Built, Event};
 use crate::provenance::Environment;
-use crate::signing::SecretKey;
+use crate::signing::Signer;
 
 /// The outcome of building twice.
 #[derive(Debug)]
@@ -20,7 +20,7 @@ pub enum Reproduction {
 /// compares the bytes (`build --check-reproducible`).
 pub fn reproduce(
     options: &BuildOptions,
-    key: Option<&SecretKey>,
+    key: Option<&dyn Signer>,
     attestation: bool,
     env: &Environment,
     progress: &mut dyn FnMut(Event),

@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -22,9 +22,17 @@ pub enum KeyError {
     )]
     Pkcs8(String),
     #[error(
-        "encrypted PKCS#8 keys are not supported: decrypt it first (`openssl pkey -in KEY -out PLAIN.pem`)"
+        "the key is encrypted and no passphrase was given: set `PALYRA_SKILL_KEY_PASSPHRASE`, or sign on a terminal to be asked for it"
     )]
     Encrypted,
+    #[error(
+        "wrong passphrase for the encrypted key: the passphrase does not decrypt it (check `PALYRA_SKILL_KEY_PASSPHRASE`, or the one typed)"
+    )]
+    WrongPassphrase,
+    #[error(
+        "an empty passphrase protects nothing: choose one, or write a plaintext key with `--no-passphrase`"
+    )]
+    EmptyPassphrase,
     #[error("OpenSSH private keys are not supported: use a PKCS#8 key (`cargo palyra-skill keygen`)")]
     OpenSsh,
     #[error("the operating system's random source failed: {0}")]
@@ -167,6 +175,64 @@ impl SecretKey {
             signed_at_unix_ms,
         }
     }
+}
+
+/// A publisher's key wherever it lives: in memory ([`SecretKey`]), in a
+/// PKCS#11 token or in a Vault transit engine ([`crate::keystore`]). It
+/// signs the consumer's messages; one that lives elsewhere may fail to.
+pub trait Signer {
+    fn public(&self) -> PublicKey;
+
+    /// An Ed25519 signature over `message`.
+    fn try_sign(&self, message: &[u8]) -> Result<[u8; 64], SignError>;
+
+    /// The signature record over `payload_sha256` (its 64 ASCII hex
+    /// bytes), checked against the public key before it is returned, so a
+    /// token or server that signs with another key is caught here.
+    fn sign_record(
+        &self,
+        publisher: &str,
+        payload_sha256: &str,
+        signed_at_unix_ms: i64,
+    ) -> Result<SignatureRecord, SignError> {
+        let public = self.public();
+        let signature = self.try_sign(payload_sha256.as_bytes())?;
+        let record = SignatureRecord {
+            algorithm: ALGORITHM.to_owned(),
+            publisher: publisher.to_owned(),
+            key_id: public.key_id(),
+            public_key_base64: BASE64.encode(public.bytes()),
+            payload_sha256: payload_sha256.to_owned(),
+            signature_base64: BASE64.encode(signature),
+            signed_at_unix_ms,
+        };
+        record.verify().map_err(|_| SignError::Unverified { key_id: public.key_id() })?;
+        Ok(record)
+    }
+}
+
+impl Signer for SecretKey {
+    fn public(&self) -> PublicKey {
+        SecretKey::public(self)
+    }
+
+    fn try_sign(&self, message: &[u8]) -> Result<[u8; 64], SignError> {
+        Ok(self.sign(message))
+    }
+}
+
+/// Signing failed: the token or key server refused or could not be
+/// reached, or what it returned does not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error(transparent)]
+    Pkcs11(#[from] crate::keystore::Pkcs11Error),
+    #[error(transparent)]
+    Vault(#[from] crate::keystore::VaultError),
+    #[error(
+        "the signature made with {key_id} does not verify under that public key: the key store signed with another key or returned a damaged signature"
+    )]
+    Unverified { key_id: String },
 }
 
 /// A publisher's Ed25519 public key.

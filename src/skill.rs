@@ -11,7 +11,7 @@ use crate::cargo::Abi;
 use crate::manifest::Manifest;
 use crate::provenance::Environment;
 use crate::runtime::{Preopen, StateError, open_roots};
-use crate::signing::SecretKey;
+use crate::signing::Signer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SkillError {
@@ -159,7 +159,7 @@ pub fn build_scratch(
     profile: &str,
     cargo_flags: Vec<String>,
     quiet: bool,
-    key: Option<&SecretKey>,
+    key: Option<&dyn Signer>,
 ) -> Result<Scratch, BuildError> {
     let manifest_path = if path.is_dir() { path.join("Cargo.toml") } else { path.to_owned() };
     let options = BuildOptions {

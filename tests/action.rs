@@ -398,6 +398,7 @@ fn each_mode_refuses_what_it_must_never_do() {
     };
     refused(&[("signing-key", TEST_SEED_HEX)], "setup", "mode: build never takes signing-key");
     refused(&[("registry-key", TEST_SEED_HEX)], "setup", "mode: build never takes registry-key");
+    refused(&[("signing-key-passphrase", "pass")], "setup", "mode: build never takes signing-key-passphrase");
     refused(&[("registry-dir", "registry")], "setup", "set registry-dir on the mode: sign step");
     refused(&[("mode", "release")], "setup", "mode is 'release'");
     refused(

@@ -107,3 +107,32 @@ fn no_build_script_sees_the_signing_key_however_it_is_given() {
         assert_clean(&seen, &key, &format!("what the build script saw with the key given by {how}"));
     }
 }
+
+/// What unlocks a key is as secret as the key: an encrypted key file's
+/// passphrase, a PKCS#11 PIN and the Vault server and token are all taken
+/// out of the environment before cargo runs.
+#[test]
+fn no_build_script_sees_a_passphrase_pin_or_vault_token() {
+    let work = tempfile::tempdir().unwrap();
+    let skill = snooping_crate(work.path());
+    let key = SecretKey::generate().unwrap();
+    let passphrase = "passphrase-5f0c1e";
+    let encrypted = cargo_palyra_skill::keyfile::encrypt(&key, passphrase.as_bytes()).unwrap();
+    let key_file = work.path().join("release.pem");
+    std::fs::write(&key_file, encrypted.as_bytes()).unwrap();
+    let secrets = [
+        ("PALYRA_SKILL_KEY_PASSPHRASE", passphrase),
+        ("PALYRA_SKILL_PKCS11_PIN", "pin-93b1d7"),
+        ("VAULT_TOKEN", "s.token-4a7e2c"),
+        ("VAULT_ADDR", "http://127.0.0.1:1/vault-addr-8d2f"),
+    ];
+    let report = work.path().join("report.txt");
+    let args = ["build", "--key", key_file.to_str().unwrap()];
+    let seen = build_and_read_report(&skill, &report, &args, &secrets, None);
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.contains("CARGO_PKG_NAME=acme-guard"), "no report");
+    for (name, value) in secrets {
+        assert!(!seen.contains(name) && !seen.contains(value), "the build script saw `{name}`");
+    }
+    assert_clean(seen.as_bytes(), &key, "what the build script saw with an encrypted key file");
+}

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::artifact::{normalize_path, sha256_hex};
 use crate::manifest::Version;
-use crate::signing::{PublicKey, SecretKey, SignatureError, SignatureRecord};
+use crate::signing::{PublicKey, SignError, SignatureError, SignatureRecord, Signer};
 use crate::verify::{Verified, VerifyError, verify_bytes};
 
 pub const INDEX_FILE: &str = "index.json";
@@ -60,6 +60,8 @@ pub struct SignedIndex {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    #[error(transparent)]
+    Sign(#[from] SignError),
     #[error("could not {action} `{path}`: {source}")]
     Io { action: &'static str, path: PathBuf, source: io::Error },
     #[error("`{path}` is not a signed registry index: {source}")]
@@ -142,9 +144,14 @@ fn sort_key(entry: &IndexEntry) -> (&str, Option<Version>, &str) {
 }
 
 impl SignedIndex {
-    pub fn sign(index: Index, registry_name: &str, key: &SecretKey, signed_at_unix_ms: i64) -> SignedIndex {
-        let signature = key.sign_payload(registry_name, &index.payload_sha256(), signed_at_unix_ms);
-        SignedIndex { schema_version: SCHEMA_VERSION, index, signature }
+    pub fn sign(
+        index: Index,
+        registry_name: &str,
+        key: &dyn Signer,
+        signed_at_unix_ms: i64,
+    ) -> Result<SignedIndex, SignError> {
+        let signature = key.sign_record(registry_name, &index.payload_sha256(), signed_at_unix_ms)?;
+        Ok(SignedIndex { schema_version: SCHEMA_VERSION, index, signature })
     }
 
     /// Pretty JSON, newline-terminated.

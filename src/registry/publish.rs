@@ -13,7 +13,7 @@ use super::index::*;
 use crate::artifact::{MAX_ARCHIVE_BYTES, sha256_hex};
 use crate::fsutil::{Existing, lock_beside, write_atomic};
 use crate::manifest::is_identifier;
-use crate::signing::SecretKey;
+use crate::signing::Signer;
 
 /// What `publish` did (or, with `dry_run`, would do).
 #[derive(Debug, Clone, Serialize)]
@@ -40,7 +40,7 @@ pub struct PublishReport {
 pub struct PublishRequest<'a> {
     pub dir: &'a Path,
     pub artifact: &'a [u8],
-    pub key: &'a SecretKey,
+    pub key: &'a dyn Signer,
     /// The index signer's name; `None` keeps the current index's, else
     /// [`DEFAULT_REGISTRY_NAME`].
     pub registry_name: Option<&'a str>,
@@ -245,7 +245,7 @@ pub fn publish(request: PublishRequest) -> Result<PublishReport, RegistryError> 
     let (index_rewritten, index_entries, index_payload_sha256) = match unchanged {
         Some(current) => (false, current.index.entries.len(), current.signature.payload_sha256.clone()),
         None => {
-            let signed = SignedIndex::sign(index, &name, request.key, request.now_unix_ms);
+            let signed = SignedIndex::sign(index, &name, request.key, request.now_unix_ms)?;
             let json = signed.to_json();
             if json.len() as u64 > MAX_INDEX_BYTES {
                 return Err(RegistryError::IndexTooLarge(json.len()));

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod attest;
+pub mod keytools;
 pub mod runner;
 
 use std::path::{Path, PathBuf};
@@ -31,8 +32,14 @@ pub fn fixture_text(rel: &str) -> String {
 
 /// The variables of ours and the XDG base directories: none of the user's
 /// reaches a command under test.
-pub const USER_VARS: [&str; 12] = [
+pub const USER_VARS: [&str; 18] = [
     "PALYRA_SKILL_SIGNING_KEY",
+    "PALYRA_SKILL_KEY_PASSPHRASE",
+    "PALYRA_SKILL_PKCS11_PIN",
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+    "VAULT_CACERT",
+    "VAULT_CLIENT_TIMEOUT",
     "PALYRA_SKILL_CONFIG_DIR",
     "PALYRA_SKILL_CACHE_DIR",
     "PALYRA_SKILL_STATE_DIR",

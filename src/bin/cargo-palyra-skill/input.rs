@@ -9,9 +9,11 @@ use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::artifact::{Entries, MAX_ARCHIVE_BYTES};
 use cargo_palyra_skill::attest::{Requirements, Signer};
 use cargo_palyra_skill::fsutil::{Links, read_regular, readable_by_others};
+use cargo_palyra_skill::keyfile;
 use cargo_palyra_skill::keys::MAX_KEY_FILE_BYTES;
+use cargo_palyra_skill::keystore::is_key_uri;
 use cargo_palyra_skill::session::Demands;
-use cargo_palyra_skill::signing::{PublicKey, SecretKey};
+use cargo_palyra_skill::signing::{PublicKey, SecretKey, Signer as KeySigner};
 use cargo_palyra_skill::trust::{TrustStore, parse_trusted_publisher};
 use clap::Args;
 use zeroize::Zeroizing;
@@ -21,11 +23,12 @@ use crate::shell::Shell;
 /// The environment variable a signing key is read from by default.
 pub const DEFAULT_KEY_ENV: &str = crate::secrets::KEY_VARS[0];
 
-/// Where the signing key comes from (PKCS#8 PEM or DER, or a 32-byte seed as raw bytes, hex or base64).
+/// Where the signing key comes from (PKCS#8 PEM or DER, encrypted or not,
+/// or a 32-byte seed as raw bytes, hex or base64; or a key store's URI).
 #[derive(Debug, Args)]
 pub struct KeyArgs {
-    /// Read the signing key from FILE
-    #[arg(long, value_name = "FILE", group = "key-source")]
+    /// Read the signing key from FILE, or use the key a `pkcs11:` or `hashivault://KEY` URI names
+    #[arg(long, value_name = "FILE|URI", group = "key-source")]
     pub key: Option<PathBuf>,
     /// Read the signing key from environment variable VAR [default: PALYRA_SKILL_SIGNING_KEY]
     #[arg(long, value_name = "VAR", group = "key-source")]
@@ -38,7 +41,7 @@ pub struct KeyArgs {
 impl KeyArgs {
     /// As [`KeyArgs::load`], but a missing key is an error naming `what`
     /// the key is for and every way to pass one.
-    pub fn require(&self, shell: &mut Shell, what: &str) -> Result<(SecretKey, String)> {
+    pub fn require(&self, shell: &mut Shell, what: &str) -> Result<(Box<dyn KeySigner>, String)> {
         match self.load(shell)? {
             Some(key) => Ok(key),
             None => bail!(
@@ -49,7 +52,15 @@ impl KeyArgs {
 
     /// The key the options name, else the one in `PALYRA_SKILL_SIGNING_KEY`
     /// when that is set, else `None`. Errors never contain key material.
-    pub fn load(&self, shell: &mut Shell) -> Result<Option<(SecretKey, String)>> {
+    pub fn load(&self, shell: &mut Shell) -> Result<Option<(Box<dyn KeySigner>, String)>> {
+        if let Some(uri) = self.key.as_ref().and_then(|k| k.to_str()).filter(|k| is_key_uri(k)) {
+            if uri.contains("pin-value=") {
+                shell.warn(format_args!(
+                    "the `pkcs11:` URI on the command line holds `pin-value`, which other processes can read: use `pin-source=FILE` or `$PALYRA_SKILL_PKCS11_PIN`"
+                ));
+            }
+            return crate::keystore::open(uri).map(Some);
+        }
         let (bytes, source) = if let Some(path) = &self.key {
             if path.extension().is_some_and(|e| e == "pub") {
                 bail!(
@@ -80,8 +91,20 @@ impl KeyArgs {
                 _ => return Ok(None),
             }
         };
-        let key = SecretKey::decode(&bytes)
-            .with_context(|| format!("could not load the signing key from {source}"))?;
+        // A variable (or standard input) may name a key store, as the
+        // Action's `signing-key` may.
+        if let Ok(text) = std::str::from_utf8(&bytes)
+            && is_key_uri(text.trim())
+        {
+            return crate::keystore::open(text.trim()).map(Some);
+        }
+        let key = if keyfile::is_encrypted(&bytes) {
+            let passphrase = crate::passphrase::to_open(&format!("the signing key from {source}"))?;
+            keyfile::decrypt(&bytes, &passphrase)
+        } else {
+            SecretKey::decode(&bytes)
+        };
+        let key = key.with_context(|| format!("could not load the signing key from {source}"))?;
         if let Some(path) = &self.key
             && let Some(owner) = public_key_beside(path, &key)
         {
@@ -102,7 +125,7 @@ impl KeyArgs {
                 path.display()
             ));
         }
-        Ok(Some((key, source)))
+        Ok(Some((Box::new(key), source)))
     }
 }
 

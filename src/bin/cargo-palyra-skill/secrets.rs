@@ -13,16 +13,24 @@ use zeroize::Zeroizing;
 /// signing key's default and the registry key the Action passes.
 pub const KEY_VARS: [&str; 2] = ["PALYRA_SKILL_SIGNING_KEY", "PALYRA_SKILL_REGISTRY_KEY"];
 
+/// Variables that unlock a key rather than hold one, taken the same way:
+/// an encrypted key file's passphrase, a PKCS#11 token's PIN, and the Vault
+/// (or OpenBao) server and token of `hashivault://` keys. `VAULT_ADDR`
+/// names no secret, but it goes with the token: a child that sees neither
+/// cannot tell that a key server exists.
+pub const UNLOCK_VARS: [&str; 4] =
+    ["PALYRA_SKILL_KEY_PASSPHRASE", "PALYRA_SKILL_PKCS11_PIN", "VAULT_TOKEN", "VAULT_ADDR"];
+
 /// How every PEM private key (PKCS#8, OpenSSH, RSA, EC) ends its first line.
 const PEM_MARK: &[u8] = b"PRIVATE KEY-----";
 
 static TAKEN: OnceLock<BTreeMap<OsString, Zeroizing<Vec<u8>>>> = OnceLock::new();
 
-/// Takes every key variable out of the environment: [`KEY_VARS`], each
+/// Takes every key variable out of the environment: [`KEY_VARS`], [`UNLOCK_VARS`], each
 /// variable a `--key-env VAR` in `args` names, and any variable that holds
 /// a PEM private key. Call once, first thing in `main`.
 pub fn take_from_environment(args: &[OsString]) {
-    let mut names: Vec<OsString> = KEY_VARS.iter().map(OsString::from).collect();
+    let mut names: Vec<OsString> = KEY_VARS.iter().chain(&UNLOCK_VARS).map(OsString::from).collect();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         if arg == "--key-env" {

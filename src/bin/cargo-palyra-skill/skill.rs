@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use cargo_palyra_skill::cargo::Abi;
 use cargo_palyra_skill::runtime::{CacheKey, CacheOutcome, LoadedModule, ModuleCache, Runtime, Tier};
-use cargo_palyra_skill::signing::SecretKey;
+use cargo_palyra_skill::signing::Signer;
 pub use cargo_palyra_skill::skill::{Scratch, Skill, is_crate, module_arg, pick_module, preopens};
 use cargo_palyra_skill::verify::{check_contents, check_integrity};
 use clap::Args;
@@ -149,7 +149,7 @@ fn open_cache() -> Option<Result<ModuleCache>> {
 pub fn build_crate(
     path: &Path,
     args: &BuildArgs,
-    key: Option<&SecretKey>,
+    key: Option<&dyn Signer>,
     shell: &mut Shell,
 ) -> Result<Scratch> {
     let mut cargo_flags = Vec::new();

@@ -138,9 +138,9 @@ impl Opts {
         }
         let key = match self.key.load(shell)? {
             Some((key, _)) => key,
-            None => dev_key()?.0,
+            None => Box::new(dev_key()?.0),
         };
-        let bytes = skill::build_crate(target, &self.build, Some(&key), shell)?.bytes;
+        let bytes = skill::build_crate(target, &self.build, Some(&*key), shell)?.bytes;
         for warning in cargo_palyra_skill::suggest::metadata_table_warnings(target) {
             shell.warn(warning);
         }

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use cargo_palyra_skill::build::{self, BuildOptions, Event, Reproduction, TimeSource};
 use cargo_palyra_skill::cargo::Features;
 use cargo_palyra_skill::provenance::Environment;
+use cargo_palyra_skill::signing::Signer;
 use clap::Args;
 use serde::Serialize;
 
@@ -179,7 +180,7 @@ impl Opts {
             if created {
                 shell.note(format_args!("created your local development key `{}`", path.display()));
             }
-            (Some(key), "development-key")
+            (Some(Box::new(key) as Box<dyn Signer>), "development-key")
         };
         let env = Environment::detect(|name| std::env::var(name).ok());
         if let Environment::GitHub(gh) = &env {
@@ -191,9 +192,10 @@ impl Opts {
         let options = self.options(manifest_path, shell);
         let started = std::time::Instant::now();
         let (built, reproducible) = if self.check_reproducible {
-            let reproduction = build::reproduce(&options, key.as_ref(), self.attestation, &env, &mut |e| {
-                progress(shell, e)
-            })?;
+            let reproduction =
+                build::reproduce(&options, key.as_deref(), self.attestation, &env, &mut |e| {
+                    progress(shell, e)
+                })?;
             match reproduction {
                 Reproduction::Identical(built) => {
                     shell.status(
@@ -211,7 +213,10 @@ impl Opts {
                 }
             }
         } else {
-            (build::build(&options, key.as_ref(), self.attestation, &env, &mut |e| progress(shell, e))?, None)
+            (
+                build::build(&options, key.as_deref(), self.attestation, &env, &mut |e| progress(shell, e))?,
+                None,
+            )
         };
         if signed_with == "development-key" {
             shell.warn(format_args!(

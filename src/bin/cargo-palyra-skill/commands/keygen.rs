@@ -1,9 +1,12 @@
-//! `keygen`: a new Ed25519 publisher key, PKCS#8 PEM (0600) plus `FILE.pub` (SPKI PEM).
+//! `keygen`: a new Ed25519 publisher key, PKCS#8 PEM (0600, encrypted with
+//! a passphrase when one is given) plus `FILE.pub` (SPKI PEM).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::fsutil::{Existing, write_atomic};
+use cargo_palyra_skill::keyfile;
+use cargo_palyra_skill::keystore::{Pkcs11Key, Pkcs11Uri};
 use cargo_palyra_skill::signing::SecretKey;
 use clap::Args;
 use serde::Serialize;
@@ -20,6 +23,12 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
 /// to `FILE.pub`. The hex that `--trusted-publisher` and trust stores take
 /// is printed. The private key is never printed.
 ///
+/// On a terminal the private key is encrypted with a passphrase, asked
+/// twice (PBES2: scrypt and AES-256-CBC, which `openssl pkey` reads);
+/// with `PALYRA_SKILL_KEY_PASSPHRASE` set, with that one, without asking.
+/// `--no-passphrase`, or no terminal and no variable, writes it in
+/// plaintext (for a CI secret).
+///
 /// Without `--out` the key goes to your configuration directory
 /// (`~/.config/palyra-skill/keys/<publisher>.pem`), never the current
 /// directory. A private key inside a git work tree is refused unless git
@@ -29,6 +38,9 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
     "Examples:\n",
     "  cargo palyra-skill keygen --publisher acme\n",
     "  cargo palyra-skill keygen --out ~/.config/palyra/acme.pem\n",
+    "  PALYRA_SKILL_KEY_PASSPHRASE=\"$(pass show acme)\" cargo palyra-skill keygen --publisher acme\n",
+    "  cargo palyra-skill keygen --out ci-secret.pem --no-passphrase\n",
+    "  cargo palyra-skill keygen --out acme.pub --pkcs11 \"pkcs11:token=release;object=acme?module-path=$HSM_MODULE\"\n",
     "  cargo palyra-skill keygen --out acme.pem --publisher acme --message-format json\n\n",
     exit_status!("the key pair was written", "could not write it (a key exists there without `--force`, an unignored path in a git work tree, I/O error)")
 ))]
@@ -39,6 +51,13 @@ pub struct Opts {
     /// Replace existing key files
     #[arg(long)]
     force: bool,
+    /// Write the private key in plaintext, even on a terminal or with `PALYRA_SKILL_KEY_PASSPHRASE` set
+    #[arg(long)]
+    no_passphrase: bool,
+    /// Generate the pair inside the PKCS#11 token this URI names (its label
+    /// from `object=`); `--out` then names the public key file (SPKI PEM) to write
+    #[arg(long, value_name = "URI", conflicts_with_all = ["no_passphrase"])]
+    pkcs11: Option<String>,
     /// Publisher name: the default file name, and the trust-store hint
     #[arg(long, value_name = "PUBLISHER")]
     publisher: Option<String>,
@@ -48,14 +67,24 @@ pub struct Opts {
 
 #[derive(Serialize)]
 struct Report {
-    private_key_path: PathBuf,
-    public_key_path: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private_key_path: Option<PathBuf>,
+    /// The key store's URI, for a key generated inside a token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private_key_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_key_path: Option<PathBuf>,
     key_id: String,
     public_key_hex: String,
+    /// Whether the private key file is encrypted with a passphrase.
+    encrypted: bool,
 }
 
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
+        if let Some(uri) = &self.pkcs11 {
+            return self.in_token(uri, shell);
+        }
         let out = match &self.out {
             Some(out) => out.clone(),
             None => default_path(self.publisher.as_deref())?,
@@ -82,9 +111,14 @@ impl Opts {
             cargo_palyra_skill::fsutil::create_private_dir(dir)
                 .with_context(|| format!("could not create `{}`", dir.display()))?;
         }
+        let passphrase = if self.no_passphrase { None } else { crate::passphrase::for_new_key()? };
         let key = SecretKey::generate()?;
         let public = key.public();
-        write_atomic(&out, key.to_pkcs8_pem().as_bytes(), Some(0o600), existing)
+        let pem = match &passphrase {
+            Some(passphrase) => keyfile::encrypt(&key, passphrase)?,
+            None => key.to_pkcs8_pem(),
+        };
+        write_atomic(&out, pem.as_bytes(), Some(0o600), existing)
             .with_context(|| format!("could not write private key `{}`", out.display()))?;
         // SPKI PEM, never hex: 64 hex characters would also load as a
         // private seed, and sign with a key anyone can derive.
@@ -94,34 +128,86 @@ impl Opts {
         shell.status(
             "Generated",
             format_args!(
-                "{} in `{}` (public key in `{}`)",
+                "{} in `{}`{} (public key in `{}`)",
                 public.key_id(),
                 out.display(),
+                if passphrase.is_some() { ", encrypted" } else { "" },
                 public_path.display()
             ),
         );
         let report = Report {
-            private_key_path: out,
-            public_key_path: public_path,
+            private_key_path: Some(out.clone()),
+            private_key_uri: None,
+            public_key_path: Some(public_path),
             key_id: public.key_id(),
             public_key_hex: public.to_hex(),
+            encrypted: passphrase.is_some(),
         };
+        self.present(&report, &format!("`{}`", out.display()), shell)?;
+        Ok(Outcome::Success)
+    }
+
+    /// `--pkcs11 URI`: the pair is made inside the token; only the public
+    /// key comes out (to `--out`, when given).
+    fn in_token(&self, uri: &str, shell: &mut Shell) -> Result<Outcome> {
+        let parsed = Pkcs11Uri::parse(uri)?;
+        if let Some(out) = &self.out
+            && !self.force
+            && out.exists()
+        {
+            bail!(
+                "`{}` already exists: choose another `--out` or pass `--force` to replace it",
+                out.display()
+            );
+        }
+        let pin = crate::keystore::pin_for(&parsed)?;
+        let public = Pkcs11Key::generate(&parsed, pin.as_deref().map(String::as_str))
+            .with_context(|| format!("could not generate {}", parsed.describe()))?;
+        if let Some(out) = &self.out {
+            let existing = if self.force { Existing::Replace } else { Existing::Refuse };
+            write_atomic(out, public.to_spki_pem().as_bytes(), Some(0o644), existing)
+                .with_context(|| format!("could not write public key `{}`", out.display()))?;
+        }
+        shell.status("Generated", format_args!("{} in the token as {}", public.key_id(), parsed.describe()));
+        let report = Report {
+            private_key_path: None,
+            private_key_uri: Some(uri_without_pin(uri)),
+            public_key_path: self.out.clone(),
+            key_id: public.key_id(),
+            public_key_hex: public.to_hex(),
+            encrypted: false,
+        };
+        self.present(&report, "the token's PIN", shell)?;
+        Ok(Outcome::Success)
+    }
+
+    fn present(&self, report: &Report, secret: &str, shell: &mut Shell) -> Result<()> {
         match self.output.message_format {
-            MessageFormat::Json => shell.print_json(&report)?,
+            MessageFormat::Json => shell.print_json(report)?,
             MessageFormat::Human => {
                 shell.print(format_args!(
                     "key_id      {}\npublic key  {}",
                     report.key_id, report.public_key_hex
                 ))?;
                 shell.note(format_args!(
-                    "operators trust this key with `--trusted-publisher {}={}`; keep `{}` secret",
+                    "operators trust this key with `--trusted-publisher {}={}`; keep {secret} secret",
                     self.publisher.as_deref().unwrap_or("<publisher>"),
                     report.public_key_hex,
-                    report.private_key_path.display()
                 ));
             }
         }
-        Ok(Outcome::Success)
+        Ok(())
+    }
+}
+
+/// The URI as it can be shown and stored: any `pin-value` left out.
+fn uri_without_pin(uri: &str) -> String {
+    match uri.split_once('?') {
+        Some((path, query)) => {
+            let kept: Vec<&str> = query.split('&').filter(|a| !a.starts_with("pin-value=")).collect();
+            if kept.is_empty() { path.to_owned() } else { format!("{path}?{}", kept.join("&")) }
+        }
+        None => uri.to_owned(),
     }
 }
 

@@ -174,7 +174,7 @@ impl Opts {
         let key_id = match &key {
             Some((key, source)) => {
                 let signed_at = pack::signed_at_unix_ms()?;
-                let record = pack::sign(&mut entries, &manifest.publisher, key, signed_at)?;
+                let record = pack::sign(&mut entries, &manifest.publisher, &**key, signed_at)?;
                 shell.status(
                     "Signing",
                     format_args!(

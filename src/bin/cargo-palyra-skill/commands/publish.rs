@@ -124,7 +124,7 @@ impl Opts {
         let report = registry::publish(PublishRequest {
             dir: &self.registry_dir,
             artifact: &bytes,
-            key: &key,
+            key: &*key,
             registry_name: self.registry_name.as_deref(),
             now_unix_ms: now,
             dry_run: self.dry_run,

@@ -25,6 +25,7 @@ use crate::shell::{MessageFormat, OutputArgs, Shell};
 #[command(after_help = concat!(
     "Examples:\n",
     "  cargo palyra-skill sign echo.palyra-skill --key release.pem\n",
+    "  VAULT_ADDR=https://vault.example.com:8200 cargo palyra-skill sign echo.palyra-skill --key hashivault://acme\n",
     "  PALYRA_SKILL_SIGNING_KEY=\"$(cat new.pem)\" cargo palyra-skill sign echo.palyra-skill --out echo-rotated.palyra-skill\n",
     "  cargo palyra-skill sign target/palyra-skill/acme.echo-1.0.0.palyra-skill --key release.pem --attestation\n",
     "  cargo palyra-skill sign unsigned/acme.echo-1.0.0.palyra-skill --require-unsigned --out dist/acme.echo-1.0.0.palyra-skill\n\n",
@@ -79,7 +80,7 @@ impl Opts {
             None => None,
         };
         let signed_at = pack::signed_at_for(&entries)?;
-        let record = pack::sign(&mut entries, &manifest.publisher, &key, signed_at)?;
+        let record = pack::sign(&mut entries, &manifest.publisher, &*key, signed_at)?;
         match previous.as_ref().map(|p: &SignatureRecord| &p.key_id) {
             Some(old) if *old != record.key_id => shell.status(
                 "Re-signing",
@@ -112,7 +113,7 @@ impl Opts {
             let mut path = out.clone().into_os_string();
             path.push(".intoto.jsonl");
             let path = PathBuf::from(path);
-            write_atomic(&path, dsse_envelope(statement, &key).as_bytes(), Some(0o644), Existing::Replace)
+            write_atomic(&path, dsse_envelope(statement, &*key)?.as_bytes(), Some(0o644), Existing::Replace)
                 .with_context(|| format!("could not write `{}`", path.display()))?;
             shell.status("Attested", format_args!("`{}`", path.display()));
             Some(path)
