@@ -55,6 +55,10 @@ pub enum CargoError {
         "no `{lockfile}`, and a `--locked` build uses only a committed lock file (a release then builds exactly the dependencies you tested): make it with `cargo generate-lockfile --manifest-path {manifest}` and commit it"
     )]
     NoLockfile { lockfile: String, manifest: String },
+    #[error(
+        "`{lockfile}` is out of date with `Cargo.toml`{detail}, and a locked build never rewrites it: commit Cargo.lock after changing the version (`cargo update -w`) or the dependencies (`cargo update -p NAME`)"
+    )]
+    StaleLockfile { lockfile: String, detail: String },
     #[error("no package `{0}` in this workspace: pass one of its members with `-p`")]
     NoSuchPackage(String),
     #[error("`{manifest}` is a workspace with several skill packages ({names}): pick one with `-p NAME`")]
@@ -300,6 +304,13 @@ fn metadata_error(manifest: String, error: cargo_metadata::Error) -> CargoError 
         && let Some((lockfile, _)) = rest.split_once(" because --locked")
     {
         return CargoError::NoLockfile { lockfile: lockfile.to_owned(), manifest };
+    }
+    // An out-of-date lock file: cargo's advice (drop `--locked`) again.
+    if let Some(rest) = message.strip_prefix("cannot update the lock file ")
+        && let Some((lockfile, _)) = rest.split_once(" because --locked")
+    {
+        let detail = crate::lockfile::stale_versions(Path::new(lockfile));
+        return CargoError::StaleLockfile { lockfile: lockfile.to_owned(), detail };
     }
     if missing { CargoError::NoCrate { message } } else { CargoError::Metadata { manifest, message } }
 }

@@ -33,6 +33,7 @@ pub mod profile;
 pub mod provenance;
 pub mod rebuild;
 pub mod registry;
+pub mod release;
 pub mod reproduce;
 pub mod runtime;
 pub mod sbom;

@@ -57,5 +57,20 @@ pub(crate) fn git_source(dir: &Path) -> Option<SourceInfo> {
         .and_then(|url| provenance::remote_uri(&url))
         .map(|url| format!("git+{url}@{git_ref}"));
     let committed_at = git(&["log", "-1", "--format=%ct"]).and_then(|t| t.parse().ok());
-    Some(SourceInfo { uri, commit, dirty, committed_at })
+    let tagged = git(&["tag", "--points-at", "HEAD"]).is_some_and(|tags| !tags.is_empty());
+    Some(SourceInfo { uri, commit, dirty, committed_at, tagged })
+}
+
+/// Whether `lockfile` is committed in its git work tree and unchanged
+/// since: neither modified, staged, deleted, untracked nor ignored.
+pub(crate) fn committed_unchanged(lockfile: &Path) -> bool {
+    let (Some(dir), Some(name)) = (lockfile.parent(), lockfile.file_name()) else { return false };
+    let status = |args: &[&std::ffi::OsStr]| {
+        Command::new("git").arg("-C").arg(dir).args(args).stdin(std::process::Stdio::null()).output().ok()
+    };
+    let tracked = status(&["ls-files".as_ref(), "--error-unmatch".as_ref(), "--".as_ref(), name])
+        .is_some_and(|o| o.status.success());
+    tracked
+        && status(&["status".as_ref(), "--porcelain".as_ref(), "--".as_ref(), name])
+            .is_some_and(|o| o.status.success() && o.stdout.is_empty())
 }

@@ -33,6 +33,7 @@ mod profile;
 mod properties;
 mod rebuild;
 mod registry;
+mod release;
 mod run;
 mod secrets;
 mod sign;

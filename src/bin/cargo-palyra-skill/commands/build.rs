@@ -25,6 +25,10 @@ use cargo_palyra_skill::text::thousands;
 /// `skill.toml`, and signs. Without a key option or `$PALYRA_SKILL_SIGNING_KEY`
 /// it signs with your local development key (created on first use); use
 /// `--key` for releases, or `--unsigned` to sign in a separate step.
+///
+/// With `Cargo.lock` committed and unchanged, cargo runs with `--locked`
+/// (as `rebuild` always does). A release build (signed with a release key,
+/// or of a tag) from a work tree with uncommitted changes is refused.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
@@ -82,6 +86,9 @@ pub struct Opts {
     /// Build twice in clean target directories and fail if the bytes differ
     #[arg(long)]
     check_reproducible: bool,
+    /// Build a release (a release key, or a tag) from a work tree with uncommitted changes
+    #[arg(long)]
+    allow_dirty: bool,
     /// Show where each module's bytes go: sections, the largest functions
     /// and crates (also when a module reaches the `headroom-warn` share of
     /// the module cap), named from the module's named copy: the same build
@@ -129,7 +136,7 @@ struct ModuleSize {
 }
 
 impl Opts {
-    fn options(&self, manifest_path: PathBuf, shell: &Shell) -> BuildOptions {
+    fn options(&self, manifest_path: PathBuf, shell: &Shell, release: bool) -> BuildOptions {
         let mut cargo_flags = Vec::new();
         for (on, flag) in [(self.locked, "--locked"), (self.frozen, "--frozen"), (self.offline, "--offline")]
         {
@@ -161,6 +168,8 @@ impl Opts {
             scratch: false,
             no_embed_dependencies: self.no_embed_dependencies,
             toolchain: None,
+            release,
+            allow_dirty: self.allow_dirty,
         }
     }
 
@@ -186,7 +195,9 @@ impl Opts {
                 format_args!("GitHub Actions builder {}/{}", gh.server_url, gh.workflow_ref),
             );
         }
-        let options = self.options(manifest_path, shell);
+        // A release: signed with a release key, or a GitHub tag ref (a
+        // tag at a local checkout's commit is found by the build).
+        let options = self.options(manifest_path, shell, signed_with == "key" || env.is_tag());
         let started = std::time::Instant::now();
         let (built, reproducible) = if self.check_reproducible {
             let reproduction = build::reproduce(&options, key.as_ref(), self.attestation, &env, &mut |e| {
@@ -211,6 +222,9 @@ impl Opts {
         } else {
             (build::build(&options, key.as_ref(), self.attestation, &env, &mut |e| progress(shell, e))?, None)
         };
+        for warning in &built.warnings {
+            shell.warn(warning);
+        }
         if signed_with == "development-key" {
             shell.warn(format_args!(
                 "signed with your local development key {}: operators will not trust it; use `--key` (or `$PALYRA_SKILL_SIGNING_KEY`) for releases",
