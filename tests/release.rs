@@ -1,6 +1,6 @@
 //! The release path of a new author (#35): a version bump without its
 //! lock file is named with the fix; a release from a dirty work tree is
-//! refused.
+//! refused; `--check-reproducible` never replaces what it checks.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -180,4 +180,38 @@ fn a_release_from_a_dirty_work_tree_is_refused_unless_allow_dirty() {
     let report: Value = serde_json::from_slice(&output.get_output().stdout).unwrap();
     assert_eq!(report["time_source"], "now");
     assert!(artifact.exists());
+}
+
+/// #35 item 5: `--check-reproducible` builds elsewhere; the key-signed
+/// artifact in `target/palyra-skill/` stays byte for byte.
+#[test]
+fn check_reproducible_never_replaces_the_artifact_it_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let krate = dir.path().join("guard");
+    copy_fixture_dir("skills/guard", &krate);
+    let target = dir.path().join("target");
+    let build_in_target = || {
+        let mut command = cmd();
+        command
+            .args(["build", "-q", "--manifest-path"])
+            .arg(krate.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .env("PALYRA_SKILL_CONFIG_DIR", dir.path().join("config"));
+        command
+    };
+    build_in_target().env("PALYRA_SKILL_SIGNING_KEY", TEST_SEED_HEX).assert().success();
+    let artifact = target.join("palyra-skill/acme.guard-1.2.3.palyra-skill");
+    let named = target.join("palyra-skill/acme.guard-1.2.3.named/acme_guard.wasm");
+    let (signed, named_copy) = (std::fs::read(&artifact).unwrap(), std::fs::read(&named).unwrap());
+
+    let output =
+        build_in_target().args(["--check-reproducible", "--message-format", "json"]).assert().success();
+    let report: Value = serde_json::from_slice(&output.get_output().stdout).unwrap();
+    assert_eq!(report["reproducible"], true);
+    let checked = target.join("palyra-skill/check/acme.guard-1.2.3.palyra-skill");
+    assert_eq!(report["artifact"], checked.display().to_string(), "{report:#}");
+    assert!(checked.is_file() && target.join("palyra-skill/check/acme.guard-1.2.3.named").is_dir());
+    assert!(std::fs::read(&artifact).unwrap() == signed, "the signed artifact was replaced");
+    assert!(std::fs::read(&named).unwrap() == named_copy, "its named copy was replaced");
 }

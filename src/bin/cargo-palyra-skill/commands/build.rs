@@ -84,7 +84,9 @@ pub struct Opts {
     #[arg(long)]
     no_embed_dependencies: bool,
     /// Build twice in clean target directories and fail if the bytes differ
-    #[arg(long)]
+    /// (the checked build goes to `<target-dir>/palyra-skill/check/`; the
+    /// artifact of an earlier build is never replaced)
+    #[arg(long, conflicts_with = "out")]
     check_reproducible: bool,
     /// Build a release (a release key, or a tag) from a work tree with uncommitted changes
     #[arg(long)]
