@@ -1,6 +1,7 @@
 //! The release path of a new author (#35): a version bump without its
 //! lock file is named with the fix; a release from a dirty work tree is
-//! refused; `--check-reproducible` never replaces what it checks.
+//! refused; a publisher key `keygen` wrote is named, never picked;
+//! `--check-reproducible` never replaces what it checks.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -214,4 +215,62 @@ fn check_reproducible_never_replaces_the_artifact_it_checks() {
     assert!(checked.is_file() && target.join("palyra-skill/check/acme.guard-1.2.3.named").is_dir());
     assert!(std::fs::read(&artifact).unwrap() == signed, "the signed artifact was replaced");
     assert!(std::fs::read(&named).unwrap() == named_copy, "its named copy was replaced");
+}
+
+/// #35 item 4: after `keygen --publisher acme`, `build` names the key and
+/// the two ways to sign with it, signs with the development key still, and
+/// signs with it once `signing-key` names it.
+#[test]
+fn a_publisher_key_from_keygen_is_named_and_used_only_when_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let krate = dir.path().join("guard");
+    copy_fixture_dir("skills/guard", &krate);
+    let config = dir.path().join("config");
+    let keygen = cmd()
+        .args(["keygen", "--publisher", "acme", "--message-format", "json"])
+        .env("PALYRA_SKILL_CONFIG_DIR", &config)
+        .assert()
+        .success();
+    let key: Value = serde_json::from_slice(&keygen.get_output().stdout).unwrap();
+    let path = config.join("keys/acme.pem");
+    assert_eq!(key["private_key_path"], path.display().to_string());
+
+    let out = dir.path().join("out");
+    let built = build(dir.path(), &krate, &out)
+        .args(["--message-format", "json"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "`{}` holds a key for publisher `acme` (`keygen` wrote it there); to sign with it pass `--key {}`, or set `signing-key = \"{}\"` in `[package.metadata.palyra-skill]`",
+            path.display(),
+            path.display(),
+            path.display()
+        )));
+    let report: Value = serde_json::from_slice(&built.get_output().stdout).unwrap();
+    assert_eq!(report["signed_with"], "development-key", "never picked silently");
+    assert_ne!(report["key_id"], key["key_id"]);
+
+    // Set, relative to the crate: the key signs, and nothing is hinted.
+    let relative = Path::new("..").join("config/keys/acme.pem");
+    let manifest = krate.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace(
+            "[dependencies]",
+            &format!(
+                "[package.metadata.palyra-skill]\nsigning-key = \"{}\"\n\n[dependencies]",
+                relative.display()
+            ),
+        ),
+    )
+    .unwrap();
+    let built = build(dir.path(), &krate, &out)
+        .args(["--message-format", "json"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("development key").not());
+    let report: Value = serde_json::from_slice(&built.get_output().stdout).unwrap();
+    assert_eq!(report["signed_with"], "key");
+    assert_eq!(report["key_id"], key["key_id"]);
 }

@@ -24,7 +24,8 @@ use cargo_palyra_skill::text::thousands;
 /// SBOM from the real dependency graph and SLSA provenance, packs the crate's
 /// `skill.toml`, and signs. Without a key option or `$PALYRA_SKILL_SIGNING_KEY`
 /// it signs with your local development key (created on first use); use
-/// `--key` for releases, or `--unsigned` to sign in a separate step.
+/// `--key` (or `signing-key` in `[package.metadata.palyra-skill]`) for
+/// releases, or `--unsigned` to sign in a separate step.
 ///
 /// With `Cargo.lock` committed and unchanged, cargo runs with `--locked`
 /// (as `rebuild` always does). A release build (signed with a release key,
@@ -183,6 +184,16 @@ impl Opts {
         } else if let Some((key, source)) = self.key.load(shell)? {
             shell.verbose("Key", format_args!("{} from {source}", key.public().key_id()));
             (Some(key), "key")
+        } else if let Some(path) = setting_key(&manifest_path)? {
+            let (key, source) = KeyArgs::file(path).require(shell, "signing key")?;
+            shell.verbose(
+                "Key",
+                format_args!(
+                    "{} from {source} (`signing-key` in `[package.metadata.palyra-skill]`)",
+                    key.public().key_id()
+                ),
+            );
+            (Some(key), "key")
         } else {
             let (key, path, created) = dev_key()?;
             if created {
@@ -228,10 +239,19 @@ impl Opts {
             shell.warn(warning);
         }
         if signed_with == "development-key" {
-            shell.warn(format_args!(
-                "signed with your local development key {}: operators will not trust it; use `--key` (or `$PALYRA_SKILL_SIGNING_KEY`) for releases",
-                built.key_id.as_deref().unwrap_or_default()
-            ));
+            let id = built.key_id.as_deref().unwrap_or_default();
+            match publisher_key(&built.manifest.publisher) {
+                // Never picked silently: named, with the two ways to use it.
+                Some(path) => shell.warn(format_args!(
+                    "signed with your local development key {id}: operators will not trust it. `{path}` holds a key for publisher `{publisher}` (`keygen` wrote it there); to sign with it pass `--key {path}`, or set `signing-key = \"{setting}\"` in `[package.metadata.palyra-skill]` of `Cargo.toml`",
+                    path = path.display(),
+                    publisher = built.manifest.publisher,
+                    setting = home_relative(&path),
+                )),
+                None => shell.warn(format_args!(
+                    "signed with your local development key {id}: operators will not trust it; use `--key` (or `$PALYRA_SKILL_SIGNING_KEY`) for releases",
+                )),
+            }
         }
         if let Some(path) = &built.attestation {
             shell.status("Attested", format_args!("`{}`", path.display()));
@@ -305,6 +325,26 @@ impl Opts {
         }
         Ok(if over { Outcome::CheckFailed } else { Outcome::Success })
     }
+}
+
+/// The key file `signing-key` names in the crate's `Cargo.toml`, if any.
+fn setting_key(manifest_path: &Path) -> Result<Option<PathBuf>> {
+    let settings = cargo_palyra_skill::cargo::ToolSettings::read(manifest_path)?;
+    let dir = manifest_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Ok(settings.signing_key_path(dir))
+}
+
+/// The key `keygen --publisher PUBLISHER` wrote, where it writes it.
+fn publisher_key(publisher: &str) -> Option<PathBuf> {
+    cargo_palyra_skill::keys::publisher_key_path(publisher).ok().filter(|path| path.is_file())
+}
+
+/// `path` as `~/...` when it is under the home directory (so the setting
+/// holds on another machine of the same layout), else as it is.
+fn home_relative(path: &Path) -> String {
+    std::env::var_os("HOME")
+        .and_then(|home| path.strip_prefix(home).ok().map(|rest| format!("~/{}", rest.display())))
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 /// The size report of each module, its names from the module's named
