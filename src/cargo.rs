@@ -261,7 +261,10 @@ impl SkillCrate {
             .transpose()
             .map_err(|e| CargoError::Metadata {
                 manifest: package.manifest_path.to_string(),
-                message: format!("invalid `[package.metadata.palyra-skill]`: {e}"),
+                message: format!(
+                    "invalid `[package.metadata.palyra-skill]`: {}",
+                    crate::suggest::unknown_field_hint(&e.to_string())
+                ),
             })?
             .unwrap_or_default();
         if let Some(share) = settings.headroom_warn.filter(|s| !crate::headroom::valid_warn_at(*s)) {

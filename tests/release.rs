@@ -1,7 +1,8 @@
 //! The release path of a new author (#35): a version bump without its
 //! lock file is named with the fix; a release from a dirty work tree is
 //! refused; a publisher key `keygen` wrote is named, never picked;
-//! `--check-reproducible` never replaces what it checks.
+//! `--check-reproducible` never replaces what it checks; typos in our
+//! `Cargo.toml` table are named.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -273,4 +274,29 @@ fn a_publisher_key_from_keygen_is_named_and_used_only_when_set() {
     let report: Value = serde_json::from_slice(&built.get_output().stdout).unwrap();
     assert_eq!(report["signed_with"], "key");
     assert_eq!(report["key_id"], key["key_id"]);
+}
+
+/// #35 item 7: an unknown key of our table gets the name a typo away; a
+/// table a typo away from ours gets a warning from `build`.
+#[test]
+fn typos_in_the_metadata_table_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let krate = dir.path().join("guard");
+    copy_fixture_dir("skills/guard", &krate);
+    let manifest = krate.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let with = |table: &str| text.replace("[dependencies]", &format!("{table}\n\n[dependencies]"));
+    let out = dir.path().join("out");
+
+    std::fs::write(&manifest, with("[package.metadata.palyra-skill]\nheadroom-warm = 0.5")).unwrap();
+    build(dir.path(), &krate, &out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown field `headroom-warm` (did you mean `headroom-warn`?)"));
+
+    std::fs::write(&manifest, with("[package.metadata.palyra_skill]\nheadroom-warn = 0.5")).unwrap();
+    build(dir.path(), &krate, &out)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("warning: `[package.metadata.palyra_skill]` in "));
 }

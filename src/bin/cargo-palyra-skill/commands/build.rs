@@ -179,6 +179,9 @@ impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         // Before any key: the development key is created only for a build that can happen.
         let manifest_path = self.location.locate()?;
+        for warning in cargo_palyra_skill::suggest::metadata_table_warnings(&manifest_path) {
+            shell.warn(warning);
+        }
         let (key, signed_with) = if self.unsigned {
             (None, "unsigned")
         } else if let Some((key, source)) = self.key.load(shell)? {
