@@ -515,10 +515,11 @@ fn two_builds_of_one_commit_are_byte_identical_with_no_setting_and_a_rerun_publi
             .success();
     }
 
-    // A modified tracked file: the clock's time, and the JSON says so.
+    // A modified tracked file: the clock's time, and the JSON says so (a
+    // release build, signed with a release key, needs `--allow-dirty`).
     let source = first.join("src/lib.rs");
     let text = std::fs::read_to_string(&source).unwrap();
     std::fs::write(&source, format!("{text}// changed\n")).unwrap();
-    let (dirty, _) = build(&first, &dir.path().join("out-dirty"), &[]);
+    let (dirty, _) = build(&first, &dir.path().join("out-dirty"), &["--allow-dirty"]);
     assert_eq!(dirty["time_source"], "now");
 }
