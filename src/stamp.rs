@@ -61,16 +61,17 @@ pub(crate) fn git_source(dir: &Path) -> Option<SourceInfo> {
     Some(SourceInfo { uri, commit, dirty, committed_at, tagged })
 }
 
-/// Whether `lockfile` is committed in its git work tree and unchanged
-/// since: neither modified, staged, deleted, untracked nor ignored.
+/// Whether `lockfile` (a file that exists) is committed in its git work
+/// tree and unchanged since: one `git status` that lists it when it is
+/// modified, staged, untracked or ignored, and fails outside a work tree.
 pub(crate) fn committed_unchanged(lockfile: &Path) -> bool {
     let (Some(dir), Some(name)) = (lockfile.parent(), lockfile.file_name()) else { return false };
-    let status = |args: &[&std::ffi::OsStr]| {
-        Command::new("git").arg("-C").arg(dir).args(args).stdin(std::process::Stdio::null()).output().ok()
-    };
-    let tracked = status(&["ls-files".as_ref(), "--error-unmatch".as_ref(), "--".as_ref(), name])
-        .is_some_and(|o| o.status.success());
-    tracked
-        && status(&["status".as_ref(), "--porcelain".as_ref(), "--".as_ref(), name])
-            .is_some_and(|o| o.status.success() && o.stdout.is_empty())
+    Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["status", "--porcelain", "--ignored", "--untracked-files=all", "--"])
+        .arg(name)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.is_empty())
 }
