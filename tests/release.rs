@@ -274,6 +274,11 @@ fn a_publisher_key_from_keygen_is_named_and_used_only_when_set() {
     let report: Value = serde_json::from_slice(&built.get_output().stdout).unwrap();
     assert_eq!(report["signed_with"], "key");
     assert_eq!(report["key_id"], key["key_id"]);
+
+    // The Action's build job (`--locked --unsigned`) has no such file: the
+    // setting is not read there.
+    std::fs::remove_file(&path).unwrap();
+    build(dir.path(), &krate, &out).args(["--locked", "--unsigned", "-q"]).assert().success();
 }
 
 /// #35 item 7: an unknown key of our table gets the name a typo away; a
