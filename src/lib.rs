@@ -39,6 +39,7 @@ pub mod runtime;
 pub mod sbom;
 pub mod scaffold;
 pub mod session;
+pub mod settings;
 pub mod signing;
 pub mod sizes;
 pub mod skill;
