@@ -54,6 +54,10 @@ pub enum BuildError {
     Time(#[from] crate::clock::ClockError),
     #[error(transparent)]
     Sign(#[from] crate::signing::SignError),
+    #[error(
+        "the work tree of `{dir}` has uncommitted changes and this is {why}: its artifact would record `dirty: true`, which no checkout of its commit rebuilds. Commit them (or `git stash`), or pass `--allow-dirty`"
+    )]
+    Dirty { dir: PathBuf, why: &'static str },
     #[error("cargo built `{path}`, which could not be stripped of its names: {source}")]
     Strip { path: PathBuf, source: crate::named::NamedError },
 }
@@ -83,6 +87,11 @@ pub struct BuildOptions {
     /// A rustup toolchain to build with (`rustup run TOOLCHAIN cargo`)
     /// instead of the current one: `rebuild` uses the recorded one.
     pub toolchain: Option<String>,
+    /// A release (`build` with a release key, or of a GitHub tag ref): a
+    /// dirty work tree or an out-of-date `Cargo.lock` is an error, not a warning.
+    pub release: bool,
+    /// Build a release from a dirty work tree anyway (`--allow-dirty`).
+    pub allow_dirty: bool,
 }
 
 impl BuildOptions {
@@ -155,7 +164,13 @@ pub struct Built {
     /// profile it was built with (for the size report).
     pub graph: crate::fit::Graph,
     pub profile: crate::fit::Profile,
+    /// Whether cargo ran with `--locked` (given, or the lock file committed).
+    pub locked: bool,
+    /// What the caller should warn about.
+    pub warnings: Vec<BuildWarning>,
 }
+
+pub use crate::release::BuildWarning;
 
 /// Builds the crate and writes the artifact (and attestation when asked).
 pub fn build(
@@ -165,12 +180,8 @@ pub fn build(
     env: &Environment,
     progress: &mut dyn FnMut(Event),
 ) -> Result<Built, BuildError> {
-    let krate = SkillCrate::locate(
-        options.manifest_path.as_deref(),
-        options.package.as_deref(),
-        &options.features,
-        &options.cargo_flags,
-    )?;
+    let crate::release::Located { krate, cargo_flags, locked, mut warnings } =
+        crate::release::locate(options)?;
     let version = krate.package.version.to_string();
     progress(Event::Located {
         package: &krate.package.name,
@@ -205,7 +216,7 @@ pub fn build(
         target: krate.target(),
         profile: &options.profile,
         features: &options.features,
-        cargo_flags: &options.cargo_flags,
+        cargo_flags: &cargo_flags,
         target_dir: options.target_dir.as_deref(),
         remap: &remap,
         quiet: options.quiet,
@@ -256,6 +267,7 @@ pub fn build(
     let lockfile = krate.lockfile();
     let lock = cargo::lock_checksums(&lockfile)?;
     let host = host_facts.join().unwrap_or_default();
+    crate::release::check_clean(options, host.source.as_ref(), krate.crate_dir().to_owned(), &mut warnings)?;
     // Without `SOURCE_DATE_EPOCH`, a clean checkout stamps the HEAD
     // commit's time, so rebuilding a commit gives the same bytes.
     if time_source == TimeSource::Now
@@ -269,6 +281,7 @@ pub fn build(
     let facts = build_facts(
         &krate,
         options,
+        locked,
         &modules,
         sbom.crates,
         &lockfile,
@@ -323,6 +336,8 @@ pub fn build(
         named_dir,
         graph,
         profile: crate::fit::Profile::read(krate.workspace_root(), krate.crate_dir(), &options.profile),
+        locked,
+        warnings,
     })
 }
 
@@ -420,6 +435,7 @@ fn remap_prefixes(krate: &SkillCrate, target_dir: Option<&Path>) -> Vec<(PathBuf
 fn build_facts(
     krate: &SkillCrate,
     options: &BuildOptions,
+    locked: bool,
     modules: &[ModuleFile],
     crates: Vec<(String, Option<String>)>,
     lockfile: &Path,
@@ -436,7 +452,7 @@ fn build_facts(
         features,
         all_features: options.features.all_features,
         no_default_features: options.features.no_default_features,
-        locked: options.cargo_flags.iter().any(|f| f == "--locked" || f == "--frozen"),
+        locked,
         subjects: modules.iter().map(|m| (m.name.clone(), m.sha256.clone())).collect(),
         source: host.source,
         lockfile_sha256: std::fs::read(lockfile).ok().map(|b| sha256_hex(&b)),

@@ -55,6 +55,10 @@ pub enum CargoError {
         "no `{lockfile}`, and a `--locked` build uses only a committed lock file (a release then builds exactly the dependencies you tested): make it with `cargo generate-lockfile --manifest-path {manifest}` and commit it"
     )]
     NoLockfile { lockfile: String, manifest: String },
+    #[error(
+        "`{lockfile}` is out of date with `Cargo.toml`{detail}, and a locked build never rewrites it: commit Cargo.lock after changing the version (`cargo update -w`) or the dependencies (`cargo update -p NAME`)"
+    )]
+    StaleLockfile { lockfile: String, detail: String },
     #[error("no package `{0}` in this workspace: pass one of its members with `-p`")]
     NoSuchPackage(String),
     #[error("`{manifest}` is a workspace with several skill packages ({names}): pick one with `-p NAME`")]
@@ -111,25 +115,7 @@ pub fn locate_crate(given: Option<&Path>) -> Result<PathBuf, CargoError> {
     }
 }
 
-/// Settings of ours in `[package.metadata.palyra-skill]` (never in `skill.toml`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ToolSettings {
-    /// `skill.toml` path relative to the crate (default `skill.toml`).
-    pub manifest: Option<PathBuf>,
-    /// The module ABI (default `palyra-host-v1`).
-    pub abi: Option<Abi>,
-    /// The share of a cap (module size, fuel, time, memory) at which a
-    /// figure is a warning, in (0, 1] (default 0.8).
-    pub headroom_warn: Option<f64>,
-}
-
-impl ToolSettings {
-    /// `headroom-warn`, or the default.
-    pub fn warn_at(&self) -> f64 {
-        self.headroom_warn.unwrap_or(crate::headroom::DEFAULT_WARN_AT)
-    }
-}
+pub use crate::settings::ToolSettings;
 
 /// The skill crate and the facts about its workspace the build needs.
 #[derive(Debug, Clone)]
@@ -223,7 +209,10 @@ impl SkillCrate {
             .transpose()
             .map_err(|e| CargoError::Metadata {
                 manifest: package.manifest_path.to_string(),
-                message: format!("invalid `[package.metadata.palyra-skill]`: {e}"),
+                message: format!(
+                    "invalid `[package.metadata.palyra-skill]`: {}",
+                    crate::suggest::unknown_field_hint(&e.to_string())
+                ),
             })?
             .unwrap_or_default();
         if let Some(share) = settings.headroom_warn.filter(|s| !crate::headroom::valid_warn_at(*s)) {
@@ -300,6 +289,13 @@ fn metadata_error(manifest: String, error: cargo_metadata::Error) -> CargoError 
         && let Some((lockfile, _)) = rest.split_once(" because --locked")
     {
         return CargoError::NoLockfile { lockfile: lockfile.to_owned(), manifest };
+    }
+    // An out-of-date lock file: cargo's advice (drop `--locked`) again.
+    if let Some(rest) = message.strip_prefix("cannot update the lock file ")
+        && let Some((lockfile, _)) = rest.split_once(" because --locked")
+    {
+        let detail = crate::lockfile::stale_versions(Path::new(lockfile));
+        return CargoError::StaleLockfile { lockfile: lockfile.to_owned(), detail };
     }
     if missing { CargoError::NoCrate { message } } else { CargoError::Metadata { manifest, message } }
 }

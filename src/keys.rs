@@ -41,6 +41,12 @@ pub fn config_dir() -> Result<PathBuf, LocalKeyError> {
     }
 }
 
+/// Where `keygen --publisher PUBLISHER` writes the publisher's key by
+/// default: `keys/<publisher>.pem` in the config directory (`:` as `-`).
+pub fn publisher_key_path(publisher: &str) -> Result<PathBuf, LocalKeyError> {
+    Ok(config_dir()?.join("keys").join(format!("{}.pem", publisher.replace(':', "-"))))
+}
+
 /// Where the development key lives.
 fn dev_key_path() -> Result<PathBuf, LocalKeyError> {
     Ok(config_dir()?.join("dev-signing-key.pem"))

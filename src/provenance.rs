@@ -107,6 +107,11 @@ pub struct GitHubEnv {
 }
 
 impl Environment {
+    /// A GitHub Actions run for a tag (`refs/tags/...`): a release.
+    pub fn is_tag(&self) -> bool {
+        matches!(self, Environment::GitHub(gh) if gh.git_ref.starts_with("refs/tags/"))
+    }
+
     /// GitHub Actions when `GITHUB_ACTIONS=true` and the workflow variables are set.
     pub fn detect(var: impl Fn(&str) -> Option<String>) -> Environment {
         if var("GITHUB_ACTIONS").as_deref() != Some("true") {
@@ -142,6 +147,8 @@ pub struct SourceInfo {
     pub dirty: bool,
     /// The commit's time (seconds since 1970, the committer's).
     pub committed_at: Option<i64>,
+    /// A tag points at the commit (a release build); not recorded.
+    pub tagged: bool,
 }
 
 /// Everything a provenance statement records about one build.

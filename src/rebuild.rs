@@ -61,6 +61,8 @@ pub struct Recorded {
     pub builder_id: String,
     /// The `cargo-palyra-skill` version that built it.
     pub tool_version: Option<String>,
+    /// The SHA-256 of the `Cargo.lock` it was built with.
+    pub lockfile_sha256: Option<String>,
 }
 
 impl Recorded {
@@ -112,6 +114,14 @@ impl Recorded {
             embeds_dependencies: entries.modules().any(|(_, m)| crate::auditable::has_section(&m.bytes)),
             builder_id: builder["id"].as_str().unwrap_or_default().to_owned(),
             tool_version: builder["version"][env!("CARGO_PKG_NAME")].as_str().map(str::to_owned),
+            lockfile_sha256: definition["resolvedDependencies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|d| d["name"] == "Cargo.lock")
+                .and_then(|d| d["digest"]["sha256"].as_str())
+                .filter(|sha| is_hex(sha, &[64]))
+                .map(str::to_owned),
         }
         .checked()
     }

@@ -1,6 +1,8 @@
 //! `build --check-reproducible`: two builds in fresh target directories at
 //! one fixed time, compared byte for byte; the first (and its named copies)
-//! is kept when they agree.
+//! is kept in `<target>/palyra-skill/check/` when they agree. A check never
+//! replaces what it checks: the artifact a build wrote (perhaps signed with
+//! a release key) stays as it was.
 
 use crate::build::{self, BuildError, BuildOptions, Built, Event};
 use crate::provenance::Environment;
@@ -9,8 +11,8 @@ use crate::signing::Signer;
 /// The outcome of building twice.
 #[derive(Debug)]
 pub enum Reproduction {
-    /// Both builds are byte-identical; the first was written where a
-    /// normal build writes it.
+    /// Both builds are byte-identical; the first was written to the
+    /// `check` folder of the artifact's default directory.
     Identical(Box<Built>),
     /// Which entries differ, and where.
     Differs(Vec<String>),
@@ -43,7 +45,7 @@ pub fn reproduce(
     if first.bytes != second.bytes {
         return Ok(Reproduction::Differs(differences(&first, &second)));
     }
-    let out_dir = options.out_dir.clone().unwrap_or_else(|| options.artifact_dir(&first.target_directory));
+    let out_dir = check_dir(options, &first.target_directory);
     let (artifact, attestation) = build::write_outputs(
         &out_dir,
         &first.manifest,
@@ -51,10 +53,16 @@ pub fn reproduce(
         &first.statement,
         key.filter(|_| attestation),
     )?;
-    // The named copies too, where a normal build writes them.
-    let named_dir = options.named_dir(&first.target_directory, &first.manifest);
+    // The named copies beside it, never over a normal build's.
+    let named_dir = crate::named::dir_in(&out_dir, &first.manifest.skill_id, &first.manifest.version);
     build::write_named(&named_dir, &first.named)?;
     Ok(Reproduction::Identical(Box::new(Built { artifact, attestation, named_dir, ..first })))
+}
+
+/// `<target-dir>/palyra-skill/check`: where the checked build is kept,
+/// whatever `--out` says (that is where the build it checks went).
+pub fn check_dir(options: &BuildOptions, crate_target_directory: &std::path::Path) -> std::path::PathBuf {
+    options.artifact_dir(crate_target_directory).join("check")
 }
 
 /// Which entries of two builds differ, and where.

@@ -57,5 +57,21 @@ pub(crate) fn git_source(dir: &Path) -> Option<SourceInfo> {
         .and_then(|url| provenance::remote_uri(&url))
         .map(|url| format!("git+{url}@{git_ref}"));
     let committed_at = git(&["log", "-1", "--format=%ct"]).and_then(|t| t.parse().ok());
-    Some(SourceInfo { uri, commit, dirty, committed_at })
+    let tagged = git(&["tag", "--points-at", "HEAD"]).is_some_and(|tags| !tags.is_empty());
+    Some(SourceInfo { uri, commit, dirty, committed_at, tagged })
+}
+
+/// Whether `lockfile` (a file that exists) is committed in its git work
+/// tree and unchanged since: one `git status` that lists it when it is
+/// modified, staged, untracked or ignored, and fails outside a work tree.
+pub(crate) fn committed_unchanged(lockfile: &Path) -> bool {
+    let (Some(dir), Some(name)) = (lockfile.parent(), lockfile.file_name()) else { return false };
+    Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["status", "--porcelain", "--ignored", "--untracked-files=all", "--"])
+        .arg(name)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.is_empty())
 }

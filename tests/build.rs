@@ -161,24 +161,28 @@ fn same_epoch_same_bytes_from_different_checkout_paths() {
 #[test]
 fn check_reproducible_builds_twice_and_keeps_the_artifact() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    build_cmd(&fixture("skills/echo"), &shared_target(), &out)
-        .arg("--check-reproducible")
+    let target = dir.path().join("target");
+    cmd()
+        .args(["build", "--check-reproducible", "--manifest-path"])
+        .arg(fixture("skills/echo/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
         .env("PALYRA_SKILL_SIGNING_KEY", TEST_SEED_HEX)
         .assert()
         .success()
         .stderr(predicate::str::contains("Reproduced"));
-    let artifact = entries(&out.join("acme.echo-1.2.3.palyra-skill"));
+    // Kept in `check/`, never where a build's artifact goes.
+    let check = target.join("palyra-skill/check");
+    let artifact = entries(&check.join("acme.echo-1.2.3.palyra-skill"));
+    assert!(!target.join("palyra-skill/acme.echo-1.2.3.palyra-skill").exists());
 
-    // One build: the named copy is kept where a normal build keeps it (never
-    // in `--out`), and the artifact's module is those same bytes less what
-    // the profile's `strip` leaves out: echo sets none, so cargo's default
-    // for a profile without debug info, `debuginfo`, which keeps the names.
+    // One build: the named copy is kept beside it, and the artifact's
+    // module is those same bytes less what the profile's `strip` leaves
+    // out: echo sets none, so cargo's default for a profile without debug
+    // info, `debuginfo`, which keeps the names.
     use cargo_palyra_skill::named::{Strip, strip_as};
     let module = &artifact.get("modules/acme_echo.wasm").unwrap().bytes;
-    let named =
-        std::fs::read(shared_target().join("palyra-skill/acme.echo-1.2.3.named/acme_echo.wasm")).unwrap();
-    assert!(!out.join("acme.echo-1.2.3.named").exists(), "nothing but the artifact in `--out`");
+    let named = std::fs::read(check.join("acme.echo-1.2.3.named/acme_echo.wasm")).unwrap();
     assert_eq!(&strip_as(&named, Strip::Debuginfo).unwrap(), module);
     let customs = |wasm: &[u8]| -> Vec<String> {
         wasmparser::Parser::new(0)
@@ -511,10 +515,11 @@ fn two_builds_of_one_commit_are_byte_identical_with_no_setting_and_a_rerun_publi
             .success();
     }
 
-    // A modified tracked file: the clock's time, and the JSON says so.
+    // A modified tracked file: the clock's time, and the JSON says so (a
+    // release build, signed with a release key, needs `--allow-dirty`).
     let source = first.join("src/lib.rs");
     let text = std::fs::read_to_string(&source).unwrap();
     std::fs::write(&source, format!("{text}// changed\n")).unwrap();
-    let (dirty, _) = build(&first, &dir.path().join("out-dirty"), &[]);
+    let (dirty, _) = build(&first, &dir.path().join("out-dirty"), &["--allow-dirty"]);
     assert_eq!(dirty["time_source"], "now");
 }

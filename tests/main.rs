@@ -37,6 +37,7 @@ mod profile;
 mod properties;
 mod rebuild;
 mod registry;
+mod release;
 mod run;
 mod secrets;
 mod sign;

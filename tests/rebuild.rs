@@ -103,6 +103,45 @@ fn an_artifact_is_reproduced_from_a_clone_at_another_path() {
     }
 }
 
+/// #35 item 0: a default build (no `--locked`) of a commit whose
+/// `Cargo.lock` is committed is locked, records so, and is reproduced from
+/// a clean clone: the README's rebuild path, as a new author takes it.
+#[test]
+fn a_default_build_with_its_lock_file_committed_is_reproduced() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = dir.path().join("origin");
+    copy_fixture_dir("skills/guard", &origin);
+    git(&origin, &["init", "-q"]);
+    git(&origin, &["add", "-A"]);
+    git(&origin, &["commit", "-qm", "guard"]);
+    let out = dir.path().join("out");
+    cmd()
+        .args(["build", "--manifest-path"])
+        .arg(origin.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("skills-target"))
+        .arg("--out")
+        .arg(&out)
+        .env("PALYRA_SKILL_CONFIG_DIR", dir.path().join("config"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("development key"))
+        .stderr(predicate::str::contains("uncommitted").not());
+    let artifact = out.join("acme.guard-1.2.3.palyra-skill");
+    let entries = Entries::read_zip(&std::fs::read(&artifact).unwrap()).unwrap();
+    let provenance: Value = serde_json::from_slice(&entries.get(PROVENANCE_PATH).unwrap().bytes).unwrap();
+    assert_eq!(provenance["predicate"]["buildDefinition"]["internalParameters"]["locked"], true);
+
+    let clone = dir.path().join("clone");
+    let status = Command::new("git").args(["clone", "-q"]).arg(&origin).arg(&clone).status().unwrap();
+    assert!(status.success());
+    let out = rebuild(&artifact, &clone).args(["--message-format", "json"]).assert().success();
+    let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(report["reproduced"], true, "{report:#}");
+    assert_eq!(report["recorded"]["locked"], true);
+    out.stderr(predicate::str::contains("did not use `--locked`").not());
+}
+
 #[test]
 fn a_changed_or_dirty_checkout_is_refused_and_a_changed_source_differs() {
     let dir = tempfile::tempdir().unwrap();

@@ -365,6 +365,35 @@ fn a_private_repository_releases_without_an_attestation_and_says_so() {
     assert_eq!(names, ["acme.weather-0.1.0.palyra-skill", "acme.weather-0.1.0.palyra-skill.intoto.jsonl"]);
 }
 
+/// #35 item 1 under the Action, which builds `--locked`: a version bumped
+/// and tagged without its lock file fails the build job before cargo
+/// builds, with the fix, not cargo's "remove the --locked flag".
+#[test]
+fn a_version_bump_tagged_without_its_lock_file_names_the_fix_in_the_build_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, _) = skill_repository(dir.path(), None, &dir.path().join("unused-drop"));
+    let manifest = source.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.contains("version = \"0.1.0\""), "{text}");
+    std::fs::write(&manifest, text.replacen("version = \"0.1.0\"", "version = \"0.2.0\"", 1)).unwrap();
+    git(&source, &["commit", "-qam", "release 0.2.0"]);
+    git(&source, &["tag", "v0.2.0"]);
+    let sha =
+        std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&source).output().unwrap();
+    let sha = String::from_utf8(sha.stdout).unwrap().trim().to_owned();
+    let github = GitHub::new("acme/weather", &source);
+    let mut run = tag_run(&github, workflow_of(&source), &sha);
+    run.event.git_ref = "refs/tags/v0.2.0".into();
+    let jobs = run.run(&["build"]);
+    let build = &jobs["build"];
+    let log = build.log_text();
+    assert!(!build.succeeded(), "{log}");
+    assert!(log.contains("commit Cargo.lock after changing the version (`cargo update -w`)"), "{log}");
+    assert!(log.contains("is 0.2.0, `Cargo.lock` has 0.1.0)"), "{log}");
+    assert!(!log.contains("remove the --locked flag"), "{log}");
+    assert!(!log.contains("Compiling"), "{log}");
+}
+
 /// The attacks, each run against one job that also holds the key (it must
 /// get it: the attack is real) and against the workflow's two jobs (the key
 /// is nowhere the build job could read, and the attack still fired there).

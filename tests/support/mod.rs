@@ -69,6 +69,10 @@ pub fn std_cmd() -> std::process::Command {
         cmd.env_remove(var);
     }
     cmd.env("HOME", fresh_home()).env("NO_COLOR", "1");
+    // A fixture built where it lies is in no git work tree: this
+    // repository's state (a commit, uncommitted changes, a tag) never
+    // changes a test's build.
+    cmd.env("GIT_CEILING_DIRECTORIES", Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"));
     for (var, path) in toolchain_homes() {
         cmd.env(var, path);
     }

@@ -39,6 +39,11 @@ pub struct KeyArgs {
 }
 
 impl KeyArgs {
+    /// The key file `path`, as `--key` names one.
+    pub fn file(path: PathBuf) -> KeyArgs {
+        KeyArgs { key: Some(path), key_env: None, key_stdin: false }
+    }
+
     /// As [`KeyArgs::load`], but a missing key is an error naming `what`
     /// the key is for and every way to pass one.
     pub fn require(&self, shell: &mut Shell, what: &str) -> Result<(Box<dyn KeySigner>, String)> {

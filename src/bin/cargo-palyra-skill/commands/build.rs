@@ -24,7 +24,12 @@ use cargo_palyra_skill::headroom::{Headroom, Level};
 /// SBOM from the real dependency graph and SLSA provenance, packs the crate's
 /// `skill.toml`, and signs. Without a key option or `$PALYRA_SKILL_SIGNING_KEY`
 /// it signs with your local development key (created on first use); use
-/// `--key` for releases, or `--unsigned` to sign in a separate step.
+/// `--key` (or `signing-key` in `[package.metadata.palyra-skill]`) for
+/// releases, or `--unsigned` to sign in a separate step.
+///
+/// With `Cargo.lock` committed and unchanged, cargo runs with `--locked`
+/// (as `rebuild` always does). A release build (signed with a release key,
+/// or of a tag) from a work tree with uncommitted changes is refused.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n",
@@ -80,8 +85,13 @@ pub struct Opts {
     #[arg(long)]
     no_embed_dependencies: bool,
     /// Build twice in clean target directories and fail if the bytes differ
-    #[arg(long)]
+    /// (the checked build goes to `<target-dir>/palyra-skill/check/`; the
+    /// artifact of an earlier build is never replaced)
+    #[arg(long, conflicts_with = "out")]
     check_reproducible: bool,
+    /// Build a release (a release key, or a tag) from a work tree with uncommitted changes
+    #[arg(long)]
+    allow_dirty: bool,
     /// Show where each module's bytes go: sections, the largest functions
     /// and crates (also when a module reaches the `headroom-warn` share of
     /// the module cap), named from the module's named copy: the same build
@@ -132,7 +142,7 @@ struct ModuleSize {
 }
 
 impl Opts {
-    fn options(&self, manifest_path: PathBuf, shell: &Shell) -> BuildOptions {
+    fn options(&self, manifest_path: PathBuf, shell: &Shell, release: bool) -> BuildOptions {
         let mut cargo_flags = Vec::new();
         for (on, flag) in [(self.locked, "--locked"), (self.frozen, "--frozen"), (self.offline, "--offline")]
         {
@@ -164,16 +174,31 @@ impl Opts {
             scratch: false,
             no_embed_dependencies: self.no_embed_dependencies,
             toolchain: None,
+            release,
+            allow_dirty: self.allow_dirty,
         }
     }
 
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         // Before any key: the development key is created only for a build that can happen.
         let manifest_path = self.location.locate()?;
+        for warning in cargo_palyra_skill::suggest::metadata_table_warnings(&manifest_path) {
+            shell.warn(warning);
+        }
         let (key, signed_with) = if self.unsigned {
             (None, "unsigned")
         } else if let Some((key, source)) = self.key.load(shell)? {
             shell.verbose("Key", format_args!("{} from {source}", key.public().key_id()));
+            (Some(key), "key")
+        } else if let Some(path) = setting_key(&manifest_path)? {
+            let (key, source) = KeyArgs::file(path).require(shell, "signing key")?;
+            shell.verbose(
+                "Key",
+                format_args!(
+                    "{} from {source} (`signing-key` in `[package.metadata.palyra-skill]`)",
+                    key.public().key_id()
+                ),
+            );
             (Some(key), "key")
         } else {
             let (key, path, created) = dev_key()?;
@@ -189,7 +214,9 @@ impl Opts {
                 format_args!("GitHub Actions builder {}/{}", gh.server_url, gh.workflow_ref),
             );
         }
-        let options = self.options(manifest_path, shell);
+        // A release: signed with a release key, or a GitHub tag ref (a
+        // tag at a local checkout's commit is found by the build).
+        let options = self.options(manifest_path, shell, signed_with == "key" || env.is_tag());
         let started = std::time::Instant::now();
         let (built, reproducible) = if self.check_reproducible {
             let reproduction =
@@ -218,11 +245,23 @@ impl Opts {
                 None,
             )
         };
+        for warning in &built.warnings {
+            shell.warn(warning);
+        }
         if signed_with == "development-key" {
-            shell.warn(format_args!(
-                "signed with your local development key {}: operators will not trust it; use `--key` (or `$PALYRA_SKILL_SIGNING_KEY`) for releases",
-                built.key_id.as_deref().unwrap_or_default()
-            ));
+            let id = built.key_id.as_deref().unwrap_or_default();
+            match publisher_key(&built.manifest.publisher) {
+                // Never picked silently: named, with the two ways to use it.
+                Some(path) => shell.warn(format_args!(
+                    "signed with your local development key {id}: operators will not trust it. `{path}` holds a key for publisher `{publisher}` (`keygen` wrote it there); to sign with it pass `--key {path}`, or set `signing-key = \"{setting}\"` in `[package.metadata.palyra-skill]` of `Cargo.toml`",
+                    path = path.display(),
+                    publisher = built.manifest.publisher,
+                    setting = home_relative(&path),
+                )),
+                None => shell.warn(format_args!(
+                    "signed with your local development key {id}: operators will not trust it; use `--key` (or `$PALYRA_SKILL_SIGNING_KEY`) for releases",
+                )),
+            }
         }
         if let Some(path) = &built.attestation {
             shell.status("Attested", format_args!("`{}`", path.display()));
@@ -298,6 +337,26 @@ impl Opts {
         }
         Ok(if over { Outcome::CheckFailed } else { Outcome::Success })
     }
+}
+
+/// The key file `signing-key` names in the crate's `Cargo.toml`, if any.
+fn setting_key(manifest_path: &Path) -> Result<Option<PathBuf>> {
+    let settings = cargo_palyra_skill::cargo::ToolSettings::read(manifest_path)?;
+    let dir = manifest_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Ok(settings.signing_key_path(dir))
+}
+
+/// The key `keygen --publisher PUBLISHER` wrote, where it writes it.
+fn publisher_key(publisher: &str) -> Option<PathBuf> {
+    cargo_palyra_skill::keys::publisher_key_path(publisher).ok().filter(|path| path.is_file())
+}
+
+/// `path` as `~/...` when it is under the home directory (so the setting
+/// holds on another machine of the same layout), else as it is.
+fn home_relative(path: &Path) -> String {
+    std::env::var_os("HOME")
+        .and_then(|home| path.strip_prefix(home).ok().map(|rest| format!("~/{}", rest.display())))
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 /// The size report of each module, its names from the module's named

@@ -215,7 +215,7 @@ fn uri_without_pin(uri: &str) -> String {
 fn default_path(publisher: Option<&str>) -> Result<PathBuf> {
     let name = match publisher {
         Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b)) => {
-            p.replace(':', "-")
+            return Ok(cargo_palyra_skill::keys::publisher_key_path(p)?);
         }
         Some(p) => bail!(
             "`{}` is not a publisher identifier: use lowercase letters, digits, `.`, `_`, `-` and `:`",

@@ -86,6 +86,7 @@ impl Opts {
                 env!("CARGO_PKG_VERSION")
             ));
         }
+        check_lockfile(&recorded, self.manifest_path.as_deref(), shell)?;
         let toolchain = toolchain(&recorded, shell)?;
         if recorded.signed_later() {
             shell.note(format_args!(
@@ -116,6 +117,9 @@ impl Opts {
             no_embed_dependencies: !recorded.embeds_dependencies,
             scratch: false,
             toolchain: toolchain.clone(),
+            release: false,
+            // The checkout was checked above (`--allow-dirty` or clean).
+            allow_dirty: true,
         };
         shell.status(
             "Rebuilding",
@@ -214,6 +218,33 @@ impl Opts {
             }
         }
     }
+}
+
+/// The checkout's `Cargo.lock`, before cargo runs: a missing one is an
+/// error naming it (a rebuild builds the dependencies it pins); another
+/// than the artifact's is a warning (the provenance will differ).
+fn check_lockfile(recorded: &Recorded, manifest_path: Option<&Path>, shell: &mut Shell) -> Result<()> {
+    let manifest_path = manifest_path.unwrap_or(Path::new("Cargo.toml"));
+    let Some(lockfile) = cargo_palyra_skill::lockfile::find(manifest_path) else {
+        let recorded = match &recorded.lockfile_sha256 {
+            Some(sha) => format!("the artifact was built with one of sha256 {sha}"),
+            None => "the artifact records none".to_owned(),
+        };
+        bail!(
+            "could not rebuild: no `Cargo.lock` beside `{}` or in a folder above, and a rebuild builds exactly the dependencies it pins ({recorded}): check out the commit the artifact was built from with its `Cargo.lock` committed",
+            manifest_path.display()
+        );
+    };
+    let actual = std::fs::read(&lockfile).map(|bytes| cargo_palyra_skill::artifact::sha256_hex(&bytes));
+    if let (Some(expected), Ok(actual)) = (&recorded.lockfile_sha256, actual)
+        && *expected != actual
+    {
+        shell.warn(format_args!(
+            "`{}` (sha256 {actual}) is not the lock file the artifact was built with (sha256 {expected}): the rebuild's dependencies may differ",
+            lockfile.display()
+        ));
+    }
+    Ok(())
 }
 
 /// The recorded compiler: the current one, an installed rustup toolchain
