@@ -41,3 +41,4 @@ mod tiers;
 mod vectors;
 mod verify;
 mod workflow;
+mod workspace;

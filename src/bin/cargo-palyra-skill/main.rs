@@ -31,6 +31,7 @@ mod input;
 mod operator;
 mod profile_out;
 mod secrets;
+mod select;
 mod shell;
 mod skill;
 

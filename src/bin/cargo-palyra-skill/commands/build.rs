@@ -13,6 +13,7 @@ use super::pack::ArtifactReport;
 use crate::Outcome;
 use crate::input::{KeyArgs, dev_key};
 use crate::operator::OperatorArgs;
+use crate::select::PackageArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 use crate::skill::CratePath;
 use cargo_palyra_skill::headroom::{Headroom, Level};
@@ -38,15 +39,11 @@ use cargo_palyra_skill::text::thousands;
 pub struct Opts {
     #[command(flatten)]
     location: CratePath,
-    /// The package to build, in a workspace
-    #[arg(long, short, value_name = "SPEC")]
-    package: Option<String>,
+    #[command(flatten)]
+    pub(super) packages: PackageArgs,
     /// Cargo profile to build with
     #[arg(long, value_name = "NAME", default_value = "release")]
     profile: String,
-    /// Space or comma separated features to activate
-    #[arg(long, short = 'F', value_name = "FEATURES")]
-    features: Vec<String>,
     /// Activate all features
     #[arg(long)]
     all_features: bool,
@@ -62,9 +59,6 @@ pub struct Opts {
     /// Run without accessing the network
     #[arg(long)]
     offline: bool,
-    /// Cargo's target directory
-    #[arg(long, value_name = "DIR")]
-    target_dir: Option<PathBuf>,
     /// Directory to write the artifact to [default: <target-dir>/palyra-skill]
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -75,13 +69,13 @@ pub struct Opts {
     key: KeyArgs,
     /// Also write `<artifact>.intoto.jsonl`, a DSSE-signed provenance attestation
     #[arg(long, conflicts_with = "unsigned")]
-    attestation: bool,
+    pub(super) attestation: bool,
     /// Do not embed the dependency list (`.dep-v0`, as `cargo auditable` writes it) in the module
     #[arg(long)]
     no_embed_dependencies: bool,
     /// Build twice in clean target directories and fail if the bytes differ
     #[arg(long)]
-    check_reproducible: bool,
+    pub(super) check_reproducible: bool,
     /// Show where each module's bytes go: sections, the largest functions
     /// and crates (also when a module reaches the `headroom-warn` share of
     /// the module cap), named from the module's named copy: the same build
@@ -89,9 +83,9 @@ pub struct Opts {
     #[arg(long)]
     size_report: bool,
     #[command(flatten)]
-    operator: OperatorArgs,
+    pub(super) operator: OperatorArgs,
     #[command(flatten)]
-    output: OutputArgs,
+    pub(super) output: OutputArgs,
 }
 
 #[derive(Serialize)]
@@ -122,14 +116,14 @@ struct ModuleSizeReport {
 }
 
 #[derive(Serialize)]
-struct ModuleSize {
-    path: String,
+pub(super) struct ModuleSize {
+    pub(super) path: String,
     #[serde(flatten)]
-    headroom: Headroom,
+    pub(super) headroom: Headroom,
 }
 
 impl Opts {
-    fn options(&self, manifest_path: PathBuf, shell: &Shell) -> BuildOptions {
+    pub(super) fn options(&self, manifest_path: PathBuf, shell: &Shell) -> BuildOptions {
         let mut cargo_flags = Vec::new();
         for (on, flag) in [(self.locked, "--locked"), (self.frozen, "--frozen"), (self.offline, "--offline")]
         {
@@ -137,16 +131,10 @@ impl Opts {
                 cargo_flags.push(flag.to_owned());
             }
         }
-        let features = self
-            .features
-            .iter()
-            .flat_map(|f| f.split([' ', ',']))
-            .filter(|f| !f.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let features = self.packages.feature_names();
         BuildOptions {
             manifest_path: Some(manifest_path),
-            package: self.package.clone(),
+            package: None,
             profile: self.profile.clone(),
             features: Features {
                 features,
@@ -154,7 +142,7 @@ impl Opts {
                 no_default_features: self.no_default_features,
             },
             cargo_flags,
-            target_dir: self.target_dir.clone(),
+            target_dir: self.packages.target_dir.clone(),
             out_dir: self.out.clone(),
             quiet: shell.is_quiet(),
             fixed_time: None,
@@ -186,7 +174,26 @@ impl Opts {
                 format_args!("GitHub Actions builder {}/{}", gh.server_url, gh.workflow_ref),
             );
         }
-        let options = self.options(manifest_path, shell);
+        let mut options = self.options(manifest_path, shell);
+        let members = self.packages.members(
+            options.manifest_path.as_deref().unwrap_or(Path::new("Cargo.toml")),
+            &options.features,
+            &options.cargo_flags,
+            shell,
+        )?;
+        if members.several {
+            return super::build_members::run(
+                &self,
+                &options,
+                members,
+                key.as_ref(),
+                signed_with,
+                &env,
+                shell,
+            );
+        }
+        let krate = members.skills.into_iter().next().expect("a skill");
+        options.package = Some(krate.package.name.to_string());
         let started = std::time::Instant::now();
         let (built, reproducible) = if self.check_reproducible {
             let reproduction = build::reproduce(&options, key.as_ref(), self.attestation, &env, &mut |e| {
@@ -209,7 +216,11 @@ impl Opts {
                 }
             }
         } else {
-            (build::build(&options, key.as_ref(), self.attestation, &env, &mut |e| progress(shell, e))?, None)
+            let built =
+                build::build_crate(&krate, None, &options, key.as_ref(), self.attestation, &env, &mut |e| {
+                    progress(shell, e)
+                })?;
+            (built, None)
         };
         if signed_with == "development-key" {
             shell.warn(format_args!(
@@ -352,7 +363,7 @@ fn show_size_report(shell: &mut Shell, module: &ModuleSizeReport, built_named_di
 /// One line per module against the operator's cap: a warning at the
 /// crate's `headroom-warn` share, a failed check over the cap (the host
 /// refuses such a module with `quota_exceeded`). Returns whether any is over.
-fn module_sizes_report(shell: &mut Shell, sizes: &[ModuleSize], configured: bool) -> bool {
+pub(super) fn module_sizes_report(shell: &mut Shell, sizes: &[ModuleSize], configured: bool) -> bool {
     let whose = if configured { "the `--operator-config`'s" } else { "the default operator's" };
     for size in sizes {
         let figure = size.headroom.describe(" bytes");
@@ -374,7 +385,7 @@ fn module_sizes_report(shell: &mut Shell, sizes: &[ModuleSize], configured: bool
     sizes.iter().any(|s| s.headroom.level == Level::Over)
 }
 
-fn progress(shell: &mut Shell, event: Event) {
+pub(super) fn progress(shell: &mut Shell, event: Event) {
     match event {
         Event::Located { package, version, skill_toml } => {
             shell.verbose("Manifest", format_args!("{package} v{version} with `{}`", display(skill_toml)))

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::Outcome;
 use crate::operator::{OperatorArgs, operator_for};
+use crate::select::PackageArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell};
 use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill};
 
@@ -107,6 +108,8 @@ pub struct Opts {
     #[command(flatten)]
     build: BuildArgs,
     #[command(flatten)]
+    packages: PackageArgs,
+    #[command(flatten)]
     output: OutputArgs,
 }
 
@@ -159,7 +162,57 @@ impl Opts {
         if !(self.baseline_tolerance.is_finite() && self.baseline_tolerance >= 0.0) {
             bail!("`--baseline-tolerance` is a percentage of 0 or more, such as 5");
         }
-        let skill = skill::load(&manifest_path, &self.build, shell)?;
+        let members = match crate::select::members_of(&self.packages, &manifest_path, &self.build, shell)? {
+            Some(members) if members.several => members,
+            Some(members) => {
+                let krate = &members.skills[0];
+                let one = (krate.package.manifest_path.as_std_path(), Some(krate.package.name.as_str()));
+                return self.finish_one(self.test_one(one, &filter, &runtime, shell)?, shell);
+            }
+            None => {
+                return self
+                    .finish_one(self.test_one((&manifest_path, None), &filter, &runtime, shell)?, shell);
+            }
+        };
+        for (flag, given) in [("--save-baseline", &self.save_baseline), ("--baseline", &self.baseline)] {
+            if let Some(Some(file)) = given {
+                bail!(
+                    "`{flag} {}` names one file, and {} skills are selected: leave out the file, so each skill's fuel goes to the `fuel-baseline.json` in its own crate",
+                    file.display(),
+                    members.skills.len()
+                );
+            }
+        }
+        crate::select::each_member(
+            &members,
+            self.output.message_format,
+            "skills tested",
+            shell,
+            |krate, shell| {
+                let one = (krate.package.manifest_path.as_std_path(), Some(krate.package.name.as_str()));
+                self.test_one(one, &filter, &runtime, shell)
+            },
+        )
+    }
+
+    /// The JSON report of one skill's cases, and the outcome.
+    fn finish_one(&self, (report, verdict): (Report, Result<Outcome>), shell: &mut Shell) -> Result<Outcome> {
+        if self.output.message_format == MessageFormat::Json {
+            shell.print_json(&report)?;
+        }
+        verdict
+    }
+
+    /// Builds one skill (the crate at `manifest_path`, or its workspace's
+    /// `package`) and runs its cases: the report, and the verdict.
+    fn test_one(
+        &self,
+        (manifest_path, package): (&Path, Option<&str>),
+        filter: &CaseFilter,
+        runtime: &Runtime,
+        shell: &mut Shell,
+    ) -> Result<(Report, Result<Outcome>)> {
+        let skill = skill::load(manifest_path, &self.build, Some((&self.packages, package)), shell)?;
         if let Some(dir) = &skill.crate_dir {
             for warning in cargo_palyra_skill::suggest::metadata_table_warnings(dir) {
                 shell.warn(warning);
@@ -170,7 +223,7 @@ impl Opts {
         let module = match abi {
             Abi::WasiJson => {
                 let path = skill::pick_module(&skill.manifest, &skill.entries, None)?;
-                let module = skill::compile(&skill, &path, &runtime, self.code.tier(), shell)?;
+                let module = skill::compile(&skill, &path, runtime, self.code.tier(), shell)?;
                 Some((path, module))
             }
             Abi::PalyraHostV1 => None,
@@ -218,10 +271,10 @@ impl Opts {
                     Ok((case, text)) => match &module {
                         Some((module_path, module)) => {
                             let (result, raw) =
-                                self.preview_case(&runtime, &skill, tool, (module_path, module), &case);
+                                self.preview_case(runtime, &skill, tool, (module_path, module), &case);
                             (result, None, raw)
                         }
-                        None => match self.host_case(&runtime, &skill, tool, &case, base.as_ref()) {
+                        None => match self.host_case(runtime, &skill, tool, &case, base.as_ref()) {
                             Ok((result, outcome)) => {
                                 let raw = outcome.0.profile.clone();
                                 (result, Some(outcome), raw)
@@ -327,17 +380,7 @@ impl Opts {
         };
         let regressions = comparison.as_ref().map_or(0, |c| c.regressions);
         match self.output.message_format {
-            MessageFormat::Json => shell.print_json(&Report {
-                abi: abi.as_str(),
-                passed,
-                failed,
-                malformed,
-                filtered_out: filtered_out.len(),
-                cases: results,
-                stray_fixture_dirs: stray,
-                baseline: comparison,
-                saved_baseline: saved,
-            })?,
+            MessageFormat::Json => {}
             MessageFormat::Human => {
                 let mut summary = format!("\n{passed} passed, {failed} failed");
                 if malformed > 0 {
@@ -352,6 +395,33 @@ impl Opts {
                 }
             }
         }
+        let filtered = filtered_out.clone();
+        let report = Report {
+            abi: abi.as_str(),
+            passed,
+            failed,
+            malformed,
+            filtered_out: filtered_out.len(),
+            cases: results,
+            stray_fixture_dirs: stray,
+            baseline: comparison,
+            saved_baseline: saved,
+        };
+        Ok((report, verdict(ran, malformed, failed + regressions, filter, &filtered, &fixtures, shell)))
+    }
+}
+
+/// Whether one skill's cases passed: every case ran and passed.
+fn verdict(
+    ran: usize,
+    malformed: usize,
+    failed: usize,
+    filter: &CaseFilter,
+    filtered_out: &[String],
+    fixtures: &Path,
+    shell: &mut Shell,
+) -> Result<Outcome> {
+    {
         if ran == 0 && malformed > 0 {
             bail!(
                 "no case could run: {malformed} fixture(s) are malformed (each is named above with its line and column); fix them"
@@ -379,9 +449,11 @@ impl Opts {
             );
             return Ok(Outcome::CheckFailed);
         }
-        Ok(if failed == 0 && regressions == 0 { Outcome::Success } else { Outcome::CheckFailed })
+        Ok(if failed == 0 { Outcome::Success } else { Outcome::CheckFailed })
     }
+}
 
+impl Opts {
     /// The crate's `Cargo.toml` and the case filters: the first positional
     /// is the crate when it is a directory or a `.toml` file (and there is
     /// no `--manifest-path`); every other positional is a case filter.
