@@ -21,6 +21,7 @@ pub mod fsutil;
 pub mod headroom;
 pub mod host;
 pub mod inspect;
+pub mod join;
 pub mod keys;
 pub mod lockfile;
 pub mod manifest;
