@@ -174,6 +174,14 @@ fn selection_errors_name_their_fix() {
             root.join("Cargo.toml").display()
         )));
     std::fs::write(&beta, text).unwrap();
+    let artifact = dir.path().join("x.palyra-skill");
+    std::fs::write(&artifact, b"PK").unwrap();
+    cmd()
+        .args(["run", "-p", "acme-alpha"])
+        .arg(&artifact)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is no crate: drop them, or pass a crate's directory"));
     at(&root, &target, &["build", "--workspace", "--check-reproducible"])
         .assert()
         .code(2)

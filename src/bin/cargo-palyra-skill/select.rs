@@ -55,6 +55,17 @@ impl PackageArgs {
         !self.package.is_empty() || self.workspace
     }
 
+    /// Refuses a selection for `path`, a file that is no crate (an artifact or a module).
+    pub fn refuse_for_file(&self, path: &Path) -> Result<()> {
+        if self.selects() || !self.features.is_empty() || self.target_dir.is_some() {
+            bail!(
+                "`-p`, `--workspace`, `--features` and `--target-dir` choose how a crate is built, and `{}` is no crate: drop them, or pass a crate's directory",
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
     /// The skills the selection names in the workspace of `manifest_path`,
     /// with a note for each member skipped.
     pub fn members(

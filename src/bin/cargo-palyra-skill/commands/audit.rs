@@ -160,6 +160,7 @@ impl Opts {
         let members = if skill::is_crate(&target) {
             crate::select::members_of(&self.packages, &target, &self.build, shell)?
         } else {
+            self.packages.refuse_for_file(&target)?;
             None
         };
         let (target, package) = match &members {

@@ -159,7 +159,10 @@ impl Opts {
         let target = self.target.path()?;
         let members = match skill::is_crate(&target) {
             true => crate::select::members_of(&self.packages, &target, &self.build, shell)?,
-            false => None,
+            false => {
+                self.packages.refuse_for_file(&target)?;
+                None
+            }
         };
         match members {
             Some(members) if members.several => {
