@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use cargo_palyra_skill::baseline::{self, Baseline, Comparison, Status};
+use cargo_palyra_skill::baseline::{self, Baseline, Comparison};
 use cargo_palyra_skill::cargo::Abi;
 use cargo_palyra_skill::cases::{self, Case, CaseFilter, CaseResult};
 use cargo_palyra_skill::host::{self, HostCall, HostOutcome, OperatorConfig, Overrides, Requested};
@@ -18,6 +18,9 @@ use crate::operator::{OperatorArgs, operator_for};
 use crate::select::PackageArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell};
 use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill};
+
+mod summary;
+use summary::{show_comparison, verdict};
 
 /// Build the skill crate and run its fixture cases.
 ///
@@ -395,7 +398,6 @@ impl Opts {
                 }
             }
         }
-        let filtered = filtered_out.clone();
         let report = Report {
             abi: abi.as_str(),
             passed,
@@ -407,53 +409,9 @@ impl Opts {
             baseline: comparison,
             saved_baseline: saved,
         };
-        Ok((report, verdict(ran, malformed, failed + regressions, filter, &filtered, &fixtures, shell)))
+        Ok((report, verdict(ran, malformed, failed + regressions, filter, &filtered_out, &fixtures, shell)))
     }
-}
 
-/// Whether one skill's cases passed: every case ran and passed.
-fn verdict(
-    ran: usize,
-    malformed: usize,
-    failed: usize,
-    filter: &CaseFilter,
-    filtered_out: &[String],
-    fixtures: &Path,
-    shell: &mut Shell,
-) -> Result<Outcome> {
-    {
-        if ran == 0 && malformed > 0 {
-            bail!(
-                "no case could run: {malformed} fixture(s) are malformed (each is named above with its line and column); fix them"
-            );
-        }
-        if ran == 0 && !filtered_out.is_empty() {
-            shell.status_failed(
-                "Failed",
-                format_args!(
-                    "no case name is or contains {} ({} filtered out): name a case as `<tool name>/<file>.json`, such as `{}`, or a part of one; to test a crate elsewhere, give its directory",
-                    filter.filters().iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "),
-                    filtered_out.len(),
-                    filtered_out[0],
-                ),
-            );
-            return Ok(Outcome::CheckFailed);
-        }
-        if ran == 0 {
-            shell.status_failed(
-                "Failed",
-                format_args!(
-                    "no test case ran: add JSON case files under `{}/<tool name>/`",
-                    fixtures.display()
-                ),
-            );
-            return Ok(Outcome::CheckFailed);
-        }
-        Ok(if failed == 0 { Outcome::Success } else { Outcome::CheckFailed })
-    }
-}
-
-impl Opts {
     /// The crate's `Cargo.toml` and the case filters: the first positional
     /// is the crate when it is a directory or a `.toml` file (and there is
     /// no `--manifest-path`); every other positional is a case filter.
@@ -544,56 +502,4 @@ impl Opts {
     fn profile(&self) -> Option<u64> {
         self.fuel_profile.as_ref().map(|_| self.fuel_profile_interval.unwrap_or(0))
     }
-}
-
-/// Base, head, delta and headroom of every case (with `quiet`, of the
-/// cases that fail the comparison), and what failed.
-fn show_comparison(shell: &mut Shell, c: &Comparison, quiet: bool) -> Result<()> {
-    use cargo_palyra_skill::text::thousands;
-    shell.print(format_args!(
-        "\nfuel against `{}` (a case fails over +{:.1}%, or at {:.0}% of its fuel budget)",
-        c.baseline, c.tolerance_percent, c.warn_percent
-    ))?;
-    shell.print(format_args!(
-        "  {:<40} {:>12} {:>12} {:>10} {:>9}  status",
-        "case", "base", "head", "delta", "headroom"
-    ))?;
-    let fuel = |v: Option<u64>| v.map_or("-".to_owned(), thousands);
-    for row in c.rows.iter().filter(|row| !quiet || row.status.fails()) {
-        let delta = row.delta_percent.map_or("-".to_owned(), |p| format!("{p:+.1}%"));
-        let headroom = row.headroom_percent.map_or("-".to_owned(), |p| format!("{p:.1}%"));
-        let status = match row.status {
-            Status::Ok => Shell::good("ok"),
-            Status::Regressed => Shell::bad("REGRESSED"),
-            Status::LowHeadroom => Shell::bad("LOW HEADROOM"),
-            Status::New => "new".to_owned(),
-            Status::Removed => Shell::bad("REMOVED"),
-            Status::RemovedAllowed => "removed (allowed)".to_owned(),
-        };
-        shell.print(format_args!(
-            "  {:<40} {:>12} {:>12} {delta:>10} {headroom:>9}  {status}",
-            row.case,
-            fuel(row.base),
-            fuel(row.head)
-        ))?;
-    }
-    let grown = c.regressions.saturating_sub(c.removed);
-    if grown > 0 {
-        shell.status_failed(
-            "Regressed",
-            format_args!(
-                "{grown} case(s) against the baseline: make them cheaper, or accept the new figures with `--save-baseline`"
-            ),
-        );
-    }
-    if c.removed > 0 {
-        shell.status_failed(
-            "Removed",
-            format_args!(
-                "{} case(s) of the baseline did not run (deleted or renamed): restore them, or pass `--allow-removed-cases` and then save the new baseline with `--save-baseline`",
-                c.removed
-            ),
-        );
-    }
-    Ok(())
 }
