@@ -5,9 +5,10 @@ both no-ops (each keeps its own target directory, built once beforehand).
 Runs are interleaved; the report gives medians and the overhead.
 
 `--names`: what keeping the function names costs a cold build (issue #34:
-under 5%). `build` links the skill crate with `-C strip=none` (`cargo rustc
---lib ... -- -C strip=none`) and strips the artifact's module from those
-bytes itself; this times that cargo command against the `cargo build` a
+under 5%). `build` links the skill crate with `-C strip=none` (`cargo build
+--lib ...` with `-C strip=none` last in `CARGO_ENCODED_RUSTFLAGS`) and
+strips the artifact's module from those bytes itself; this times that
+cargo command against the `cargo build` a
 `strip = true` profile runs, on fixtures/skills/budget (serde_json, LTO,
 `opt-level = "s"`), each run in a fresh target directory (nothing compiled
 before; the registry's sources are), interleaved. Stripping the sections
@@ -71,10 +72,11 @@ def names(runs):
     common = ["--locked", "--release", "--target", "wasm32-unknown-unknown", "--manifest-path", manifest]
     commands = {
         "strip = true (cargo build)": lambda target: ["cargo", "build", "-q", *common, "--target-dir", target],
-        "names kept (cargo rustc)": lambda target: [
-            "cargo", "rustc", "-q", "--lib", *common, "--target-dir", target, "--", "-C", "strip=none",
+        "names kept (-C strip=none)": lambda target: [
+            "cargo", "build", "-q", "--lib", *common, "--target-dir", target,
         ],
     }
+    envs = {"names kept (-C strip=none)": {**os.environ, "CARGO_ENCODED_RUSTFLAGS": "-C\x1fstrip=none"}}
     times = {name: [] for name in commands}
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(runs):
@@ -83,14 +85,14 @@ def names(runs):
             for name, command in order if run % 2 == 0 else reversed(order):
                 target = os.path.join(tmp, f"target-{run}")
                 start = time.perf_counter()
-                subprocess.run(command(target), check=True)
+                subprocess.run(command(target), check=True, env=envs.get(name))
                 times[name].append(time.perf_counter() - start)
                 shutil.rmtree(target)
     medians = {name: statistics.median(t) for name, t in times.items()}
     print(f"cold builds of fixtures/skills/budget; {runs} interleaved runs, {os.cpu_count()} cores")
     for name, median in medians.items():
         print(f"  {name:<28} median {median:6.2f} s   min {min(times[name]):6.2f} s   max {max(times[name]):6.2f} s")
-    base, named = medians["strip = true (cargo build)"], medians["names kept (cargo rustc)"]
+    base, named = medians["strip = true (cargo build)"], medians["names kept (-C strip=none)"]
     print(f"  overhead of keeping names = {named - base:+.2f} s ({(named - base) * 100 / base:+.1f}% of the cold build)")
 
 

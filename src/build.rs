@@ -180,8 +180,41 @@ pub fn build(
     env: &Environment,
     progress: &mut dyn FnMut(Event),
 ) -> Result<Built, BuildError> {
-    let crate::release::Located { krate, cargo_flags, locked, mut warnings } =
-        crate::release::locate(options)?;
+    let crate::release::Located { krate, cargo_flags, locked, warnings } = crate::release::locate(options)?;
+    let options = BuildOptions { cargo_flags, ..options.clone() };
+    build_crate(&krate, None, &options, Lock { locked, warnings }, key, attestation, env, progress)
+}
+
+/// Whether cargo runs with `--locked`, and what locating the crate found
+/// to warn about (`crate::release`).
+#[derive(Debug, Clone, Default)]
+pub struct Lock {
+    pub locked: bool,
+    pub warnings: Vec<BuildWarning>,
+}
+
+impl Lock {
+    /// As the flags say, with nothing to warn about.
+    pub fn from_flags(cargo_flags: &[String]) -> Lock {
+        Lock { locked: cargo_flags.iter().any(|f| f == "--locked" || f == "--frozen"), warnings: Vec::new() }
+    }
+}
+
+/// Builds `krate`, a skill crate already located, and writes the artifact:
+/// from `linked`, when one `cargo build` of several members already linked
+/// it, else from a build of its own.
+#[allow(clippy::too_many_arguments)]
+pub fn build_crate(
+    krate: &SkillCrate,
+    linked: Option<cargo::Linked>,
+    options: &BuildOptions,
+    lock: Lock,
+    key: Option<&dyn Signer>,
+    attestation: bool,
+    env: &Environment,
+    progress: &mut dyn FnMut(Event),
+) -> Result<Built, BuildError> {
+    let Lock { locked, mut warnings } = lock;
     let version = krate.package.version.to_string();
     progress(Event::Located {
         package: &krate.package.name,
@@ -199,7 +232,7 @@ pub fn build(
             (secs, false) => (secs, TimeSource::Now),
         },
     };
-    let remap = remap_prefixes(&krate, options.target_dir.as_deref());
+    let remap = remap_prefixes(krate, options.target_dir.as_deref());
     // Facts for the provenance that need their own processes: gathered
     // while cargo builds.
     let crate_dir = krate.crate_dir().to_owned();
@@ -209,19 +242,21 @@ pub fn build(
         rustc: tool_version(crate::env::Var::Rustc, "rustc", &["-vV"], toolchain.as_deref()),
         cargo: tool_version(crate::env::Var::Cargo, "cargo", &["-V"], toolchain.as_deref()),
     });
-    let linked = cargo::build(&BuildRequest {
-        manifest_path: krate.package.manifest_path.as_std_path(),
-        package: &krate.package.name,
-        package_id: &krate.package.id,
-        target: krate.target(),
-        profile: &options.profile,
-        features: &options.features,
-        cargo_flags: &cargo_flags,
-        target_dir: options.target_dir.as_deref(),
-        remap: &remap,
-        quiet: options.quiet,
-        toolchain: options.toolchain.as_deref(),
-    })?;
+    let linked = match linked {
+        Some(linked) => linked,
+        None => cargo::build(&BuildRequest {
+            manifest_path: krate.package.manifest_path.as_std_path(),
+            packages: &[&krate.package],
+            target: krate.target(),
+            profile: &options.profile,
+            features: &options.features,
+            cargo_flags: &options.cargo_flags,
+            target_dir: options.target_dir.as_deref(),
+            remap: &remap,
+            quiet: options.quiet,
+            toolchain: options.toolchain.as_deref(),
+        })?,
+    };
     let wasm = linked.wasm;
     progress(Event::Compiled { modules: &wasm });
     let strip = cargo::profile_strip(krate.workspace_root(), &options.profile, linked.debuginfo);
@@ -229,7 +264,7 @@ pub fn build(
     // The dependency list goes in before anything is hashed, so the SBOM,
     // the provenance subjects and the payload hash describe the final bytes.
     let dependencies =
-        if options.no_embed_dependencies { None } else { Some(crate::auditable::version_info(&krate)?) };
+        if options.no_embed_dependencies { None } else { Some(crate::auditable::version_info(krate)?) };
     // Cargo built each module with its names kept: that is the named
     // copy, and the artifact's module is the same bytes less what the
     // profile's `strip` leaves out, so the two differ in no code, data or fuel.
@@ -277,9 +312,9 @@ pub fn build(
     }
     let finished = if time_source == TimeSource::Now { build_time()?.0 } else { started };
     let timestamp = sbom::rfc3339(started);
-    let sbom = sbom::generate(&krate, &lock, &modules, &timestamp)?;
+    let sbom = sbom::generate(krate, &lock, &modules, &timestamp)?;
     let facts = build_facts(
-        &krate,
+        krate,
         options,
         locked,
         &modules,
@@ -383,7 +418,7 @@ pub(crate) fn write_outputs(
 
 /// The skill manifest text with `version` filled in from the crate, or
 /// checked against it.
-fn manifest_with_version(path: &Path, crate_version: &str) -> Result<String, BuildError> {
+pub(crate) fn manifest_with_version(path: &Path, crate_version: &str) -> Result<String, BuildError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -413,7 +448,7 @@ fn manifest_with_version(path: &Path, crate_version: &str) -> Result<String, Bui
 /// Host path prefixes rewritten in the module: the workspace, the target
 /// directory, cargo home and rustup home; longest last, as rustc applies
 /// the last matching rule.
-fn remap_prefixes(krate: &SkillCrate, target_dir: Option<&Path>) -> Vec<(PathBuf, String)> {
+pub(crate) fn remap_prefixes(krate: &SkillCrate, target_dir: Option<&Path>) -> Vec<(PathBuf, String)> {
     use crate::env::{Var, os};
     let home = os(Var::Home).map(PathBuf::from);
     let cargo_home =

@@ -195,36 +195,21 @@ impl SkillCrate {
                 return Err(CargoError::Ambiguous { manifest: shown, names });
             }
         };
-        if !package.targets.iter().any(|t| t.kind.contains(&TargetKind::CDyLib)) {
+        Self::of(metadata, package)
+    }
+
+    /// `package` of `metadata` as a skill crate: a `cdylib` with a plain
+    /// version and valid settings.
+    pub fn of(metadata: Metadata, package: Package) -> Result<SkillCrate, CargoError> {
+        if !is_cdylib(&package) {
             return Err(CargoError::NotCdylib(package.name.to_string()));
         }
         let version = &package.version;
         if !version.pre.is_empty() || !version.build.is_empty() {
             return Err(CargoError::CrateVersion(version.to_string()));
         }
-        let settings: ToolSettings = package
-            .metadata
-            .get("palyra-skill")
-            .map(|value| serde_json::from_value(value.clone()))
-            .transpose()
-            .map_err(|e| CargoError::Metadata {
-                manifest: package.manifest_path.to_string(),
-                message: format!(
-                    "invalid `[package.metadata.palyra-skill]`: {}",
-                    crate::suggest::unknown_field_hint(&e.to_string())
-                ),
-            })?
-            .unwrap_or_default();
-        if let Some(share) = settings.headroom_warn.filter(|s| !crate::headroom::valid_warn_at(*s)) {
-            return Err(CargoError::Metadata {
-                manifest: package.manifest_path.to_string(),
-                message: format!(
-                    "`[package.metadata.palyra-skill] headroom-warn = {share}` must be a share in (0, 1], such as 0.8"
-                ),
-            });
-        }
-        let dir = package.manifest_path.parent().map(|d| d.as_std_path().to_owned()).unwrap_or_default();
-        let skill_toml = dir.join(settings.manifest.clone().unwrap_or_else(|| "skill.toml".into()));
+        let settings = settings(&package)?;
+        let skill_toml = skill_toml_path(&package, &settings);
         let abi = settings.abi.unwrap_or_default();
         Ok(SkillCrate { metadata, package, settings, skill_toml, abi })
     }
@@ -247,7 +232,45 @@ impl SkillCrate {
     }
 }
 
-fn metadata(
+/// Whether the package has a `cdylib` target (a module to build).
+pub fn is_cdylib(package: &Package) -> bool {
+    package.targets.iter().any(|t| t.kind.contains(&TargetKind::CDyLib))
+}
+
+/// The package's `[package.metadata.palyra-skill]`, checked.
+pub fn settings(package: &Package) -> Result<ToolSettings, CargoError> {
+    let settings: ToolSettings = package
+        .metadata
+        .get("palyra-skill")
+        .map(|value| serde_json::from_value(value.clone()))
+        .transpose()
+        .map_err(|e| CargoError::Metadata {
+            manifest: package.manifest_path.to_string(),
+            message: format!(
+                "invalid `[package.metadata.palyra-skill]`: {}",
+                crate::suggest::unknown_field_hint(&e.to_string())
+            ),
+        })?
+        .unwrap_or_default();
+    if let Some(share) = settings.headroom_warn.filter(|s| !crate::headroom::valid_warn_at(*s)) {
+        return Err(CargoError::Metadata {
+            manifest: package.manifest_path.to_string(),
+            message: format!(
+                "`[package.metadata.palyra-skill] headroom-warn = {share}` must be a share in (0, 1], such as 0.8"
+            ),
+        });
+    }
+    Ok(settings)
+}
+
+/// Where the package's `skill.toml` is: `manifest` of its settings, else
+/// beside its `Cargo.toml`.
+pub fn skill_toml_path(package: &Package, settings: &ToolSettings) -> PathBuf {
+    let dir = package.manifest_path.parent().map(|d| d.as_std_path().to_owned()).unwrap_or_default();
+    dir.join(settings.manifest.clone().unwrap_or_else(|| "skill.toml".into()))
+}
+
+pub(crate) fn metadata(
     manifest_path: Option<&Path>,
     features: &Features,
     cargo_flags: &[String],
@@ -304,8 +327,9 @@ fn metadata_error(manifest: String, error: cargo_metadata::Error) -> CargoError 
 #[derive(Debug, Clone)]
 pub struct BuildRequest<'a> {
     pub manifest_path: &'a Path,
-    pub package: &'a str,
-    pub package_id: &'a cargo_metadata::PackageId,
+    /// The skill packages to link, in one `cargo build` (so their
+    /// dependencies compile once).
+    pub packages: &'a [&'a Package],
     /// The Rust target (the ABI's).
     pub target: &'static str,
     pub profile: &'a str,
@@ -364,26 +388,60 @@ pub fn profile_strip(workspace_root: &Path, profile: &str, debuginfo: bool) -> S
     }
 }
 
-/// Runs cargo for the request's target and returns what it linked.
+/// Runs cargo for the request's target and returns what it linked: the
+/// one package of the request, or why it could not be built.
+pub fn build(request: &BuildRequest) -> Result<Linked, CargoError> {
+    let mut built = build_packages(request)?;
+    let package = request.packages.first().expect("one package");
+    match built.linked.remove(&package.id) {
+        Some(linked) if built.success => Ok(linked),
+        _ if !built.success => Err(CargoError::BuildFailed),
+        _ => Err(CargoError::NoWasm(package.name.to_string())),
+    }
+}
+
+/// What one `cargo build` of several packages linked, by package; with
+/// `--keep-going`, a package that failed to compile has no entry and the
+/// others still do.
+#[derive(Debug, Default)]
+pub struct BuildOutcome {
+    pub linked: std::collections::HashMap<cargo_metadata::PackageId, Linked>,
+    /// Whether cargo exited with success.
+    pub success: bool,
+}
+
+/// Runs cargo once for every package of the request.
 ///
 /// One build, with the function names (and line tables, where the profile
-/// asks for debug info) kept whatever `strip` says: `cargo rustc --lib ...
-/// -- -C strip=none` links the library without stripping. Only that last
-/// link sees the flag: every crate compiles with the profile as written
-/// (setting `strip` in the profile instead would change every crate's
-/// `-C metadata`, and with it the symbols and the order LTO lays the code
-/// out in). The artifact's module is these bytes less the sections the
-/// profile's `strip` would have had the linker leave out (`crate::named`):
-/// the bytes the link would have written.
-pub fn build(request: &BuildRequest) -> Result<Linked, CargoError> {
+/// asks for debug info) kept whatever `strip` says: `-C strip=none` comes
+/// last in the target's rustflags, after the profile's own `-C strip`, and
+/// only a link reads it (a library compiles to the same bytes, with the
+/// same `-C metadata`, as without it; build scripts and proc macros, built
+/// for the host, never see the target's rustflags). Every crate compiles
+/// with the profile as written (setting `strip` in the profile instead
+/// would change every crate's `-C metadata`, and with it the symbols and
+/// the order LTO lays the code out in). The artifact's module is these
+/// bytes less the sections the profile's `strip` would have had the linker
+/// leave out (`crate::named`): the bytes the link would have written. The
+/// rustflags are the same for every member of a workspace, so building one
+/// member never invalidates another's dependencies in the shared target
+/// directory.
+pub fn build_packages(request: &BuildRequest) -> Result<BuildOutcome, CargoError> {
     let mut command = tool(crate::env::Var::Cargo, "cargo", request.toolchain);
+    command.args(["build", "--lib"]).arg("--manifest-path").arg(request.manifest_path).args([
+        "--target",
+        request.target,
+        "--message-format",
+        "json-render-diagnostics",
+    ]);
+    for package in request.packages {
+        command.arg("-p").arg(package.name.as_str());
+    }
+    if request.packages.len() > 1 {
+        // A member that fails to compile leaves the others to build and report.
+        command.arg("--keep-going");
+    }
     command
-        .args(["rustc", "--lib"])
-        .arg("--manifest-path")
-        .arg(request.manifest_path)
-        .args(["--target", request.target, "--message-format", "json-render-diagnostics"])
-        .arg("-p")
-        .arg(request.package)
         .arg(format!("--profile={}", request.profile))
         .args(request.features.cargo_args())
         .args(request.cargo_flags);
@@ -393,7 +451,6 @@ pub fn build(request: &BuildRequest) -> Result<Linked, CargoError> {
     if request.quiet {
         command.arg("--quiet");
     }
-    command.args(["--", "-C", "strip=none"]);
     command.env("CARGO_ENCODED_RUSTFLAGS", encoded_rustflags(request.remap));
     // Build scripts and proc macros run inside: they get no input of ours.
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -417,16 +474,19 @@ pub fn build(request: &BuildRequest) -> Result<Linked, CargoError> {
         seen
     });
 
-    let mut wasm = Vec::new();
-    let mut debuginfo = false;
+    let mut outcome = BuildOutcome::default();
     let stdout = BufReader::new(child.stdout.take().expect("piped"));
     for message in Message::parse_stream(stdout).map_while(Result::ok) {
         if let Message::CompilerArtifact(artifact) = message
-            && artifact.package_id == *request.package_id
+            && request.packages.iter().any(|p| p.id == artifact.package_id)
             && artifact.target.kind.contains(&TargetKind::CDyLib)
         {
-            debuginfo |= artifact.profile.debuginfo != cargo_metadata::ArtifactDebuginfo::None;
-            wasm.extend(
+            let linked = outcome
+                .linked
+                .entry(artifact.package_id.clone())
+                .or_insert(Linked { wasm: Vec::new(), debuginfo: false });
+            linked.debuginfo |= artifact.profile.debuginfo != cargo_metadata::ArtifactDebuginfo::None;
+            linked.wasm.extend(
                 artifact
                     .filenames
                     .iter()
@@ -437,22 +497,23 @@ pub fn build(request: &BuildRequest) -> Result<Linked, CargoError> {
     }
     let status = child.wait().map_err(CargoError::Spawn)?;
     let stderr = tee.join().unwrap_or_default();
-    if !status.success() {
-        if stderr.contains("may not be installed") || stderr.contains("can't find crate for `std`") {
-            return Err(CargoError::MissingTarget(request.target));
-        }
-        return Err(CargoError::BuildFailed);
+    if !status.success()
+        && (stderr.contains("may not be installed") || stderr.contains("can't find crate for `std`"))
+    {
+        return Err(CargoError::MissingTarget(request.target));
     }
-    if wasm.is_empty() {
-        return Err(CargoError::NoWasm(request.package.to_owned()));
+    outcome.success = status.success();
+    outcome.linked.retain(|_, linked| !linked.wasm.is_empty());
+    for linked in outcome.linked.values_mut() {
+        linked.wasm.sort();
+        linked.wasm.dedup();
     }
-    wasm.sort();
-    wasm.dedup();
-    Ok(Linked { wasm, debuginfo })
+    Ok(outcome)
 }
 
 /// The user's rustflags (`CARGO_ENCODED_RUSTFLAGS` or `RUSTFLAGS`) plus our
-/// `--remap-path-prefix` flags, so no host path reaches the module.
+/// `--remap-path-prefix` flags, so no host path reaches the module, and
+/// `-C strip=none` last, so the link keeps the names (see [`build_packages`]).
 fn encoded_rustflags(remap: &[(PathBuf, String)]) -> String {
     use crate::env::{Var, string};
     let mut flags: Vec<String> = match string(Var::CargoEncodedRustflags) {
@@ -462,6 +523,7 @@ fn encoded_rustflags(remap: &[(PathBuf, String)]) -> String {
     for (from, to) in remap {
         flags.push(format!("--remap-path-prefix={}={to}", from.display()));
     }
+    flags.extend(["-C".to_owned(), "strip=none".to_owned()]);
     flags.join("\x1f")
 }
 

@@ -81,9 +81,40 @@ pub fn names(path: &Path, name: Option<&str>, publisher: &str) -> Result<Names, 
     Ok(Names { tool_id: format!("{publisher}.check"), publisher: publisher.to_owned(), crate_name, skill_id })
 }
 
+/// Where a new crate lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Its own workspace and repository: it holds its size profile and its workflow.
+    Alone,
+    /// A member of an existing workspace: cargo reads profiles only at the
+    /// workspace root, and GitHub workflows only at the repository's, so
+    /// neither is written into the crate (see `crate::join`).
+    Member,
+}
+
+/// The files of a new crate in `layout`.
+pub fn files(layout: Layout) -> Vec<&'static str> {
+    FILES
+        .iter()
+        .map(|(rel, _)| *rel)
+        .filter(|rel| layout == Layout::Alone || *rel != ".github/workflows/skill.yml")
+        .collect()
+}
+
+/// A member's `Cargo.toml`: the scaffold's, its `[profile.release]` left to the root.
+fn member_cargo_toml(text: &str) -> String {
+    let start = text.find("# Small modules load").unwrap_or(text.len());
+    let end = text[start..].find("\n\n").map_or(text.len(), |at| start + at + 2);
+    format!(
+        "{}# The size profile (`opt-level`, `lto`, `strip`, ...) is the workspace root's\n# `[profile.release]`: cargo ignores a member's.\n\n{}",
+        &text[..start],
+        &text[end..]
+    )
+}
+
 /// Writes every file of a new crate at `root` (empty, absent, or holding
 /// only `.git`); on failure removes what it wrote and nothing else.
-pub fn write(root: &Path, names: &Names) -> Result<(), ScaffoldError> {
+pub fn write(root: &Path, names: &Names, layout: Layout) -> Result<(), ScaffoldError> {
     let existed = root.exists();
     // Empty, or holding only a fresh `.git`: nothing of the user's to overwrite.
     let occupied = std::fs::read_dir(root)
@@ -111,10 +142,14 @@ pub fn write(root: &Path, names: &Names) -> Result<(), ScaffoldError> {
         ("{{tool_commit_note}}", commit_note()),
         ("{{tool_repository}}", env!("CARGO_PKG_REPOSITORY")),
     ];
-    let result = FILES.iter().try_for_each(|(rel, template)| {
+    let wanted = files(layout);
+    let result = FILES.iter().filter(|(rel, _)| wanted.contains(rel)).try_for_each(|(rel, template)| {
         let mut text = (*template).to_owned();
         for (key, value) in &substitutions {
             text = text.replace(key, value);
+        }
+        if layout == Layout::Member && *rel == "Cargo.toml" {
+            text = member_cargo_toml(&text);
         }
         let path = root.join(rel);
         let parent = path.parent().unwrap_or(root);

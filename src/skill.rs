@@ -151,25 +151,15 @@ pub struct Scratch {
     pub named: BTreeMap<String, Vec<u8>>,
 }
 
-/// Builds the crate at `path` (a directory or a `Cargo.toml`) into
+/// Builds the crate of `options` (its `manifest_path`: a directory or a
+/// `Cargo.toml`; its `package`, features and target directory) into
 /// `<target>/palyra-skill/scratch`, so a real build's artifact is never
 /// replaced, with the named copies beside it; signed with `key`, or unsigned.
-pub fn build_scratch(
-    path: &Path,
-    profile: &str,
-    cargo_flags: Vec<String>,
-    quiet: bool,
-    key: Option<&dyn Signer>,
-) -> Result<Scratch, BuildError> {
-    let manifest_path = if path.is_dir() { path.join("Cargo.toml") } else { path.to_owned() };
-    let options = BuildOptions {
-        manifest_path: Some(manifest_path.clone()),
-        profile: profile.to_owned(),
-        cargo_flags,
-        quiet,
-        scratch: true,
-        ..Default::default()
-    };
+pub fn build_scratch(mut options: BuildOptions, key: Option<&dyn Signer>) -> Result<Scratch, BuildError> {
+    let path = options.manifest_path.clone().unwrap_or_else(|| PathBuf::from("Cargo.toml"));
+    let manifest_path = if path.is_dir() { path.join("Cargo.toml") } else { path };
+    options.manifest_path = Some(manifest_path.clone());
+    options.scratch = true;
     let mut crate_dir = manifest_path.parent().map(Path::to_owned).unwrap_or_default();
     let built = build::build(&options, key, false, &Environment::Local, &mut |event| {
         if let Event::Located { skill_toml, .. } = event {

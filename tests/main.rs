@@ -48,3 +48,4 @@ mod vault;
 mod vectors;
 mod verify;
 mod workflow;
+mod workspace;

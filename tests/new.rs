@@ -512,3 +512,54 @@ fn test_run_and_audit_find_the_crate_from_its_src_folder() {
         assert!(out.status.success(), "{args:?} from src/: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn new_inside_a_workspace_joins_it_at_the_root() {
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("repo");
+    copy_fixture_dir("workspaces/trio", &root);
+    git(&root, &["init", "-q"]);
+    let out = tool(home.path(), &root)
+        .args(["new", "skills/gamma", "--publisher", "acme", "--message-format", "json"])
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(report["git"], "existing", "no repository inside the workspace's: {report:#}");
+    assert_eq!(report["workspace"]["member"], "skills/gamma");
+    assert_eq!(report["workspace"]["added"], true);
+    assert_eq!(report["workspace"]["profile_added"], false, "the root has one");
+    let gamma = root.join("skills/gamma");
+    assert!(!gamma.join(".git").exists() && !gamma.join(".github").exists());
+    let member = std::fs::read_to_string(gamma.join("Cargo.toml")).unwrap();
+    assert!(
+        !member.lines().any(|l| l.starts_with("[profile")),
+        "cargo ignores a member's profile:\n{member}"
+    );
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(
+            "    \"helper\", # not a skill: no `skill.toml`, not a cdylib\n    \"skills/gamma\",\n]"
+        ),
+        "the comments stay:\n{manifest}"
+    );
+    let ignored = std::fs::read_to_string(root.join(".gitignore")).unwrap();
+    assert!(ignored.lines().any(|l| l == "/target"), "{ignored}");
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+    assert!(lock.contains("name = \"gamma\""), "the root's lock file gains the member");
+    // It builds from the root, locked, with the root's profile.
+    tool(home.path(), &root).args(["build", "-p", "gamma", "--locked", "-q"]).assert().success();
+
+    // A workspace without a profile gets the size profile at its root.
+    let bare = home.path().join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::write(bare.join("Cargo.toml"), "[workspace]\nresolver = \"3\"\n").unwrap();
+    let out =
+        tool(home.path(), &bare).args(["new", "skills/one", "--message-format", "json"]).assert().success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(report["git"], "none", "no repository at the root, and none made in the member: {report:#}");
+    assert_eq!(report["workspace"]["profile_added"], true);
+    let manifest: toml::Table = std::fs::read_to_string(bare.join("Cargo.toml")).unwrap().parse().unwrap();
+    assert_eq!(manifest["workspace"]["members"].as_array().unwrap()[0].as_str(), Some("skills/one"));
+    assert_eq!(manifest["profile"]["release"]["strip"].as_bool(), Some(true));
+    assert!(!bare.join("skills/one/.git").exists());
+}

@@ -34,6 +34,7 @@ mod operator;
 mod passphrase;
 mod profile_out;
 mod secrets;
+mod select;
 mod shell;
 mod size_out;
 mod skill;

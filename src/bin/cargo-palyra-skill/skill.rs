@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cargo_palyra_skill::cargo::Abi;
+use cargo_palyra_skill::cargo::{Abi, Features};
 use cargo_palyra_skill::runtime::{CacheKey, CacheOutcome, LoadedModule, ModuleCache, Runtime, Tier};
 use cargo_palyra_skill::signing::Signer;
 pub use cargo_palyra_skill::skill::{Scratch, Skill, is_crate, module_arg, pick_module, preopens};
@@ -12,6 +12,7 @@ use cargo_palyra_skill::verify::{check_contents, check_integrity};
 use clap::Args;
 
 use crate::input::read_entries;
+use crate::select::PackageArgs;
 use crate::shell::Shell;
 
 /// Where a crate command finds the crate: a positional PATH (its directory
@@ -79,6 +80,14 @@ pub struct BuildArgs {
     pub offline: bool,
 }
 
+impl BuildArgs {
+    /// `--locked` and `--offline`, as cargo takes them.
+    pub fn cargo_flags(&self) -> Vec<String> {
+        let flags = [(self.locked, "--locked"), (self.offline, "--offline")];
+        flags.into_iter().filter(|(on, _)| *on).map(|(_, flag)| flag.to_owned()).collect()
+    }
+}
+
 /// How `run` and `test` get the module's compiled code.
 #[derive(Debug, Clone, Args)]
 pub struct CodeArgs {
@@ -143,23 +152,35 @@ fn open_cache() -> Option<Result<ModuleCache>> {
     })())
 }
 
-/// Builds the crate at `path` (a directory or a `Cargo.toml`), signed with
-/// `key` or unsigned, into the scratch output directory, with the named
-/// copies of its modules beside the artifact.
+/// Which package of the crate's workspace to build, with which features,
+/// where: `None` for the crate's own, as `--target-dir` and `--features` say.
+pub type Member<'a> = Option<(&'a PackageArgs, Option<&'a str>)>;
+
+/// Builds the crate at `path` (a directory or a `Cargo.toml`; the package
+/// `member` names, else its own), signed with `key` or
+/// unsigned, into the scratch output directory, with the named copies of
+/// its modules beside the artifact.
 pub fn build_crate(
     path: &Path,
     args: &BuildArgs,
+    member: Member,
     key: Option<&dyn Signer>,
     shell: &mut Shell,
 ) -> Result<Scratch> {
-    let mut cargo_flags = Vec::new();
-    for (on, flag) in [(args.locked, "--locked"), (args.offline, "--offline")] {
-        if on {
-            cargo_flags.push(flag.to_owned());
-        }
-    }
-    let scratch =
-        cargo_palyra_skill::skill::build_scratch(path, &args.profile, cargo_flags, shell.is_quiet(), key)?;
+    let (features, target_dir) = member
+        .map_or((Vec::new(), None), |(packages, _)| (packages.feature_names(), packages.target_dir.clone()));
+    let cargo_flags = args.cargo_flags();
+    let options = cargo_palyra_skill::build::BuildOptions {
+        manifest_path: Some(path.to_owned()),
+        package: member.and_then(|(_, package)| package).map(str::to_owned),
+        profile: args.profile.clone(),
+        features: Features { features, ..Default::default() },
+        cargo_flags,
+        target_dir,
+        quiet: shell.is_quiet(),
+        ..Default::default()
+    };
+    let scratch = cargo_palyra_skill::skill::build_scratch(options, key)?;
     let how = if key.is_some() { "signed" } else { "unsigned" };
     shell.verbose("Built", format_args!("`{}` ({how})", scratch.artifact.display()));
     Ok(scratch)
@@ -168,9 +189,9 @@ pub fn build_crate(
 /// Loads and verifies a skill from an artifact file or a crate (built
 /// first), with the named copies of its modules: the build's, or those
 /// beside the artifact that strip to its modules.
-pub fn load(target: &Path, build: &BuildArgs, shell: &mut Shell) -> Result<Skill> {
+pub fn load(target: &Path, build: &BuildArgs, member: Member, shell: &mut Shell) -> Result<Skill> {
     let (entries, crate_dir, crate_abi, warn_at, named) = if is_crate(target) {
-        let scratch = build_crate(target, build, None, shell)?;
+        let scratch = build_crate(target, build, member, None, shell)?;
         (scratch.entries, Some(scratch.crate_dir), Some(scratch.abi), scratch.warn_at, scratch.named)
     } else {
         let entries = read_entries(target)?;

@@ -11,8 +11,11 @@ use clap::{Args, ValueEnum};
 use crate::Outcome;
 use crate::input::{KeyArgs, TrustArgs, dev_key, read_limited};
 use crate::operator::OperatorArgs;
+use crate::select::PackageArgs;
+use crate::shell::MessageFormat;
 use crate::shell::Shell;
 use crate::skill::{self, BuildArgs};
+use cargo_palyra_skill::workspace::Members;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditFormat {
@@ -99,6 +102,8 @@ pub struct Opts {
     key: KeyArgs,
     #[command(flatten)]
     build: BuildArgs,
+    #[command(flatten)]
+    packages: PackageArgs,
 }
 
 impl Opts {
@@ -132,7 +137,7 @@ impl Opts {
     }
 
     /// The artifact bytes to audit: read, or built and signed from a crate.
-    fn artifact_bytes(&self, target: &Path, shell: &mut Shell) -> Result<Vec<u8>> {
+    fn artifact_bytes(&self, target: &Path, package: Option<&str>, shell: &mut Shell) -> Result<Vec<u8>> {
         if !skill::is_crate(target) {
             return crate::input::read_artifact(target);
         }
@@ -140,7 +145,9 @@ impl Opts {
             Some((key, _)) => key,
             None => Box::new(dev_key()?.0),
         };
-        let bytes = skill::build_crate(target, &self.build, Some(&*key), shell)?.bytes;
+        let bytes =
+            skill::build_crate(target, &self.build, Some((&self.packages, package)), Some(&*key), shell)?
+                .bytes;
         for warning in cargo_palyra_skill::suggest::metadata_table_warnings(target) {
             shell.warn(warning);
         }
@@ -150,6 +157,56 @@ impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let policy = self.policy()?;
         let target = self.target()?;
+        let members = if skill::is_crate(&target) {
+            crate::select::members_of(&self.packages, &target, &self.build, shell)?
+        } else {
+            self.packages.refuse_for_file(&target)?;
+            None
+        };
+        let (target, package) = match &members {
+            Some(members) if members.several => return self.run_members(members, &policy, shell),
+            Some(members) => {
+                let krate = &members.skills[0];
+                (krate.package.manifest_path.as_std_path().to_owned(), Some(krate.package.name.to_string()))
+            }
+            None => (target, None),
+        };
+        let (report, manifest_text) = self.audit_one(&target, package.as_deref(), &policy, shell)?;
+        self.render(&report, &target, manifest_text.as_deref(), shell)
+    }
+
+    /// Audits several skills of a workspace: each report, then the total.
+    fn run_members(&self, members: &Members, policy: &Policy, shell: &mut Shell) -> Result<Outcome> {
+        let format = match self.message_format {
+            AuditFormat::Human => MessageFormat::Human,
+            AuditFormat::Json => MessageFormat::Json,
+            AuditFormat::Sarif => bail!(
+                "`--message-format sarif` describes one skill, and {} are selected: audit each with `-p NAME --out FILE`",
+                members.skills.len()
+            ),
+        };
+        if self.out.is_some() {
+            bail!("`--out` writes one skill's report: audit each with `-p NAME --out FILE`");
+        }
+        crate::select::each_member(members, format, "skills audited", shell, |krate, shell| {
+            let target = krate.package.manifest_path.as_std_path();
+            let (report, _) = self.audit_one(target, Some(krate.package.name.as_str()), policy, shell)?;
+            if format == MessageFormat::Human {
+                shell.print(human(&report).trim_end())?;
+            }
+            let outcome = self.verdict(&report, shell);
+            Ok((report, Ok(outcome)))
+        })
+    }
+
+    /// The audit of one artifact, module or crate (the workspace's `package`).
+    fn audit_one(
+        &self,
+        target: &Path,
+        package: Option<&str>,
+        policy: &Policy,
+        shell: &mut Shell,
+    ) -> Result<(AuditReport, Option<String>)> {
         let hook = std::env::var("PALYRA_SKILL_AUDIT_VULN_FEED_HOOK").ok();
         let advisory_db = match &policy.advisory_db {
             Some(path) => {
@@ -164,38 +221,45 @@ impl Opts {
         let operator = self.operator.read()?.unwrap_or_default();
         let is_module = target.extension().is_some_and(|e| e == "wasm");
         let (report, manifest_text) = if is_module {
-            let bytes = read_limited(&target, 256 * 1024 * 1024, "module")?;
+            let bytes = read_limited(target, 256 * 1024 * 1024, "module")?;
             let path = target.display().to_string();
             let subject = Subject::module(&path, &bytes, &operator);
-            (audit::audit(&subject, &policy, &feed, now), None)
+            (audit::audit(&subject, policy, &feed, now), None)
         } else {
-            let bytes = self.artifact_bytes(&target, shell)?;
+            let bytes = self.artifact_bytes(target, package, shell)?;
             let (entries, verified) = verify_bytes(&bytes)
                 .with_context(|| format!("could not audit `{}`: it fails verification", target.display()))?;
             let decision = self.decide(&verified)?;
             let subject = Subject::artifact(&entries, &verified, decision, &operator);
-            let report = audit::audit(&subject, &policy, &feed, now);
+            let report = audit::audit(&subject, policy, &feed, now);
             let text =
                 String::from_utf8_lossy(&entries.get("skill.toml").expect("verified").bytes).into_owned();
             (report, Some(text))
         };
+        Ok((report, manifest_text))
+    }
 
+    /// One skill's report in the chosen format, to stdout or `--out`, and its verdict.
+    fn render(
+        &self,
+        report: &AuditReport,
+        target: &Path,
+        manifest_text: Option<&str>,
+        shell: &mut Shell,
+    ) -> Result<Outcome> {
         let rendered = match self.message_format {
-            AuditFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+            AuditFormat::Json => serde_json::to_string_pretty(report)? + "\n",
             AuditFormat::Sarif => {
                 let uri = match &self.manifest_uri {
                     Some(uri) => PathBuf::from(uri),
                     None if target.is_dir() => target.join("skill.toml"),
-                    None if skill::is_crate(&target) => target.with_file_name("skill.toml"),
+                    None if skill::is_crate(target) => target.with_file_name("skill.toml"),
                     None => PathBuf::from("skill.toml"),
                 };
-                serde_json::to_string_pretty(&audit::to_sarif(
-                    &report,
-                    &uri.to_string_lossy(),
-                    manifest_text.as_deref(),
-                ))? + "\n"
+                serde_json::to_string_pretty(&audit::to_sarif(report, &uri.to_string_lossy(), manifest_text))?
+                    + "\n"
             }
-            AuditFormat::Human => human(&report),
+            AuditFormat::Human => human(report),
         };
         match &self.out {
             Some(path) => {
@@ -205,6 +269,12 @@ impl Opts {
             }
             None => shell.print(rendered.trim_end())?,
         }
+        Ok(self.verdict(report, shell))
+    }
+
+    /// `Audited` and the verdict; a check failed when the host would
+    /// quarantine the skill or an error was found.
+    fn verdict(&self, report: &AuditReport, shell: &mut Shell) -> Outcome {
         let verdict = report.verdict();
         let failed = report.should_quarantine || report.error_findings() > 0;
         if failed {
@@ -212,7 +282,7 @@ impl Opts {
         } else {
             shell.status("Audited", verdict)
         }
-        Ok(if failed { Outcome::CheckFailed } else { Outcome::Success })
+        if failed { Outcome::CheckFailed } else { Outcome::Success }
     }
 
     /// Trust as `verify` decides it, or as first use would without options.

@@ -14,6 +14,7 @@ use super::pack::ArtifactReport;
 use crate::Outcome;
 use crate::input::{KeyArgs, dev_key};
 use crate::operator::OperatorArgs;
+use crate::select::PackageArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 use crate::skill::CratePath;
 use cargo_palyra_skill::headroom::{Headroom, Level};
@@ -43,15 +44,11 @@ use cargo_palyra_skill::headroom::{Headroom, Level};
 pub struct Opts {
     #[command(flatten)]
     location: CratePath,
-    /// The package to build, in a workspace
-    #[arg(long, short, value_name = "SPEC")]
-    package: Option<String>,
+    #[command(flatten)]
+    pub(super) packages: PackageArgs,
     /// Cargo profile to build with
     #[arg(long, value_name = "NAME", default_value = "release")]
     profile: String,
-    /// Space or comma separated features to activate
-    #[arg(long, short = 'F', value_name = "FEATURES")]
-    features: Vec<String>,
     /// Activate all features
     #[arg(long)]
     all_features: bool,
@@ -67,9 +64,6 @@ pub struct Opts {
     /// Run without accessing the network
     #[arg(long)]
     offline: bool,
-    /// Cargo's target directory
-    #[arg(long, value_name = "DIR")]
-    target_dir: Option<PathBuf>,
     /// Directory to write the artifact to [default: <target-dir>/palyra-skill]
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -80,7 +74,7 @@ pub struct Opts {
     key: KeyArgs,
     /// Also write `<artifact>.intoto.jsonl`, a DSSE-signed provenance attestation
     #[arg(long, conflicts_with = "unsigned")]
-    attestation: bool,
+    pub(super) attestation: bool,
     /// Do not embed the dependency list (`.dep-v0`, as `cargo auditable` writes it) in the module
     #[arg(long)]
     no_embed_dependencies: bool,
@@ -88,10 +82,10 @@ pub struct Opts {
     /// (the checked build goes to `<target-dir>/palyra-skill/check/`; the
     /// artifact of an earlier build is never replaced)
     #[arg(long, conflicts_with = "out")]
-    check_reproducible: bool,
+    pub(super) check_reproducible: bool,
     /// Build a release (a release key, or a tag) from a work tree with uncommitted changes
     #[arg(long)]
-    allow_dirty: bool,
+    pub(super) allow_dirty: bool,
     /// Show where each module's bytes go: sections, the largest functions
     /// and crates (also when a module reaches the `headroom-warn` share of
     /// the module cap), named from the module's named copy: the same build
@@ -99,9 +93,9 @@ pub struct Opts {
     #[arg(long)]
     size_report: bool,
     #[command(flatten)]
-    operator: OperatorArgs,
+    pub(super) operator: OperatorArgs,
     #[command(flatten)]
-    output: OutputArgs,
+    pub(super) output: OutputArgs,
 }
 
 #[derive(Serialize)]
@@ -135,14 +129,14 @@ struct ModuleSizeReport {
 }
 
 #[derive(Serialize)]
-struct ModuleSize {
-    path: String,
+pub(super) struct ModuleSize {
+    pub(super) path: String,
     #[serde(flatten)]
-    headroom: Headroom,
+    pub(super) headroom: Headroom,
 }
 
 impl Opts {
-    fn options(&self, manifest_path: PathBuf, shell: &Shell, release: bool) -> BuildOptions {
+    pub(super) fn options(&self, manifest_path: PathBuf, shell: &Shell, release: bool) -> BuildOptions {
         let mut cargo_flags = Vec::new();
         for (on, flag) in [(self.locked, "--locked"), (self.frozen, "--frozen"), (self.offline, "--offline")]
         {
@@ -150,16 +144,10 @@ impl Opts {
                 cargo_flags.push(flag.to_owned());
             }
         }
-        let features = self
-            .features
-            .iter()
-            .flat_map(|f| f.split([' ', ',']))
-            .filter(|f| !f.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let features = self.packages.feature_names();
         BuildOptions {
             manifest_path: Some(manifest_path),
-            package: self.package.clone(),
+            package: None,
             profile: self.profile.clone(),
             features: Features {
                 features,
@@ -167,7 +155,7 @@ impl Opts {
                 no_default_features: self.no_default_features,
             },
             cargo_flags,
-            target_dir: self.target_dir.clone(),
+            target_dir: self.packages.target_dir.clone(),
             out_dir: self.out.clone(),
             quiet: shell.is_quiet(),
             fixed_time: None,
@@ -216,7 +204,26 @@ impl Opts {
         }
         // A release: signed with a release key, or a GitHub tag ref (a
         // tag at a local checkout's commit is found by the build).
-        let options = self.options(manifest_path, shell, signed_with == "key" || env.is_tag());
+        let mut options = self.options(manifest_path, shell, signed_with == "key" || env.is_tag());
+        let members = self.packages.members(
+            options.manifest_path.as_deref().unwrap_or(Path::new("Cargo.toml")),
+            &options.features,
+            &options.cargo_flags,
+            shell,
+        )?;
+        if members.several {
+            return super::build_members::run(
+                &self,
+                &options,
+                members,
+                key.as_deref(),
+                signed_with,
+                &env,
+                shell,
+            );
+        }
+        let krate = members.skills.into_iter().next().expect("a skill");
+        options.package = Some(krate.package.name.to_string());
         let started = std::time::Instant::now();
         let (built, reproducible) = if self.check_reproducible {
             let reproduction =
@@ -240,6 +247,8 @@ impl Opts {
                 }
             }
         } else {
+            // `build` locates the crate again: whether its lock file is
+            // committed decides `--locked` (`crate::release`).
             (
                 build::build(&options, key.as_deref(), self.attestation, &env, &mut |e| progress(shell, e))?,
                 None,
@@ -380,7 +389,7 @@ fn size_reports(built: &build::Built, cap: u64) -> Result<Vec<ModuleSizeReport>>
 /// One line per module against the operator's cap: a warning at the
 /// crate's `headroom-warn` share, a failed check over the cap (the host
 /// refuses such a module with `quota_exceeded`). Returns whether any is over.
-fn module_sizes_report(shell: &mut Shell, sizes: &[ModuleSize], configured: bool) -> bool {
+pub(super) fn module_sizes_report(shell: &mut Shell, sizes: &[ModuleSize], configured: bool) -> bool {
     let whose = if configured { "the `--operator-config`'s" } else { "the default operator's" };
     for size in sizes {
         let figure = size.headroom.describe(" bytes");
@@ -402,7 +411,7 @@ fn module_sizes_report(shell: &mut Shell, sizes: &[ModuleSize], configured: bool
     sizes.iter().any(|s| s.headroom.level == Level::Over)
 }
 
-fn progress(shell: &mut Shell, event: Event) {
+pub(super) fn progress(shell: &mut Shell, event: Event) {
     match event {
         Event::Located { package, version, skill_toml } => {
             shell.verbose("Manifest", format_args!("{package} v{version} with `{}`", display(skill_toml)))

@@ -59,7 +59,7 @@ enum DiffFormat {
 
 fn load(path: &Path, build: &BuildArgs, shell: &mut Shell) -> Result<Entries> {
     if skill::is_crate(path) {
-        Ok(skill::build_crate(path, build, None, shell)?.entries)
+        Ok(skill::build_crate(path, build, None, None, shell)?.entries)
     } else {
         read_entries(path)
     }

@@ -3,6 +3,7 @@
 pub mod action_report;
 pub mod audit;
 pub mod build;
+mod build_members;
 pub mod diff;
 pub mod inspect;
 pub mod keygen;

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
-use cargo_palyra_skill::scaffold::{self, Names};
+use anyhow::{Context, Result};
+use cargo_palyra_skill::scaffold::{self, Layout, Names};
 use clap::Args;
 use serde::Serialize;
 
@@ -75,6 +75,40 @@ struct Report {
     /// The first commit: `created`, `skipped` (`--no-commit`, or not a new
     /// repository) or `failed` (git could not commit; the warning says why).
     commit: &'static str,
+    /// Inside an existing workspace: what joining it changed at its root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workspace: Option<cargo_palyra_skill::join::Joined>,
+}
+
+/// What joining the workspace changed at its root, and the profile advice.
+fn joined_status(joined: &cargo_palyra_skill::join::Joined, shell: &mut Shell) {
+    let root = joined.root_manifest.display();
+    if joined.added {
+        shell.status("Added", format_args!("`{}` to `[workspace] members` in `{root}`", joined.member));
+    }
+    if joined.profile_added {
+        shell.status(
+            "Added",
+            format_args!("the size profile as `[profile.release]` of `{root}` (cargo ignores a member's)"),
+        );
+    } else if !joined.profile_missing.is_empty() {
+        shell.note(format_args!(
+            "`[profile.release]` of `{root}` (the one cargo reads for every member) lacks what keeps a skill small: add {}",
+            joined.profile_missing.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !joined.gitignore_added.is_empty() {
+        shell.status(
+            "Ignored",
+            format_args!(
+                "{} in the workspace root's `.gitignore`",
+                joined.gitignore_added.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    shell.note(
+        "no workflow was written into the member: GitHub reads workflows only at the repository's root, where `cargo palyra-skill build --workspace` builds every skill",
+    );
 }
 
 /// The branch the workflow `new` writes checks on push (`branches: [main]`).
@@ -137,43 +171,64 @@ fn warn_branch(path: &Path, branch: &str, shell: &mut Shell) {
 impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let names = scaffold::names(&self.path, self.name.as_deref(), &self.publisher)?;
-        scaffold::write(&self.path, &names)?;
+        let workspace = cargo_palyra_skill::join::enclosing_workspace(&self.path);
+        let layout = if workspace.is_some() { Layout::Member } else { Layout::Alone };
+        scaffold::write(&self.path, &names, layout)?;
         let Names { crate_name, skill_id, tool_id, .. } = names;
         shell.status(
             "Created",
             format_args!("skill `{skill_id}` (crate `{crate_name}`) in `{}`", self.path.display()),
         );
-        let git = match self.vcs {
-            Vcs::Git => init_git(&self.path, shell),
-            Vcs::None => "none",
+        let joined = match &workspace {
+            Some(root) => Some(cargo_palyra_skill::join::join(root, &self.path).with_context(|| {
+                format!(
+                    "the crate was written to `{}` but could not join the workspace of `{}`: add it to `[workspace] members` yourself",
+                    self.path.display(),
+                    root.display()
+                )
+            })?),
+            None => None,
+        };
+        if let Some(joined) = &joined {
+            joined_status(joined, shell);
+        }
+        let git = match (self.vcs, layout) {
+            (Vcs::Git, Layout::Alone) => init_git(&self.path, shell),
+            // Never a repository inside the workspace's: the root's, if any.
+            (Vcs::Git, Layout::Member) => match git(&self.path, &["rev-parse", "--is-inside-work-tree"]) {
+                Ok(out) if out.status.success() => "existing",
+                _ => "none",
+            },
+            (Vcs::None, _) => "none",
         };
         let branch = match git {
             "initialized" | "existing" => current_branch(&self.path),
             _ => None,
         };
-        if let Some(branch) = &branch {
+        if let Some(branch) = branch.as_ref().filter(|_| layout == Layout::Alone) {
             warn_branch(&self.path, branch, shell);
         }
-        if scaffold::tool_commit().is_none() {
+        if scaffold::tool_commit().is_none() && layout == Layout::Alone {
             shell.warn(
                 "this cargo-palyra-skill was built locally and knows no commit of its own: set `PALYRA_SKILL_ACTION_SHA` in `.github/workflows/skill.yml` to the commit of the action you trust (the workflow stops until you do)",
             );
         }
-        let lockfile = generate_lockfile(&self.path, shell);
+        let lockfile = generate_lockfile(&self.path, layout, shell);
         let commit = match git {
             "initialized" if !self.no_commit => first_commit(&self.path, &skill_id, shell),
             _ => "skipped",
         };
         let report = Report {
             path: self.path.clone(),
-            crate_name,
+            crate_name: crate_name.clone(),
             skill_id,
             tool_id,
-            files: scaffold::FILES.iter().map(|(rel, _)| *rel).collect(),
+            files: scaffold::files(layout),
             git,
             branch: branch.clone(),
             lockfile,
             commit,
+            workspace: joined.clone(),
         };
         match self.output.message_format {
             MessageFormat::Json => shell.print_json(&report)?,
@@ -181,8 +236,8 @@ impl Opts {
             MessageFormat::Human if shell.is_quiet() => {}
             MessageFormat::Human => {
                 let mut text = String::from("wrote:\n");
-                for (rel, _) in scaffold::FILES {
-                    let what = match *rel {
+                for rel in scaffold::files(layout) {
+                    let what = match rel {
                         ".github/workflows/skill.yml" => {
                             "  (GitHub workflow: checks pull requests, signs and releases `v*` tags)"
                         }
@@ -202,10 +257,16 @@ impl Opts {
                 if commit == "created" {
                     text.push_str("  a first commit of all of it (`--no-commit` skips it)\n");
                 }
-                text.push_str(&format!(
-                    "next:\n  cd {}\n  cargo palyra-skill build\n  cargo palyra-skill test --save-baseline   # then commit fuel-baseline.json: pull requests are held to it\n  cargo palyra-skill run --allow-http api.example.com",
-                    self.path.display(),
-                ));
+                match &joined {
+                    Some(joined) => text.push_str(&format!(
+                        "next, from the workspace root `{}`:\n  cargo palyra-skill build -p {crate_name}\n  cargo palyra-skill test -p {crate_name} --save-baseline   # then commit its fuel-baseline.json\n  cargo palyra-skill build --workspace   # every skill of the workspace",
+                        joined.root_manifest.parent().unwrap_or(Path::new(".")).display(),
+                    )),
+                    None => text.push_str(&format!(
+                        "next:\n  cd {}\n  cargo palyra-skill build\n  cargo palyra-skill test --save-baseline   # then commit fuel-baseline.json: pull requests are held to it\n  cargo palyra-skill run --allow-http api.example.com",
+                        self.path.display(),
+                    )),
+                }
                 shell.print(text)?
             }
         }
@@ -214,12 +275,18 @@ impl Opts {
 }
 
 /// `cargo generate-lockfile` in the new crate (it has no dependencies, so
-/// nothing is fetched); a failure is a warning with the command to run.
-fn generate_lockfile(path: &Path, shell: &mut Shell) -> bool {
+/// nothing is fetched); in a workspace, a resolve that adds the member to
+/// the root's `Cargo.lock` and changes nothing else. A failure is a
+/// warning with the command to run.
+fn generate_lockfile(path: &Path, layout: Layout, shell: &mut Shell) -> bool {
     let cargo =
         cargo_palyra_skill::env::os(cargo_palyra_skill::env::Var::Cargo).unwrap_or_else(|| "cargo".into());
+    let args: &[&str] = match layout {
+        Layout::Alone => &["generate-lockfile", "--offline", "--quiet"],
+        Layout::Member => &["metadata", "--offline", "--quiet", "--format-version", "1"],
+    };
     let made = std::process::Command::new(cargo)
-        .args(["generate-lockfile", "--offline", "--quiet"])
+        .args(args)
         .current_dir(path)
         .stdin(std::process::Stdio::null())
         .output();

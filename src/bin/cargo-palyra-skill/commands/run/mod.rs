@@ -1,8 +1,9 @@
 //! `run`: call a skill as the Palyra daemon does, or (`--abi wasi-json`)
 //! call a tool of the WASI preview with JSON.
 
+use std::cell::RefCell;
 use std::io::{IsTerminal, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use cargo_palyra_skill::cargo::Abi;
@@ -18,6 +19,7 @@ use serde_json::Value;
 use crate::Outcome;
 use crate::operator::OperatorArgs;
 use crate::profile_out;
+use crate::select::PackageArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell, human_size};
 use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill, TargetPath};
 use cargo_palyra_skill::profile::ProfileSummary;
@@ -115,7 +117,12 @@ pub struct Opts {
     #[command(flatten)]
     build: BuildArgs,
     #[command(flatten)]
+    packages: PackageArgs,
+    #[command(flatten)]
     output: OutputArgs,
+    /// With several skills, where a run's JSON report goes instead of stdout.
+    #[arg(skip)]
+    collected: Option<RefCell<Option<serde_json::Value>>>,
 }
 
 /// The JSON report of a host-ABI run.
@@ -148,8 +155,49 @@ impl Opts {
         }
     }
 
-    pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
-        let skill = skill::load(&self.target.path()?, &self.build, shell)?;
+    pub fn run(mut self, shell: &mut Shell) -> Result<Outcome> {
+        let target = self.target.path()?;
+        let members = match skill::is_crate(&target) {
+            true => crate::select::members_of(&self.packages, &target, &self.build, shell)?,
+            false => {
+                self.packages.refuse_for_file(&target)?;
+                None
+            }
+        };
+        match members {
+            Some(members) if members.several => {
+                self.collected = Some(RefCell::new(None));
+                let format = self.output.message_format;
+                crate::select::each_member(&members, format, "skills run", shell, |krate, shell| {
+                    let one = (krate.package.manifest_path.as_std_path(), Some(krate.package.name.as_str()));
+                    let outcome = self.run_one(one, shell);
+                    let report = self.collected.as_ref().and_then(|c| c.take()).unwrap_or_default();
+                    Ok((report, outcome))
+                })
+            }
+            Some(members) => {
+                let krate = &members.skills[0];
+                self.run_one(
+                    (krate.package.manifest_path.as_std_path(), Some(krate.package.name.as_str())),
+                    shell,
+                )
+            }
+            None => self.run_one((&target, None), shell),
+        }
+    }
+
+    /// A JSON report: to stdout, or kept for the report of several skills.
+    fn emit_json(&self, shell: &mut Shell, report: &impl Serialize) -> Result<()> {
+        match &self.collected {
+            Some(cell) => *cell.borrow_mut() = Some(serde_json::to_value(report)?),
+            None => shell.print_json(report)?,
+        }
+        Ok(())
+    }
+
+    /// Runs one skill: an artifact, or a crate (its workspace's `package`), built first.
+    fn run_one(&self, (target, package): (&Path, Option<&str>), shell: &mut Shell) -> Result<Outcome> {
+        let skill = skill::load(target, &self.build, Some((&self.packages, package)), shell)?;
         if let Some(dir) = &skill.crate_dir {
             for warning in cargo_palyra_skill::suggest::metadata_table_warnings(dir) {
                 shell.warn(warning);
@@ -234,18 +282,21 @@ impl Opts {
             notes.push(format!("`{name}` set on the command line: the host would use the lesser of the manifest's and the operator's"));
         }
         match self.output.message_format {
-            MessageFormat::Json => shell.print_json(&HostReport {
-                skill_id: &manifest.skill_id,
-                version: &manifest.version,
-                abi: Abi::PalyraHostV1.as_str(),
-                outcome: &outcome,
-                requested: &requested,
-                operator_config: self.operator.operator_config.as_ref().map(|p| p.display().to_string()),
-                notes: &notes,
-                budget: outcome.budget(skill.warn_at),
-                fuel_profile: profile.as_ref(),
-                cache: outcome.cache.as_ref(),
-            })?,
+            MessageFormat::Json => self.emit_json(
+                shell,
+                &HostReport {
+                    skill_id: &manifest.skill_id,
+                    version: &manifest.version,
+                    abi: Abi::PalyraHostV1.as_str(),
+                    outcome: &outcome,
+                    requested: &requested,
+                    operator_config: self.operator.operator_config.as_ref().map(|p| p.display().to_string()),
+                    notes: &notes,
+                    budget: outcome.budget(skill.warn_at),
+                    fuel_profile: profile.as_ref(),
+                    cache: outcome.cache.as_ref(),
+                },
+            )?,
             MessageFormat::Human => {
                 self.show_host(&outcome, &notes, shell)?;
                 if let Some(summary) = &profile {

@@ -153,20 +153,23 @@ impl Opts {
             bail!("{}", report.failure.as_ref().map(|f| f.message.as_str()).unwrap_or_default());
         }
         match self.output.message_format {
-            MessageFormat::Json => shell.print_json(&PreviewReport {
-                skill_id: &manifest.skill_id,
-                abi: Abi::WasiJson.as_str(),
-                tool: &tool.id,
-                module: &module_path,
-                palyra_error_kind,
-                outcome: &outcome,
-                stderr,
-                grants: &grants,
-                limits: &limits,
-                notes: &notes,
-                fuel_profile: profile.as_ref(),
-                cache: &module.cache,
-            })?,
+            MessageFormat::Json => self.emit_json(
+                shell,
+                &PreviewReport {
+                    skill_id: &manifest.skill_id,
+                    abi: Abi::WasiJson.as_str(),
+                    tool: &tool.id,
+                    module: &module_path,
+                    palyra_error_kind,
+                    outcome: &outcome,
+                    stderr,
+                    grants: &grants,
+                    limits: &limits,
+                    notes: &notes,
+                    fuel_profile: profile.as_ref(),
+                    cache: &module.cache,
+                },
+            )?,
             MessageFormat::Human => {
                 if let Some(output) = &outcome.output {
                     shell.print(serde_json::to_string_pretty(output)?)?;

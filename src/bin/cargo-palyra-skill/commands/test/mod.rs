@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use cargo_palyra_skill::baseline::{self, Baseline, Comparison, Status};
+use cargo_palyra_skill::baseline::{self, Baseline, Comparison};
 use cargo_palyra_skill::cargo::Abi;
 use cargo_palyra_skill::case_run::{self, CallSettings, Fixture};
 use cargo_palyra_skill::cases::{self, Case, CaseFilter, CaseResult};
@@ -16,8 +16,12 @@ use serde_json::Value;
 
 use crate::Outcome;
 use crate::operator::OperatorArgs;
+use crate::select::PackageArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell};
 use crate::skill::{self, AbiArg, BuildArgs, CodeArgs, Skill};
+
+mod summary;
+use summary::{show_comparison, verdict};
 
 /// Build the skill crate and run its fixture cases.
 ///
@@ -108,6 +112,8 @@ pub struct Opts {
     #[command(flatten)]
     build: BuildArgs,
     #[command(flatten)]
+    packages: PackageArgs,
+    #[command(flatten)]
     output: OutputArgs,
 }
 
@@ -160,7 +166,57 @@ impl Opts {
         if !(self.baseline_tolerance.is_finite() && self.baseline_tolerance >= 0.0) {
             bail!("`--baseline-tolerance` is a percentage of 0 or more, such as 5");
         }
-        let skill = skill::load(&manifest_path, &self.build, shell)?;
+        let members = match crate::select::members_of(&self.packages, &manifest_path, &self.build, shell)? {
+            Some(members) if members.several => members,
+            Some(members) => {
+                let krate = &members.skills[0];
+                let one = (krate.package.manifest_path.as_std_path(), Some(krate.package.name.as_str()));
+                return self.finish_one(self.test_one(one, &filter, &runtime, shell)?, shell);
+            }
+            None => {
+                return self
+                    .finish_one(self.test_one((&manifest_path, None), &filter, &runtime, shell)?, shell);
+            }
+        };
+        for (flag, given) in [("--save-baseline", &self.save_baseline), ("--baseline", &self.baseline)] {
+            if let Some(Some(file)) = given {
+                bail!(
+                    "`{flag} {}` names one file, and {} skills are selected: leave out the file, so each skill's fuel goes to the `fuel-baseline.json` in its own crate",
+                    file.display(),
+                    members.skills.len()
+                );
+            }
+        }
+        crate::select::each_member(
+            &members,
+            self.output.message_format,
+            "skills tested",
+            shell,
+            |krate, shell| {
+                let one = (krate.package.manifest_path.as_std_path(), Some(krate.package.name.as_str()));
+                self.test_one(one, &filter, &runtime, shell)
+            },
+        )
+    }
+
+    /// The JSON report of one skill's cases, and the outcome.
+    fn finish_one(&self, (report, verdict): (Report, Result<Outcome>), shell: &mut Shell) -> Result<Outcome> {
+        if self.output.message_format == MessageFormat::Json {
+            shell.print_json(&report)?;
+        }
+        verdict
+    }
+
+    /// Builds one skill (the crate at `manifest_path`, or its workspace's
+    /// `package`) and runs its cases: the report, and the verdict.
+    fn test_one(
+        &self,
+        (manifest_path, package): (&Path, Option<&str>),
+        filter: &CaseFilter,
+        runtime: &Runtime,
+        shell: &mut Shell,
+    ) -> Result<(Report, Result<Outcome>)> {
+        let skill = skill::load(manifest_path, &self.build, Some((&self.packages, package)), shell)?;
         if let Some(dir) = &skill.crate_dir {
             for warning in cargo_palyra_skill::suggest::metadata_table_warnings(dir) {
                 shell.warn(warning);
@@ -171,7 +227,7 @@ impl Opts {
         let module = match abi {
             Abi::WasiJson => {
                 let path = skill::pick_module(&skill.manifest, &skill.entries, None)?;
-                let module = skill::compile(&skill, &path, &runtime, self.code.tier(), shell)?;
+                let module = skill::compile(&skill, &path, runtime, self.code.tier(), shell)?;
                 Some((path, module))
             }
             Abi::PalyraHostV1 => None,
@@ -207,10 +263,10 @@ impl Opts {
                 Ok((case, text)) => match &module {
                     Some((module_path, module)) => {
                         let (result, raw) =
-                            self.preview_case(&runtime, &skill, tool, (module_path, module), &case);
+                            self.preview_case(runtime, &skill, tool, (module_path, module), &case);
                         (result, None, raw)
                     }
-                    None => match self.host_case(&runtime, &skill, tool, &case, base.as_ref()) {
+                    None => match self.host_case(runtime, &skill, tool, &case, base.as_ref()) {
                         Ok((result, outcome)) => {
                             let raw = outcome.0.profile.clone();
                             (result, Some(outcome), raw)
@@ -320,17 +376,7 @@ impl Opts {
         };
         let regressions = comparison.as_ref().map_or(0, |c| c.regressions);
         match self.output.message_format {
-            MessageFormat::Json => shell.print_json(&Report {
-                abi: abi.as_str(),
-                passed,
-                failed,
-                malformed,
-                filtered_out: filtered_out.len(),
-                cases: results,
-                stray_fixture_dirs: stray,
-                baseline: comparison,
-                saved_baseline: saved,
-            })?,
+            MessageFormat::Json => {}
             MessageFormat::Human => {
                 let mut summary = format!("\n{passed} passed, {failed} failed");
                 if malformed > 0 {
@@ -345,34 +391,18 @@ impl Opts {
                 }
             }
         }
-        if ran == 0 && malformed > 0 {
-            bail!(
-                "no case could run: {malformed} fixture(s) are malformed (each is named above with its line and column); fix them"
-            );
-        }
-        if ran == 0 && !filtered_out.is_empty() {
-            shell.status_failed(
-                "Failed",
-                format_args!(
-                    "no case name is or contains {} ({} filtered out): name a case as `<tool name>/<file>.json`, such as `{}`, or a part of one; to test a crate elsewhere, give its directory",
-                    filter.filters().iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "),
-                    filtered_out.len(),
-                    filtered_out[0],
-                ),
-            );
-            return Ok(Outcome::CheckFailed);
-        }
-        if ran == 0 {
-            shell.status_failed(
-                "Failed",
-                format_args!(
-                    "no test case ran: add JSON case files under `{}/<tool name>/`",
-                    fixtures.display()
-                ),
-            );
-            return Ok(Outcome::CheckFailed);
-        }
-        Ok(if failed == 0 && regressions == 0 { Outcome::Success } else { Outcome::CheckFailed })
+        let report = Report {
+            abi: abi.as_str(),
+            passed,
+            failed,
+            malformed,
+            filtered_out: filtered_out.len(),
+            cases: results,
+            stray_fixture_dirs: stray,
+            baseline: comparison,
+            saved_baseline: saved,
+        };
+        Ok((report, verdict(ran, malformed, failed + regressions, filter, &filtered_out, &fixtures, shell)))
     }
 
     /// The crate's `Cargo.toml` and the case filters: the first positional
@@ -438,56 +468,4 @@ impl Opts {
     fn profile(&self) -> Option<u64> {
         self.fuel_profile.as_ref().map(|_| self.fuel_profile_interval.unwrap_or(0))
     }
-}
-
-/// Base, head, delta and headroom of every case (with `quiet`, of the
-/// cases that fail the comparison), and what failed.
-fn show_comparison(shell: &mut Shell, c: &Comparison, quiet: bool) -> Result<()> {
-    use cargo_palyra_skill::text::thousands;
-    shell.print(format_args!(
-        "\nfuel against `{}` (a case fails over +{:.1}%, or at {:.0}% of its fuel budget)",
-        c.baseline, c.tolerance_percent, c.warn_percent
-    ))?;
-    shell.print(format_args!(
-        "  {:<40} {:>12} {:>12} {:>10} {:>9}  status",
-        "case", "base", "head", "delta", "headroom"
-    ))?;
-    let fuel = |v: Option<u64>| v.map_or("-".to_owned(), thousands);
-    for row in c.rows.iter().filter(|row| !quiet || row.status.fails()) {
-        let delta = row.delta_percent.map_or("-".to_owned(), |p| format!("{p:+.1}%"));
-        let headroom = row.headroom_percent.map_or("-".to_owned(), |p| format!("{p:.1}%"));
-        let status = match row.status {
-            Status::Ok => Shell::good("ok"),
-            Status::Regressed => Shell::bad("REGRESSED"),
-            Status::LowHeadroom => Shell::bad("LOW HEADROOM"),
-            Status::New => "new".to_owned(),
-            Status::Removed => Shell::bad("REMOVED"),
-            Status::RemovedAllowed => "removed (allowed)".to_owned(),
-        };
-        shell.print(format_args!(
-            "  {:<40} {:>12} {:>12} {delta:>10} {headroom:>9}  {status}",
-            row.case,
-            fuel(row.base),
-            fuel(row.head)
-        ))?;
-    }
-    let grown = c.regressions.saturating_sub(c.removed);
-    if grown > 0 {
-        shell.status_failed(
-            "Regressed",
-            format_args!(
-                "{grown} case(s) against the baseline: make them cheaper, or accept the new figures with `--save-baseline`"
-            ),
-        );
-    }
-    if c.removed > 0 {
-        shell.status_failed(
-            "Removed",
-            format_args!(
-                "{} case(s) of the baseline did not run (deleted or renamed): restore them, or pass `--allow-removed-cases` and then save the new baseline with `--save-baseline`",
-                c.removed
-            ),
-        );
-    }
-    Ok(())
 }
