@@ -37,42 +37,62 @@ pub(crate) struct Located {
 /// never released). An out-of-date committed lock file fails a locked or
 /// release build with the fix; a local build warns and goes on unlocked.
 pub(crate) fn locate(options: &BuildOptions) -> Result<Located, BuildError> {
-    let given = options.cargo_flags.iter().any(|f| f == "--locked" || f == "--frozen");
-    let find = |flags: &[String]| {
+    let found = with_lock(options, |flags| {
         SkillCrate::locate(
             options.manifest_path.as_deref(),
             options.package.as_deref(),
             &options.features,
             flags,
         )
-    };
+    })?;
+    Ok(Located {
+        krate: found.value,
+        cargo_flags: found.cargo_flags,
+        locked: found.locked,
+        warnings: found.warnings,
+    })
+}
+
+/// What `find` (a `cargo metadata` read) gave under the lock rule of
+/// [`locate`], and the flags cargo gets after it.
+pub struct WithLock<T> {
+    pub value: T,
+    pub cargo_flags: Vec<String>,
+    pub locked: bool,
+    pub warnings: Vec<BuildWarning>,
+}
+
+/// Runs `find` with the cargo flags the lock rule of [`locate`] gives, so
+/// that no `cargo metadata` before the build rewrites a committed lock
+/// file: `--locked` added when `Cargo.lock` is committed and unchanged;
+/// an out-of-date one fails a locked or release build with the fix, and a
+/// local build warns and reads again unlocked.
+pub fn with_lock<T>(
+    options: &BuildOptions,
+    find: impl Fn(&[String]) -> Result<T, CargoError>,
+) -> Result<WithLock<T>, BuildError> {
+    let given = options.cargo_flags.iter().any(|f| f == "--locked" || f == "--frozen");
     let committed = !given
         && !options.scratch
         && crate::lockfile::find(options.manifest_path.as_deref().unwrap_or("Cargo.toml".as_ref()))
             .is_some_and(|lockfile| crate::stamp::committed_unchanged(&lockfile));
-    if !given && !committed {
-        let krate = find(&options.cargo_flags)?;
-        return Ok(Located {
-            krate,
+    let unlocked = |warnings| -> Result<WithLock<T>, BuildError> {
+        Ok(WithLock {
+            value: find(&options.cargo_flags)?,
             cargo_flags: options.cargo_flags.clone(),
-            locked: false,
-            warnings: vec![],
-        });
+            locked: given,
+            warnings,
+        })
+    };
+    if !committed {
+        return unlocked(vec![]);
     }
     let mut flags = options.cargo_flags.clone();
-    if !given {
-        flags.push("--locked".to_owned());
-    }
+    flags.push("--locked".to_owned());
     match find(&flags) {
-        Ok(krate) => Ok(Located { krate, cargo_flags: flags, locked: true, warnings: vec![] }),
-        Err(CargoError::StaleLockfile { lockfile, detail }) if !given && !options.release => {
-            let krate = find(&options.cargo_flags)?;
-            Ok(Located {
-                krate,
-                cargo_flags: options.cargo_flags.clone(),
-                locked: false,
-                warnings: vec![BuildWarning::StaleLockfile { lockfile, detail }],
-            })
+        Ok(value) => Ok(WithLock { value, cargo_flags: flags, locked: true, warnings: vec![] }),
+        Err(CargoError::StaleLockfile { lockfile, detail }) if !options.release => {
+            unlocked(vec![BuildWarning::StaleLockfile { lockfile, detail }])
         }
         Err(e) => Err(e.into()),
     }

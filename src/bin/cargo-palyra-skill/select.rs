@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use cargo_palyra_skill::build::BuildOptions;
 use cargo_palyra_skill::cargo::{Features, SkillCrate};
 use cargo_palyra_skill::workspace::{self, Members, Selection};
 use clap::Args;
@@ -76,13 +77,38 @@ impl PackageArgs {
         shell: &mut Shell,
     ) -> Result<Members> {
         let members = workspace::select(manifest_path, &self.selection(), features, cargo_flags)?;
+        Ok(self.noted(members, shell))
+    }
+
+    /// The skills of `build`'s selection, read under the lock rule (see
+    /// `release::with_lock`) so that this first `cargo metadata` never
+    /// rewrites a committed `Cargo.lock`; `options` gets the cargo flags
+    /// the build then uses.
+    pub fn members_locked(&self, options: &mut BuildOptions, shell: &mut Shell) -> Result<Members> {
+        let manifest_path = options.manifest_path.clone().unwrap_or_else(|| PathBuf::from("Cargo.toml"));
+        // Cargo's own errors go to the lock rule (an out-of-date lock file
+        // is one); the selection's stay for after it.
+        let found = cargo_palyra_skill::release::with_lock(options, |flags| {
+            match workspace::select(&manifest_path, &self.selection(), &options.features, flags) {
+                Err(workspace::WorkspaceError::Cargo(e)) => Err(e),
+                other => Ok(other),
+            }
+        })?;
+        for warning in &found.warnings {
+            shell.warn(warning);
+        }
+        options.cargo_flags = found.cargo_flags;
+        Ok(self.noted(found.value?, shell))
+    }
+
+    fn noted(&self, members: Members, shell: &mut Shell) -> Members {
         for skipped in &members.skipped {
             shell.note(format_args!("skipping `{}`: {}, so it is no skill", skipped.package, skipped.reason));
         }
         for ignored in workspace::ignored_profiles(&members.skills) {
             shell.warn(ignored.message());
         }
-        Ok(members)
+        members
     }
 }
 

@@ -205,12 +205,7 @@ impl Opts {
         // A release: signed with a release key, or a GitHub tag ref (a
         // tag at a local checkout's commit is found by the build).
         let mut options = self.options(manifest_path, shell, signed_with == "key" || env.is_tag());
-        let members = self.packages.members(
-            options.manifest_path.as_deref().unwrap_or(Path::new("Cargo.toml")),
-            &options.features,
-            &options.cargo_flags,
-            shell,
-        )?;
+        let members = self.packages.members_locked(&mut options, shell)?;
         if members.several {
             return super::build_members::run(
                 &self,
