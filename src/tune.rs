@@ -43,6 +43,9 @@ pub struct TuneRequest {
     /// The cargo profile whose `opt-level` varies (`release`).
     pub profile: String,
     pub cargo_flags: Vec<String>,
+    pub features: Features,
+    /// The base of the levels' target directories [default: the crate's].
+    pub target_dir: Option<PathBuf>,
     pub levels: Vec<String>,
     pub operator: Option<OperatorConfig>,
     pub tier: Tier,
@@ -109,12 +112,16 @@ pub fn tune(
         toml_level(level)?;
     }
     let krate =
-        SkillCrate::locate(Some(&request.manifest_path), None, &Features::default(), &request.cargo_flags)
+        SkillCrate::locate(Some(&request.manifest_path), None, &request.features, &request.cargo_flags)
             .map_err(BuildError::from)?;
     if krate.abi == Abi::WasiJson {
         return Err(TuneError::Preview);
     }
-    let work_dir = krate.metadata.target_directory.as_std_path().join("palyra-skill").join("tune");
+    let base = request
+        .target_dir
+        .clone()
+        .unwrap_or_else(|| krate.metadata.target_directory.as_std_path().to_owned());
+    let work_dir = base.join("palyra-skill").join("tune").join(krate.package.name.as_str());
     let current = crate::fit::Profile::read(krate.workspace_root(), krate.crate_dir(), &request.profile)
         .get("opt-level");
     let manifest = krate.workspace_root().join("Cargo.toml");
@@ -169,6 +176,7 @@ fn build_at(request: &TuneRequest, work_dir: &Path, level: &str) -> Result<Built
     let dir = work_dir.join(level);
     let options = BuildOptions {
         manifest_path: Some(request.manifest_path.clone()),
+        features: request.features.clone(),
         profile: request.profile.clone(),
         cargo_flags,
         target_dir: Some(dir.clone()),

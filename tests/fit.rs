@@ -234,3 +234,35 @@ fn tune_weighs_size_against_fuel_and_applies_the_level() {
     assert!(manifest.contains("[profile.release]\nopt-level = \"z\"\nlto = true"), "{manifest}");
     assert!(manifest.contains("# Small modules load and compile faster"), "comments kept: {manifest}");
 }
+
+/// `tune` takes cargo's package selection: at a workspace root, `-p`
+/// names the skill; `--workspace` reports per member; `--apply` writes
+/// one level, so it refuses several skills.
+#[test]
+fn tune_selects_packages_in_a_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("trio");
+    copy_fixture_dir("workspaces/trio", &root);
+    let tune = |extra: &[&str]| {
+        cmd()
+            .args(["tune", "--locked", "--levels", "s", "--target-dir"])
+            .arg(target_dir())
+            .args(extra)
+            .arg(&root)
+            .output()
+            .unwrap()
+    };
+    let one = tune(&["-p", "acme-alpha", "--message-format", "json"]);
+    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    let report = json(&one);
+    assert_eq!(report["recommended"], "s", "{report:#}");
+    assert!(
+        report["manifest"].as_str().unwrap().ends_with("trio/Cargo.toml"),
+        "the root's profile: {report:#}"
+    );
+    assert!(report["work_dir"].as_str().unwrap().ends_with("palyra-skill/tune/acme-alpha"), "{report:#}");
+
+    let apply = tune(&["--workspace", "--apply"]);
+    assert_eq!(apply.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&apply.stderr).contains("`--apply` writes one `opt-level`"));
+}

@@ -11,6 +11,7 @@ use clap::Args;
 
 use crate::Outcome;
 use crate::operator::OperatorArgs;
+use crate::select::PackageArgs;
 use crate::shell::{MessageFormat, OutputArgs, Shell};
 use crate::skill::{BuildArgs, CodeArgs};
 
@@ -39,7 +40,8 @@ use crate::skill::{BuildArgs, CodeArgs};
     "  cargo palyra-skill tune\n",
     "  cargo palyra-skill tune --apply\n",
     "  cargo palyra-skill tune skills/weather --levels z,s --operator-config palyrad.toml\n",
-    "  cargo palyra-skill tune --message-format json\n\n",
+    "  cargo palyra-skill tune --message-format json\n",
+    "  cargo palyra-skill tune --workspace --levels z,s\n\n",
     "Exit status:\n  0  a level fits both caps (with --apply: and was written)\n  1  no level fits: the table says what binds\n  2  could not run (bad input, a crate that does not build at all)",
     "\n\n",
     reference!()
@@ -55,6 +57,8 @@ pub struct Opts {
     #[arg(long)]
     apply: bool,
     #[command(flatten)]
+    packages: PackageArgs,
+    #[command(flatten)]
     operator: OperatorArgs,
     #[command(flatten)]
     code: CodeArgs,
@@ -68,48 +72,76 @@ impl Opts {
     pub fn run(self, shell: &mut Shell) -> Result<Outcome> {
         let manifest_path = cargo_palyra_skill::cargo::locate_crate(self.path.as_deref())?;
         let runtime = crate::skill::runtime(self.code.no_cache, shell)?;
-        let mut cargo_flags = Vec::new();
-        for (on, flag) in [(self.build.locked, "--locked"), (self.build.offline, "--offline")] {
-            if on {
-                cargo_flags.push(flag.to_owned());
-            }
+        let cargo_flags = self.build.cargo_flags();
+        let features = cargo_palyra_skill::cargo::Features {
+            features: self.packages.feature_names(),
+            ..Default::default()
+        };
+        let members = self.packages.members(&manifest_path, &features, &cargo_flags, shell)?;
+        if members.several && self.apply {
+            anyhow::bail!(
+                "`--apply` writes one `opt-level` for the whole workspace: tune one skill with `-p NAME --apply`"
+            );
         }
         let mut levels = self.levels.clone();
         levels.dedup();
-        let request = TuneRequest {
-            manifest_path,
-            profile: self.build.profile.clone(),
-            cargo_flags,
-            levels,
-            operator: self.operator.read()?,
-            tier: self.code.tier(),
-        };
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(request.levels.len());
-        shell.status(
-            "Tuning",
-            format_args!(
-                "opt-level {} of `[profile.{}]`: {workers} build(s) at a time, each in its own target directory",
-                request.levels.iter().map(|l| quoted(l)).collect::<Vec<_>>().join(", "),
-                request.profile
-            ),
-        );
-        let report = {
-            let locked = Mutex::new(&mut *shell);
-            let progress = |level: &str| {
-                if let Ok(mut shell) = locked.lock() {
-                    shell.status("Building", format_args!("opt-level {}", quoted(level)));
-                }
+        let operator = self.operator.read()?;
+        let mut reports = Vec::new();
+        for krate in &members.skills {
+            let request = TuneRequest {
+                manifest_path: krate.package.manifest_path.as_std_path().to_owned(),
+                profile: self.build.profile.clone(),
+                cargo_flags: cargo_flags.clone(),
+                features: features.clone(),
+                target_dir: self.packages.target_dir.clone(),
+                levels: levels.clone(),
+                operator: operator.clone(),
+                tier: self.code.tier(),
             };
-            tune::tune(&request, &runtime, &progress)?
-        };
-        if let (true, Some(level)) = (self.apply, &report.recommended) {
-            tune::apply(&report.manifest, &report.profile, level)?;
+            let workers =
+                std::thread::available_parallelism().map_or(1, |n| n.get()).min(request.levels.len());
+            shell.status(
+                "Tuning",
+                format_args!(
+                    "`{}` at opt-level {} of `[profile.{}]`: {workers} build(s) at a time, each in its own target directory",
+                    krate.package.name,
+                    request.levels.iter().map(|l| quoted(l)).collect::<Vec<_>>().join(", "),
+                    request.profile
+                ),
+            );
+            let report = {
+                let locked = Mutex::new(&mut *shell);
+                let progress = |level: &str| {
+                    if let Ok(mut shell) = locked.lock() {
+                        shell.status("Building", format_args!("opt-level {}", quoted(level)));
+                    }
+                };
+                tune::tune(&request, &runtime, &progress)?
+            };
+            if let (true, Some(level)) = (self.apply, &report.recommended) {
+                tune::apply(&report.manifest, &report.profile, level)?;
+            }
+            if self.output.message_format == MessageFormat::Human {
+                if members.several {
+                    shell.print(format_args!("\n{}", krate.package.name))?;
+                }
+                show(shell, &report, self.apply)?;
+            }
+            reports.push((krate.package.name.to_string(), report));
         }
-        match self.output.message_format {
-            MessageFormat::Json => shell.print_json(&report)?,
-            MessageFormat::Human => show(shell, &report, self.apply)?,
+        let fits = reports.iter().all(|(_, r)| r.recommended.is_some());
+        if self.output.message_format == MessageFormat::Json {
+            if members.several {
+                let list: Vec<serde_json::Value> = reports
+                    .iter()
+                    .map(|(package, report)| serde_json::json!({ "package": package, "report": report }))
+                    .collect();
+                shell.print_json(&serde_json::json!({ "members": list, "skipped": members.skipped }))?;
+            } else if let Some((_, report)) = reports.first() {
+                shell.print_json(report)?;
+            }
         }
-        Ok(if report.recommended.is_some() { Outcome::Success } else { Outcome::CheckFailed })
+        Ok(if fits { Outcome::Success } else { Outcome::CheckFailed })
     }
 }
 
