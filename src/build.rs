@@ -259,7 +259,7 @@ pub fn build_crate(
     };
     let wasm = linked.wasm;
     progress(Event::Compiled { modules: &wasm });
-    let strip = cargo::profile_strip(krate.workspace_root(), &options.profile, linked.debuginfo);
+    let strip = crate::fit::profile::strip_of(krate.workspace_root(), &options.profile, linked.debuginfo);
 
     // The dependency list goes in before anything is hashed, so the SBOM,
     // the provenance subjects and the payload hash describe the final bytes.
@@ -502,40 +502,8 @@ fn build_facts(
 /// With the host ABI, a module may import only the eight host functions
 /// (docs/host.md, "How a call is built"): anything else fails instantiation in Palyra.
 fn check_host_imports(name: &str, bytes: &[u8], graph: &crate::fit::Graph) -> Result<(), BuildError> {
-    let problems = link_problems(bytes);
-    if problems.is_empty() {
-        return Ok(());
+    match crate::fit::imports::explain(&link_problems(bytes), graph) {
+        None => Ok(()),
+        Some((list, fix)) => Err(BuildError::HostImports { module: format!("modules/{name}"), list, fix }),
     }
-    let list =
-        problems.iter().map(|p| format!("  - `{}`: {}", p.import, p.reason)).collect::<Vec<_>>().join("\n");
-    // Which crates bring them: one line per import module the graph explains.
-    let mut modules: Vec<&str> = problems.iter().filter_map(|p| p.import.split("::").next()).collect();
-    modules.dedup();
-    let mut seen = std::collections::BTreeSet::new();
-    let brought: Vec<String> = modules
-        .iter()
-        .filter_map(|module| crate::fit::imports::import_hint(module, graph))
-        .filter(|hint| seen.insert(hint.package.clone()))
-        .map(|hint| {
-            format!("`{}` brings these imports, via {}: {}", hint.package, hint.path.join(" → "), hint.fix)
-        })
-        .collect();
-    if !brought.is_empty() {
-        let list = format!("{list}\n{}", crate::fit::imports::HOST_FACT);
-        return Err(BuildError::HostImports {
-            module: format!("modules/{name}"),
-            list,
-            fix: brought.join("\n"),
-        });
-    }
-    let wasi = problems.iter().any(|p| p.import.starts_with("wasi_snapshot_preview1::"));
-    let fix = if wasi {
-        "the crate (or a dependency) uses WASI, which Palyra 0.1.0 never links: such a module cannot run there. \
-         Remove the WASI use (the host passes no input and reads only the exit code; see `cargo palyra-skill new`), \
-         or opt in to the preview that runs only under this tool with `abi = \"wasi-json\"` in `[package.metadata.palyra-skill]`"
-    } else {
-        "import only the `palyra:plugins/host-capabilities@0.1.0` functions (`*-count`, `*-handle`); \
-         `cargo tree` shows which dependency adds the others"
-    };
-    Err(BuildError::HostImports { module: format!("modules/{name}"), list, fix: fix.to_owned() })
 }

@@ -8,8 +8,6 @@ use std::process::{Command, Stdio};
 use cargo_metadata::{CargoOpt, Message, Metadata, MetadataCommand, Package, TargetKind};
 use serde::{Deserialize, Serialize};
 
-use crate::named::Strip;
-
 /// How a skill's module talks to its host: `[package.metadata.palyra-skill] abi`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub enum Abi {
@@ -368,26 +366,6 @@ pub struct Linked {
     pub debuginfo: bool,
 }
 
-/// The `strip` the profile `profile` gives the skill crate's link, as cargo
-/// resolves it: `CARGO_PROFILE_<NAME>_STRIP`, else `[profile.<name>] strip`
-/// in the workspace's `Cargo.toml` (following `inherits`; `bench` inherits
-/// `release` and `test` `dev`), else cargo's default: `debuginfo` for a
-/// profile without debug info (`debuginfo`, from cargo's own report of the
-/// link), else `none`. A `[profile]` of a cargo config file is not read.
-pub fn profile_strip(workspace_root: &Path, profile: &str, debuginfo: bool) -> Strip {
-    let default = if debuginfo { Strip::None } else { Strip::Debuginfo };
-    if let Some(value) = crate::env::cargo_profile(profile, "strip").and_then(|v| Strip::parse(&v)) {
-        return value;
-    }
-    let profiles = crate::fit::profile::profiles_of(&workspace_root.join("Cargo.toml"));
-    match crate::fit::profile::lookup(&profiles, profile, "strip") {
-        Some(toml::Value::Boolean(true)) => Strip::Symbols,
-        Some(toml::Value::Boolean(false)) => Strip::None,
-        Some(toml::Value::String(value)) => Strip::parse(value).unwrap_or(default),
-        _ => default,
-    }
-}
-
 /// Runs cargo for the request's target and returns what it linked: the
 /// one package of the request, or why it could not be built.
 pub fn build(request: &BuildRequest) -> Result<Linked, CargoError> {
@@ -525,37 +503,4 @@ fn encoded_rustflags(remap: &[(PathBuf, String)]) -> String {
     }
     flags.extend(["-C".to_owned(), "strip=none".to_owned()]);
     flags.join("\x1f")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_strip_of_a_profile_is_its_own_or_inherited_or_cargos_default() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("Cargo.toml"),
-            r#"[package]
-name = "x"
-[profile.release]
-strip = true
-[profile.palyra-test-small]
-inherits = "release"
-[profile.palyra-test-names]
-inherits = "release"
-strip = "debuginfo"
-[profile.palyra-test-dev]
-inherits = "dev"
-"#,
-        )
-        .unwrap();
-        let strip = |profile: &str, debuginfo: bool| profile_strip(dir.path(), profile, debuginfo);
-        assert_eq!(strip("release", false), Strip::Symbols);
-        assert_eq!(strip("palyra-test-small", false), Strip::Symbols, "inherited");
-        assert_eq!(strip("palyra-test-names", false), Strip::Debuginfo, "its own wins");
-        assert_eq!(strip("palyra-test-dev", false), Strip::Debuginfo, "cargo's default without debug info");
-        assert_eq!(strip("palyra-test-dev", true), Strip::None, "and with it");
-        assert_eq!(profile_strip(&dir.path().join("none"), "release", false), Strip::Debuginfo);
-    }
 }

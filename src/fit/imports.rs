@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::graph::Graph;
+use crate::host::LinkProblem;
 
 /// The host fact behind every such import.
 pub const HOST_FACT: &str = "Palyra 0.1.0 links only the eight `palyra:plugins/host-capabilities@0.1.0` functions: no JavaScript, no clock, no randomness, no input";
@@ -49,4 +50,40 @@ pub fn import_hint(module: &str, graph: &Graph) -> Option<ImportHint> {
         None => (None, format!("drop `{direct}`, or use a crate that does not need `{}`", facts.name)),
     };
     Some(ImportHint { package: facts.name.clone(), path, feature, fix })
+}
+
+/// The imports the host cannot link, one line each, and the fix: the
+/// crate and feature that bring them when the graph says, else the
+/// general one. `None` when there are none.
+pub fn explain(problems: &[LinkProblem], graph: &Graph) -> Option<(String, String)> {
+    if problems.is_empty() {
+        return None;
+    }
+    let list =
+        problems.iter().map(|p| format!("  - `{}`: {}", p.import, p.reason)).collect::<Vec<_>>().join("\n");
+    // Which crates bring them: one line per import module the graph explains.
+    let mut modules: Vec<&str> = problems.iter().filter_map(|p| p.import.split("::").next()).collect();
+    modules.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    let brought: Vec<String> = modules
+        .iter()
+        .filter_map(|module| import_hint(module, graph))
+        .filter(|hint| seen.insert(hint.package.clone()))
+        .map(|hint| {
+            format!("`{}` brings these imports, via {}: {}", hint.package, hint.path.join(" → "), hint.fix)
+        })
+        .collect();
+    if !brought.is_empty() {
+        return Some((format!("{list}\n{HOST_FACT}"), brought.join("\n")));
+    }
+    let wasi = problems.iter().any(|p| p.import.starts_with("wasi_snapshot_preview1::"));
+    let fix = if wasi {
+        "the crate (or a dependency) uses WASI, which Palyra 0.1.0 never links: such a module cannot run there. \
+         Remove the WASI use (the host passes no input and reads only the exit code; see `cargo palyra-skill new`), \
+         or opt in to the preview that runs only under this tool with `abi = \"wasi-json\"` in `[package.metadata.palyra-skill]`"
+    } else {
+        "import only the `palyra:plugins/host-capabilities@0.1.0` functions (`*-count`, `*-handle`); \
+         `cargo tree` shows which dependency adds the others"
+    };
+    Some((list, fix.to_owned()))
 }

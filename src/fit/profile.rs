@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::named::Strip;
+
 /// The settings that decide a module's size and fuel.
 pub const SIZE_KEYS: &[&str] = &["opt-level", "lto", "codegen-units", "panic", "strip", "debug"];
 
@@ -111,6 +113,26 @@ pub fn lookup<'a>(profiles: &'a toml::Table, name: &str, key: &str) -> Option<&'
     None
 }
 
+/// The `strip` the profile `profile` gives the skill crate's link, as cargo
+/// resolves it: `CARGO_PROFILE_<NAME>_STRIP`, else `[profile.<name>] strip`
+/// in the workspace's `Cargo.toml` (following `inherits`; `bench` inherits
+/// `release` and `test` `dev`), else cargo's default: `debuginfo` for a
+/// profile without debug info (`debuginfo`, from cargo's own report of the
+/// link), else `none`. A `[profile]` of a cargo config file is not read.
+pub fn strip_of(workspace_root: &Path, profile: &str, debuginfo: bool) -> Strip {
+    let default = if debuginfo { Strip::None } else { Strip::Debuginfo };
+    if let Some(value) = crate::env::cargo_profile(profile, "strip").and_then(|v| Strip::parse(&v)) {
+        return value;
+    }
+    let profiles = profiles_of(&workspace_root.join("Cargo.toml"));
+    match lookup(&profiles, profile, "strip") {
+        Some(toml::Value::Boolean(true)) => Strip::Symbols,
+        Some(toml::Value::Boolean(false)) => Strip::None,
+        Some(toml::Value::String(value)) => Strip::parse(value).unwrap_or(default),
+        _ => default,
+    }
+}
+
 /// What to set for a smaller module, naming only what is not set yet:
 /// `(key, the value to set, what it is now)`.
 pub fn size_advice(profile: &Profile) -> Vec<(String, String, String)> {
@@ -133,6 +155,35 @@ pub fn size_advice(profile: &Profile) -> Vec<(String, String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::named::Strip;
+
+    #[test]
+    fn the_strip_of_a_profile_is_its_own_or_inherited_or_cargos_default() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            r#"[package]
+name = "x"
+[profile.release]
+strip = true
+[profile.palyra-test-small]
+inherits = "release"
+[profile.palyra-test-names]
+inherits = "release"
+strip = "debuginfo"
+[profile.palyra-test-dev]
+inherits = "dev"
+"#,
+        )
+        .unwrap();
+        let strip = |profile: &str, debuginfo: bool| strip_of(dir.path(), profile, debuginfo);
+        assert_eq!(strip("release", false), Strip::Symbols);
+        assert_eq!(strip("palyra-test-small", false), Strip::Symbols, "inherited");
+        assert_eq!(strip("palyra-test-names", false), Strip::Debuginfo, "its own wins");
+        assert_eq!(strip("palyra-test-dev", false), Strip::Debuginfo, "cargo's default without debug info");
+        assert_eq!(strip("palyra-test-dev", true), Strip::None, "and with it");
+        assert_eq!(strip_of(&dir.path().join("none"), "release", false), Strip::Debuginfo);
+    }
 
     #[test]
     fn settings_come_from_the_root_and_advice_names_only_what_is_unset() {
