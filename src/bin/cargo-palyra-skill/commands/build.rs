@@ -242,12 +242,21 @@ impl Opts {
                 }
             }
         } else {
-            // `build` locates the crate again: whether its lock file is
-            // committed decides `--locked` (`crate::release`).
-            (
-                build::build(&options, key.as_deref(), self.attestation, &env, &mut |e| progress(shell, e))?,
+            // The crate as the selection located it, under the lock rule
+            // (`--locked` in the flags when `Cargo.lock` is committed): no
+            // second `cargo metadata`.
+            let lock = build::Lock::from_flags(&options.cargo_flags);
+            let built = build::build_crate(
+                &krate,
                 None,
-            )
+                &options,
+                lock,
+                key.as_deref(),
+                self.attestation,
+                &env,
+                &mut |e| progress(shell, e),
+            )?;
+            (built, None)
         };
         for warning in &built.warnings {
             shell.warn(warning);
