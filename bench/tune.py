@@ -8,7 +8,9 @@ no-op, so the time is cargo's no-op checks, packing and running the cases.
 The anchor is one cold `cargo build --release` of the same crate, the cost
 of trying one level by hand.
 
-Usage: python3 bench/tune.py [--runs N]   (from the repository root; default 3)
+Usage: python3 bench/tune.py [--runs N] [--debug]   (from the repository root; default 3)
+`--debug` times the debug build of the tool (no release build first): the
+cargo builds `tune` runs dominate either way.
 """
 import argparse
 import os
@@ -32,9 +34,11 @@ def timed(command, cwd):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    binary = os.path.join(ROOT, "target", "release", "cargo-palyra-skill")
+    profile = "debug" if args.debug else "release"
+    subprocess.run(["cargo", "build", "--quiet"] + ([] if args.debug else ["--release"]), cwd=ROOT, check=True)
+    binary = os.path.join(ROOT, "target", profile, "cargo-palyra-skill")
     times = {"tune, cold": [], "tune, warm": [], "cargo build --release, cold (one level)": []}
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs):
