@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cases::{self, Case, CaseResult};
-use crate::host::{self, HostCall, HostOutcome, OperatorConfig, Overrides, Requested};
+use crate::host::{self, HostCall, HostOutcome, OperatorConfig, OperatorConfigError, Overrides, Requested};
 use crate::manifest::Tool;
 use crate::runtime::{Runtime, Tier};
 use crate::skill::Skill;
@@ -71,6 +71,14 @@ pub fn fixtures(fixtures: &Path, tools: &[Tool]) -> (Vec<Fixture>, Vec<(Tool, Pa
     (found, missing)
 }
 
+/// A case that cannot be called as written.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseRunError {
+    /// Its `operator` settings are not palyrad.toml's (the fixture is malformed).
+    #[error("invalid `operator`: {0}")]
+    Operator(#[from] OperatorConfigError),
+}
+
 /// How a case is called.
 #[derive(Debug, Clone, Copy)]
 pub struct CallSettings {
@@ -91,7 +99,7 @@ pub fn host_case(
     case: &Case,
     base: Option<&OperatorConfig>,
     settings: CallSettings,
-) -> Result<(CaseResult, HostOutcome, OperatorConfig), String> {
+) -> Result<(CaseResult, HostOutcome, OperatorConfig), CaseRunError> {
     let grants = case.grants.as_ref();
     let requested = Requested {
         http_hosts: grants.map(|g| g.http.clone()).unwrap_or_default(),
@@ -102,7 +110,7 @@ pub fn host_case(
     let (mut operator, _) = operator_for(base.cloned(), &requested);
     if let Some(overrides) = &case.operator {
         // The case's own settings: a bad one makes the fixture malformed.
-        operator = operator.with_overrides(overrides).map_err(|e| format!("invalid `operator`: {e}"))?;
+        operator = operator.with_overrides(overrides)?;
     }
     if settings.lift_module_cap {
         let largest = skill.modules().iter().map(|(_, bytes)| bytes.len() as u64).max().unwrap_or(0);

@@ -217,6 +217,7 @@ fn measure(
             .and_then(|text| cases::parse_case(&text, Abi::PalyraHostV1).map_err(|e| e.detail()));
         let run = case.and_then(|case| {
             case_run::host_case(runtime, &skill, &fixture.tool, &case, request.operator.as_ref(), settings)
+                .map_err(|e| e.to_string())
         });
         match run {
             Ok((result, _, _)) => {

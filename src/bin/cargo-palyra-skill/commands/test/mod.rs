@@ -430,7 +430,8 @@ impl Opts {
     ) -> Result<(CaseResult, (HostOutcome, OperatorConfig)), String> {
         let settings =
             CallSettings { tier: self.code.tier(), profile: self.profile(), lift_module_cap: false };
-        let (result, outcome, operator) = case_run::host_case(runtime, skill, tool, case, base, settings)?;
+        let (result, outcome, operator) =
+            case_run::host_case(runtime, skill, tool, case, base, settings).map_err(|e| e.to_string())?;
         Ok((result, (outcome, operator)))
     }
 
