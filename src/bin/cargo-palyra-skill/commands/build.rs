@@ -315,13 +315,7 @@ impl Opts {
                 shell.print(text.trim_end())?;
             }
         }
-        let artifact = ArtifactReport::new(
-            &built.artifact,
-            &built.manifest,
-            &built.entries,
-            built.bytes.len() as u64,
-            built.key_id.clone(),
-        );
+        let artifact = ArtifactReport::of_built(&built);
         match self.output.message_format {
             MessageFormat::Json => shell.print_json(&Report {
                 artifact,

@@ -90,13 +90,7 @@ pub(super) fn run(
             .collect();
         let is_over = module_sizes_report(shell, &module_sizes, configured);
         over += usize::from(is_over);
-        let artifact = ArtifactReport::new(
-            &built.artifact,
-            &built.manifest,
-            &built.entries,
-            built.bytes.len() as u64,
-            built.key_id.clone(),
-        );
+        let artifact = ArtifactReport::of_built(&built);
         reports.push(MemberReport {
             package: member.package,
             ok: !is_over,

@@ -77,6 +77,17 @@ pub struct ArtifactReport {
 }
 
 impl ArtifactReport {
+    /// The report of an artifact `build` wrote.
+    pub fn of_built(built: &cargo_palyra_skill::build::Built) -> ArtifactReport {
+        ArtifactReport::new(
+            &built.artifact,
+            &built.manifest,
+            &built.entries,
+            built.bytes.len() as u64,
+            built.key_id.clone(),
+        )
+    }
+
     pub fn new(
         artifact: &Path,
         manifest: &Manifest,
